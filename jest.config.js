@@ -1,0 +1,29 @@
+/**
+ * Two jest projects: `unit` (pure specs and plugin/generator specs on temp dirs, next to the code) and `e2e` (real
+ * temporary Nx workspaces driven through the nx CLI with the built plugin, under e2e/).
+ */
+const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }];
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      rootDir: __dirname,
+      testEnvironment: 'node',
+      testMatch: ['<rootDir>/packages/**/*.spec.ts', '<rootDir>/tools/**/*.spec.ts'],
+      transform: { '^.+\\.ts$': tsJest },
+      moduleFileExtensions: ['ts', 'js', 'json'],
+    },
+    {
+      displayName: 'e2e',
+      rootDir: __dirname,
+      testEnvironment: 'node',
+      testMatch: ['<rootDir>/e2e/**/*.e2e.ts'],
+      transform: { '^.+\\.ts$': tsJest },
+      moduleFileExtensions: ['ts', 'js', 'json'],
+      // e2e suites start real nx processes; each file gets its own workspaces, and a slow machine needs headroom.
+      testTimeout: 180000,
+    },
+  ],
+};
