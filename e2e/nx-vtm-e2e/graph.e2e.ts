@@ -1,0 +1,161 @@
+/**
+ * The inferred task graph through the real nx CLI: a fresh git workspace with the packed plugin installed.
+ */
+import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
+
+const task = (id: string, over: Record<string, unknown> = {}) => ({
+  task_id: id,
+  capability_id: id.split('--')[0],
+  phase: 'Phase 1',
+  slice: 'Slice 1.1',
+  title: `Implement ${id}`,
+  description: 'e2e',
+  acceptance_criteria: [{ id: `${id}-AC01`, text: 'works' }],
+  risk: 'Low',
+  est: { size: 'S' },
+  file_scope: [`src/${id.toLowerCase()}.js`],
+  test_verification: [`test/${id.toLowerCase()}.test.js`],
+  related_specs: ['docs/spec.md'],
+  ...over,
+});
+
+const MANIFEST = 'docs/backlog/virtual-task-manifest.json';
+const workspaces: TestWorkspace[] = [];
+afterAll(() => workspaces.forEach((w) => w.remove()));
+function workspace(args: Parameters<typeof createTestWorkspace>[0]): TestWorkspace {
+  const w = createTestWorkspace(args);
+  workspaces.push(w);
+  return w;
+}
+
+describe('nx-vtm inferred graph (real nx)', () => {
+  let ws: TestWorkspace;
+  beforeAll(() => {
+    ws = workspace({
+      files: {
+        'docs/spec.md': '# spec\n',
+        [MANIFEST]: {
+          status: 'OK',
+          tasks: [
+            task('STORE--T01', { risk: 'High' }),
+            task('API--T01', { depends_on_tasks: ['STORE--T01'] }),
+            task('UI--T01', { depends_on_tasks: ['API--T01'], slice: 'Slice 1.2', phase: 'Phase 2' }),
+          ],
+        },
+      },
+    });
+  });
+
+  it('lists one project per task, slice and phase', () => {
+    const r = ws.nx(['show', 'projects', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).sort()).toEqual(['API--T01', 'STORE--T01', 'UI--T01', 'phase-1', 'phase-2', 'slice-1.1', 'slice-1.2']);
+  });
+
+  it('selects tasks by tag', () => {
+    const r = ws.nx(['show', 'projects', '--projects=tag:vtm:risk:high', '--json']);
+    expect(JSON.parse(r.stdout)).toEqual(['STORE--T01']);
+  });
+
+  it('explains a task project: tags, targets, options, inputs and metadata', () => {
+    const r = ws.nx(['show', 'project', 'API--T01', '--json']);
+    expect(r.code).toBe(0);
+    const p = JSON.parse(r.stdout);
+    expect(p.tags).toEqual(['vtm:task', 'vtm:risk:low', 'vtm:slice:1.1', 'vtm:phase:1', 'vtm:capability:API']);
+    expect(p.targets.implement.executor).toBe('nx-vtm:implement');
+    expect(p.targets.implement.dependsOn).toEqual([{ projects: ['STORE--T01'], target: 'implement' }]);
+    expect(p.targets.implement.options).toMatchObject({ taskId: 'API--T01', manifest: MANIFEST });
+    expect(p.targets.implement.options.taskHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(p.targets.implement.metadata.description).toMatch(/coding agent/);
+    expect(p.metadata.description).toBe("Implement API--T01");
+    expect(p.targets.verify.inputs).toEqual([
+      '{workspaceRoot}/docs/spec.md',
+      '{workspaceRoot}/src/api--t01.js',
+      '{workspaceRoot}/test/api--t01.test.js',
+    ]);
+  });
+
+  it('draws the backlog in nx graph, with task edges for implement', () => {
+    const r = ws.nx(['graph', '--file=graph.json', '--targets=implement']);
+    expect(r.code).toBe(0);
+    const g = JSON.parse(ws.read('graph.json'));
+    expect(g.graph.dependencies['UI--T01']).toEqual([{ source: 'UI--T01', target: 'API--T01', type: 'implicit' }]);
+    expect(g.tasks.dependencies['API--T01:implement']).toEqual([{ id: 'STORE--T01:implement' }]);
+    expect(g.tasks.dependencies['UI--T01:implement']).toEqual([{ id: 'API--T01:implement' }]);
+    expect(g.tasks.dependencies['slice-1.1:implement'].map((d: { id: string }) => d.id).sort()).toEqual([
+      'API--T01:implement',
+      'STORE--T01:implement',
+    ]);
+  });
+
+  it('changes only the edited task\'s options when one manifest entry is edited', () => {
+    const before = JSON.parse(ws.nx(['show', 'project', 'STORE--T01', '--json']).stdout).targets.implement.options;
+    const beforeApi = JSON.parse(ws.nx(['show', 'project', 'API--T01', '--json']).stdout).targets.implement.options;
+    const m = JSON.parse(ws.read(MANIFEST));
+    m.tasks[0].description = 'edited';
+    ws.write(MANIFEST, m);
+    const after = JSON.parse(ws.nx(['show', 'project', 'STORE--T01', '--json']).stdout).targets.implement.options;
+    const afterApi = JSON.parse(ws.nx(['show', 'project', 'API--T01', '--json']).stdout).targets.implement.options;
+    expect(after.taskHash).not.toBe(before.taskHash);
+    expect(afterApi).toEqual(beforeApi);
+  });
+});
+
+describe('nx-vtm errors through nx (real nx)', () => {
+  it('fails `nx show projects` with every manifest problem and no stack trace', () => {
+    const ws = workspace({
+      files: {
+        [MANIFEST]: {
+          tasks: [
+            task('A--T01', { depends_on_tasks: ['B--T01'] }),
+            task('B--T01', { depends_on_tasks: ['A--T01'] }),
+            task('C--T01', { file_scope: ['../../etc/passwd'], risk: 'Severe' }),
+            task('D--T01', { depends_on_tasks: ['NOPE--T01'] }),
+          ],
+        },
+      },
+    });
+    const r = ws.nx(['show', 'projects']);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain(`${MANIFEST}: task C--T01 (tasks[2].risk): must be one of "High", "Medium", "Low", got "Severe"`);
+    expect(r.output).toContain('task D--T01 (tasks[3].depends_on_tasks[0]): depends on unknown task "NOPE--T01"');
+    expect(r.output).toContain('dependency cycle: A--T01 -> B--T01 -> A--T01');
+    expect(r.output).not.toMatch(/\n\s+at .+\(.+:\d+:\d+\)/);
+  });
+
+  it('supports two manifests and names both files for a task id defined twice', () => {
+    const ok = workspace({
+      plugins: [{ plugin: 'nx-vtm', options: { manifest: 'plans/*.vtm.json' } }],
+      files: {
+        'plans/a.vtm.json': { tasks: [task('A--T01')] },
+        'plans/b.vtm.json': { tasks: [task('B--T01', { depends_on_tasks: ['A--T01'], slice: 'Slice 2' })] },
+      },
+    });
+    const r = ok.nx(['show', 'projects', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).sort()).toEqual(['A--T01', 'B--T01', 'phase-1', 'slice-1.1', 'slice-2']);
+
+    ok.write('plans/b.vtm.json', { tasks: [task('A--T01')] });
+    const dup = ok.nx(['show', 'projects']);
+    expect(dup.code).not.toBe(0);
+    expect(dup.output).toMatch(/plans\/b\.vtm\.json: task A--T01 \(tasks\[0\]\.task_id\): task id "A--T01" is also defined in plans\/a\.vtm\.json/);
+  });
+});
+
+describe('nx g nx-vtm:init (real nx)', () => {
+  it('registers the plugin, ignores run-time files and creates a working example manifest', () => {
+    const ws = workspace({ plugins: [] });
+    const g = ws.nx(['g', 'nx-vtm:init', '--no-interactive']);
+    expect(g.code).toBe(0);
+    expect(JSON.parse(ws.read('nx.json')).plugins).toEqual([
+      { plugin: 'nx-vtm', options: { manifest: MANIFEST, stateFile: 'docs/backlog/task-state.json', wipLimit: 3 } },
+    ]);
+    expect(ws.read('.gitignore')).toMatch(/^\.vtm\/$/m);
+    expect(ws.read('.nxignore')).toContain('docs/backlog/task-state.json');
+    const r = ws.nx(['show', 'projects', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).sort()).toEqual(['EXAMPLE_FAREWELL--T01', 'EXAMPLE_GREETING--T01', 'phase-1', 'slice-1.1']);
+    expect(ws.nx(['g', 'nx-vtm:init', '--no-interactive']).code).toBe(0);
+    expect(JSON.parse(ws.read('nx.json')).plugins).toHaveLength(1);
+  });
+});

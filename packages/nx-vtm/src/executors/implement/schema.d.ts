@@ -1,0 +1,6 @@
+export interface ImplementExecutorOptions {
+  taskId: string;
+  manifest: string;
+  taskHash?: string;
+  runConfigHash?: string;
+}

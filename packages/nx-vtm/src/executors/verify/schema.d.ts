@@ -1,0 +1,5 @@
+export interface VerifyExecutorOptions {
+  taskId: string;
+  manifest: string;
+  taskHash?: string;
+}

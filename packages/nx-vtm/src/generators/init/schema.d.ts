@@ -1,0 +1,5 @@
+export interface InitGeneratorSchema {
+  manifest?: string;
+  skipExample?: boolean;
+  skipFormat?: boolean;
+}

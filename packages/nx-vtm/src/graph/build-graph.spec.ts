@@ -1,0 +1,105 @@
+import { buildGraph, getGroupKey, phaseProjectName, sliceProjectName } from './build-graph';
+import { buildTask } from '../test-support/manifest-fixtures';
+import { hashTask } from '../manifest/hash';
+
+const FILE = 'docs/backlog/virtual-task-manifest.json';
+const manifest = (tasks: ReturnType<typeof buildTask>[], status: 'OK' | 'BLOCKED' = 'OK') => ({ file: FILE, status, tasks });
+
+describe('group names', () => {
+  it.each([
+    ['Slice 1.1', 'slice-1.1'],
+    ['slice 2', 'slice-2'],
+    ['1.3', 'slice-1.3'],
+    ['Slice 1.1 (Core)', 'slice-1.1-core'],
+  ])('slice %j -> %s', (label, name) => expect(sliceProjectName(label)).toBe(name));
+  it('phase', () => expect(phaseProjectName('Phase 1')).toBe('phase-1'));
+  it('keys', () => expect(getGroupKey('Slice 1.1', 'slice')).toBe('1.1'));
+});
+
+describe('buildGraph', () => {
+  const a = buildTask('A--T01', { related_specs: ['docs/spec.md'], related_adrs: ['ADR-0002: Dual Hash'], test_verification: ['test/a.test.js'] });
+  const b = buildTask('B--T01', { depends_on_tasks: ['A--T01', 'A--T01'], risk: 'High', slice: 'Slice 1.2', file_scope: ['src/b.ts'] });
+  const c = buildTask('C--T01', { slice: undefined, phase: undefined, capability_id: undefined });
+  const graph = buildGraph({ manifests: [manifest([a, b, c])], runConfigHash: 'cfg' });
+  const byName = Object.fromEntries(graph.projects.map((p) => [p.config.name, p]));
+
+  it('makes one project per task, slice and phase, on distinct virtual roots', () => {
+    expect(Object.keys(byName).sort()).toEqual(['A--T01', 'B--T01', 'C--T01', 'phase-1', 'slice-1.1', 'slice-1.2']);
+    const roots = graph.projects.map((p) => p.root);
+    expect(new Set(roots).size).toBe(roots.length);
+    expect(byName['A--T01'].root).toBe('.vtm/projects/A--T01');
+    expect(graph.problems).toEqual([]);
+  });
+
+  it('tags tasks by slice, phase, risk and capability', () => {
+    expect(byName['A--T01'].config.tags).toEqual(['vtm:task', 'vtm:risk:low', 'vtm:slice:1.1', 'vtm:phase:1', 'vtm:capability:A']);
+    expect(byName['B--T01'].config.tags).toContain('vtm:risk:high');
+    expect(byName['C--T01'].config.tags).toEqual(['vtm:task', 'vtm:risk:low']);
+  });
+
+  it('orders implement targets by depends_on_tasks, without duplicates', () => {
+    expect(byName['B--T01'].config.targets!.implement.dependsOn).toEqual([{ projects: ['A--T01'], target: 'implement' }]);
+    expect(byName['A--T01'].config.targets!.implement.dependsOn).toBeUndefined();
+  });
+
+  it('puts the task hash and run config hash in options (the cache key) and only workspace-root inputs', () => {
+    const impl = byName['A--T01'].config.targets!.implement;
+    expect(impl.options).toEqual({ taskId: 'A--T01', manifest: FILE, taskHash: hashTask(a), runConfigHash: 'cfg' });
+    expect(impl.inputs).toEqual(['{workspaceRoot}/docs/spec.md']);
+    const verify = byName['A--T01'].config.targets!.verify;
+    expect(verify.inputs).toEqual(['{workspaceRoot}/docs/spec.md', '{workspaceRoot}/src/a--t01/**/*', '{workspaceRoot}/test/a.test.js']);
+    for (const p of graph.projects) {
+      for (const t of Object.values(p.config.targets!)) {
+        expect(JSON.stringify(t.inputs ?? [])).not.toContain('{projectRoot}');
+        expect(t.inputs).toBeDefined();
+        expect(t.metadata?.description).toMatch(/\w/);
+      }
+    }
+  });
+
+  it('aggregates slices and phases over their tasks', () => {
+    expect(byName['slice-1.1'].config.targets!.implement).toMatchObject({
+      executor: 'nx:noop',
+      dependsOn: [{ projects: ['A--T01', 'C--T01'].filter((id) => id !== 'C--T01'), target: 'implement' }],
+    });
+    expect(byName['phase-1'].config.targets!.verify.dependsOn).toEqual([{ projects: ['A--T01', 'B--T01'], target: 'verify' }]);
+  });
+
+  it('emits edges for dependencies and group membership', () => {
+    const edges = graph.edges.map((e) => `${e.source}->${e.target}`).sort();
+    expect(edges).toEqual(['B--T01->A--T01', 'phase-1->A--T01', 'phase-1->B--T01', 'slice-1.1->A--T01', 'slice-1.2->B--T01']);
+  });
+
+  it('changes only the edited task\'s key when one entry changes', () => {
+    const a2 = buildTask('A--T01', { ...a, description: 'edited' });
+    const g2 = buildGraph({ manifests: [manifest([a2, b, c])], runConfigHash: 'cfg' });
+    const opts = (g: typeof graph, name: string) => g.projects.find((p) => p.config.name === name)!.config.targets!.implement.options;
+    expect(opts(g2, 'A--T01').taskHash).not.toBe(opts(graph, 'A--T01').taskHash);
+    expect(opts(g2, 'B--T01')).toEqual(opts(graph, 'B--T01'));
+  });
+
+  it('tags tasks of a BLOCKED manifest', () => {
+    const g = buildGraph({ manifests: [manifest([a], 'BLOCKED')] });
+    expect(g.projects.find((p) => p.config.name === 'A--T01')!.config.tags).toContain('vtm:blocked');
+  });
+
+  it('reports a slice name that collides with a task id', () => {
+    const g = buildGraph({ manifests: [manifest([buildTask('slice-1.1'), buildTask('X--T01')])] });
+    expect(g.problems[0]).toMatchObject({ taskId: 'slice-1.1', path: 'tasks[0].slice' });
+  });
+
+  it('honours custom target names', () => {
+    const g = buildGraph({ manifests: [manifest([a, b])], targetNames: { implement: 'agent', verify: 'check' } });
+    const bp = g.projects.find((p) => p.config.name === 'B--T01')!;
+    expect(Object.keys(bp.config.targets!)).toEqual(['agent', 'check']);
+    expect(bp.config.targets!.agent.dependsOn).toEqual([{ projects: ['A--T01'], target: 'agent' }]);
+  });
+
+  it('builds 10,000 tasks in linear time', () => {
+    const tasks = Array.from({ length: 10000 }, (_, i) =>
+      buildTask(`T${i}`, { depends_on_tasks: i > 0 ? [`T${i - 1}`] : [], slice: `Slice ${i % 20}` }),
+    );
+    const g = buildGraph({ manifests: [manifest(tasks)] });
+    expect(g.projects.length).toBe(10000 + 20 + 1);
+  });
+});

@@ -1,0 +1,206 @@
+/**
+ * From parsed manifests to Nx projects, targets and dependency edges (pure).
+ *
+ * Every task becomes a project named by its task_id with an `implement` target (runs the agent) and a `verify` target
+ * (re-checks the task's tests on the current checkout, for CI). Every slice and phase becomes an aggregate project
+ * whose targets depend on its tasks' targets, so `nx run-many -t implement --projects=slice-1.1` runs one slice.
+ *
+ * Roots are virtual folders under `.vtm/` that never exist on disk. Nx accepts such roots, but a `{projectRoot}` input
+ * fails hashing with a misleading "project not found" (shared/notes/nx-24-facts.md), so every target here has
+ * explicit `{workspaceRoot}/...` inputs only.
+ */
+import type { ProjectConfiguration, TargetConfiguration } from '@nx/devkit';
+import type { Task } from '../manifest/schema';
+import { DOC_FIELDS } from '../manifest/schema';
+import { hashTask } from '../manifest/hash';
+import { isNamedDocReference } from '../manifest/paths';
+import type { ManifestProblem } from '../manifest/problems';
+
+export const EXECUTOR_PACKAGE = 'nx-vtm';
+
+export interface GraphTargetNames {
+  implement: string;
+  verify: string;
+}
+
+export interface ManifestForGraph {
+  /** Workspace-relative manifest path. */
+  file: string;
+  status: 'OK' | 'BLOCKED';
+  tasks: readonly Task[];
+}
+
+export interface BuildGraphInput {
+  manifests: readonly ManifestForGraph[];
+  targetNames?: GraphTargetNames;
+  /**
+   * Hash of the settings that change what an agent run produces (agent, verification, integration). Part of every
+   * `implement` target's options, hence of its cache key: changing the agent re-runs tasks, changing nothing does not.
+   */
+  runConfigHash?: string;
+}
+
+export interface GraphProject {
+  /** Manifest the project comes from (its createNodes "config file"). */
+  file: string;
+  root: string;
+  config: ProjectConfiguration;
+}
+
+export interface GraphEdge {
+  source: string;
+  target: string;
+  /** The manifest that declares the edge. */
+  file: string;
+}
+
+export interface BuiltGraph {
+  projects: GraphProject[];
+  edges: GraphEdge[];
+  problems: ManifestProblem[];
+}
+
+export const DEFAULT_TARGET_NAMES: GraphTargetNames = { implement: 'implement', verify: 'verify' };
+export const VIRTUAL_ROOT = '.vtm/projects';
+
+/** "Slice 1.1" -> "1.1"; "Phase 2" -> "2"; "Foundation work" -> "foundation-work". */
+export function getGroupKey(label: string, word: 'slice' | 'phase'): string {
+  const lowered = label.trim().toLowerCase();
+  const stripped = lowered.startsWith(word) ? lowered.slice(word.length) : lowered;
+  return stripped
+    .replace(/[^a-z0-9.]+/g, '-')
+    .replace(/^[-.]+|[-.]+$/g, '')
+    .replace(/\.{2,}/g, '.');
+}
+
+export const sliceProjectName = (label: string): string => `slice-${getGroupKey(label, 'slice')}`;
+export const phaseProjectName = (label: string): string => `phase-${getGroupKey(label, 'phase')}`;
+
+const asInput = (path: string): string =>
+  path.endsWith('/') ? `{workspaceRoot}/${path}**/*` : `{workspaceRoot}/${path}`;
+
+/** Related documents that are paths (named references such as "ADR-0002: Title" are resolved at run time). */
+export function getDocPaths(task: Task): string[] {
+  const out: string[] = [];
+  for (const field of DOC_FIELDS) for (const ref of task[field]) if (!isNamedDocReference(ref)) out.push(ref);
+  return out;
+}
+
+// Fresh objects per target: without plugin isolation Nx merges configurations in place, so nothing may be shared.
+const implementMetadata = () => ({
+  technologies: ['nx-vtm'],
+  description: 'Run a coding agent on this task in its own git worktree, audit its diff against the file scope, verify and integrate it',
+  help: { command: 'npx nx-vtm help implement', example: {} },
+});
+const verifyMetadata = () => ({
+  technologies: ['nx-vtm'],
+  description: "Run this task's verification tests (test_verification) on the current checkout",
+  help: { command: 'npx nx-vtm help verify', example: {} },
+});
+
+function taskTargets(task: Task, file: string, names: GraphTargetNames, runConfigHash: string | undefined) {
+  const taskHash = hashTask(task);
+  const docInputs = getDocPaths(task).map(asInput);
+  const deps = [...new Set(task.depends_on_tasks)];
+  const implement: TargetConfiguration = {
+    executor: `${EXECUTOR_PACKAGE}:implement`,
+    // The task's own hash is an option, so editing one manifest entry changes only that task's cache key.
+    options: { taskId: task.task_id, manifest: file, taskHash, ...(runConfigHash ? { runConfigHash } : {}) },
+    cache: true,
+    inputs: docInputs,
+    outputs: [`{workspaceRoot}/.vtm/results/${task.task_id}/outcome`],
+    // Metadata is repeated for every task and Nx serialises it into its graph cache: keep it short (10,000 tasks).
+    metadata: implementMetadata(),
+  };
+  if (deps.length > 0) implement.dependsOn = [{ projects: deps, target: names.implement }];
+
+  const verify: TargetConfiguration = {
+    executor: `${EXECUTOR_PACKAGE}:verify`,
+    options: { taskId: task.task_id, manifest: file, taskHash },
+    cache: true,
+    inputs: [...docInputs, ...task.file_scope.map(asInput), ...task.test_verification.map(asInput)],
+    metadata: verifyMetadata(),
+  };
+  return { [names.implement]: implement, [names.verify]: verify };
+}
+
+function aggregateTargets(members: readonly string[], names: GraphTargetNames, what: string) {
+  const target = (name: string, verb: string): TargetConfiguration => ({
+    executor: 'nx:noop',
+    // Aggregates hash nothing of their own, but they need explicit inputs: Nx replaces a missing or empty list with
+    // the default named input, whose {projectRoot} fails for virtual roots. An env input reads no file, so editing
+    // the manifest never marks a whole slice affected.
+    inputs: [{ env: 'NX_VTM_AGGREGATE' }],
+    dependsOn: [{ projects: [...members], target: name }],
+    metadata: { technologies: ['nx-vtm'], description: `${verb} every task of ${what} (${members.length} tasks)` },
+  });
+  return { [names.implement]: target(names.implement, 'Implement'), [names.verify]: target(names.verify, 'Verify') };
+}
+
+/** Build every project and edge of the given (already validated) manifests. */
+export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runConfigHash }: BuildGraphInput): BuiltGraph {
+  const projects: GraphProject[] = [];
+  const edges: GraphEdge[] = [];
+  const problems: ManifestProblem[] = [];
+  const groups = new Map<string, { file: string; label: string; kind: 'slice' | 'phase'; members: string[] }>();
+  const taskIds = new Set<string>();
+  for (const m of manifests) for (const t of m.tasks) taskIds.add(t.task_id);
+
+  const addToGroup = (kind: 'slice' | 'phase', label: string, file: string, taskId: string, index: number) => {
+    const name = kind === 'slice' ? sliceProjectName(label) : phaseProjectName(label);
+    if (name === `${kind}-`) {
+      problems.push({ file, taskId, path: `tasks[${index}].${kind}`, message: `cannot derive a project name from ${JSON.stringify(label)}` });
+      return;
+    }
+    if (taskIds.has(name)) {
+      problems.push({ file, taskId, path: `tasks[${index}].${kind}`, message: `${kind} project name "${name}" is also a task id; rename the task or the ${kind}` });
+      return;
+    }
+    const group = groups.get(name) ?? { file, label, kind, members: [] };
+    group.members.push(taskId);
+    groups.set(name, group);
+  };
+
+  for (const m of manifests) {
+    m.tasks.forEach((task, index) => {
+      const tags = ['vtm:task', `vtm:risk:${task.risk.toLowerCase()}`];
+      if (task.slice) tags.push(`vtm:slice:${getGroupKey(task.slice, 'slice')}`);
+      if (task.phase) tags.push(`vtm:phase:${getGroupKey(task.phase, 'phase')}`);
+      if (task.capability_id) tags.push(`vtm:capability:${task.capability_id}`);
+      if (task.provisional) tags.push('vtm:provisional');
+      if (m.status === 'BLOCKED') tags.push('vtm:blocked');
+      const root = `${VIRTUAL_ROOT}/${task.task_id}`;
+      projects.push({
+        file: m.file,
+        root,
+        config: {
+          name: task.task_id,
+          root,
+          tags,
+          metadata: { description: task.title },
+          targets: taskTargets(task, m.file, targetNames, runConfigHash),
+        },
+      });
+      for (const dep of new Set(task.depends_on_tasks)) edges.push({ source: task.task_id, target: dep, file: m.file });
+      if (task.slice) addToGroup('slice', task.slice, m.file, task.task_id, index);
+      if (task.phase) addToGroup('phase', task.phase, m.file, task.task_id, index);
+    });
+  }
+
+  for (const [name, group] of groups) {
+    const root = `${VIRTUAL_ROOT}/${name}`;
+    projects.push({
+      file: group.file,
+      root,
+      config: {
+        name,
+        root,
+        tags: [`vtm:${group.kind}`],
+        metadata: { description: `${group.label}: ${group.members.length} tasks` },
+        targets: aggregateTargets(group.members, targetNames, group.label),
+      },
+    });
+    for (const member of group.members) edges.push({ source: name, target: member, file: group.file });
+  }
+  return { projects, edges, problems };
+}

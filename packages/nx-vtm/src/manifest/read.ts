@@ -1,0 +1,97 @@
+/**
+ * The only I/O of the manifest module: reading manifest files from a workspace and probing paths.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Manifest } from './schema';
+import { err, ok, type ManifestProblem, type Result } from './problems';
+import { parseManifestText } from './parse';
+import { getCrossManifestProblems, type PathProbe } from './rules';
+
+/** A probe answering from the workspace's file system. */
+export function createFsPathProbe(workspaceRoot: string): PathProbe {
+  return {
+    isDirectory(relativePath) {
+      try {
+        return statSync(join(workspaceRoot, relativePath)).isDirectory();
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+export interface LoadedManifest {
+  /** Workspace-relative path of the manifest file. */
+  file: string;
+  manifest: Manifest;
+}
+
+/** A manifest's text, or a problem saying why it cannot be read. */
+function readText(workspaceRoot: string, file: string): Result<string, ManifestProblem[]> {
+  try {
+    return ok(readFileSync(join(workspaceRoot, file), 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const message =
+      code === 'ENOENT'
+        ? 'manifest file not found; create it (nx g nx-vtm:init writes an example) or set the plugin option "manifest"'
+        : `cannot read manifest: ${(e as Error).message}`;
+    return err([{ file, path: '(root)', message }]);
+  }
+}
+
+/** Read and validate one manifest file (path relative to the workspace root). */
+export function readManifest({
+  workspaceRoot,
+  file,
+  externalIds,
+}: {
+  workspaceRoot: string;
+  file: string;
+  externalIds?: readonly string[];
+}): Result<LoadedManifest, ManifestProblem[]> {
+  const text = readText(workspaceRoot, file);
+  if (!text.ok) return text;
+  const parsed = parseManifestText({ text: text.value, file, probe: createFsPathProbe(workspaceRoot), externalIds });
+  return parsed.ok ? ok({ file, manifest: parsed.value }) : parsed;
+}
+
+/** Task ids of a manifest's text, read leniently (for cross-manifest references before full validation). */
+function getTaskIds(text: string): string[] {
+  try {
+    const tasks = (JSON.parse(text) as { tasks?: unknown }).tasks;
+    if (!Array.isArray(tasks)) return [];
+    return tasks.map((t) => (t as { task_id?: unknown } | null)?.task_id).filter((id): id is string => typeof id === 'string');
+  } catch {
+    return [];
+  }
+}
+
+/** Read several manifests; problems of all of them (and ids defined twice across them) are reported together. */
+export function readManifests({
+  workspaceRoot,
+  files,
+}: {
+  workspaceRoot: string;
+  files: readonly string[];
+}): Result<LoadedManifest[], ManifestProblem[]> {
+  const loaded: LoadedManifest[] = [];
+  const problems: ManifestProblem[] = [];
+  const texts = files.map((file) => ({ file, text: readText(workspaceRoot, file) }));
+  const idsByFile = new Map(texts.map(({ file, text }) => [file, text.ok ? getTaskIds(text.value) : []]));
+  const probe = createFsPathProbe(workspaceRoot);
+  for (const { file, text } of texts) {
+    if (!text.ok) {
+      problems.push(...text.error);
+      continue;
+    }
+    // Tasks may depend on tasks of the workspace's other manifests.
+    const externalIds = files.filter((f) => f !== file).flatMap((f) => idsByFile.get(f) ?? []);
+    const r = parseManifestText({ text: text.value, file, probe, externalIds });
+    if (r.ok) loaded.push({ file, manifest: r.value });
+    else problems.push(...r.error);
+  }
+  problems.push(...getCrossManifestProblems(loaded));
+  return problems.length > 0 ? err(problems) : ok(loaded);
+}

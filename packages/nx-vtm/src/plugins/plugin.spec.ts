@@ -1,0 +1,135 @@
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { AggregateCreateNodesError, type CreateNodesContext, type ProjectConfiguration } from '@nx/devkit';
+import { createDependencies, createNodes, createNodesV2 } from './plugin';
+import { buildTaskInput } from '../test-support/manifest-fixtures';
+
+const [glob, createNodesFn] = createNodes;
+let root: string;
+
+function write(rel: string, content: unknown) {
+  const p = join(root, rel);
+  mkdirSync(dirname(p), { recursive: true });
+  writeFileSync(p, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+}
+function listFiles(dir = root): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? listFiles(join(dir, e.name)) : [relative(root, join(dir, e.name))],
+  );
+}
+const context = (): CreateNodesContext => ({ workspaceRoot: root, nxJsonConfiguration: {} });
+async function run(options: Record<string, unknown> = {}) {
+  return createNodesFn(listFiles().filter((f) => f.endsWith('.json')), options, context());
+}
+async function errorOf(options: Record<string, unknown> = {}): Promise<Error> {
+  try {
+    await run(options);
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected createNodes to fail');
+}
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'vtm-plugin-'));
+  write('package.json', { name: 'ws' });
+  write('nx.json', { analytics: false });
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+describe('createNodes', () => {
+  it('exports the same tuple as createNodesV2 and matches JSON files', () => {
+    expect(createNodesV2).toBe(createNodes);
+    expect(glob).toBe('**/*.json');
+  });
+
+  it('infers projects from the default manifest path', async () => {
+    write('docs/backlog/virtual-task-manifest.json', {
+      tasks: [buildTaskInput('A--T01'), buildTaskInput('B--T01', { depends_on_tasks: ['A--T01'] })],
+    });
+    const results = await run();
+    expect(results).toHaveLength(1);
+    const [file, result] = results[0];
+    expect(file).toBe('docs/backlog/virtual-task-manifest.json');
+    const names = Object.values(result.projects!).map((p) => p.name).sort();
+    expect(names).toEqual(['A--T01', 'B--T01', 'phase-1', 'slice-1.1']);
+  });
+
+  it('infers nothing when no manifest matches', async () => {
+    write('other/thing.json', { tasks: [buildTaskInput('A--T01')] });
+    expect(await run()).toEqual([]);
+  });
+
+  it('supports a glob and several manifests', async () => {
+    write('plans/a.vtm.json', { tasks: [buildTaskInput('A--T01')] });
+    write('plans/b.vtm.json', { tasks: [buildTaskInput('B--T01', { depends_on_tasks: ['A--T01'], slice: 'Slice 2' })] });
+    const results = await run({ manifest: 'plans/*.vtm.json' });
+    expect(results.map(([f]) => f).sort()).toEqual(['plans/a.vtm.json', 'plans/b.vtm.json']);
+    const b = Object.values(results.find(([f]) => f === 'plans/b.vtm.json')![1].projects!).find((p) => p.name === 'B--T01')!;
+    expect(b.targets!.implement.options.manifest).toBe('plans/b.vtm.json');
+  });
+
+  it('reports a task id defined in two manifests, naming both files', async () => {
+    write('plans/a.vtm.json', { tasks: [buildTaskInput('A--T01')] });
+    write('plans/b.vtm.json', { tasks: [buildTaskInput('A--T01')] });
+    const e = await errorOf({ manifest: ['plans/a.vtm.json', 'plans/b.vtm.json'] });
+    expect(e).toBeInstanceOf(AggregateCreateNodesError);
+    const [[file, inner]] = (e as AggregateCreateNodesError).errors;
+    expect(file).toBe('plans/b.vtm.json');
+    expect(inner.message).toContain('plans/a.vtm.json');
+    expect(inner.message).toContain('task A--T01 (tasks[0].task_id)');
+  });
+
+  it('fails with every problem of an invalid manifest, and no stack trace', async () => {
+    write('docs/backlog/virtual-task-manifest.json', {
+      tasks: [buildTaskInput('A--T01', { risk: 'Severe' as never }), buildTaskInput('B--T01', { depends_on_tasks: ['Z'] })],
+    });
+    const e = (await errorOf()) as AggregateCreateNodesError;
+    const [[file, inner]] = e.errors;
+    expect(file).toBe('docs/backlog/virtual-task-manifest.json');
+    expect(inner.message).toContain('task A--T01 (tasks[0].risk)');
+    expect(inner.message).toContain('task B--T01 (tasks[1].depends_on_tasks[0]): depends on unknown task "Z"');
+    expect(inner.stack).not.toMatch(/\n\s+at /);
+  });
+
+  it('rejects a directory in file_scope written without a trailing slash', async () => {
+    mkdirSync(join(root, 'packages/storage'), { recursive: true });
+    write('docs/backlog/virtual-task-manifest.json', { tasks: [buildTaskInput('A--T01', { file_scope: ['packages/storage'] })] });
+    const e = (await errorOf()) as AggregateCreateNodesError;
+    expect(e.errors[0][1].message).toContain('write it as "packages/storage/"');
+  });
+
+  it('rejects invalid plugin options with the option path', async () => {
+    const e = await errorOf({ wipLimit: 0 });
+    expect(e.message).toMatch(/nx\.json plugins\["nx-vtm"\]\.options\.wipLimit/);
+  });
+
+  it('never writes into the workspace', async () => {
+    write('docs/backlog/virtual-task-manifest.json', { tasks: [buildTaskInput('A--T01')] });
+    const before = listFiles().map((f) => `${f}:${statSync(join(root, f)).mtimeMs}`);
+    await run();
+    await errorOf({ wipLimit: -1 });
+    expect(listFiles().map((f) => `${f}:${statSync(join(root, f)).mtimeMs}`)).toEqual(before);
+  });
+});
+
+describe('createDependencies', () => {
+  it('draws task and group edges as implicit dependencies', async () => {
+    write('docs/backlog/virtual-task-manifest.json', {
+      tasks: [buildTaskInput('A--T01'), buildTaskInput('B--T01', { depends_on_tasks: ['A--T01'] })],
+    });
+    const results = await run();
+    const projects: Record<string, ProjectConfiguration> = {};
+    for (const [, r] of results) for (const p of Object.values(r.projects!)) projects[p.name!] = p as ProjectConfiguration;
+    projects['unrelated'] = { root: 'libs/unrelated', name: 'unrelated', targets: { implement: { dependsOn: [{ projects: ['A--T01'], target: 'x' }] } } };
+    const deps = await createDependencies({}, { projects, workspaceRoot: root, nxJsonConfiguration: {} } as never);
+    expect(deps.map((d) => `${d.source}->${d.target}:${d.type}`).sort()).toEqual([
+      'B--T01->A--T01:implicit',
+      'phase-1->A--T01:implicit',
+      'phase-1->B--T01:implicit',
+      'slice-1.1->A--T01:implicit',
+      'slice-1.1->B--T01:implicit',
+    ]);
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * Nx glue: createNodes (projects and targets from manifests) and createDependencies (edges for `nx graph`).
+ * Never writes to the workspace: with the daemon on, any write would re-trigger inference (shared notes).
+ */
+import {
+  AggregateCreateNodesError,
+  DependencyType,
+  type CreateDependencies,
+  type CreateNodes,
+  type CreateNodesResult,
+  type RawProjectGraphDependency,
+} from '@nx/devkit';
+import { minimatch } from 'minimatch';
+import { ManifestError, type ManifestProblem } from '../manifest/problems';
+import { readManifests } from '../manifest/read';
+import { buildGraph, VIRTUAL_ROOT } from '../graph/build-graph';
+import { getManifestPatterns, hashRunConfig, parsePluginOptions, type PluginOptionsInput } from '../config/plugin-options';
+
+/**
+ * Manifests may be named anything (the `manifest` option is a path or glob), but the createNodes glob is fixed when
+ * the module loads; so Nx hands us every JSON file and we keep the ones the options select (a cheap string match).
+ */
+export const MANIFEST_CANDIDATE_GLOB = '**/*.json';
+
+function groupByFile(problems: readonly ManifestProblem[]): Map<string, ManifestProblem[]> {
+  const byFile = new Map<string, ManifestProblem[]>();
+  for (const p of problems) byFile.set(p.file, [...(byFile.get(p.file) ?? []), p]);
+  return byFile;
+}
+
+export const createNodes: CreateNodes<PluginOptionsInput> = [
+  MANIFEST_CANDIDATE_GLOB,
+  (files, rawOptions, context) => {
+    const parsedOptions = parsePluginOptions(rawOptions);
+    if (!parsedOptions.ok) {
+      const e = new Error(parsedOptions.error);
+      e.stack = e.message;
+      throw e;
+    }
+    const options = parsedOptions.value;
+    const patterns = getManifestPatterns(options);
+    const manifestFiles = files.filter((f) => patterns.some((p) => f === p || minimatch(f, p, { dot: true })));
+    if (manifestFiles.length === 0) return [];
+
+    const loaded = readManifests({ workspaceRoot: context.workspaceRoot, files: manifestFiles });
+    if (!loaded.ok) {
+      const errors = [...groupByFile(loaded.error)].map(([file, problems]) => [file, new ManifestError(problems)] as [string, Error]);
+      throw new AggregateCreateNodesError(errors, []);
+    }
+    const graph = buildGraph({
+      manifests: loaded.value.map(({ file, manifest }) => ({ file, status: manifest.status, tasks: manifest.tasks })),
+      targetNames: { implement: options.implementTargetName, verify: options.verifyTargetName },
+      runConfigHash: hashRunConfig(options),
+    });
+    if (graph.problems.length > 0) {
+      const errors = [...groupByFile(graph.problems)].map(([file, problems]) => [file, new ManifestError(problems)] as [string, Error]);
+      throw new AggregateCreateNodesError(errors, []);
+    }
+    const byFile = new Map<string, CreateNodesResult>();
+    for (const p of graph.projects) {
+      const result = byFile.get(p.file) ?? { projects: {} };
+      result.projects![p.root] = p.config;
+      byFile.set(p.file, result);
+    }
+    return [...byFile];
+  },
+];
+
+/** Alias kept for tools that still look for the v2 name; Nx 24 uses the same signature for both. */
+export const createNodesV2 = createNodes;
+
+/**
+ * Edges for `nx graph`: derived from the inferred projects themselves (their targets' `dependsOn`), so the manifest is
+ * not parsed a second time. `implicit` edges, because a `static` edge whose source file is the manifest is silently
+ * dropped by Nx (shared notes).
+ */
+export const createDependencies: CreateDependencies<PluginOptionsInput> = (rawOptions, context) => {
+  const parsedOptions = parsePluginOptions(rawOptions);
+  if (!parsedOptions.ok) return [];
+  const target = parsedOptions.value.implementTargetName;
+  const deps: RawProjectGraphDependency[] = [];
+  for (const [name, project] of Object.entries(context.projects)) {
+    if (!project.root.startsWith(`${VIRTUAL_ROOT}/`)) continue;
+    const dependsOn = project.targets?.[target]?.dependsOn ?? [];
+    for (const d of dependsOn) {
+      if (typeof d === 'string' || !d.projects || typeof d.projects === 'string') continue;
+      for (const dep of d.projects) {
+        if (context.projects[dep]) deps.push({ source: name, target: dep, type: DependencyType.implicit });
+      }
+    }
+  }
+  return deps;
+};
