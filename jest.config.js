@@ -6,6 +6,8 @@ const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }];
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // dist/ holds a second package.json named nx-vtm (jest-haste-map collision); tmp/ holds demo and bench workspaces.
+  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/tmp/'],
   projects: [
     {
       displayName: 'unit',
