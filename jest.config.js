@@ -6,13 +6,13 @@ const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }];
 
 /** @type {import('jest').Config} */
 module.exports = {
-  // dist/ holds a second package.json named nx-vtm (jest-haste-map collision); tmp/ holds demo and bench workspaces.
-  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/tmp/'],
   projects: [
     {
       displayName: 'unit',
       rootDir: __dirname,
       testEnvironment: 'node',
+      // dist/ holds a second package.json named nx-vtm (haste collision); tmp/ holds demo and bench workspaces.
+      modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/tmp/'],
       testMatch: ['<rootDir>/packages/**/*.spec.ts', '<rootDir>/tools/**/*.spec.ts'],
       transform: { '^.+\\.ts$': tsJest },
       moduleFileExtensions: ['ts', 'js', 'json'],
@@ -21,6 +21,8 @@ module.exports = {
       displayName: 'e2e',
       rootDir: __dirname,
       testEnvironment: 'node',
+      // dist/ holds a second package.json named nx-vtm (haste collision); tmp/ holds demo and bench workspaces.
+      modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/tmp/'],
       testMatch: ['<rootDir>/e2e/**/*.e2e.ts'],
       globalSetup: '<rootDir>/e2e/support/global-setup.js',
       transform: { '^.+\\.ts$': tsJest },
