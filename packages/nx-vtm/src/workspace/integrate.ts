@@ -1,0 +1,383 @@
+/**
+ * Integration: commit a task's work on its branch, then merge the branch into the integration branch checked out in
+ * the main checkout (or leave it for a pull request).
+ *
+ * The main checkout is the user's working tree. Merging refuses when it has uncommitted changes outside the
+ * plugin's run-time paths, a failed merge is always aborted so the tree is left as it was, and merges from
+ * different processes are serialised under a cross-process lock (two `git merge` in one checkout at once would
+ * collide on `index.lock` or, worse, interleave).
+ */
+import * as path from 'node:path';
+import type { AcceptanceCriterion } from '../manifest/schema';
+import { err, ok, type Result } from '../manifest/problems';
+import {
+  branchExists,
+  firstLines,
+  getCurrentBranch,
+  getHeadSha,
+  gitOk,
+  isAncestor,
+  isWorkingTreeClean,
+  GitError,
+  runGit,
+  summarisePaths,
+} from './git';
+import type { LockPort } from './ports';
+import { createSqliteLock, LockTimeoutError } from './sqlite-lock';
+import { DEFAULT_LINK_DIRS, getTaskBranch } from './worktree';
+
+/** Used for commits when neither git config nor the environment names an author. */
+export const FALLBACK_IDENTITY = { name: 'nx-vtm', email: 'nx-vtm@localhost' } as const;
+
+/** The lock name integration runs under. */
+export const INTEGRATION_LOCK = 'integrate';
+
+const oneLine = (s: string): string => s.replace(/\s+/g, ' ').trim();
+
+/**
+ * `feat(<TASK_ID>): <title>`, a blank line, the acceptance criteria, and a `VTM-Task` trailer so that a commit can
+ * be traced back to its task with `git log --grep`. Pure.
+ */
+export function buildTaskCommitMessage({
+  taskId,
+  title,
+  acceptanceCriteria,
+}: {
+  taskId: string;
+  title: string;
+  acceptanceCriteria: readonly Pick<AcceptanceCriterion, 'id' | 'text'>[];
+}): string {
+  const lines = [`feat(${taskId}): ${oneLine(title)}`, ''];
+  if (acceptanceCriteria.length > 0) {
+    lines.push('Acceptance criteria:');
+    for (const ac of acceptanceCriteria) lines.push(`- ${ac.id}: ${oneLine(ac.text)}`);
+    lines.push('');
+  }
+  lines.push(`VTM-Task: ${taskId}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** `Merge vtm/<id>: <title>`. Pure. */
+export function buildMergeMessage({ taskId, title }: { taskId: string; title?: string }): string {
+  const head = `Merge ${getTaskBranch(taskId)}`;
+  return title ? `${head}: ${oneLine(title)}` : head;
+}
+
+/**
+ * Environment that supplies the fallback identity for whichever of name and email neither git config nor the
+ * environment provides; empty when the user's identity is complete (theirs is always preferred).
+ */
+async function getIdentityEnv(cwd: string): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const [key, fallback] of [
+    ['name', FALLBACK_IDENTITY.name],
+    ['email', FALLBACK_IDENTITY.email],
+  ] as const) {
+    const configured = await runGit({ cwd, args: ['config', '--get', `user.${key}`] });
+    if (configured.code === 0 && configured.stdout.trim()) continue;
+    for (const who of ['AUTHOR', 'COMMITTER']) {
+      const name = `GIT_${who}_${key.toUpperCase()}`;
+      if (!process.env[name]) env[name] = fallback;
+    }
+  }
+  return env;
+}
+
+/**
+ * Pathspecs that keep the symlinked setup folders out of `git add -A`. Only for links git does not ignore already
+ * (createTaskWorktree makes it ignore them): naming an ignored path, even in an exclude pathspec, makes `git add`
+ * fail with "paths are ignored".
+ */
+async function excludeLinked(cwd: string, linkDirs: readonly string[]): Promise<string[]> {
+  const specs: string[] = [];
+  for (const d of linkDirs) {
+    const rel = d.replace(/\/$/, '');
+    const ignored = await runGit({ cwd, args: ['check-ignore', '-q', '--', rel] });
+    if (ignored.code !== 0) specs.push(`:(exclude,literal)${rel}`);
+  }
+  return specs;
+}
+
+export type CommitOutcome =
+  | { status: 'committed'; sha: string; message: string }
+  /** Nothing to commit. `hasCommitsSinceBase` says whether the branch still holds commits (e.g. the agent's own). */
+  | { status: 'no_changes'; sha: string; hasCommitsSinceBase?: boolean };
+
+export interface CommitProblem {
+  code: 'commit_failed' | 'git_failed';
+  taskId: string;
+  message: string;
+  cause: GitError;
+}
+
+export interface CommitTaskWorkOptions {
+  /** The task's worktree. */
+  worktree: string;
+  taskId: string;
+  title: string;
+  acceptanceCriteria: readonly Pick<AcceptanceCriterion, 'id' | 'text'>[];
+  /** Symlinked setup folders, never committed. Default `['node_modules']`. */
+  linkDirs?: readonly string[];
+  /** When given, a `no_changes` outcome tells whether the branch has commits since this base. */
+  baseSha?: string;
+  /** Run the repository's commit hooks. Default true (they are the user's quality gate). */
+  runHooks?: boolean;
+}
+
+/**
+ * Stage everything the task changed (`git add -A`, linked folders excluded) and commit it as
+ * `feat(<TASK_ID>): <title>` with the acceptance criteria in the body; the message goes through stdin (`-F -`).
+ * The author comes from git config, or `FALLBACK_IDENTITY` when none is configured.
+ */
+export async function commitTaskWork({
+  worktree,
+  taskId,
+  title,
+  acceptanceCriteria,
+  linkDirs = DEFAULT_LINK_DIRS,
+  baseSha,
+  runHooks = true,
+}: CommitTaskWorkOptions): Promise<Result<CommitOutcome, CommitProblem>> {
+  const gitFailed = (e: GitError, what: string) =>
+    err<CommitProblem>({ code: 'git_failed', taskId, message: `Task ${taskId}: ${what}: ${e.message}`, cause: e });
+
+  const added = await gitOk({ cwd: worktree, args: ['add', '-A', '--', '.', ...(await excludeLinked(worktree, linkDirs))] });
+  if (!added.ok) return gitFailed(added.error, `cannot stage the changes in ${worktree}`);
+  const staged = await runGit({ cwd: worktree, args: ['diff', '--cached', '--quiet', '--no-ext-diff'] });
+  if (staged.code === 0) {
+    const head = await getHeadSha({ cwd: worktree });
+    if (!head.ok) return gitFailed(head.error, 'cannot read HEAD');
+    return ok({
+      status: 'no_changes',
+      sha: head.value,
+      ...(baseSha ? { hasCommitsSinceBase: head.value !== baseSha } : {}),
+    });
+  }
+  if (staged.code !== 1) {
+    const e = new GitError({ cwd: worktree, args: ['diff', '--cached', '--quiet'], code: staged.code, stderr: staged.stderr });
+    return gitFailed(e, 'cannot compare the index');
+  }
+
+  const message = buildTaskCommitMessage({ taskId, title, acceptanceCriteria });
+  // --cleanup=whitespace: keep AC lines that start with "#" (the default "strip" mode would drop them as comments).
+  const args = ['commit', '--quiet', '-F', '-', '--cleanup=whitespace', ...(runHooks ? [] : ['--no-verify'])];
+  const committed = await gitOk({ cwd: worktree, args, input: message, env: await getIdentityEnv(worktree) });
+  if (!committed.ok) {
+    return err({
+      code: 'commit_failed',
+      taskId,
+      message: `Task ${taskId}: git commit failed in ${worktree}: ${firstLines(committed.error.stderr) || 'no output'}; fix the cause (e.g. a commit hook), then re-run ${taskId}`,
+      cause: committed.error,
+    });
+  }
+  const head = await getHeadSha({ cwd: worktree });
+  if (!head.ok) return gitFailed(head.error, 'cannot read the new commit');
+  return ok({ status: 'committed', sha: head.value, message });
+}
+
+export type IntegrationStrategy = 'merge' | 'branch';
+
+export type IntegrationOutcome =
+  /** Merged with `--no-ff`; `sha` is the merge commit. */
+  | { status: 'merged'; sha: string; branch: string; into: string }
+  /** The branch was already contained in the integration branch; nothing was merged. */
+  | { status: 'already_integrated'; sha: string; branch: string; into: string }
+  /** `branch` strategy: the branch is left for a pull request; `sha` is its tip. */
+  | { status: 'branch_left'; sha: string; branch: string };
+
+export type IntegrationFailure =
+  | 'merge_conflict'
+  | 'dirty_worktree'
+  | 'detached_head'
+  | 'wrong_branch'
+  | 'operation_in_progress'
+  | 'missing_branch'
+  | 'touches_linked_folder'
+  | 'merge_failed'
+  | 'abort_failed'
+  | 'lock_timeout'
+  | 'git_failed';
+
+export interface IntegrationProblem {
+  reason: IntegrationFailure;
+  taskId: string;
+  /** One line: what was seen and what to do. */
+  message: string;
+  /** Files git could not merge (`merge_conflict`). */
+  conflictedPaths?: string[];
+  /** Uncommitted paths of the main checkout (`dirty_worktree`). */
+  paths?: string[];
+  cause?: GitError | Error;
+}
+
+export interface IntegrateTaskBranchOptions {
+  /** The main checkout, with the integration branch checked out. */
+  repoRoot: string;
+  taskId: string;
+  /** For the merge message `Merge vtm/<id>: <title>`. */
+  title?: string;
+  /** Default `vtm/<taskId>`. */
+  branch?: string;
+  strategy: IntegrationStrategy;
+  /** Cross-process lock. Default: SQLite lock in `<repoRoot>/.vtm/locks.db`. */
+  lock?: LockPort;
+  /** When set, refuse to merge unless this branch is checked out in the main checkout. */
+  integrationBranch?: string;
+  /** Run-time paths that do not count as the user's uncommitted work. Default `['.vtm/']`. */
+  ignorePaths?: readonly string[];
+  /** Folders symlinked into worktrees; a branch that changes them is never merged. Default `['node_modules']`. */
+  linkDirs?: readonly string[];
+}
+
+/**
+ * Integrate a task branch. `merge`: under the lock, `git merge --no-ff` into the branch checked out in the main
+ * checkout; a conflict is aborted (`git merge --abort`), the task branch kept, and `merge_conflict` returned with the
+ * conflicted paths. `branch`: nothing is merged; the branch is left for a pull request.
+ */
+export async function integrateTaskBranch({
+  repoRoot,
+  taskId,
+  title,
+  branch = getTaskBranch(taskId),
+  strategy,
+  lock = createSqliteLock({ file: path.join(repoRoot, '.vtm', 'locks.db') }),
+  integrationBranch,
+  ignorePaths = ['.vtm/'],
+  linkDirs = DEFAULT_LINK_DIRS,
+}: IntegrateTaskBranchOptions): Promise<Result<IntegrationOutcome, IntegrationProblem>> {
+  const fail = (p: Omit<IntegrationProblem, 'taskId'>) => err<IntegrationProblem>({ taskId, ...p });
+  const gitFailed = (e: GitError, what: string) => fail({ reason: 'git_failed', message: `Task ${taskId}: ${what}: ${e.message}`, cause: e });
+
+  const exists = await branchExists({ cwd: repoRoot, branch });
+  if (!exists.ok) return gitFailed(exists.error, `cannot look up ${branch}`);
+  if (!exists.value) {
+    return fail({ reason: 'missing_branch', message: `Task ${taskId}: branch ${branch} does not exist in ${repoRoot}; re-run ${taskId} to produce it` });
+  }
+  if (strategy === 'branch') {
+    const tip = await getHeadSha({ cwd: repoRoot, ref: `refs/heads/${branch}` });
+    if (!tip.ok) return gitFailed(tip.error, `cannot read ${branch}`);
+    return ok({ status: 'branch_left', sha: tip.value, branch });
+  }
+
+  try {
+    return await lock.withLock(INTEGRATION_LOCK, () => mergeLocked({ repoRoot, taskId, title, branch, integrationBranch, ignorePaths, linkDirs }));
+  } catch (e) {
+    if (e instanceof LockTimeoutError) return fail({ reason: 'lock_timeout', message: `Task ${taskId}: ${e.message}`, cause: e });
+    throw e;
+  }
+}
+
+async function mergeLocked({
+  repoRoot,
+  taskId,
+  title,
+  branch,
+  integrationBranch,
+  ignorePaths,
+  linkDirs,
+}: {
+  repoRoot: string;
+  taskId: string;
+  title?: string;
+  branch: string;
+  integrationBranch?: string;
+  ignorePaths: readonly string[];
+  linkDirs: readonly string[];
+}): Promise<Result<IntegrationOutcome, IntegrationProblem>> {
+  const fail = (p: Omit<IntegrationProblem, 'taskId'>) => err<IntegrationProblem>({ taskId, ...p });
+  const gitFailed = (e: GitError, what: string) => fail({ reason: 'git_failed', message: `Task ${taskId}: ${what}: ${e.message}`, cause: e });
+
+  // Every check happens inside the lock: another process's merge may have changed HEAD since we were called.
+  const current = await getCurrentBranch({ cwd: repoRoot });
+  if (!current.ok) return gitFailed(current.error, 'cannot read the current branch');
+  if (current.value === null) {
+    return fail({
+      reason: 'detached_head',
+      message: `Task ${taskId}: the main checkout ${repoRoot} is on a detached HEAD; check out the integration branch, then re-run ${taskId}`,
+    });
+  }
+  const into = current.value;
+  if (integrationBranch && into !== integrationBranch) {
+    return fail({
+      reason: 'wrong_branch',
+      message: `Task ${taskId}: the main checkout is on ${into}, not the integration branch ${integrationBranch}; check out ${integrationBranch}, then re-run ${taskId}`,
+    });
+  }
+  for (const marker of ['MERGE_HEAD', 'CHERRY_PICK_HEAD', 'REVERT_HEAD', 'REBASE_HEAD']) {
+    const r = await runGit({ cwd: repoRoot, args: ['rev-parse', '-q', '--verify', marker] });
+    if (r.code === 0) {
+      return fail({
+        reason: 'operation_in_progress',
+        message: `Task ${taskId}: the main checkout has an unfinished git operation (${marker} exists); finish or abort it, then re-run ${taskId}`,
+      });
+    }
+  }
+  const state = await isWorkingTreeClean({ cwd: repoRoot, ignorePaths });
+  if (!state.ok) return gitFailed(state.error, 'cannot read the status of the main checkout');
+  if (!state.value.clean) {
+    return fail({
+      reason: 'dirty_worktree',
+      paths: state.value.dirtyPaths,
+      message: `Task ${taskId}: not merging ${branch} into ${into}: the main checkout has uncommitted changes in ${summarisePaths(state.value.dirtyPaths)}; commit or stash them, then re-run ${taskId}`,
+    });
+  }
+
+  const contained = await isAncestor({ cwd: repoRoot, ancestor: `refs/heads/${branch}`, descendant: 'HEAD' });
+  if (!contained.ok) return gitFailed(contained.error, `cannot compare ${branch} with ${into}`);
+  if (contained.value) {
+    const head = await getHeadSha({ cwd: repoRoot });
+    if (!head.ok) return gitFailed(head.error, 'cannot read HEAD');
+    return ok({ status: 'already_integrated', sha: head.value, branch, into });
+  }
+
+  if (linkDirs.length > 0) {
+    // A committed symlink named like a linked folder would, once merged, replace the user's real (ignored) folder.
+    const linkArgs = ['diff', '--name-only', '-z', '--no-ext-diff', `HEAD...refs/heads/${branch}`, '--', ...linkDirs.map((d) => `:(literal)${d.replace(/\/$/, '')}`)];
+    const touched = await gitOk({ cwd: repoRoot, args: linkArgs });
+    if (!touched.ok) return gitFailed(touched.error, `cannot diff ${branch}`);
+    const paths = touched.value.split('\0').filter(Boolean);
+    if (paths.length > 0) {
+      return fail({
+        reason: 'touches_linked_folder',
+        paths,
+        message: `Task ${taskId}: ${branch} changes ${summarisePaths(paths)}, a folder symlinked into task worktrees; not merging. Remove it from the branch (git rm --cached), then re-run ${taskId}`,
+      });
+    }
+  }
+
+  const message = buildMergeMessage({ taskId, title });
+  const mergeArgs = ['merge', '--no-ff', '--no-edit', '-m', message, '-m', `VTM-Task: ${taskId}`, `refs/heads/${branch}`];
+  const merged = await runGit({ cwd: repoRoot, args: mergeArgs, env: await getIdentityEnv(repoRoot) });
+  if (merged.code === 0) {
+    const head = await getHeadSha({ cwd: repoRoot });
+    if (!head.ok) return gitFailed(head.error, 'cannot read the merge commit');
+    return ok({ status: 'merged', sha: head.value, branch, into });
+  }
+
+  const conflicts = await gitOk({ cwd: repoRoot, args: ['diff', '--name-only', '--diff-filter=U', '-z'] });
+  const conflictedPaths = conflicts.ok ? conflicts.value.split('\0').filter(Boolean).sort() : [];
+  const inMerge = (await runGit({ cwd: repoRoot, args: ['rev-parse', '-q', '--verify', 'MERGE_HEAD'] })).code === 0;
+  if (inMerge) {
+    const aborted = await gitOk({ cwd: repoRoot, args: ['merge', '--abort'] });
+    if (!aborted.ok) {
+      return fail({
+        reason: 'abort_failed',
+        conflictedPaths,
+        message: `Task ${taskId}: merging ${branch} into ${into} failed AND git merge --abort failed (${firstLines(aborted.error.stderr)}); the main checkout ${repoRoot} is mid-merge: run git merge --abort there yourself`,
+        cause: aborted.error,
+      });
+    }
+  }
+  if (conflictedPaths.length > 0) {
+    return fail({
+      reason: 'merge_conflict',
+      conflictedPaths,
+      message: `Task ${taskId}: ${branch} conflicts with ${into} in ${summarisePaths(conflictedPaths)}; the merge was aborted and ${branch} kept. Resolve it by merging ${into} into ${branch}, or re-run ${taskId} on the new ${into}`,
+    });
+  }
+  return fail({
+    reason: 'merge_failed',
+    message: `Task ${taskId}: git merge of ${branch} into ${into} failed (exit ${merged.code}): ${firstLines(merged.stderr || merged.stdout) || 'no output'}`,
+    cause: new GitError({ cwd: repoRoot, args: mergeArgs, code: merged.code, stderr: merged.stderr }),
+  });
+}

@@ -1,0 +1,254 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { RunProcess } from './ports';
+import { makeTempRepo, type TempRepo } from './test-support/git-fixture';
+import { spawnProcess } from './test-support/spawn-process';
+import {
+  createTaskWorktree,
+  listTaskWorktrees,
+  parseWorktreeList,
+  pruneTaskWorktrees,
+  removeTaskWorktree,
+  type TaskWorktree,
+} from './worktree';
+
+// Real git repositories and child processes on a shared 2-core machine: a generous per-test deadline.
+jest.setTimeout(30_000);
+
+let repo: TempRepo;
+beforeEach(() => {
+  repo = makeTempRepo();
+  repo.write({ 'node_modules/left-pad/index.js': 'module.exports = 1;\n' });
+});
+afterEach(() => repo.cleanup());
+
+async function create(taskId: string, extra: Partial<Parameters<typeof createTaskWorktree>[0]> = {}): Promise<TaskWorktree> {
+  const r = await createTaskWorktree({ repoRoot: repo.root, taskId, baseRef: 'main', ...extra });
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value;
+}
+
+describe('createTaskWorktree', () => {
+  it('puts the task on vtm/<id> at the integration branch as it is now', async () => {
+    const first = await create('T1');
+    expect(first.path).toBe(path.join(repo.root, '.vtm/worktrees/T1'));
+    expect(first.branch).toBe('vtm/T1');
+    expect(repo.git(['symbolic-ref', '--short', 'HEAD'], first.path)).toBe('vtm/T1');
+    expect(repo.git(['rev-parse', 'HEAD'], first.path)).toBe(repo.git(['rev-parse', 'main']));
+
+    // A dependency integrated after T1 started must be in T2's starting point.
+    const dep = repo.commit({ 'src/dep.ts': 'export const dep = 1;\n' }, 'feat(T0): dependency');
+    const second = await create('T2');
+    expect(second.baseSha).toBe(dep);
+    expect(repo.git(['rev-parse', 'HEAD'], second.path)).toBe(dep);
+    expect(fs.readFileSync(path.join(second.path, 'src/dep.ts'), 'utf8')).toContain('dep = 1');
+    expect(first.reused).toBe(false);
+  });
+
+  it('symlinks node_modules from the main checkout, and only folders that exist there', async () => {
+    const wt = await create('T1', { linkDirs: ['node_modules', '.cache'] });
+    expect(wt.linked).toEqual(['node_modules']);
+    const link = path.join(wt.path, 'node_modules');
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(fs.realpathSync(link)).toBe(path.join(repo.root, 'node_modules'));
+    expect(fs.readFileSync(path.join(link, 'left-pad/index.js'), 'utf8')).toContain('module.exports');
+    expect(fs.existsSync(path.join(wt.path, '.cache'))).toBe(false);
+  });
+
+  it("keeps the symlink out of an agent's own `git add -A`, even though .gitignore says node_modules/", async () => {
+    const wt = await create('T1');
+    repo.git(['add', '-A'], wt.path);
+    expect(repo.git(['status', '--porcelain'], wt.path)).toBe('');
+    await create('T2');
+    const exclude = fs.readFileSync(path.join(repo.root, '.git/info/exclude'), 'utf8');
+    expect(exclude.match(/^\/node_modules$/gm)).toHaveLength(1);
+  });
+
+  it('treats a setupCommand without a process port as a programming error', async () => {
+    await expect(create('T1', { setupCommand: ['npm', 'ci'] })).rejects.toThrow(/needs deps.runProcess/);
+  });
+
+  it('runs the setup command (argv, cwd, log file) and reports a failing one, keeping the worktree', async () => {
+    const calls: Parameters<RunProcess>[0][] = [];
+    const recording: RunProcess = async (o) => {
+      calls.push(o);
+      return spawnProcess(o);
+    };
+    const script = "require('fs').writeFileSync('setup-ran.txt', process.cwd()); console.log('installed')";
+    const ok = await createTaskWorktree(
+      { repoRoot: repo.root, taskId: 'T1', baseRef: 'main', setupCommand: [process.execPath, '-e', script] },
+      { runProcess: recording },
+    );
+    expect(ok.ok).toBe(true);
+    if (!ok.ok) return;
+    expect(calls[0].argv).toEqual([process.execPath, '-e', script]);
+    expect(calls[0].cwd).toBe(ok.value.path);
+    expect(fs.readFileSync(path.join(ok.value.path, 'setup-ran.txt'), 'utf8')).toBe(ok.value.path);
+    expect(fs.readFileSync(path.join(repo.root, '.vtm/logs/T1/setup.log'), 'utf8')).toContain('installed');
+    expect(ok.value.setup?.exitCode).toBe(0);
+
+    const failing = await createTaskWorktree(
+      { repoRoot: repo.root, taskId: 'T2', baseRef: 'main', setupCommand: [process.execPath, '-e', 'process.exit(3)'] },
+      { runProcess: spawnProcess },
+    );
+    expect(failing.ok).toBe(false);
+    if (failing.ok) return;
+    expect(failing.error.code).toBe('setup_failed');
+    expect(failing.error.message).toMatch(/^Task T2: setup command .* exited with 3 in .*; see .*setup\.log$/);
+    expect(fs.existsSync(path.join(repo.root, '.vtm/worktrees/T2/README.md'))).toBe(true);
+  });
+
+  it('reuses a clean leftover worktree, reset to the new base', async () => {
+    await create('T1');
+    const newer = repo.commit({ 'b.txt': 'b' }, 'newer');
+    const again = await create('T1');
+    expect(again.reused).toBe(true);
+    expect(again.previousAttempt).toBeUndefined();
+    expect(repo.git(['rev-parse', 'HEAD'], again.path)).toBe(newer);
+    expect(repo.git(['symbolic-ref', '--short', 'HEAD'], again.path)).toBe('vtm/T1');
+  });
+
+  it('keeps the commits of an unintegrated earlier attempt reachable before resetting the branch', async () => {
+    const wt = await create('T1');
+    const attempt = repo.commit({ 'src/work.ts': 'work' }, 'feat(T1): first attempt', wt.path);
+    const again = await create('T1');
+    expect(again.reused).toBe(true);
+    expect(again.previousAttempt).toEqual({ ref: `refs/vtm/attempts/T1/${attempt}`, sha: attempt });
+    expect(repo.git(['rev-parse', `refs/vtm/attempts/T1/${attempt}`])).toBe(attempt);
+    expect(repo.git(['rev-parse', 'HEAD'], again.path)).toBe(repo.git(['rev-parse', 'main']));
+  });
+
+  it('never touches a leftover worktree with uncommitted work, and says where it is', async () => {
+    const wt = await create('T1');
+    repo.write({ 'half-done.ts': 'precious' }, wt.path);
+    const r = await createTaskWorktree({ repoRoot: repo.root, taskId: 'T1', baseRef: 'main' });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.error.code).toBe('uncommitted_work');
+    expect(r.error.paths).toEqual(['half-done.ts']);
+    expect(r.error.message).toMatch(/^Task T1: the worktree of an earlier attempt .* has uncommitted changes \(half-done\.ts\); it was kept/);
+    expect(fs.readFileSync(path.join(wt.path, 'half-done.ts'), 'utf8')).toBe('precious');
+  });
+
+  it('recreates a worktree whose directory was deleted by hand', async () => {
+    const wt = await create('T1');
+    fs.rmSync(wt.path, { recursive: true, force: true });
+    const again = await create('T1');
+    expect(again.reused).toBe(false);
+    expect(repo.git(['symbolic-ref', '--short', 'HEAD'], again.path)).toBe('vtm/T1');
+  });
+
+  it('refuses when the task branch is checked out somewhere else, or the directory is not a worktree', async () => {
+    const elsewhere = path.join(repo.root, '..', `${path.basename(repo.root)}-other`);
+    repo.git(['worktree', 'add', '-q', '-b', 'vtm/T9', elsewhere, 'main']);
+    try {
+      const r = await createTaskWorktree({ repoRoot: repo.root, taskId: 'T9', baseRef: 'main' });
+      expect(!r.ok && r.error.code).toBe('branch_checked_out_elsewhere');
+    } finally {
+      repo.git(['worktree', 'remove', '--force', elsewhere]);
+    }
+    repo.write({ '.vtm/worktrees/T8/notes.txt': 'something' });
+    const occupied = await createTaskWorktree({ repoRoot: repo.root, taskId: 'T8', baseRef: 'main' });
+    expect(!occupied.ok && occupied.error.code).toBe('path_occupied');
+    expect(fs.readFileSync(path.join(repo.root, '.vtm/worktrees/T8/notes.txt'), 'utf8')).toBe('something');
+  });
+
+  it('rejects task ids git cannot use as a branch and unknown base refs', async () => {
+    const badId = await createTaskWorktree({ repoRoot: repo.root, taskId: 'T1.lock', baseRef: 'main' });
+    expect(!badId.ok && badId.error.code).toBe('invalid_task_id');
+    const badBase = await createTaskWorktree({ repoRoot: repo.root, taskId: 'T1', baseRef: 'nope' });
+    expect(!badBase.ok && badBase.error.message).toMatch(/^Task T1: base ref "nope" does not name a commit/);
+  });
+});
+
+describe('removeTaskWorktree', () => {
+  it('removes the worktree and the merged branch, leaving the linked folder of the main checkout alone', async () => {
+    const wt = await create('T1');
+    repo.commit({ 'src/a.ts': 'a' }, 'feat(T1): a', wt.path);
+    repo.git(['merge', '-q', '--no-ff', '-m', 'merge', 'vtm/T1']);
+    const r = await removeTaskWorktree({ repoRoot: repo.root, taskId: 'T1' });
+    expect(r).toEqual({ ok: true, value: { worktreeRemoved: true, branchDeleted: true } });
+    expect(fs.existsSync(wt.path)).toBe(false);
+    expect(repo.git(['branch', '--list', 'vtm/T1'])).toBe('');
+    expect(fs.existsSync(path.join(repo.root, 'node_modules/left-pad/index.js'))).toBe(true);
+  });
+
+  it('keeps an unmerged branch, and refuses a dirty worktree unless forced', async () => {
+    const wt = await create('T1');
+    repo.commit({ 'src/a.ts': 'a' }, 'feat(T1): a', wt.path);
+    repo.write({ 'src/b.ts': 'uncommitted' }, wt.path);
+    const refused = await removeTaskWorktree({ repoRoot: repo.root, taskId: 'T1' });
+    expect(!refused.ok && refused.error.code).toBe('uncommitted_work');
+    expect(fs.existsSync(path.join(wt.path, 'src/b.ts'))).toBe(true);
+
+    const forced = await removeTaskWorktree({ repoRoot: repo.root, taskId: 'T1', force: true });
+    expect(forced).toEqual({
+      ok: true,
+      value: { worktreeRemoved: true, branchDeleted: false, branchKeptReason: 'not merged into HEAD' },
+    });
+    expect(repo.git(['branch', '--list', 'vtm/T1'])).toContain('vtm/T1');
+  });
+});
+
+describe('listTaskWorktrees and pruneTaskWorktrees', () => {
+  it('lists task worktrees with their uncommitted paths, not counting linked folders', async () => {
+    await create('T1');
+    const dirty = await create('T2');
+    repo.write({ 'wip.ts': 'x' }, dirty.path);
+    const r = await listTaskWorktrees({ repoRoot: repo.root });
+    expect(r.ok && r.value.map((w) => [w.taskId, w.branch, w.dirtyPaths])).toEqual([
+      ['T1', 'vtm/T1', []],
+      ['T2', 'vtm/T2', ['wip.ts']],
+    ]);
+  });
+
+  it('keeps dirty worktrees and unmerged branches, removes the rest, and a dry run changes nothing', async () => {
+    const done = await create('DONE');
+    repo.commit({ 'done.ts': 'd' }, 'feat(DONE): d', done.path);
+    repo.git(['merge', '-q', '--no-ff', '-m', 'merge', 'vtm/DONE']);
+    const dirty = await create('DIRTY');
+    repo.write({ 'wip.ts': 'precious' }, dirty.path);
+    const busy = await create('BUSY');
+    const unmerged = await create('UNMERGED');
+    repo.commit({ 'u.ts': 'u' }, 'feat(UNMERGED): u', unmerged.path);
+
+    const dry = await pruneTaskWorktrees({ repoRoot: repo.root, dryRun: true, keepTaskIds: ['BUSY'] });
+    expect(dry.ok).toBe(true);
+    if (!dry.ok) return;
+    const byId = (entries: typeof dry.value) => Object.fromEntries(entries.map((e) => [e.taskId, e]));
+    expect(byId(dry.value).DONE).toMatchObject({ worktree: 'would-remove', branchAction: 'would-delete' });
+    expect(byId(dry.value).DIRTY).toMatchObject({ worktree: 'kept', reason: 'uncommitted changes: wip.ts' });
+    expect(fs.existsSync(done.path)).toBe(true);
+    expect(repo.git(['branch', '--list', 'vtm/DONE'])).toContain('vtm/DONE');
+
+    const real = await pruneTaskWorktrees({ repoRoot: repo.root, keepTaskIds: ['BUSY'] });
+    expect(real.ok).toBe(true);
+    if (!real.ok) return;
+    const entries = byId(real.value);
+    expect(entries.DONE).toMatchObject({ worktree: 'removed', branchAction: 'deleted' });
+    expect(entries.DIRTY).toMatchObject({ worktree: 'kept', branchAction: 'kept', reason: 'uncommitted changes: wip.ts' });
+    expect(entries.BUSY).toMatchObject({ worktree: 'kept', reason: 'task is in use' });
+    expect(entries.UNMERGED).toMatchObject({ worktree: 'removed', branchAction: 'kept', reason: 'branch not merged into HEAD' });
+    expect(fs.existsSync(done.path)).toBe(false);
+    expect(fs.existsSync(unmerged.path)).toBe(false);
+    expect(fs.readFileSync(path.join(dirty.path, 'wip.ts'), 'utf8')).toBe('precious');
+    expect(fs.existsSync(busy.path)).toBe(true);
+    expect(repo.git(['branch', '--list', 'vtm/UNMERGED'])).toContain('vtm/UNMERGED');
+
+    // A second prune still reports the branch left without a worktree.
+    const again = await pruneTaskWorktrees({ repoRoot: repo.root, keepTaskIds: ['BUSY'] });
+    expect(again.ok && byId(again.value).UNMERGED).toMatchObject({ worktree: 'none', branchAction: 'kept' });
+
+    const forced = await pruneTaskWorktrees({ repoRoot: repo.root, force: true, keepTaskIds: ['BUSY'] });
+    expect(forced.ok && byId(forced.value).DIRTY).toMatchObject({ worktree: 'removed' });
+    expect(fs.existsSync(dirty.path)).toBe(false);
+  });
+});
+
+it('parseWorktreeList reads porcelain -z records', () => {
+  const out = 'worktree /r\0HEAD abc\0branch refs/heads/main\0\0worktree /r/.vtm/worktrees/T1\0HEAD def\0detached\0prunable gitdir file points to non-existent location\0\0';
+  expect(parseWorktreeList(out)).toEqual([
+    { path: '/r', head: 'abc', branch: 'main', detached: false, bare: false, locked: false, prunable: false },
+    { path: '/r/.vtm/worktrees/T1', head: 'def', detached: true, bare: false, locked: false, prunable: true },
+  ]);
+});

@@ -1,0 +1,700 @@
+/**
+ * One git worktree per task, on branch `vtm/<taskId>`, so that agents running at the same time never share a
+ * working tree, an index or a HEAD.
+ *
+ * Invariant kept by every function here: uncommitted work is never deleted unless the caller passes `force`.
+ * Committed but unintegrated work of an earlier attempt is never made unreachable either: before a branch is reset
+ * for a new attempt, its old tip is saved under `refs/vtm/attempts/<taskId>/<sha>`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { getPathProblem } from '../manifest/paths';
+import { err, ok, type Result } from '../manifest/problems';
+import { TASK_ID_PATTERN } from '../manifest/schema';
+import {
+  branchExists,
+  getHeadSha,
+  gitOk,
+  isAncestor,
+  isWorkingTreeClean,
+  runGit,
+  summarisePaths,
+  type GitError,
+} from './git';
+import type { RunProcess, RunProcessResult } from './ports';
+
+/** Branch prefix of task branches. */
+export const TASK_BRANCH_PREFIX = 'vtm/';
+/** Folders symlinked from the main checkout into each worktree unless configured otherwise. */
+export const DEFAULT_LINK_DIRS: readonly string[] = ['node_modules'];
+/** Where saved tips of earlier attempts live (refs, not branches, so they do not clutter `git branch`). */
+export const ATTEMPTS_REF_PREFIX = 'refs/vtm/attempts/';
+
+/** `vtm/<taskId>`. Pure. */
+export const getTaskBranch = (taskId: string): string => `${TASK_BRANCH_PREFIX}${taskId}`;
+
+/** `<repoRoot>/.vtm/worktrees`. Pure. */
+export const getDefaultWorktreesDir = (repoRoot: string): string => path.join(repoRoot, '.vtm', 'worktrees');
+
+export type WorktreeProblemCode =
+  | 'invalid_task_id'
+  | 'invalid_option'
+  | 'bad_base_ref'
+  | 'uncommitted_work'
+  | 'branch_checked_out_elsewhere'
+  | 'path_occupied'
+  | 'link_failed'
+  | 'setup_failed'
+  | 'git_failed';
+
+/** Why a worktree operation did not happen. `message` is one line naming the task and what to do. */
+export interface WorktreeProblem {
+  code: WorktreeProblemCode;
+  taskId: string;
+  message: string;
+  /** The worktree directory concerned. */
+  path?: string;
+  /** Uncommitted paths, for `uncommitted_work`. */
+  paths?: string[];
+  /** The setup run, for `setup_failed`. */
+  setup?: RunProcessResult;
+  cause?: GitError | Error;
+}
+
+/** A task's worktree, ready for an agent. */
+export interface TaskWorktree {
+  taskId: string;
+  /** Absolute path of the worktree. */
+  path: string;
+  branch: string;
+  /** The commit the branch was (re)started from. */
+  baseSha: string;
+  /** True when a clean leftover worktree of an earlier attempt was reset and reused. */
+  reused: boolean;
+  /** Configured folders that are symlinked into the worktree (relative paths). */
+  linked: string[];
+  /** Committed work of an earlier attempt that was not integrated, saved before the branch was reset. */
+  previousAttempt?: { ref: string; sha: string };
+  /** The setup command's run, when one was configured. */
+  setup?: RunProcessResult;
+}
+
+export interface CreateTaskWorktreeOptions {
+  /** The main checkout (the user's working tree). */
+  repoRoot: string;
+  taskId: string;
+  /** Where the task starts: the integration branch as it is now, so every integrated dependency is included. */
+  baseRef: string;
+  /** Parent of all task worktrees. Default `<repoRoot>/.vtm/worktrees`; must be gitignored (and nxignored). */
+  worktreesDir?: string;
+  /** Folders of the main checkout to symlink into the worktree when they exist there. Default `['node_modules']`. */
+  linkDirs?: readonly string[];
+  /** Run in the new worktree after linking (argv, e.g. `['npm', 'ci']`). A failure keeps the worktree. */
+  setupCommand?: readonly string[];
+  /** Default 10 minutes. */
+  setupTimeoutMs?: number;
+  /** Default `<repoRoot>/.vtm/logs/<taskId>/setup.log`. */
+  setupLogFile?: string;
+}
+
+export interface WorktreeDeps {
+  /** Runs the setup command; required only when `setupCommand` is given. */
+  runProcess?: RunProcess;
+}
+
+const problem = (p: WorktreeProblem): { ok: false; error: WorktreeProblem } => err(p);
+
+const gitProblem = (taskId: string, e: GitError, what: string): { ok: false; error: WorktreeProblem } =>
+  problem({ code: 'git_failed', taskId, message: `Task ${taskId}: ${what}: ${e.message}`, cause: e });
+
+/**
+ * Create (or reuse) the worktree of a task: `git worktree add -B vtm/<taskId> <worktreesDir>/<taskId> <baseRef>`,
+ * then symlink the configured folders and run the optional setup command.
+ *
+ * Leftovers of an earlier attempt are handled deliberately: a clean leftover worktree is reset to `baseRef` and
+ * reused; one with uncommitted work is kept untouched and reported (`uncommitted_work`), never deleted. If the
+ * old branch has commits that are not in `baseRef`, its tip is saved under `refs/vtm/attempts/<taskId>/<sha>`.
+ */
+export async function createTaskWorktree(
+  options: CreateTaskWorktreeOptions,
+  deps: WorktreeDeps = {},
+): Promise<Result<TaskWorktree, WorktreeProblem>> {
+  const {
+    repoRoot,
+    taskId,
+    baseRef,
+    worktreesDir = getDefaultWorktreesDir(repoRoot),
+    linkDirs = DEFAULT_LINK_DIRS,
+    setupCommand,
+    setupTimeoutMs = 10 * 60_000,
+    setupLogFile = path.join(repoRoot, '.vtm', 'logs', taskId, 'setup.log'),
+  } = options;
+  if (setupCommand?.length && !deps.runProcess) {
+    throw new TypeError('createTaskWorktree: a setupCommand needs deps.runProcess');
+  }
+  const branch = getTaskBranch(taskId);
+  const idProblem = await checkTaskId(repoRoot, taskId);
+  if (idProblem) return problem(idProblem);
+  const linkProblem = linkDirs.map((d) => getPathProblem(d)).find(Boolean);
+  if (linkProblem) {
+    return problem({ code: 'invalid_option', taskId, message: `Task ${taskId}: a linkDirs entry ${linkProblem}` });
+  }
+
+  const base = await getHeadSha({ cwd: repoRoot, ref: baseRef });
+  if (!base.ok) {
+    return problem({
+      code: 'bad_base_ref',
+      taskId,
+      message: `Task ${taskId}: base ref "${baseRef}" does not name a commit in ${repoRoot}; check the integration branch setting`,
+      cause: base.error,
+    });
+  }
+  const baseSha = base.value;
+  const dir = path.resolve(worktreesDir, taskId);
+
+  let records = await listWorktreeRecords(repoRoot);
+  if (!records.ok) return gitProblem(taskId, records.error, 'cannot list worktrees');
+  // Registrations whose directory was deleted by hand only block `worktree add`; dropping them loses nothing.
+  if (records.value.some((r) => r.prunable && (samePath(r.path, dir) || r.branch === branch))) {
+    const pruned = await gitOk({ cwd: repoRoot, args: ['worktree', 'prune'] });
+    if (!pruned.ok) return gitProblem(taskId, pruned.error, 'cannot prune a stale worktree registration');
+    records = await listWorktreeRecords(repoRoot);
+    if (!records.ok) return gitProblem(taskId, records.error, 'cannot list worktrees');
+  }
+  const atDir = records.value.find((r) => samePath(r.path, dir));
+  const withBranch = records.value.find((r) => r.branch === branch);
+  if (withBranch && withBranch !== atDir) {
+    return problem({
+      code: 'branch_checked_out_elsewhere',
+      taskId,
+      path: withBranch.path,
+      message: `Task ${taskId}: branch ${branch} is checked out in ${withBranch.path}; check out another branch there or remove that worktree (git worktree remove ${withBranch.path}), then re-run ${taskId}`,
+    });
+  }
+
+  let reused = false;
+  let previousAttempt: TaskWorktree['previousAttempt'];
+  if (atDir) {
+    const state = await isWorkingTreeClean({ cwd: dir, ignorePaths: linkDirs });
+    if (!state.ok) return gitProblem(taskId, state.error, `cannot read the status of the leftover worktree ${dir}`);
+    if (!state.value.clean) {
+      return problem({
+        code: 'uncommitted_work',
+        taskId,
+        path: dir,
+        paths: state.value.dirtyPaths,
+        message: `Task ${taskId}: the worktree of an earlier attempt (${dir}) has uncommitted changes (${summarisePaths(state.value.dirtyPaths)}); it was kept. Commit or discard them there, or remove it with \`nx-vtm prune --force\`, then re-run ${taskId}`,
+      });
+    }
+    const saved = await saveUnintegratedTip({ repoRoot, taskId, branch, baseSha });
+    if (!saved.ok) return gitProblem(taskId, saved.error, 'cannot save the earlier attempt');
+    previousAttempt = saved.value;
+    const reset = await gitOk({ cwd: dir, args: ['checkout', '--quiet', '--no-track', '-B', branch, baseSha] });
+    if (!reset.ok) return gitProblem(taskId, reset.error, `cannot reset the leftover worktree ${dir}`);
+    reused = true;
+  } else {
+    if (fs.existsSync(dir)) {
+      if (fs.statSync(dir).isDirectory() && fs.readdirSync(dir).length === 0) {
+        fs.rmdirSync(dir);
+      } else {
+        return problem({
+          code: 'path_occupied',
+          taskId,
+          path: dir,
+          message: `Task ${taskId}: ${dir} exists but is not a git worktree; move it away (it may hold work of an earlier run), then re-run ${taskId}`,
+        });
+      }
+    }
+    const saved = await saveUnintegratedTip({ repoRoot, taskId, branch, baseSha });
+    if (!saved.ok) return gitProblem(taskId, saved.error, 'cannot save the earlier attempt');
+    previousAttempt = saved.value;
+    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    const added = await gitOk({ cwd: repoRoot, args: ['worktree', 'add', '--quiet', '--no-track', '-B', branch, dir, baseSha] });
+    if (!added.ok) return gitProblem(taskId, added.error, `cannot create the worktree ${dir}`);
+  }
+
+  const linked = linkFolders({ repoRoot, dir, linkDirs });
+  if (!linked.ok) {
+    return problem({
+      code: 'link_failed',
+      taskId,
+      path: dir,
+      message: `Task ${taskId}: cannot symlink ${linked.error.dir} into ${dir}: ${linked.error.cause.message}`,
+      cause: linked.error.cause,
+    });
+  }
+
+  const ignored = await ensureLinksIgnored({ dir, linked: linked.value });
+  if (!ignored.ok) return gitProblem(taskId, ignored.error, 'cannot make git ignore the linked folders');
+
+  const worktree: TaskWorktree = { taskId, path: dir, branch, baseSha, reused, linked: linked.value, previousAttempt };
+  if (setupCommand?.length && deps.runProcess) {
+    fs.mkdirSync(path.dirname(setupLogFile), { recursive: true });
+    const setup = await deps.runProcess({
+      argv: setupCommand,
+      cwd: dir,
+      env: process.env,
+      timeoutMs: setupTimeoutMs,
+      transcriptFile: setupLogFile,
+    });
+    worktree.setup = setup;
+    if (setup.timedOut || setup.exitCode !== 0) {
+      const how = setup.timedOut ? `timed out after ${Math.round(setupTimeoutMs / 1000)} s` : `exited with ${setup.exitCode}`;
+      return problem({
+        code: 'setup_failed',
+        taskId,
+        path: dir,
+        setup,
+        message: `Task ${taskId}: setup command ${JSON.stringify(setupCommand.join(' '))} ${how} in ${dir}; see ${setupLogFile}`,
+      });
+    }
+  }
+  return ok(worktree);
+}
+
+/** Task ids become branch names; `TASK_ID_PATTERN` allows a few names git still rejects (e.g. ending in ".lock"). */
+async function checkTaskId(repoRoot: string, taskId: string): Promise<WorktreeProblem | undefined> {
+  const bad = (why: string): WorktreeProblem => ({
+    code: 'invalid_task_id',
+    taskId,
+    message: `Task ${JSON.stringify(taskId)}: ${why}; rename the task_id in the manifest`,
+  });
+  if (!TASK_ID_PATTERN.test(taskId)) return bad('is not a valid task id');
+  const r = await runGit({ cwd: repoRoot, args: ['check-ref-format', '--branch', getTaskBranch(taskId)] });
+  return r.code === 0 ? undefined : bad(`"${getTaskBranch(taskId)}" is not a valid git branch name`);
+}
+
+/**
+ * If `branch` exists and has commits that `baseSha` lacks, keep its tip reachable under
+ * `refs/vtm/attempts/<taskId>/<sha>` before the caller resets the branch.
+ */
+async function saveUnintegratedTip({
+  repoRoot,
+  taskId,
+  branch,
+  baseSha,
+}: {
+  repoRoot: string;
+  taskId: string;
+  branch: string;
+  baseSha: string;
+}): Promise<Result<{ ref: string; sha: string } | undefined, GitError>> {
+  const exists = await branchExists({ cwd: repoRoot, branch });
+  if (!exists.ok) return exists;
+  if (!exists.value) return ok(undefined);
+  const tip = await getHeadSha({ cwd: repoRoot, ref: `refs/heads/${branch}` });
+  if (!tip.ok) return tip;
+  const contained = await isAncestor({ cwd: repoRoot, ancestor: tip.value, descendant: baseSha });
+  if (!contained.ok) return contained;
+  if (contained.value) return ok(undefined);
+  const ref = `${ATTEMPTS_REF_PREFIX}${taskId}/${tip.value}`;
+  const saved = await gitOk({ cwd: repoRoot, args: ['update-ref', ref, tip.value] });
+  return saved.ok ? ok({ ref, sha: tip.value }) : saved;
+}
+
+/**
+ * Symlink each folder of `linkDirs` that exists in the main checkout into the worktree. A path the worktree already
+ * has (tracked content, or our link from an earlier attempt) is left alone.
+ */
+function linkFolders({
+  repoRoot,
+  dir,
+  linkDirs,
+}: {
+  repoRoot: string;
+  dir: string;
+  linkDirs: readonly string[];
+}): Result<string[], { dir: string; cause: Error }> {
+  const linked: string[] = [];
+  for (const rel of linkDirs) {
+    const clean = rel.replace(/\/$/, '');
+    const source = path.join(repoRoot, clean);
+    const target = path.join(dir, clean);
+    try {
+      if (!fs.statSync(source, { throwIfNoEntry: false })?.isDirectory()) continue;
+      const existing = fs.lstatSync(target, { throwIfNoEntry: false });
+      if (existing) {
+        if (existing.isSymbolicLink() && samePath(fs.realpathSync(target), source)) linked.push(clean);
+        continue;
+      }
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      // 'junction' is ignored off Windows and lets Windows users link without admin rights.
+      fs.symlinkSync(source, target, 'junction');
+      linked.push(clean);
+    } catch (e) {
+      return err({ dir: clean, cause: e as Error });
+    }
+  }
+  return ok(linked);
+}
+
+/**
+ * Make git ignore the symlinks themselves. A `.gitignore` line `node_modules/` matches directories only, so to git
+ * the symlink is an untracked file: an agent's `git add -A` would commit it, and merging that commit into the main
+ * checkout replaces the user's ignored node_modules folder with a symlink to itself (seen in this project's
+ * tests). The pattern goes into the repository's shared `info/exclude` (local, never committed); in the main
+ * checkout it only ignores a folder that is ignored already.
+ */
+async function ensureLinksIgnored({ dir, linked }: { dir: string; linked: readonly string[] }): Promise<Result<void, GitError>> {
+  const missing: string[] = [];
+  for (const rel of linked) {
+    const r = await runGit({ cwd: dir, args: ['check-ignore', '-q', '--', rel] });
+    if (r.code === 1) missing.push(rel);
+  }
+  if (missing.length === 0) return ok(undefined);
+  const common = await gitOk({ cwd: dir, args: ['rev-parse', '--path-format=absolute', '--git-common-dir'] });
+  if (!common.ok) return common;
+  const file = path.join(common.value.trim(), 'info', 'exclude');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const lines = missing.map((rel) => `/${rel}`).join('\n');
+  fs.appendFileSync(file, `\n# nx-vtm: folders symlinked into task worktrees (a symlink does not match "dir/")\n${lines}\n`);
+  return ok(undefined);
+}
+
+/** Remove the symlinks `linkFolders` made (the links only; never what they point to). */
+function unlinkFolders(dir: string, linkDirs: readonly string[]): void {
+  for (const rel of linkDirs) {
+    const target = path.join(dir, rel.replace(/\/$/, ''));
+    if (fs.lstatSync(target, { throwIfNoEntry: false })?.isSymbolicLink()) fs.unlinkSync(target);
+  }
+}
+
+/** One entry of `git worktree list --porcelain -z`. */
+export interface WorktreeRecord {
+  path: string;
+  head?: string;
+  /** Short branch name (without `refs/heads/`), absent when detached. */
+  branch?: string;
+  detached: boolean;
+  bare: boolean;
+  locked: boolean;
+  /** Registered, but its directory is gone. */
+  prunable: boolean;
+}
+
+/** Parse `git worktree list --porcelain -z` (records separated by an empty field). Pure. */
+export function parseWorktreeList(out: string): WorktreeRecord[] {
+  const records: WorktreeRecord[] = [];
+  let cur: WorktreeRecord | undefined;
+  for (const field of out.split('\0')) {
+    if (field === '') {
+      if (cur) records.push(cur);
+      cur = undefined;
+      continue;
+    }
+    const space = field.indexOf(' ');
+    const key = space === -1 ? field : field.slice(0, space);
+    const value = space === -1 ? '' : field.slice(space + 1);
+    if (key === 'worktree') {
+      if (cur) records.push(cur);
+      cur = { path: value, detached: false, bare: false, locked: false, prunable: false };
+    } else if (cur) {
+      if (key === 'HEAD') cur.head = value;
+      else if (key === 'branch') cur.branch = value.replace(/^refs\/heads\//, '');
+      else if (key === 'detached') cur.detached = true;
+      else if (key === 'bare') cur.bare = true;
+      else if (key === 'locked') cur.locked = true;
+      else if (key === 'prunable') cur.prunable = true;
+    }
+  }
+  if (cur) records.push(cur);
+  return records;
+}
+
+async function listWorktreeRecords(repoRoot: string): Promise<Result<WorktreeRecord[], GitError>> {
+  const r = await gitOk({ cwd: repoRoot, args: ['worktree', 'list', '--porcelain', '-z'] });
+  return r.ok ? ok(parseWorktreeList(r.value)) : r;
+}
+
+/** Equal paths after resolving symlinks where they exist (/tmp vs /private/tmp on macOS). */
+function samePath(a: string, b: string): boolean {
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  return path.resolve(a) === path.resolve(b) || real(a) === real(b);
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(path.resolve(parent), path.resolve(child));
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+/** What is known about one task worktree. */
+export interface TaskWorktreeInfo {
+  taskId: string;
+  path: string;
+  branch?: string;
+  head?: string;
+  /** The directory is gone; only git's registration is left. */
+  missing: boolean;
+  locked: boolean;
+  /** Uncommitted paths (empty when clean or missing), the linked folders not counted. */
+  dirtyPaths: string[];
+}
+
+export interface ListTaskWorktreesOptions {
+  repoRoot: string;
+  worktreesDir?: string;
+  linkDirs?: readonly string[];
+}
+
+/** Every worktree that belongs to a task: under `worktreesDir`, or on a `vtm/` branch. The main checkout never. */
+export async function listTaskWorktrees({
+  repoRoot,
+  worktreesDir = getDefaultWorktreesDir(repoRoot),
+  linkDirs = DEFAULT_LINK_DIRS,
+}: ListTaskWorktreesOptions): Promise<Result<TaskWorktreeInfo[], GitError>> {
+  const records = await listWorktreeRecords(repoRoot);
+  if (!records.ok) return records;
+  const infos: TaskWorktreeInfo[] = [];
+  // The first record is always the main worktree.
+  for (const r of records.value.slice(1)) {
+    const onTaskBranch = r.branch?.startsWith(TASK_BRANCH_PREFIX) ?? false;
+    if (!onTaskBranch && !isInside(r.path, worktreesDir) && !samePath(path.dirname(r.path), worktreesDir)) continue;
+    const taskId = onTaskBranch ? r.branch!.slice(TASK_BRANCH_PREFIX.length) : path.basename(r.path);
+    const missing = r.prunable || !fs.existsSync(r.path);
+    let dirtyPaths: string[] = [];
+    if (!missing) {
+      const state = await isWorkingTreeClean({ cwd: r.path, ignorePaths: linkDirs });
+      if (!state.ok) return state;
+      dirtyPaths = state.value.dirtyPaths;
+    }
+    infos.push({ taskId, path: r.path, branch: r.branch, head: r.head, missing, locked: r.locked, dirtyPaths });
+  }
+  return ok(infos);
+}
+
+export interface RemoveTaskWorktreeOptions {
+  repoRoot: string;
+  taskId: string;
+  worktreesDir?: string;
+  linkDirs?: readonly string[];
+  /** The branch counts as merged when reachable from this ref of the main checkout. Default `HEAD`. */
+  integrationRef?: string;
+  /** Remove the worktree even with uncommitted changes (they are lost). Default false. */
+  force?: boolean;
+}
+
+export interface RemovedWorktree {
+  worktreeRemoved: boolean;
+  branchDeleted: boolean;
+  /** Why the branch was kept, when it was. */
+  branchKeptReason?: string;
+}
+
+/**
+ * Remove a task's worktree after success (`git worktree remove`) and delete `vtm/<taskId>` only if it is merged into
+ * `integrationRef`. A worktree with uncommitted changes is kept and reported unless `force`.
+ */
+export async function removeTaskWorktree({
+  repoRoot,
+  taskId,
+  worktreesDir = getDefaultWorktreesDir(repoRoot),
+  linkDirs = DEFAULT_LINK_DIRS,
+  integrationRef = 'HEAD',
+  force = false,
+}: RemoveTaskWorktreeOptions): Promise<Result<RemovedWorktree, WorktreeProblem>> {
+  const branch = getTaskBranch(taskId);
+  const dir = path.resolve(worktreesDir, taskId);
+  const records = await listWorktreeRecords(repoRoot);
+  if (!records.ok) return gitProblem(taskId, records.error, 'cannot list worktrees');
+  // Only our own directory: a worktree the user made elsewhere on the same branch is theirs to remove.
+  const record = records.value.slice(1).find((r) => samePath(r.path, dir));
+
+  let worktreeRemoved = false;
+  if (record) {
+    const removed = await removeRecord({ repoRoot, taskId, record, linkDirs, force });
+    if (!removed.ok) return removed;
+    worktreeRemoved = true;
+  }
+  const checkedOut = record ? records.value.filter((r) => r !== record) : records.value;
+  const br = await deleteBranchIfMerged({ repoRoot, branch, integrationRef, checkedOut });
+  if (!br.ok) return gitProblem(taskId, br.error, `cannot check whether ${branch} is merged`);
+  return ok({ worktreeRemoved, ...br.value });
+}
+
+async function removeRecord({
+  repoRoot,
+  taskId,
+  record,
+  linkDirs,
+  force,
+}: {
+  repoRoot: string;
+  taskId: string;
+  record: WorktreeRecord;
+  linkDirs: readonly string[];
+  force: boolean;
+}): Promise<Result<true, WorktreeProblem>> {
+  if (record.prunable || !fs.existsSync(record.path)) {
+    const pruned = await gitOk({ cwd: repoRoot, args: ['worktree', 'prune'] });
+    return pruned.ok ? ok(true) : gitProblem(taskId, pruned.error, 'cannot prune a stale worktree registration');
+  }
+  const state = await isWorkingTreeClean({ cwd: record.path, ignorePaths: linkDirs });
+  if (!state.ok) return gitProblem(taskId, state.error, `cannot read the status of ${record.path}`);
+  if (!state.value.clean && !force) {
+    return problem({
+      code: 'uncommitted_work',
+      taskId,
+      path: record.path,
+      paths: state.value.dirtyPaths,
+      message: `Task ${taskId}: worktree ${record.path} has uncommitted changes (${summarisePaths(state.value.dirtyPaths)}); it was kept. Commit or discard them, or remove it with force`,
+    });
+  }
+  // Our symlinks are untracked files to git, which would refuse a plain remove; drop the links (never their targets).
+  unlinkFolders(record.path, linkDirs);
+  const args = ['worktree', 'remove', ...(force ? ['--force'] : []), record.path];
+  const removed = await gitOk({ cwd: repoRoot, args });
+  return removed.ok ? ok(true) : gitProblem(taskId, removed.error, `cannot remove worktree ${record.path}`);
+}
+
+async function deleteBranchIfMerged({
+  repoRoot,
+  branch,
+  integrationRef,
+  checkedOut,
+  dryRun = false,
+}: {
+  repoRoot: string;
+  branch: string;
+  integrationRef: string;
+  /** Worktrees still registered after any removal; a branch checked out in one of them cannot be deleted. */
+  checkedOut: readonly WorktreeRecord[];
+  dryRun?: boolean;
+}): Promise<Result<{ branchDeleted: boolean; branchKeptReason?: string }, GitError>> {
+  const holder = checkedOut.find((r) => r.branch === branch);
+  if (holder) return ok({ branchDeleted: false, branchKeptReason: `checked out in ${holder.path}` });
+  const exists = await branchExists({ cwd: repoRoot, branch });
+  if (!exists.ok) return exists;
+  if (!exists.value) return ok({ branchDeleted: false, branchKeptReason: 'no such branch' });
+  const merged = await isAncestor({ cwd: repoRoot, ancestor: `refs/heads/${branch}`, descendant: integrationRef });
+  if (!merged.ok) return merged;
+  if (!merged.value) return ok({ branchDeleted: false, branchKeptReason: `not merged into ${integrationRef}` });
+  if (dryRun) return ok({ branchDeleted: false, branchKeptReason: 'dry run' });
+  // -D after our own ancestry check: -d would judge "merged" against HEAD or an upstream, not integrationRef.
+  const deleted = await gitOk({ cwd: repoRoot, args: ['branch', '-D', branch] });
+  return deleted.ok ? ok({ branchDeleted: true }) : deleted;
+}
+
+export interface PruneTaskWorktreesOptions extends ListTaskWorktreesOptions {
+  /** Report what would happen without changing anything. */
+  dryRun?: boolean;
+  /** Also remove worktrees with uncommitted changes (the changes are lost). Default false. */
+  force?: boolean;
+  /** Tasks whose worktrees must stay (e.g. running now). */
+  keepTaskIds?: readonly string[];
+  /** Task branches merged into this ref are deleted. Default `HEAD` of the main checkout. */
+  integrationRef?: string;
+}
+
+/** What prune did (or, in a dry run, would do) with one task's leftovers, and why. */
+export interface PruneEntry {
+  taskId: string;
+  path?: string;
+  branch?: string;
+  worktree: 'removed' | 'would-remove' | 'kept' | 'none';
+  branchAction: 'deleted' | 'would-delete' | 'kept' | 'none';
+  /** One line: why something was kept (uncommitted paths, not merged, in use). */
+  reason?: string;
+}
+
+/**
+ * Clean up leftovers of earlier runs: task worktrees and `vtm/*` branches. Worktrees with uncommitted changes are
+ * kept unless `force`; branches are deleted only when merged into `integrationRef`. Must not run while tasks run,
+ * except for the ones listed in `keepTaskIds`.
+ */
+export async function pruneTaskWorktrees({
+  repoRoot,
+  worktreesDir = getDefaultWorktreesDir(repoRoot),
+  linkDirs = DEFAULT_LINK_DIRS,
+  dryRun = false,
+  force = false,
+  keepTaskIds = [],
+  integrationRef = 'HEAD',
+}: PruneTaskWorktreesOptions): Promise<Result<PruneEntry[], WorktreeProblem>> {
+  const infos = await listTaskWorktrees({ repoRoot, worktreesDir, linkDirs });
+  if (!infos.ok) return gitProblem('(prune)', infos.error, 'cannot list task worktrees');
+  const records = await listWorktreeRecords(repoRoot);
+  if (!records.ok) return gitProblem('(prune)', records.error, 'cannot list worktrees');
+  const entries: PruneEntry[] = [];
+  const seenBranches = new Set<string>();
+  // Worktrees that stay registered (the main checkout, kept ones); their branches cannot be deleted.
+  const remaining = [...records.value];
+  const forget = (p: string) => {
+    const i = remaining.findIndex((r) => r.path === p);
+    if (i !== -1) remaining.splice(i, 1);
+  };
+
+  for (const info of infos.value) {
+    if (info.branch) seenBranches.add(info.branch);
+    const entry: PruneEntry = { taskId: info.taskId, path: info.path, branch: info.branch, worktree: 'kept', branchAction: 'none' };
+    entries.push(entry);
+    if (keepTaskIds.includes(info.taskId)) {
+      entry.reason = 'task is in use';
+      if (info.branch) entry.branchAction = 'kept';
+      continue;
+    }
+    if (info.locked) {
+      entry.reason = 'worktree is locked (git worktree unlock to allow removal)';
+      if (info.branch) entry.branchAction = 'kept';
+      continue;
+    }
+    if (info.dirtyPaths.length > 0 && !force) {
+      entry.reason = `uncommitted changes: ${summarisePaths(info.dirtyPaths)}`;
+      if (info.branch) entry.branchAction = 'kept';
+      continue;
+    }
+    if (dryRun) {
+      entry.worktree = 'would-remove';
+      if (info.dirtyPaths.length > 0) entry.reason = `force: uncommitted changes would be lost: ${summarisePaths(info.dirtyPaths)}`;
+    } else {
+      const record = records.value.find((r) => r.path === info.path);
+      if (record) {
+        const removed = await removeRecord({ repoRoot, taskId: info.taskId, record, linkDirs, force });
+        if (!removed.ok) return removed;
+      }
+      entry.worktree = 'removed';
+    }
+    forget(info.path);
+    if (info.branch?.startsWith(TASK_BRANCH_PREFIX)) {
+      const br = await deleteBranchIfMerged({ repoRoot, branch: info.branch, integrationRef, checkedOut: remaining, dryRun });
+      if (!br.ok) return gitProblem(info.taskId, br.error, `cannot check whether ${info.branch} is merged`);
+      setBranchOutcome(entry, br.value, dryRun);
+    }
+  }
+
+  // Task branches without a worktree (their worktree was removed, the branch kept as unmerged, or made by hand).
+  const refs = await gitOk({ cwd: repoRoot, args: ['for-each-ref', '--format=%(refname:short)', `refs/heads/${TASK_BRANCH_PREFIX}`] });
+  if (!refs.ok) return gitProblem('(prune)', refs.error, 'cannot list task branches');
+  for (const branch of refs.value.split('\n').filter(Boolean)) {
+    if (seenBranches.has(branch)) continue;
+    const taskId = branch.slice(TASK_BRANCH_PREFIX.length);
+    const entry: PruneEntry = { taskId, branch, worktree: 'none', branchAction: 'kept' };
+    entries.push(entry);
+    if (keepTaskIds.includes(taskId)) {
+      entry.reason = 'task is in use';
+      continue;
+    }
+    const br = await deleteBranchIfMerged({ repoRoot, branch, integrationRef, checkedOut: remaining, dryRun });
+    if (!br.ok) return gitProblem(taskId, br.error, `cannot check whether ${branch} is merged`);
+    setBranchOutcome(entry, br.value, dryRun);
+  }
+  return ok(entries);
+}
+
+function setBranchOutcome(
+  entry: PruneEntry,
+  outcome: { branchDeleted: boolean; branchKeptReason?: string },
+  dryRun: boolean,
+): void {
+  if (outcome.branchDeleted) entry.branchAction = 'deleted';
+  else if (dryRun && outcome.branchKeptReason === 'dry run') entry.branchAction = 'would-delete';
+  else {
+    entry.branchAction = 'kept';
+    entry.reason = [entry.reason, `branch ${outcome.branchKeptReason}`].filter(Boolean).join('; ');
+  }
+}
