@@ -1,0 +1,152 @@
+/**
+ * Gemini CLI, headless: `gemini -p <instruction> -o stream-json --approval-mode <mode>`, prompt on stdin.
+ *
+ * Gemini appends the `-p` text to what it reads on stdin, so the task prompt goes on stdin and `-p` only says
+ * "carry out the task above" (with promptVia "file", `-p` names the prompt file instead). Outcome from the final
+ * `result{status, stats}` event and the exit code: 41 auth, 42 bad input, 52 config (not retried), 53 turn limit,
+ * 54 fatal tool error. No USD cost: computed from the tokens in `stats` with a price table.
+ */
+import type { AgentConfig } from '../config';
+import { extractAgentReport, firstLine, outcomeFromReport } from '../outcome';
+import {
+  RunEvidence,
+  asNumber,
+  asRecord,
+  asString,
+  buildVtmEnv,
+  computeCostUsd,
+  getBin,
+  parseJsonLine,
+  readPromptFileInstruction,
+} from './common';
+import type { AgentStreamParser, Invocation, InvocationContext, ParserContext, ProcessAdapter } from './types';
+
+export const GEMINI_STDIN_INSTRUCTION = 'Carry out the task described above.';
+const EDIT_TOOLS = new Set(['write_file', 'replace', 'edit', 'smart_edit']);
+
+/** What each documented exit code means; codes not listed are "general error" (1) semantics. */
+const EXIT_CODES: Record<number, { what: string; todo: string; transient: boolean }> = {
+  41: { what: 'is not authenticated', todo: 'sign in by running `gemini` once, or set GEMINI_API_KEY', transient: false },
+  42: { what: 'rejected its input', todo: 'check agent.args and the prompt', transient: false },
+  52: { what: 'found a configuration error', todo: 'fix the gemini settings file', transient: false },
+  53: { what: 'hit its session turn limit', todo: 'raise maxSessionTurns in the gemini settings or split the task', transient: false },
+  54: { what: 'stopped on a fatal tool error', todo: 'see the transcript; it will be retried', transient: true },
+  130: { what: 'was interrupted (SIGINT)', todo: 're-run the task', transient: false },
+};
+
+/** argv and stdin for `gemini -p`. Pure. */
+export function buildGeminiInvocation(config: AgentConfig, ctx: InvocationContext): Invocation {
+  const viaFile = config.promptVia === 'file';
+  const argv = [getBin(config, 'gemini'), '-p', viaFile ? readPromptFileInstruction(ctx.promptFile) : GEMINI_STDIN_INSTRUCTION];
+  argv.push('-o', 'stream-json', '--approval-mode', config.permissionMode ?? 'auto_edit');
+  if (config.model) argv.push('-m', config.model);
+  // The prompt file lives in the result folder, outside the workspace Gemini's file tools may read by default.
+  if (viaFile) argv.push('--include-directories', ctx.resultDir);
+  argv.push(...(config.args ?? []));
+  const invocation: Invocation = { argv, env: buildVtmEnv(config, ctx) };
+  if (viaFile) invocation.promptFile = ctx.promptFile;
+  else invocation.stdin = ctx.prompt;
+  return invocation;
+}
+
+/** Parser for Gemini's stream-json events. */
+export function createGeminiParser(ctx: ParserContext): AgentStreamParser {
+  const ev = new RunEvidence(ctx, 'gemini');
+  let model = ctx.model;
+  let result: Record<string, unknown> | undefined;
+  let lastError: string | undefined;
+  // Assistant text since the last tool call: the final answer, where the return JSON is.
+  let answer = '';
+
+  return {
+    push(line, stream = 'stdout') {
+      if (stream === 'stderr') return ev.noteStderr(line);
+      const e = parseJsonLine(line);
+      if (!e) return;
+      switch (e.type) {
+        case 'init':
+          ev.sessionId = asString(e.session_id) ?? ev.sessionId;
+          model ??= asString(e.model);
+          break;
+        case 'message':
+          if (e.role === 'assistant' && typeof e.content === 'string') {
+            answer = e.delta === true ? answer + e.content : e.content;
+          }
+          break;
+        case 'tool_use': {
+          answer = '';
+          if (EDIT_TOOLS.has(String(e.tool_name))) {
+            const p = asRecord(e.parameters);
+            ev.noteFile(asString(p?.file_path) ?? asString(p?.absolute_path) ?? asString(p?.path));
+          }
+          break;
+        }
+        case 'error':
+          lastError = asString(e.message) ?? lastError;
+          ev.noteErrorText(lastError);
+          break;
+        case 'result': {
+          result = e;
+          const stats = asRecord(e.stats);
+          if (stats) {
+            ev.tokens = {
+              input: asNumber(stats.input_tokens) ?? asNumber(stats.input) ?? 0,
+              output: asNumber(stats.output_tokens) ?? 0,
+              cacheRead: asNumber(stats.cached) ?? 0,
+            };
+          }
+          const error = asRecord(e.error);
+          if (error) {
+            lastError = asString(error.message) ?? lastError;
+            ev.noteErrorText(lastError);
+          }
+          break;
+        }
+      }
+    },
+
+    finish(end) {
+      ev.costUsd = computeCostUsd(ev.tokens, model, ctx.prices);
+      const killed = ev.killedVerdict(end);
+      if (killed) return ev.build(killed, end);
+
+      const detail = lastError ?? ev.lastStderr;
+      const known = end.exitCode !== null ? EXIT_CODES[end.exitCode] : undefined;
+      if (known) {
+        return ev.build(
+          ev.failed(
+            `gemini ${known.what} (exit ${String(end.exitCode)})${detail ? `: ${firstLine(detail, 120)}` : ''}; ${known.todo}`,
+            known.transient,
+          ),
+          end,
+        );
+      }
+      if (result && result.status !== 'success') {
+        return ev.build(
+          ev.failed(`gemini ended with status "${String(result.status)}"${detail ? `: ${firstLine(detail, 160)}` : ''}`, true),
+          end,
+        );
+      }
+      if (end.exitCode !== 0) return ev.build(ev.failed(ev.describeExit(end), true), end);
+      if (!result) {
+        return ev.build(
+          ev.failed(`gemini exited 0 without a result event${detail ? ` (${firstLine(detail, 120)})` : ''}; treated as failed`, true),
+          end,
+        );
+      }
+      const report = extractAgentReport(answer) ?? extractAgentReport(end.resultFileContent);
+      const outcome = ev.build(outcomeFromReport(report, 'gemini'), end);
+      if (report) outcome.reported = report;
+      return outcome;
+    },
+  };
+}
+
+export const geminiAdapter: ProcessAdapter = {
+  name: 'gemini',
+  defaultBin: 'gemini',
+  writtenFor: 'Gemini CLI 0.x (headless stream-json as documented late 2026)',
+  transcriptFormat: 'jsonl',
+  buildInvocation: buildGeminiInvocation,
+  createParser: createGeminiParser,
+};

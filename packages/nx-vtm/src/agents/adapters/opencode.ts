@@ -1,0 +1,137 @@
+/**
+ * opencode: `opencode run --format json [-m provider/model] <instruction>`, prompt on stdin.
+ *
+ * `opencode run` appends piped stdin to its message argument, so the task prompt goes on stdin and the argument
+ * only introduces it. Output is NDJSON `{type, sessionID, part}`: `step_finish` parts carry the cost (USD) and
+ * tokens of one step (summed here), `tool_use` parts the edited file paths, `error` events the failure.
+ */
+import type { AgentConfig } from '../config';
+import { extractAgentReport, firstLine, outcomeFromReport } from '../outcome';
+import {
+  RunEvidence,
+  asNumber,
+  asRecord,
+  asString,
+  buildVtmEnv,
+  getBin,
+  parseJsonLine,
+  readPromptFileInstruction,
+} from './common';
+import type { AgentStreamParser, Invocation, InvocationContext, ParserContext, ProcessAdapter } from './types';
+
+export const OPENCODE_STDIN_INSTRUCTION = 'Carry out the task described in the following instructions.';
+const EDIT_TOOLS = new Set(['edit', 'write', 'patch', 'multiedit']);
+const DENIED = /permission|rejected|not allowed|denied/i;
+
+/** argv and stdin for `opencode run`. Pure. */
+export function buildOpencodeInvocation(config: AgentConfig, ctx: InvocationContext): Invocation {
+  const viaFile = config.promptVia === 'file';
+  const argv = [getBin(config, 'opencode'), 'run', '--format', 'json'];
+  if (config.model) argv.push('-m', config.model);
+  argv.push(...(config.args ?? []));
+  argv.push(viaFile ? readPromptFileInstruction(ctx.promptFile) : OPENCODE_STDIN_INSTRUCTION);
+  const invocation: Invocation = { argv, env: buildVtmEnv(config, ctx) };
+  if (viaFile) invocation.promptFile = ctx.promptFile;
+  else invocation.stdin = ctx.prompt;
+  return invocation;
+}
+
+/** Parser for `opencode run --format json`. */
+export function createOpencodeParser(ctx: ParserContext): AgentStreamParser {
+  const ev = new RunEvidence(ctx, 'opencode');
+  let steps = 0;
+  let cost: number | undefined;
+  let lastText: string | undefined;
+  let error: string | undefined;
+  const denials: string[] = [];
+
+  const addTokens = (t: Record<string, unknown> | undefined) => {
+    if (!t) return;
+    const cache = asRecord(t.cache);
+    const prev = ev.tokens ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
+    ev.tokens = {
+      input: prev.input + (asNumber(t.input) ?? 0),
+      // Reasoning tokens are billed as output.
+      output: prev.output + (asNumber(t.output) ?? 0) + (asNumber(t.reasoning) ?? 0),
+      cacheRead: (prev.cacheRead ?? 0) + (asNumber(cache?.read) ?? 0),
+      cacheWrite: (prev.cacheWrite ?? 0) + (asNumber(cache?.write) ?? 0),
+    };
+  };
+
+  return {
+    push(line, stream = 'stdout') {
+      if (stream === 'stderr') return ev.noteStderr(line);
+      const e = parseJsonLine(line);
+      if (!e) return;
+      ev.sessionId = asString(e.sessionID) ?? ev.sessionId;
+      const part = asRecord(e.part);
+      switch (e.type) {
+        case 'text':
+          lastText = asString(part?.text) ?? lastText;
+          break;
+        case 'tool_use': {
+          const state = asRecord(part?.state);
+          const input = asRecord(state?.input);
+          const tool = String(part?.tool ?? '?');
+          if (EDIT_TOOLS.has(tool) && state?.status !== 'error') {
+            ev.noteFile(asString(input?.filePath) ?? asString(input?.file_path) ?? asString(input?.path));
+          }
+          const toolError = asString(state?.error);
+          if (state?.status === 'error' && toolError && DENIED.test(toolError)) denials.push(tool);
+          break;
+        }
+        case 'step_finish':
+          steps++;
+          cost = (cost ?? 0) + (asNumber(part?.cost) ?? 0);
+          addTokens(asRecord(part?.tokens));
+          break;
+        case 'error': {
+          const err = asRecord(e.error);
+          error =
+            asString(asRecord(err?.data)?.message) ?? asString(err?.message) ?? asString(err?.name) ?? 'unknown error';
+          ev.noteErrorText(error);
+          break;
+        }
+      }
+    },
+
+    finish(end) {
+      ev.costUsd = cost;
+      const killed = ev.killedVerdict(end);
+      if (killed) return ev.build(killed, end);
+
+      if (error !== undefined) {
+        return ev.build(ev.failed(`opencode reported an error (exit ${String(end.exitCode)}): ${firstLine(error, 160)}`, true), end);
+      }
+      if (end.exitCode !== 0) return ev.build(ev.failed(ev.describeExit(end), steps > 0), end);
+      if (steps === 0) {
+        return ev.build(ev.failed('opencode exited 0 without finishing a single step; treated as failed', true), end);
+      }
+      const report = extractAgentReport(lastText) ?? extractAgentReport(end.resultFileContent);
+      if (denials.length) {
+        const outcome = ev.build(
+          {
+            status: 'permission_denied',
+            reason: `opencode was denied ${denials.length} tool call${denials.length === 1 ? '' : 's'} (${[...new Set(denials)].join(', ')}); allow them in the opencode permission settings`,
+            transient: false,
+          },
+          end,
+        );
+        if (report) outcome.reported = report;
+        return outcome;
+      }
+      const outcome = ev.build(outcomeFromReport(report, 'opencode'), end);
+      if (report) outcome.reported = report;
+      return outcome;
+    },
+  };
+}
+
+export const opencodeAdapter: ProcessAdapter = {
+  name: 'opencode',
+  defaultBin: 'opencode',
+  writtenFor: 'opencode 0.x/1.x (run --format json as documented late 2026)',
+  transcriptFormat: 'jsonl',
+  buildInvocation: buildOpencodeInvocation,
+  createParser: createOpencodeParser,
+};

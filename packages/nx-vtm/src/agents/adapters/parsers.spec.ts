@@ -1,0 +1,301 @@
+/**
+ * Parsers on recorded outputs (`__fixtures__/recorded/<cli>/*.jsonl`), one test per trap of agent-clis.md.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ProcessEnd } from '../outcome';
+import {
+  computeCostUsd,
+  createClaudeParser,
+  createCodexParser,
+  createCommandParser,
+  createGeminiParser,
+  createOpencodeParser,
+  type AgentStreamParser,
+  type ParserContext,
+} from './index';
+
+const FIXTURES = join(__dirname, '..', '__fixtures__', 'recorded');
+const ctx: ParserContext = { now: new Date('2026-01-01T10:00:00Z'), cwd: '/work/ws', utcOffsetMinutes: 0, timeoutMs: 1_800_000, idleTimeoutMs: 300_000 };
+const ok: ProcessEnd = { exitCode: 0, timedOut: false, stalled: false, durationMs: 1000 };
+
+function run(
+  create: (c: ParserContext) => AgentStreamParser,
+  fixture: string | undefined,
+  end: Partial<ProcessEnd> = {},
+  { stderr = [], context = {} }: { stderr?: string[]; context?: Partial<ParserContext> } = {},
+) {
+  const parser = create({ ...ctx, ...context });
+  if (fixture) for (const line of readFileSync(join(FIXTURES, fixture), 'utf8').split('\n')) parser.push(line, 'stdout');
+  for (const line of stderr) parser.push(line, 'stderr');
+  return parser.finish({ ...ok, ...end });
+}
+
+describe('claude parser', () => {
+  const claude = (fixture: string, end?: Partial<ProcessEnd>, stderr?: string[]) => run(createClaudeParser, `claude/${fixture}`, end, { stderr });
+
+  it('success: report from a fenced result, cost, tokens, session, workspace-relative edited files', () => {
+    const o = claude('success.jsonl');
+    expect(o).toMatchObject({
+      status: 'completed',
+      transient: false,
+      exitCode: 0,
+      durationMs: 1000,
+      costUsd: 0.8123,
+      tokens: { input: 31, output: 6120, cacheRead: 402113, cacheWrite: 18234 },
+      sessionId: '9b1f2c3d-0000-4000-8000-000000000001',
+      filesTouched: ['/tmp/elsewhere/config.json', 'packages/hash/src/hash.test.ts', 'packages/hash/src/hash.ts'],
+    });
+    expect(o.reported).toMatchObject({ status: 'completed', acs_completed: ['CONTENT_HASH-AC01', 'CONTENT_HASH-AC02'], test_results: { total: 4, passing: 4, failing: 0 } });
+    expect(o.reason).toBe('claude reported completed (2/2 acceptance criteria reported done)');
+  });
+
+  it('trap: subtype success with is_error true and exit 0 is a (transient) failure', () => {
+    const o = claude('is-error-exit0.jsonl');
+    expect(o).toMatchObject({ status: 'failed', transient: true, exitCode: 0 });
+    expect(o.reason).toContain('is_error: true (exit 0): API Error: 529');
+  });
+
+  it('trap: empty result is not completed', () => {
+    const o = claude('empty-result.jsonl');
+    expect(o).toMatchObject({ status: 'failed', transient: true, filesTouched: ['src/a.ts'] });
+    expect(o.reason).toContain('empty result');
+  });
+
+  it('trap: a stream without a result line is failed, with the last API error', () => {
+    const o = claude('no-result.jsonl');
+    expect(o).toMatchObject({ status: 'failed', transient: true, filesTouched: ['src/new.ts'] });
+    expect(o.reason).toContain('without a result line (last API error after 2 retries: Internal server error)');
+    // ... and stalled when the runner killed it for silence.
+    expect(claude('no-result.jsonl', { exitCode: null, signal: 'SIGTERM', stalled: true })).toMatchObject({
+      status: 'stalled',
+      transient: true,
+      reason: expect.stringContaining('printed nothing for 5 min'),
+    });
+    expect(claude('no-result.jsonl', { exitCode: null, signal: 'SIGKILL', timedOut: true })).toMatchObject({
+      status: 'timed_out',
+      transient: false,
+      reason: expect.stringContaining('ran longer than 30 min'),
+    });
+  });
+
+  it('error_max_budget_usd is budget_exceeded', () => {
+    expect(claude('budget.jsonl', { exitCode: 1 })).toMatchObject({
+      status: 'budget_exceeded',
+      transient: false,
+      costUsd: 5.0213,
+      reason: expect.stringContaining('after spending $5.02; raise agent.maxBudgetUsd'),
+    });
+  });
+
+  it('permission denials are permission_denied even when claude says success', () => {
+    const o = claude('permission-denied.jsonl');
+    expect(o).toMatchObject({ status: 'permission_denied', transient: false, reported: { status: 'partial' } });
+    expect(o.reason).toContain('denied 1 tool call (Bash: npm test -- src/a.test.ts)');
+  });
+
+  it('usage limit with epoch reset -> rate_limited with resetAt', () => {
+    expect(claude('usage-limit-epoch.jsonl')).toMatchObject({ status: 'rate_limited', transient: true, resetAt: '2026-01-01T13:00:00.000Z' });
+  });
+
+  it('usage limit "resets 1:30pm (Europe/Berlin)" -> absolute time', () => {
+    const o = claude('usage-limit-resets.jsonl', { exitCode: 1 });
+    expect(o).toMatchObject({ status: 'rate_limited', resetAt: '2026-01-01T12:30:00.000Z' });
+    expect(o.reason).toContain('new tasks pause until 2026-01-01T12:30:00.000Z');
+  });
+
+  it('rate_limit_event "rejected" gives the reset time', () => {
+    expect(claude('rate-limit-event.jsonl')).toMatchObject({ status: 'rate_limited', resetAt: '2026-01-01T15:00:00.000Z' });
+  });
+
+  it('limit warnings and retried 429s do not spoil a success', () => {
+    expect(claude('warnings-then-success.jsonl')).toMatchObject({ status: 'completed', reported: { acs_completed: ['AC1'] } });
+  });
+
+  it('max turns and blocked reports', () => {
+    expect(claude('max-turns.jsonl', { exitCode: 1 })).toMatchObject({ status: 'failed', transient: false, reason: expect.stringContaining('turns (40)') });
+    expect(claude('blocked.jsonl')).toMatchObject({
+      status: 'blocked',
+      reason: expect.stringContaining('Storage strategy not decided (ADR needed)'),
+      reported: { acs_remaining: ['METRICS_INFRA-AC03', 'METRICS_INFRA-AC04'] },
+    });
+  });
+
+  it('success result but non-zero exit is failed; a limit on stderr explains a crash', () => {
+    expect(claude('success.jsonl', { exitCode: 1 })).toMatchObject({ status: 'failed' });
+    expect(run(createClaudeParser, undefined, { exitCode: 1 }, { stderr: ['Error: 429 Too Many Requests, try again in 10 minutes'] })).toMatchObject({
+      status: 'rate_limited',
+      resetAt: '2026-01-01T10:10:00.000Z',
+    });
+    expect(run(createClaudeParser, undefined, { exitCode: 1 }, { stderr: ['Error: spawn ENOMEM'] })).toMatchObject({
+      status: 'failed',
+      reason: 'claude exited 1: Error: spawn ENOMEM, without a result line',
+    });
+  });
+
+  it('ignores non-JSON lines mixed into the stream', () => {
+    const parser = createClaudeParser(ctx);
+    parser.push('Warning: something printed to stdout');
+    parser.push('');
+    for (const line of readFileSync(join(FIXTURES, 'claude/blocked.jsonl'), 'utf8').split('\n')) parser.push(line);
+    expect(parser.finish(ok).status).toBe('blocked');
+  });
+});
+
+describe('codex parser', () => {
+  const codex = (fixture: string, end?: Partial<ProcessEnd>, model?: string) => run(createCodexParser, `codex/${fixture}`, end, { context: { model } });
+
+  it('success: report from the last agent_message, files from file_change, thread id, cost from tokens', () => {
+    const o = codex('success.jsonl', {}, 'gpt-5');
+    expect(o).toMatchObject({
+      status: 'completed',
+      sessionId: '0199a213-81c0-7800-8aa1-bbab2a035a53',
+      tokens: { input: 120000, output: 8000, cacheRead: 100000 },
+      filesTouched: ['packages/hash/README.md', 'packages/hash/src/hash.test.ts', 'packages/hash/src/hash.ts'],
+      reported: { test_results: { total: 3, passing: 3, failing: 0 } },
+    });
+    // gpt-5: 20k uncached * 1.25 + 100k cached * 0.125 + 8k out * 10, per 1M
+    expect(o.costUsd).toBeCloseTo(0.025 + 0.0125 + 0.08, 6);
+  });
+
+  it('uses configured prices over defaults, and leaves cost unknown for unpriced models', () => {
+    const parser = createCodexParser({ ...ctx, model: 'my-model', prices: { 'my-model': { input: 2, output: 4 } } });
+    for (const line of readFileSync(join(FIXTURES, 'codex/success.jsonl'), 'utf8').split('\n')) parser.push(line);
+    expect(parser.finish(ok).costUsd).toBeCloseTo((120000 * 2 + 8000 * 4) / 1e6, 6);
+    expect(codex('success.jsonl', {}, 'unknown-model').costUsd).toBeUndefined();
+  });
+
+  it('trap: turn.failed with exit 0 is failed', () => {
+    expect(codex('turn-failed-exit0.jsonl')).toMatchObject({
+      status: 'failed',
+      transient: true,
+      exitCode: 0,
+      reason: expect.stringContaining('codex turn failed (exit 0): stream error: exceeded retry limit'),
+    });
+  });
+
+  it('error events followed by a completed turn do not spoil it', () => {
+    expect(codex('reconnect-then-success.jsonl')).toMatchObject({ status: 'partial', reported: { acs_remaining: ['AC2'] } });
+  });
+
+  it('usage limit -> rate_limited with the relative reset', () => {
+    expect(codex('usage-limit.jsonl', { exitCode: 1 })).toMatchObject({ status: 'rate_limited', resetAt: '2026-01-02T12:05:00.000Z' });
+  });
+
+  it('no turn.completed is failed; non-zero exit before any event is not retried', () => {
+    expect(codex('no-turn-completed.jsonl')).toMatchObject({ status: 'failed', transient: true, filesTouched: ['src/a.ts'] });
+    const early = run(createCodexParser, undefined, { exitCode: 2 }, { stderr: ["error: unexpected argument '--foo' found"] });
+    expect(early).toMatchObject({ status: 'failed', transient: false, reason: "codex exited 2: error: unexpected argument '--foo' found before any event" });
+  });
+
+  it('401 in turn.failed is an auth failure, not retried', () => {
+    const parser = createCodexParser(ctx);
+    parser.push('{"type":"turn.failed","error":{"message":"unexpected status 401 Unauthorized"}}');
+    expect(parser.finish({ ...ok, exitCode: 1 })).toMatchObject({ status: 'failed', transient: false, reason: expect.stringContaining('codex login') });
+  });
+});
+
+describe('gemini parser', () => {
+  const gemini = (fixture: string | undefined, end?: Partial<ProcessEnd>, stderr?: string[]) =>
+    run(createGeminiParser, fixture && `gemini/${fixture}`, end, { stderr });
+
+  it('success: report from delta messages, files from write_file/replace, cost from the init model', () => {
+    const o = gemini('success.jsonl');
+    expect(o).toMatchObject({
+      status: 'completed',
+      sessionId: 'c6a1f2b0-0000-4000-8000-000000000001',
+      tokens: { input: 50000, output: 2000, cacheRead: 40000 },
+      filesTouched: ['packages/hash/src/hash.ts', 'packages/hash/src/index.ts'],
+      reported: { acs_completed: ['CONTENT_HASH-AC01'] },
+    });
+    // gemini-2.5-pro: 10k * 1.25 + 40k * 0.31 + 2k * 10, per 1M
+    expect(o.costUsd).toBeCloseTo(0.0125 + 0.0124 + 0.02, 6);
+  });
+
+  it('result status error is failed (transient), even with exit 0', () => {
+    expect(gemini('result-error.jsonl')).toMatchObject({ status: 'failed', transient: true, reason: expect.stringContaining('500 INTERNAL') });
+  });
+
+  it('quota exhausted -> rate_limited with "reset after 2h30m15s"', () => {
+    expect(gemini('quota.jsonl', { exitCode: 1 })).toMatchObject({ status: 'rate_limited', resetAt: '2026-01-01T12:30:15.000Z' });
+  });
+
+  it('exit codes: 41 auth and 53 turn limit are not retried, 54 tool error is', () => {
+    const auth = gemini(undefined, { exitCode: 41 }, ['Please set an Auth method in your settings or set GEMINI_API_KEY']);
+    expect(auth).toMatchObject({ status: 'failed', transient: false, reason: expect.stringContaining('not authenticated (exit 41)') });
+    expect(gemini('turn-limit.jsonl', { exitCode: 53 })).toMatchObject({
+      status: 'failed',
+      transient: false,
+      filesTouched: ['src/a.ts'],
+      reason: expect.stringContaining('raise maxSessionTurns'),
+    });
+    expect(gemini(undefined, { exitCode: 54 })).toMatchObject({ status: 'failed', transient: true });
+  });
+
+  it('exit 0 without a result event is failed', () => {
+    expect(gemini(undefined)).toMatchObject({ status: 'failed', transient: true, reason: expect.stringContaining('without a result event') });
+  });
+});
+
+describe('opencode parser', () => {
+  const opencode = (fixture: string, end?: Partial<ProcessEnd>) => run(createOpencodeParser, `opencode/${fixture}`, end);
+
+  it('success: cost and tokens summed over step_finish parts, files from edit/write tools', () => {
+    const o = opencode('success.jsonl');
+    expect(o).toMatchObject({
+      status: 'completed',
+      sessionId: 'ses_494719016ffe85dkDMj0FPRbHK',
+      tokens: { input: 12000, output: 900, cacheRead: 17000, cacheWrite: 1000 },
+      filesTouched: ['packages/hash/src/hash.test.ts', 'packages/hash/src/hash.ts'],
+    });
+    expect(o.costUsd).toBeCloseTo(0.02, 9);
+  });
+
+  it('error events are failures', () => {
+    expect(opencode('error.jsonl', { exitCode: 1 })).toMatchObject({ status: 'failed', transient: true, reason: expect.stringContaining('Overloaded') });
+  });
+
+  it('rejected tool permissions are permission_denied', () => {
+    expect(opencode('permission-rejected.jsonl')).toMatchObject({ status: 'permission_denied', reason: expect.stringContaining('(bash)') });
+  });
+});
+
+describe('command parser', () => {
+  const command = (lines: string[], end: Partial<ProcessEnd> = {}, stderr: string[] = []) => {
+    const parser = createCommandParser(ctx);
+    for (const l of lines) parser.push(l);
+    for (const l of stderr) parser.push(l, 'stderr');
+    return parser.finish({ ...ok, ...end });
+  };
+  const report = JSON.stringify({ status: 'completed', acs_completed: ['AC1'], files_modified: ['a.ts'] });
+
+  it('takes the last stdout line that is a JSON object', () => {
+    expect(command(['starting', '{"status":"partial"}', report, 'bye'])).toMatchObject({ status: 'completed', reported: { files_modified: ['a.ts'] } });
+  });
+
+  it('prefers the result file', () => {
+    expect(command([report], { resultFileContent: '{"status":"blocked","blockers":["need ADR"]}' })).toMatchObject({ status: 'blocked' });
+  });
+
+  it('each kind of bad output has its own reason', () => {
+    expect(command(['done, I think']).reason).toBe(
+      'the agent command exited 0 without a return JSON (last stdout line: "done, I think"); print the JSON object as the last stdout line or write it to $VTM_RESULT_FILE',
+    );
+    expect(command([]).reason).toContain('(no stdout at all)');
+    expect(command([], { resultFileContent: '{oops' }).reason).toContain('VTM_RESULT_FILE, but it is not valid JSON');
+    expect(command(['{"hello":"world"}']).reason).toContain('is not a return JSON: it needs at least "status"');
+    expect(command([report], { exitCode: 2 }, ['boom'])).toMatchObject({ status: 'failed', transient: false, reason: 'agent command exited 2: boom' });
+    expect(command([], { exitCode: 75 })).toMatchObject({ status: 'failed', transient: true });
+    expect(command(['x'], { exitCode: null, timedOut: true, signal: 'SIGTERM' })).toMatchObject({ status: 'timed_out' });
+    expect(command(['x'], { exitCode: null, stalled: true, signal: 'SIGTERM' })).toMatchObject({ status: 'stalled' });
+    expect(command(['x'], { exitCode: null, signal: 'SIGKILL' })).toMatchObject({ status: 'failed', reason: expect.stringContaining('killed by SIGKILL from outside') });
+  });
+});
+
+describe('computeCostUsd', () => {
+  it('prices cached input separately and falls back to a "default" entry', () => {
+    expect(computeCostUsd({ input: 1_000_000, output: 0, cacheRead: 1_000_000 }, 'gpt-5', undefined)).toBeCloseTo(0.125, 9);
+    expect(computeCostUsd({ input: 1_000_000, output: 1_000_000 }, 'x', { default: { input: 1, output: 2 } })).toBe(3);
+    expect(computeCostUsd(undefined, 'gpt-5', undefined)).toBeUndefined();
+  });
+});

@@ -1,0 +1,219 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LineSplitter, getLiveProcessGroups, isGroupAlive, runProcess, type RunProcessOptions } from './process-runner';
+
+const node = process.execPath;
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'vtm-runner-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const run = (script: string, options: Partial<RunProcessOptions> = {}) =>
+  runProcess({ argv: [node, '-e', script], cwd: dir, env: process.env, killGraceMs: 300, ...options });
+
+/** Whether a process exists and is not a zombie (a killed orphan waits for PID 1 to reap it). */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** A script that starts a grandchild (same process group), prints its pid, then does `then`. */
+const withGrandchild = (then: string, grandchildOptions = "{ stdio: 'ignore' }") => `
+  const g = require('node:child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], ${grandchildOptions});
+  console.log(String(g.pid));
+  ${then}
+`;
+
+describe('LineSplitter', () => {
+  it('joins partial chunks, splits several lines per chunk, handles CRLF and a last line without newline', () => {
+    const lines: string[] = [];
+    const s = new LineSplitter((l) => lines.push(l));
+    s.push('ab');
+    s.push('c\r\nd\n\ne');
+    s.push(Buffer.from('\nf'));
+    s.end();
+    expect(lines).toEqual(['abc', 'd', '', 'e', 'f']);
+  });
+
+  it('decodes UTF-8 split across chunks', () => {
+    const lines: string[] = [];
+    const s = new LineSplitter((l) => lines.push(l));
+    const bytes = Buffer.from('héllo ∙ wörld\n');
+    for (let i = 0; i < bytes.length; i++) s.push(bytes.subarray(i, i + 1));
+    s.end();
+    expect(lines).toEqual(['héllo ∙ wörld']);
+  });
+
+  it('delivers an over-long line in pieces', () => {
+    const lines: string[] = [];
+    const s = new LineSplitter((l) => lines.push(l), 4);
+    s.push('abcdefghij\nxy');
+    s.end();
+    expect(lines).toEqual(['abcd', 'efgh', 'ij', 'xy']);
+  });
+});
+
+describe('runProcess', () => {
+  it('passes argv verbatim without a shell, and stdin as data', async () => {
+    const args = ['$(echo pwned)', '`id`', '"quoted" \'single\'', 'a; rm -rf ~', '*'];
+    const lines: string[] = [];
+    const stdin = 'line one $(whoami)\n`backticks` && echo "x"\n';
+    const r = await runProcess({
+      argv: [node, '-e', 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{console.log(JSON.stringify({argv:process.argv.slice(1),stdin:s}))})', ...args],
+      cwd: dir,
+      env: process.env,
+      stdin,
+      onStdoutLine: (l) => lines.push(l),
+    });
+    expect(r).toMatchObject({ exitCode: 0, signal: null, timedOut: false, stalled: false, aborted: false });
+    expect(JSON.parse(lines[0])).toEqual({ argv: args, stdin });
+  });
+
+  it('delivers stdout and stderr lines as they come, with bounded tails', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const transcriptFile = join(dir, 'transcript.log');
+    const stderrFile = join(dir, 'stderr.log');
+    const r = await run(
+      `process.stdout.write('par'); setTimeout(() => { process.stdout.write('tial\\n' + 'x'.repeat(5000) + '\\nend'); console.error('warn 1'); }, 50);`,
+      { onStdoutLine: (l) => out.push(l), onStderrLine: (l) => err.push(l), tailChars: 100, transcriptFile, stderrFile },
+    );
+    expect(out).toEqual(['partial', 'x'.repeat(5000), 'end']);
+    expect(err).toEqual(['warn 1']);
+    expect(r.stdoutTail).toHaveLength(100);
+    expect(r.stdoutTail.endsWith('xx\nend')).toBe(true);
+    expect(readFileSync(transcriptFile, 'utf8')).toBe(`partial\n${'x'.repeat(5000)}\nend`);
+    expect(readFileSync(stderrFile, 'utf8')).toBe('warn 1\n');
+  });
+
+  it('reports exit codes and signals', async () => {
+    expect((await run('process.exit(7)')).exitCode).toBe(7);
+    const killed = await run('process.kill(process.pid, "SIGKILL")');
+    expect(killed).toMatchObject({ exitCode: null, signal: 'SIGKILL', timedOut: false });
+  });
+
+  it('returns a missing or non-executable binary as a result', async () => {
+    const missing = await runProcess({ argv: ['vtm-no-such-agent-binary'], cwd: dir, env: process.env });
+    expect(missing).toMatchObject({ exitCode: null, pid: undefined, spawnError: { code: 'ENOENT' } });
+    const file = join(dir, 'not-executable');
+    writeFileSync(file, '#!/bin/sh\necho hi\n');
+    chmodSync(file, 0o644);
+    expect((await runProcess({ argv: [file], cwd: dir, env: process.env })).spawnError?.code).toBe('EACCES');
+    expect((await runProcess({ argv: [], cwd: dir, env: process.env })).spawnError?.code).toBe('EINVAL');
+    // A missing working directory is not a missing binary (routing must not fall back for it).
+    const noCwd = await runProcess({ argv: [node, '-e', '1'], cwd: join(dir, 'no-such-dir'), env: process.env });
+    expect(noCwd.spawnError).toEqual({ code: 'ENOCWD', message: `working directory ${join(dir, 'no-such-dir')} does not exist` });
+  });
+
+  it('tolerates a child that exits without reading its stdin (EPIPE)', async () => {
+    const r = await run('process.exit(0)', { stdin: 'x'.repeat(4 * 1024 * 1024) });
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('kills the whole process group on timeout, grandchild included', async () => {
+    const lines: string[] = [];
+    let spawned: number | undefined;
+    // Generous limits: on a loaded machine node itself may take a while to start and spawn the grandchild.
+    const r = await run(withGrandchild('setInterval(() => {}, 1000);'), {
+      timeoutMs: 2000,
+      onStdoutLine: (l) => lines.push(l),
+      onSpawn: (pid) => (spawned = pid),
+    });
+    const grandchild = Number(lines[0]);
+    expect(r).toMatchObject({ timedOut: true, stalled: false, exitCode: null, signal: 'SIGTERM' });
+    expect(spawned).toBe(r.pid);
+    expect(grandchild).toBeGreaterThan(0);
+    expect(isRunning(grandchild)).toBe(false);
+    expect(isGroupAlive(r.pid!)).toBe(false);
+    expect(getLiveProcessGroups()).not.toContain(r.pid);
+  });
+
+  it('kills a silent process as stalled, but not one that keeps talking', async () => {
+    const silent = await run(withGrandchild('setInterval(() => {}, 1000);'), { idleTimeoutMs: 1500, timeoutMs: 20_000 });
+    expect(silent).toMatchObject({ stalled: true, timedOut: false });
+    const grandchild = Number(silent.stdoutTail.trim());
+    expect(grandchild).toBeGreaterThan(0);
+    expect(isRunning(grandchild)).toBe(false);
+
+    const chatty = await run('setInterval(() => console.log("tick"), 50);', { idleTimeoutMs: 1000, timeoutMs: 2500 });
+    expect(chatty).toMatchObject({ stalled: false, timedOut: true });
+  });
+
+  it('SIGKILLs a process that ignores SIGTERM after the grace period', async () => {
+    // Stop it only once it says it ignores SIGTERM (a fixed timeout could fire before node has started).
+    const ac = new AbortController();
+    const r = await run('process.on("SIGTERM", () => {}); console.log("ready"); setInterval(() => {}, 1000);', {
+      signal: ac.signal,
+      onStdoutLine: () => ac.abort(),
+      killGraceMs: 300,
+    });
+    expect(r).toMatchObject({ aborted: true, exitCode: null, signal: 'SIGKILL' });
+  });
+
+  it('kills leftovers of a process that exited, even when they hold stdout open', async () => {
+    const r = await run(withGrandchild('process.exit(0);', "{ stdio: 'inherit' }"), { killGraceMs: 300 });
+    expect(r).toMatchObject({ exitCode: 0, leftoversKilled: true });
+    const grandchild = Number(r.stdoutTail.trim());
+    expect(grandchild).toBeGreaterThan(0);
+    expect(isRunning(grandchild)).toBe(false);
+  });
+
+  it('kills the group when the caller aborts', async () => {
+    const ac = new AbortController();
+    const r = await run('console.log("started"); setInterval(() => {}, 1000);', {
+      signal: ac.signal,
+      onStdoutLine: () => ac.abort(),
+    });
+    expect(r).toMatchObject({ aborted: true, timedOut: false, stalled: false, signal: 'SIGTERM' });
+    const again = await run('console.log(1)', { signal: ac.signal });
+    expect(again).toMatchObject({ aborted: true, spawnError: { code: 'SHUTTING_DOWN' } });
+  });
+
+  it('rejects, after the child is gone, when a line callback throws (a caller bug)', async () => {
+    await expect(
+      run('console.log("a"); console.log("b")', {
+        onStdoutLine: () => {
+          throw new Error('parser bug');
+        },
+      }),
+    ).rejects.toThrow('parser bug');
+  });
+
+  it('keeps the transcript going when its file cannot be written', async () => {
+    const r = await run('console.log("x")', { transcriptFile: join(dir, 'no', 'such', 'dir', 't.log') });
+    expect(r.exitCode).toBe(0);
+    expect(r.transcriptError).toMatch(/cannot write/);
+  });
+});
+
+describe('installSignalCleanup', () => {
+  it('kills the agent process groups when this process gets SIGTERM, then dies of it', async () => {
+    const child = spawn(node, ['-r', join(__dirname, '..', '..', '..', '..', 'tools', 'ts-register.js'), join(__dirname, '__fixtures__', 'signal-child.ts')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const ready = await new Promise<{ agentPid: number; grandchild: number }>((resolve, reject) => {
+      let buf = '';
+      child.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const nl = buf.indexOf('\n');
+        if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)));
+      });
+      child.on('exit', (code) => reject(new Error(`signal-child exited early (${code})`)));
+    });
+    expect(isRunning(ready.agentPid)).toBe(true);
+    expect(isRunning(ready.grandchild)).toBe(true);
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe('SIGTERM');
+    expect(isRunning(ready.agentPid)).toBe(false);
+    expect(isRunning(ready.grandchild)).toBe(false);
+  }, 20_000);
+});

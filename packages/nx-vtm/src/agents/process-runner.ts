@@ -1,0 +1,528 @@
+/**
+ * THE one place that starts processes: agents and verification commands alike.
+ *
+ * Why each choice:
+ * - argv arrays with `shell: false`: task text never meets a shell, so `$(rm -rf ~)` in a description is just bytes.
+ * - `detached: true`: the child leads its own process group, so a timeout can kill the agent AND everything it
+ *   started (test runners, dev servers) with one `kill(-pid)`. The price: a terminal's Ctrl-C no longer reaches the
+ *   agent, so `installSignalCleanup` kills the groups when this process is told to stop.
+ * - When `runProcess` resolves, no process of the group is alive: leftovers of an agent that exited (a background
+ *   server holding stdout open) are killed too, so a finished task never leaves work running behind it.
+ * - Bounded memory: callers get lines as they arrive and the last `tailChars` of each stream; the full output goes
+ *   to the transcript file only.
+ * - Expected failures are results: a missing binary is `spawnError: { code: 'ENOENT' }`, not an exception.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+
+export interface RunProcessOptions {
+  /** Program and arguments. argv[0] is looked up on `env.PATH` when it has no "/". */
+  argv: readonly string[];
+  cwd: string;
+  /** The complete environment of the child (nothing is inherited implicitly). */
+  env: NodeJS.ProcessEnv;
+  /** Written to the child's stdin, which is then closed. Without it, stdin is /dev/null. */
+  stdin?: string;
+  /** Kill the group after this long in total. */
+  timeoutMs?: number;
+  /** Kill the group when neither stdout nor stderr produced anything for this long. */
+  idleTimeoutMs?: number;
+  /** Time between SIGTERM and SIGKILL. Default 5 s. */
+  killGraceMs?: number;
+  /** Called for each complete stdout line (without the newline), in order. */
+  onStdoutLine?: (line: string) => void;
+  /** Called for each complete stderr line. */
+  onStderrLine?: (line: string) => void;
+  /** Appends the raw output here (stdout, and stderr too unless `stderrFile` is given). */
+  transcriptFile?: string;
+  /** Appends raw stderr here instead of the transcript (keeps a JSONL transcript parseable). */
+  stderrFile?: string;
+  /** How much of the end of each stream to keep in the result. Default 16 KiB. */
+  tailChars?: number;
+  /** Longer lines are delivered in pieces of this size, so one runaway line cannot exhaust memory. Default 8 MiB. */
+  maxLineChars?: number;
+  /** Aborting kills the group (the caller's way to stop a run). */
+  signal?: AbortSignal;
+  /** Called once the child has started, with its pid (= its process group id), e.g. to record it for reclaim. */
+  onSpawn?: (pid: number) => void;
+}
+
+export interface ProcessResult {
+  /** Exit code, or null when the process was killed by a signal or never started. */
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  stalled: boolean;
+  /** Killed because the caller aborted or this process is shutting down. */
+  aborted: boolean;
+  durationMs: number;
+  stdoutTail: string;
+  stderrTail: string;
+  /** The child's pid (also its process group id); undefined when it never started. */
+  pid: number | undefined;
+  /** Why the process could not be started: `ENOENT` (not found), `EACCES` (not executable), `ENOCWD` (no such
+   * working directory), `SHUTTING_DOWN`. */
+  spawnError?: { code: string; message: string };
+  /** Processes of the group were still alive after the leader exited, and were killed. */
+  leftoversKilled?: boolean;
+  /** Writing the transcript failed (the run itself is unaffected). */
+  transcriptError?: string;
+}
+
+const DEFAULT_KILL_GRACE_MS = 5000;
+const DEFAULT_TAIL_CHARS = 16 * 1024;
+const DEFAULT_MAX_LINE_CHARS = 8 * 1024 * 1024;
+// After the leader exits, how long to wait beyond the kill grace for pipes held by escaped processes before giving up.
+const CLOSE_FALLBACK_MS = 2000;
+
+/** Process groups started here and not yet confirmed dead; killed by `installSignalCleanup` and on exit. */
+const liveGroups = new Set<number>();
+let shuttingDown = false;
+
+/** Start a process and wait until it and its whole process group are gone. Never throws for expected failures. */
+export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
+  const {
+    argv,
+    cwd,
+    env,
+    stdin,
+    timeoutMs,
+    idleTimeoutMs,
+    killGraceMs = DEFAULT_KILL_GRACE_MS,
+    onStdoutLine,
+    onStderrLine,
+    transcriptFile,
+    stderrFile,
+    tailChars = DEFAULT_TAIL_CHARS,
+    maxLineChars = DEFAULT_MAX_LINE_CHARS,
+    signal,
+    onSpawn,
+  } = options;
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  const base = { exitCode: null, signal: null, timedOut: false, stalled: false, stdoutTail: '', stderrTail: '' };
+
+  if (argv.length === 0 || !argv[0]) {
+    return Promise.resolve({
+      ...base,
+      aborted: false,
+      durationMs: 0,
+      pid: undefined,
+      spawnError: { code: 'EINVAL', message: 'empty argv: nothing to run' },
+    });
+  }
+  if (shuttingDown || signal?.aborted) {
+    return Promise.resolve({
+      ...base,
+      aborted: true,
+      durationMs: 0,
+      pid: undefined,
+      spawnError: { code: 'SHUTTING_DOWN', message: `not starting '${argv[0]}': the run is stopping` },
+    });
+  }
+
+  return new Promise<ProcessResult>((resolve, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0], argv.slice(1), {
+        cwd,
+        env,
+        shell: false,
+        detached: true,
+        windowsHide: true,
+        stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      });
+    } catch (e) {
+      // Synchronous spawn errors are argument bugs (e.g. a NUL byte in argv), reported as results all the same.
+      const error = e as NodeJS.ErrnoException;
+      resolve({
+        ...base,
+        aborted: false,
+        durationMs: elapsed(),
+        pid: undefined,
+        spawnError: { code: error.code ?? 'EINVAL', message: error.message },
+      });
+      return;
+    }
+    const pid = child.pid;
+    if (pid !== undefined) liveGroups.add(pid);
+
+    let exitCode: number | null = null;
+    let exitSignal: NodeJS.Signals | null = null;
+    let timedOut = false;
+    let stalled = false;
+    let aborted = false;
+    let leftoversKilled = false;
+    let spawnError: ProcessResult['spawnError'];
+    let transcriptError: string | undefined;
+    let callbackError: unknown;
+    let lastActivity = performance.now();
+    let terminating = false;
+    let exited = false;
+    let settled = false;
+    const timers: NodeJS.Timeout[] = [];
+    const later = (ms: number, fn: () => void) => timers.push(setTimeout(fn, ms));
+
+    const stdoutTail = new Tail(tailChars);
+    const stderrTail = new Tail(tailChars);
+    const transcript = openLog(transcriptFile, (m) => (transcriptError ??= m));
+    const stderrLog = stderrFile ? openLog(stderrFile, (m) => (transcriptError ??= m)) : transcript;
+
+    const guard = (fn?: (line: string) => void) => (line: string) => {
+      if (!fn || callbackError !== undefined) return;
+      try {
+        fn(line);
+      } catch (e) {
+        // A throwing callback is a bug in the caller: remember it, let the child finish, then reject.
+        callbackError = e;
+      }
+    };
+    const stdoutLines = new LineSplitter(guard(onStdoutLine), maxLineChars);
+    const stderrLines = new LineSplitter(guard(onStderrLine), maxLineChars);
+
+    /** SIGTERM the group now, SIGKILL it after the grace period. Idempotent. */
+    const terminate = () => {
+      if (terminating || pid === undefined) return;
+      terminating = true;
+      killGroup(pid, 'SIGTERM');
+      later(killGraceMs, () => killGroup(pid, 'SIGKILL'));
+    };
+
+    if (timeoutMs !== undefined && timeoutMs > 0) {
+      later(timeoutMs, () => {
+        if (exited) return; // finished in time; only its pipes are still closing
+        if (!stalled && !aborted) timedOut = true;
+        terminate();
+      });
+    }
+    if (idleTimeoutMs !== undefined && idleTimeoutMs > 0) {
+      const checkIdle = () => {
+        if (terminating || exited) return;
+        const idle = performance.now() - lastActivity;
+        if (idle >= idleTimeoutMs) {
+          if (!timedOut && !aborted) stalled = true;
+          terminate();
+        } else {
+          later(idleTimeoutMs - idle + 1, checkIdle);
+        }
+      };
+      later(idleTimeoutMs, checkIdle);
+    }
+    const onAbort = () => {
+      if (!timedOut && !stalled) aborted = true;
+      terminate();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const shutdownListener = () => onAbort();
+    shutdownListeners.add(shutdownListener);
+
+    child.stdout?.on('data', (chunk: Buffer) => {
+      lastActivity = performance.now();
+      transcript?.write(chunk);
+      stdoutTail.push(chunk.toString('utf8'));
+      stdoutLines.push(chunk);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      lastActivity = performance.now();
+      stderrLog?.write(chunk);
+      stderrTail.push(chunk.toString('utf8'));
+      stderrLines.push(chunk);
+    });
+
+    if (stdin !== undefined && child.stdin) {
+      // EPIPE / ERR_STREAM_DESTROYED: the child exited or closed stdin without reading it all. Its exit status says
+      // what happened; the write error adds nothing.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(stdin);
+    }
+
+    child.on('spawn', () => {
+      if (pid !== undefined) onSpawn?.(pid);
+    });
+
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      // Only spawn failures reach here: we never use child.kill (groups are killed with process.kill).
+      if (pid === undefined || e.code === 'ENOENT' || e.code === 'EACCES') {
+        // spawn says ENOENT for a missing working directory too; telling the two apart matters, because a missing
+        // binary lets routing fall back to another agent while a missing directory is the orchestrator's problem.
+        spawnError =
+          e.code === 'ENOENT' && !existsSync(cwd)
+            ? { code: 'ENOCWD', message: `working directory ${cwd} does not exist` }
+            : { code: e.code ?? 'UNKNOWN', message: e.message };
+        void finish();
+      }
+    });
+
+    child.on('exit', (code, sig) => {
+      exited = true;
+      exitCode = code;
+      exitSignal = sig;
+      // Members still alive after a natural exit are leftovers (a background server, a stray test runner). After our
+      // own SIGTERM they are just slower to die, which the wait in finish() covers.
+      if (!terminating && pid !== undefined && isGroupAlive(pid)) {
+        leftoversKilled = true;
+        terminate();
+      }
+      // A process that escaped the group (setsid) may hold our pipes open forever; stop waiting for it eventually.
+      later(killGraceMs + CLOSE_FALLBACK_MS, () => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        void finish();
+      });
+    });
+
+    child.on('close', () => void finish());
+
+    async function finish(): Promise<void> {
+      if (settled) return;
+      settled = true;
+      if (pid !== undefined) {
+        await waitForGroupDeath(pid, killGraceMs + CLOSE_FALLBACK_MS);
+        liveGroups.delete(pid);
+      }
+      for (const t of timers) clearTimeout(t);
+      signal?.removeEventListener('abort', onAbort);
+      shutdownListeners.delete(shutdownListener);
+      stdoutLines.end();
+      stderrLines.end();
+      await Promise.all([closeLog(transcript), stderrLog !== transcript ? closeLog(stderrLog) : undefined]);
+      if (callbackError !== undefined) {
+        reject(callbackError);
+        return;
+      }
+      const result: ProcessResult = {
+        exitCode,
+        signal: exitSignal,
+        timedOut,
+        stalled,
+        aborted,
+        durationMs: elapsed(),
+        stdoutTail: stdoutTail.value(),
+        stderrTail: stderrTail.value(),
+        pid,
+      };
+      if (spawnError) result.spawnError = spawnError;
+      if (leftoversKilled) result.leftoversKilled = true;
+      if (transcriptError) result.transcriptError = transcriptError;
+      resolve(result);
+    }
+  });
+}
+
+/** Send a signal to a whole process group; a group that is already gone is not an error. */
+export function killProcessGroup(pgid: number, signal: NodeJS.Signals = 'SIGTERM'): boolean {
+  return killGroup(pgid, signal);
+}
+
+function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    // ESRCH: nothing left in the group. EPERM: not ours (pid reuse); leave it alone.
+    return false;
+  }
+}
+
+/**
+ * Whether any process of the group is still running. Zombies do not count: a killed grandchild is reparented to
+ * PID 1, which may reap it late (about 1 s on this project's machines) or never (a container whose PID 1 is not an
+ * init), and waiting for that would only add delay.
+ */
+export function isGroupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return false;
+  }
+  return process.platform === 'linux' ? hasRunningMember(pgid) : true;
+}
+
+/** Linux: scan /proc for a non-zombie process whose process group is `pgid`. Errs on the side of "alive". */
+function hasRunningMember(pgid: number): boolean {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return true;
+  }
+  for (const entry of entries) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    // "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses, so split after the last ")".
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
+  }
+  return false;
+}
+
+async function waitForGroupDeath(pgid: number, maxMs: number): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  while (isGroupAlive(pgid) && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// ---- shutdown: do not orphan agents when this process is told to stop ----
+
+const shutdownListeners = new Set<() => void>();
+let installed: { count: number; uninstall: () => void } | undefined;
+
+export interface SignalCleanupOptions {
+  /** Signals that mean "stop". Default SIGTERM, SIGINT, SIGHUP. */
+  signals?: NodeJS.Signals[];
+  /** Time the groups get between SIGTERM and SIGKILL. Default 3 s. */
+  graceMs?: number;
+}
+
+/**
+ * Kill every process group started by `runProcess` when this process gets SIGTERM/SIGINT/SIGHUP (Nx stopping an
+ * executor, Ctrl-C) and, synchronously with SIGKILL, when it exits. Needed because agents run in their own process
+ * groups, which signals to ours do not reach. After cleanup, if no other listener handles the signal, the signal
+ * is re-raised so this process ends the way it would have without us. Idempotent; returns an uninstall function.
+ */
+export function installSignalCleanup({
+  signals = ['SIGTERM', 'SIGINT', 'SIGHUP'],
+  graceMs = 3000,
+}: SignalCleanupOptions = {}): () => void {
+  if (installed) {
+    installed.count++;
+    return makeRelease();
+  }
+  const onExit = () => {
+    for (const pgid of liveGroups) killGroup(pgid, 'SIGKILL');
+  };
+  const handlers = signals.map((sig) => {
+    const handler = () => void onSignal(sig);
+    process.on(sig, handler);
+    return [sig, handler] as const;
+  });
+  process.on('exit', onExit);
+  const uninstall = () => {
+    for (const [sig, handler] of handlers) process.removeListener(sig, handler);
+    process.removeListener('exit', onExit);
+    installed = undefined;
+  };
+  installed = { count: 1, uninstall };
+
+  async function onSignal(sig: NodeJS.Signals): Promise<void> {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    for (const listener of [...shutdownListeners]) listener();
+    for (const pgid of liveGroups) killGroup(pgid, 'SIGTERM');
+    const deadline = performance.now() + graceMs;
+    while ([...liveGroups].some(isGroupAlive) && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const pgid of liveGroups) killGroup(pgid, 'SIGKILL');
+    installed?.uninstall();
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  }
+  return makeRelease();
+}
+
+function makeRelease(): () => void {
+  let released = false;
+  return () => {
+    if (released || !installed) return;
+    released = true;
+    if (--installed.count === 0) installed.uninstall();
+  };
+}
+
+/** Pids of the process groups currently running (for diagnostics and tests). */
+export function getLiveProcessGroups(): number[] {
+  return [...liveGroups];
+}
+
+// ---- helpers ----
+
+/** Splits a byte stream into lines: UTF-8 safe across chunk boundaries, "\r\n" tolerant, bounded line length. */
+export class LineSplitter {
+  private readonly decoder = new StringDecoder('utf8');
+  private partial: string[] = [];
+  private partialLength = 0;
+
+  constructor(
+    private readonly onLine: (line: string) => void,
+    private readonly maxLineChars = DEFAULT_MAX_LINE_CHARS,
+  ) {}
+
+  push(chunk: Buffer | string): void {
+    this.accept(typeof chunk === 'string' ? chunk : this.decoder.write(chunk));
+  }
+
+  /** Deliver what is left (a last line without a newline). */
+  end(): void {
+    this.accept(this.decoder.end());
+    if (this.partialLength > 0) this.emit();
+  }
+
+  private accept(text: string): void {
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      this.append(text.slice(start, nl));
+      this.emit();
+      start = nl + 1;
+    }
+    if (start < text.length) this.append(text.slice(start));
+  }
+
+  private append(piece: string): void {
+    let rest = piece;
+    while (this.partialLength + rest.length > this.maxLineChars) {
+      const room = this.maxLineChars - this.partialLength;
+      this.partial.push(rest.slice(0, room));
+      this.partialLength += room;
+      rest = rest.slice(room);
+      this.emit();
+    }
+    if (rest) {
+      this.partial.push(rest);
+      this.partialLength += rest.length;
+    }
+  }
+
+  private emit(): void {
+    let line = this.partial.join('');
+    this.partial = [];
+    this.partialLength = 0;
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    this.onLine(line);
+  }
+}
+
+/** The last `max` characters of a stream, kept without holding the whole stream. */
+class Tail {
+  private text = '';
+  constructor(private readonly max: number) {}
+  push(s: string): void {
+    this.text += s;
+    // Trim only when well over the limit, so long streams cost amortised O(1) per character.
+    if (this.text.length > this.max * 2) this.text = this.text.slice(-this.max);
+  }
+  value(): string {
+    return this.text.length > this.max ? this.text.slice(-this.max) : this.text;
+  }
+}
+
+function openLog(file: string | undefined, onError: (message: string) => void): WriteStream | undefined {
+  if (!file) return undefined;
+  const stream = createWriteStream(file, { flags: 'a' });
+  stream.on('error', (e) => onError(`cannot write ${file}: ${e.message}`));
+  return stream;
+}
+
+function closeLog(stream: WriteStream | undefined): Promise<void> {
+  if (!stream || stream.closed) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('close', () => resolve());
+    stream.end();
+  });
+}

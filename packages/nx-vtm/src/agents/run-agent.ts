@@ -1,0 +1,255 @@
+/**
+ * Run one task's agent to an `AgentOutcome`: write the prompt and the task into the result folder, start the CLI
+ * through the process runner (timeout + inactivity watchdog, transcript on disk), parse its output, retry transient
+ * failures with exponential backoff, and fall back to another agent when the configured binary is missing.
+ *
+ * A rate limit is returned, not retried: the scheduler pauses new dispatches until `resetAt` (see `RateLimitGate`),
+ * which a per-task retry loop could not do for the other tasks.
+ *
+ * Files in `resultDir`: prompt.md, task.json, transcript.jsonl (JSON-stream CLIs; their stderr in stderr.log) or
+ * transcript.log (command), later attempts as transcript.attempt-2.jsonl..., result.json (VTM_RESULT_FILE, when the
+ * agent writes it) and outcome.json.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Task } from '../manifest/schema';
+import { PROCESS_ADAPTERS } from './adapters';
+import { defaultReplayPorts, runReplay, type ReplayPorts } from './adapters/replay';
+import type { InvocationContext } from './adapters/types';
+import type { AgentConfig } from './config';
+import type { AgentOutcome } from './outcome';
+import { runProcess, type ProcessResult, type RunProcessOptions } from './process-runner';
+import { buildPrompt } from './prompt';
+
+export interface RunAgentInput {
+  task: Task;
+  /** The resolved settings (see `resolveAgentConfig`). */
+  config: AgentConfig;
+  /** Settings to run instead when `config`'s binary is not installed. */
+  fallback?: AgentConfig;
+  /** The agent's working directory (the task's worktree). */
+  cwd: string;
+  runId: string;
+  /** Folder for prompt, task, transcript, result and outcome files; created if missing. */
+  resultDir: string;
+  /** Exported as VTM_WORKSPACE_ROOT and used to resolve a relative `replayDir`; defaults to `cwd`. */
+  workspaceRoot?: string;
+  /** Anchors relative reset times in limit messages; defaults to the clock at each attempt. */
+  now?: Date;
+  /** Aborting stops the agent (kills its process group) and any backoff wait. */
+  signal?: AbortSignal;
+  /** Called with the pid (= process group id) of each started agent, e.g. to record it for reclaim after a crash. */
+  onSpawn?: (pid: number) => void;
+  /** Called for every output line of the agent, e.g. to show progress. */
+  onOutputLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+}
+
+/** The world as `runAgent` sees it. */
+export interface RunAgentDeps {
+  /** Called once per attempt to run the agent process. */
+  runProcess(options: RunProcessOptions): Promise<ProcessResult>;
+  /** Called once per run to create the result folder. */
+  ensureDir(path: string): Promise<void>;
+  /** Called to write prompt.md, task.json and outcome.json. */
+  writeFile(path: string, content: string): Promise<void>;
+  /** Called after each attempt to read the result file; resolves undefined when it does not exist. */
+  readFile(path: string): Promise<string | undefined>;
+  /** Called before each attempt to remove a result file left by an earlier attempt. */
+  removeFile(path: string): Promise<void>;
+  /** Called to wait between retries; rejects when `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Called for the current time when the input gives none. */
+  now(): Date;
+  /** Called for backoff jitter, in [0, 1). */
+  random(): number;
+  /** The environment agents inherit (PATH, HOME, API keys); the adapter's variables are added to it. */
+  baseEnv: NodeJS.ProcessEnv;
+  /** Ports of the replay adapter. */
+  replay: ReplayPorts;
+}
+
+export const defaultRunAgentDeps: RunAgentDeps = {
+  runProcess,
+  ensureDir: async (path) => void (await mkdir(path, { recursive: true })),
+  writeFile: (path, content) => writeFile(path, content, 'utf8'),
+  readFile: async (path) => {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  },
+  removeFile: (path) => rm(path, { force: true }),
+  sleep: defaultReplayPorts.sleep,
+  now: () => new Date(),
+  random: Math.random,
+  baseEnv: process.env,
+  replay: defaultReplayPorts,
+};
+
+/** File names inside the result folder. */
+export const RESULT_FILES = {
+  prompt: 'prompt.md',
+  task: 'task.json',
+  result: 'result.json',
+  outcome: 'outcome.json',
+} as const;
+
+/** Run a task's agent (with retries and fallback) and return its outcome. Expected failures are outcomes. */
+export async function runAgent(input: RunAgentInput, deps: RunAgentDeps = defaultRunAgentDeps): Promise<AgentOutcome> {
+  const { task, resultDir } = input;
+  await deps.ensureDir(resultDir);
+  await deps.writeFile(join(resultDir, RESULT_FILES.task), `${JSON.stringify(task, null, 2)}\n`);
+
+  let outcome = await runWithRetries(input, input.config, deps);
+  if (outcome.unavailable && input.fallback) {
+    const first = outcome;
+    outcome = await runWithRetries(input, input.fallback, deps);
+    outcome.fallbackUsed = true;
+    outcome.reason = `${outcome.reason} (fallback ${input.fallback.adapter}; ${first.reason})`;
+  }
+  outcome.reason = `task ${task.task_id}: ${outcome.reason}`;
+  await deps.writeFile(join(resultDir, RESULT_FILES.outcome), `${JSON.stringify(outcome, null, 2)}\n`);
+  return outcome;
+}
+
+/** Attempts of one agent config: retried while the outcome is transient, up to `config.retries` times. */
+async function runWithRetries(input: RunAgentInput, config: AgentConfig, deps: RunAgentDeps): Promise<AgentOutcome> {
+  const prompt = buildPrompt({
+    task: input.task,
+    runId: input.runId,
+    // Only a command agent is asked for the result file: CLI agents would need write access outside their sandbox.
+    resultFile: config.adapter === 'command' ? join(input.resultDir, RESULT_FILES.result) : undefined,
+  });
+  await deps.writeFile(join(input.resultDir, RESULT_FILES.prompt), prompt);
+
+  let costUsd: number | undefined;
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await attemptOnce({ input, config, prompt, attempt }, deps);
+    if (outcome.costUsd !== undefined) costUsd = (costUsd ?? 0) + outcome.costUsd;
+    // Money spent by failed attempts is still spent: report the total.
+    if (costUsd !== undefined) outcome.costUsd = Math.round(costUsd * 1e6) / 1e6;
+    outcome.attempts = attempt;
+    outcome.adapter = config.adapter;
+    if (!shouldRetry(outcome, attempt, config.retries) || input.signal?.aborted) return outcome;
+    try {
+      await deps.sleep(computeBackoffMs({ attempt, baseMs: config.backoffMs, random: deps.random() }), input.signal);
+    } catch {
+      return outcome; // aborted while waiting
+    }
+  }
+}
+
+/** Whether an outcome is worth another attempt of the same agent. Pure. */
+export function shouldRetry(outcome: AgentOutcome, attempt: number, retries: number): boolean {
+  return outcome.transient && outcome.status !== 'rate_limited' && !outcome.unavailable && attempt <= retries;
+}
+
+/**
+ * Wait before retry number `attempt` (1-based): `baseMs * 2^(attempt-1)`, capped, with "equal jitter" (half fixed,
+ * half random) so that tasks failing together on one API outage do not retry in lockstep. Pure.
+ */
+export function computeBackoffMs({
+  attempt,
+  baseMs,
+  random,
+  maxMs = 10 * 60_000,
+}: {
+  attempt: number;
+  baseMs: number;
+  /** A number in [0, 1). */
+  random: number;
+  maxMs?: number;
+}): number {
+  const full = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(full / 2 + (full / 2) * Math.min(Math.max(random, 0), 1));
+}
+
+async function attemptOnce(
+  { input, config, prompt, attempt }: { input: RunAgentInput; config: AgentConfig; prompt: string; attempt: number },
+  deps: RunAgentDeps,
+): Promise<AgentOutcome> {
+  const { task, cwd, resultDir } = input;
+  const workspaceRoot = input.workspaceRoot ?? cwd;
+  if (config.adapter === 'replay') {
+    return runReplay({ taskId: task.task_id, config, cwd, workspaceRoot, signal: input.signal }, deps.replay);
+  }
+
+  const adapter = PROCESS_ADAPTERS[config.adapter];
+  const resultFile = join(resultDir, RESULT_FILES.result);
+  await deps.removeFile(resultFile);
+  const ctx: InvocationContext = {
+    taskId: task.task_id,
+    runId: input.runId,
+    cwd,
+    workspaceRoot,
+    prompt,
+    promptFile: join(resultDir, RESULT_FILES.prompt),
+    taskFile: join(resultDir, RESULT_FILES.task),
+    resultFile,
+    resultDir,
+  };
+  const invocation = adapter.buildInvocation(config, ctx);
+  const parser = adapter.createParser({
+    now: input.now ?? deps.now(),
+    cwd,
+    model: config.model,
+    prices: config.prices,
+    timeoutMs: config.timeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+  });
+  const suffix = attempt === 1 ? '' : `.attempt-${attempt}`;
+  const jsonl = adapter.transcriptFormat === 'jsonl';
+
+  const r = await deps.runProcess({
+    argv: invocation.argv,
+    cwd,
+    env: { ...deps.baseEnv, ...invocation.env },
+    stdin: invocation.stdin,
+    timeoutMs: config.timeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    transcriptFile: join(resultDir, `transcript${suffix}.${jsonl ? 'jsonl' : 'log'}`),
+    stderrFile: jsonl ? join(resultDir, `stderr${suffix}.log`) : undefined,
+    signal: input.signal,
+    onSpawn: input.onSpawn,
+    onStdoutLine: (line) => {
+      parser.push(line, 'stdout');
+      input.onOutputLine?.(line, 'stdout');
+    },
+    onStderrLine: (line) => {
+      parser.push(line, 'stderr');
+      input.onOutputLine?.(line, 'stderr');
+    },
+  });
+
+  const bin = invocation.argv[0];
+  if (r.spawnError) {
+    const base = { durationMs: r.durationMs, exitCode: null };
+    if (r.spawnError.code === 'ENOENT' || r.spawnError.code === 'EACCES') {
+      const what = r.spawnError.code === 'ENOENT' ? (bin.includes('/') ? 'not found' : 'not found on PATH') : 'not executable';
+      return {
+        ...base,
+        status: 'failed',
+        reason: `agent binary '${bin}' ${what}; install it, set agent.bin, or configure agent.fallback`,
+        transient: false,
+        unavailable: true,
+      };
+    }
+    return { ...base, status: 'failed', reason: `could not start '${bin}': ${r.spawnError.message}`, transient: false };
+  }
+
+  const outcome = parser.finish({
+    exitCode: r.exitCode,
+    signal: r.signal,
+    timedOut: r.timedOut,
+    stalled: r.stalled,
+    durationMs: r.durationMs,
+    resultFileContent: await deps.readFile(resultFile),
+  });
+  if (r.aborted) {
+    // Stopped on purpose (the caller aborted, or this process is shutting down): not the agent's failure, no retry.
+    return { ...outcome, status: 'failed', reason: `${bin} was stopped before it finished (the run is stopping)`, transient: false };
+  }
+  return outcome;
+}
