@@ -1,0 +1,956 @@
+/**
+ * The crash-safe, cross-process task store: `<workspaceRoot>/.vtm/state.db` (SQLite, WAL).
+ *
+ * Every process of a run uses it at once: Nx forks one process per task, a batch executor runs in another, a user may
+ * start two `nx` commands. Each read-modify-write runs in `BEGIN IMMEDIATE`, which takes SQLite's write lock before
+ * reading, so no update is lost (a JSON file with atomic renames loses most of them; see the state-integrity note).
+ * The lock is a kernel fcntl lock, released when a process dies, so a crash never leaves the store locked.
+ *
+ * Claims are leases: owner identity (host, pid, start time, boot id), a random token, a fencing number, a heartbeat.
+ * A crashed owner on this host is detected at once through /proc; a hung or remote one when its lease expires. Every
+ * later write of an owner (heartbeat, progress, finish) is conditional on its token, so a process that lost its claim
+ * changes nothing. Admission (WIP limit, scope overlap, exclusive tasks) is decided inside the claim transaction over
+ * the claims of ALL processes, which is what makes the limits hold across processes.
+ *
+ * Inside each write transaction the store also rewrites task-state.json and appends to events.jsonl, so the
+ * projection always matches the committed state and the log's order is the commit order.
+ */
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type {
+  AdmissionDecision,
+  ExclusiveReservation,
+  RunningTask,
+  TaskFootprint,
+  WaitReason,
+} from '../scheduler/types';
+import { err, ok, type Result } from '../manifest/problems';
+import { appendEventLine, buildEventLine, type EventInput } from './event-log';
+import { judgeOwner, type OwnerVerdict, type StaleCause } from './lease';
+import { isSameProcess, readProcessIdentity } from './process-identity';
+import { buildImportedRecords, buildStateSnapshot, readStateFile, writeStateFile } from './state-file';
+import {
+  isCompletedFor,
+  type FinalStatus,
+  type ProcessIdentity,
+  type TaskClaim,
+  type TaskOutcome,
+  type TaskRecord,
+  type TaskStatus,
+} from './task-record';
+import {
+  pendingRow,
+  SCHEMA,
+  SCHEMA_VERSION,
+  toRecord,
+  toWaiting,
+  type ClaimJson,
+  type TaskRow,
+  type WaiterRow,
+  type WaitingTask,
+} from './store-rows';
+import { checkTransition } from './transitions';
+
+export type { WaitingTask } from './store-rows';
+
+const DEFAULT_BUSY_TIMEOUT_MS = 30_000;
+
+/** The time source (a port, so tests can move time past a lease). */
+export interface Clock {
+  /** Called whenever the store stamps or judges something: epoch milliseconds. */
+  now(): number;
+}
+
+/** Who this process is and whether another process on this host still runs (a port, so tests can fake both). */
+export interface IdentityPort {
+  /** Called once when the store opens: the identity written into this process's claims and reservations. */
+  self(): ProcessIdentity;
+  /** Called when judging a claim or reservation owned by a process on this host and boot: is it still running? */
+  isAlive(owner: ProcessIdentity): boolean;
+  /** Called when an owner reports the agent process it started (`heartbeat`): that process's identity. */
+  identify(pid: number): ProcessIdentity;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export const systemIdentity: IdentityPort = {
+  self: () => readProcessIdentity(),
+  isAlive: (owner) => isSameProcess(owner),
+  identify: (pid) => readProcessIdentity(pid),
+};
+
+/** The admission decision, injected (the scheduler's `decideAdmission` in production, simple fakes in tests). */
+export type AdmitFn = (input: {
+  candidate: TaskFootprint;
+  running: RunningTask[];
+  reservations: ExclusiveReservation[];
+  wipLimit: number;
+}) => AdmissionDecision;
+
+/**
+ * A claim the store found stale and released. If `onThisHost` and `agent` is still the same process
+ * (`isSameProcess(agent)`), the orphaned agent may still be writing: kill its process group.
+ */
+export interface StaleClaim {
+  taskId: string;
+  owner: ProcessIdentity;
+  /** Pid of the agent process the owner reported through `heartbeat`, if any. */
+  agentPid: number | null;
+  /** That agent's identity (with start time): check `isSameProcess(agent)` before killing, the pid may be reused. */
+  agent: ProcessIdentity | null;
+  runId: string;
+  fence: number;
+  cause: StaleCause;
+  /** The owner ran on this host (its orphaned agent, if still running, can be killed from here). */
+  onThisHost: boolean;
+}
+
+/** An expected refusal, with a one-line message naming the task and what to do. */
+export interface StoreRefusal {
+  code: 'claim-lost' | 'claim-held' | 'illegal-transition' | 'invalid-outcome';
+  taskId: string;
+  message: string;
+}
+
+/** Result of `tryClaim`. `released` lists stale claims this call released (of any task). */
+export type ClaimResult =
+  | {
+      kind: 'claimed';
+      token: string;
+      fence: number;
+      /** The attempt number this claim is (1 for the first run). */
+      attempt: number;
+      /** The stale claim on this task that was taken over, if any (also in `released`). */
+      previousOwner: StaleClaim | null;
+      released: StaleClaim[];
+    }
+  | { kind: 'completed'; record: TaskRecord; released: StaleClaim[] }
+  | { kind: 'held'; owner: ProcessIdentity; runId: string; heldSince: number; released: StaleClaim[] }
+  | { kind: 'wait'; reason: WaitReason; reserved: boolean; released: StaleClaim[] }
+  | { kind: 'refused'; error: StoreRefusal; released: StaleClaim[] };
+
+/** A claim as seen by readers (status commands, the driver), with the store's current verdict on it. */
+export interface RunningClaim extends TaskClaim {
+  taskId: string;
+  verdict: OwnerVerdict;
+}
+
+export type ManifestHashCheck =
+  | { ok: true; stored: string; current: string }
+  | { ok: false; stored: string; current: string; message: string };
+
+export interface OpenTaskStoreOptions {
+  workspaceRoot: string;
+  /** task-state.json (relative paths are resolved against the workspace root). Default `.vtm/task-state.json`. */
+  stateFile?: string;
+  /** Event log. Default `.vtm/events.jsonl`. */
+  eventsFile?: string;
+  /** Database file. Default `.vtm/state.db`. */
+  dbFile?: string;
+  clock?: Clock;
+  identity?: IdentityPort;
+  /** How long a write waits for another process's transaction before failing. Default 30 s. */
+  busyTimeoutMs?: number;
+}
+
+const FINAL_STATUSES: readonly FinalStatus[] = ['pending', 'blocked', 'completed', 'abandoned'];
+
+/** Checks an outcome's shape; `blocked` must say why. */
+function validateOutcome(taskId: string, outcome: TaskOutcome): StoreRefusal | undefined {
+  if (!FINAL_STATUSES.includes(outcome.status)) {
+    return {
+      code: 'invalid-outcome',
+      taskId,
+      message: `task ${taskId}: outcome status "${String(outcome.status)}" is not one of ${FINAL_STATUSES.join(', ')}`,
+    };
+  }
+  if (outcome.status === 'blocked' && !outcome.reason) {
+    return {
+      code: 'invalid-outcome',
+      taskId,
+      message:
+        `task ${taskId}: a blocked outcome needs a reason code ` +
+        `(e.g. agent_failed, verification_failed, dependency_failed:<id>)`,
+    };
+  }
+  return undefined;
+}
+
+/** Outcome fields as stored: everything except the status and reason, which are columns. */
+function outcomeFields(outcome: TaskOutcome): Record<string, unknown> {
+  const { status: _status, reason: _reason, ...fields } = outcome;
+  return fields;
+}
+
+/** Blocks the thread briefly (the store's API is synchronous, like better-sqlite3's). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function isBusy(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+}
+
+/**
+ * Opens (creating when needed) the task store of a workspace. On an empty store, an existing task-state.json is
+ * imported first, so progress recorded by earlier tooling is kept.
+ */
+export function openTaskStore(options: OpenTaskStoreOptions): TaskStore {
+  return new TaskStore(options);
+}
+
+/** See the module comment. Create with `openTaskStore`; every method is synchronous. */
+export class TaskStore {
+  readonly dbFile: string;
+  readonly stateFile: string;
+  readonly eventsFile: string;
+  private readonly db: Database.Database;
+  private readonly clock: Clock;
+  private readonly identity: IdentityPort;
+  private readonly me: ProcessIdentity;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(options: OpenTaskStoreOptions) {
+    const root = path.resolve(options.workspaceRoot);
+    const at = (file: string | undefined, fallback: string) => path.resolve(root, file ?? fallback);
+    this.dbFile = at(options.dbFile, '.vtm/state.db');
+    this.stateFile = at(options.stateFile, '.vtm/task-state.json');
+    this.eventsFile = at(options.eventsFile, '.vtm/events.jsonl');
+    this.clock = options.clock ?? systemClock;
+    this.identity = options.identity ?? systemIdentity;
+    this.me = this.identity.self();
+
+    fs.mkdirSync(path.dirname(this.dbFile), { recursive: true });
+    const timeout = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+    this.db = new Database(this.dbFile, { timeout });
+    try {
+      this.initialise(timeout);
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
+  }
+
+  /** Closes the database connection. Claims stay in the store (they end by `finish` or by going stale). */
+  close(): void {
+    this.db.close();
+  }
+
+  /** The identity this store writes into claims (this process unless a fake identity was given). */
+  get self(): ProcessIdentity {
+    return this.me;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Claims
+
+  /**
+   * Tries to claim a task for this process, in one write transaction: releases stale claims (reporting their owners),
+   * answers `completed` for a task completed against the same task hash, `held` for a task claimed by a live owner,
+   * asks `admit` with the running claims of all processes and the exclusive reservations, and then either records a
+   * wait (reserving the workspace for an exclusive task that has waited `reserveAfterMs`) or writes the claim.
+   */
+  tryClaim(args: {
+    taskId: string;
+    footprint: TaskFootprint;
+    /** Hash of the task's manifest entry; a completed record with another hash is run again. */
+    taskHash: string | null;
+    runId: string;
+    leaseMs: number;
+    wipLimit: number;
+    admit: AdmitFn;
+    /** Epoch ms the caller began waiting for this task (for starvation reservations). */
+    waitingSinceMs: number;
+    /** An exclusive task that has waited this long reserves the workspace (see `ExclusiveReservation`). */
+    reserveAfterMs: number;
+    /**
+     * Record the wait (and the reservation, once due) but never claim: for an exclusive task the caller's own
+     * pre-check refused, so that its waiting time still counts towards a reservation every process honours.
+     */
+    reserveOnly?: boolean;
+  }): ClaimResult {
+    const { taskId, footprint, taskHash, runId, leaseMs, wipLimit, admit, waitingSinceMs, reserveAfterMs } = args;
+    return this.write((now, tx) => {
+      const released = this.releaseStale(now, runId, tx);
+      let row = this.readRow(taskId) ?? pendingRow(taskId, now);
+
+      if (row.status === 'completed') {
+        const record = toRecord(row);
+        if (isCompletedFor(record, taskHash)) {
+          this.deleteWaiter(taskId);
+          return { kind: 'completed', record, released };
+        }
+        // Completed against an older version of the task: it is due again.
+        row = { ...row, status: 'pending', reason: 'task_changed', completed_at: null, updated_at: now };
+        this.upsertRow(row);
+        tx.changed = true;
+        tx.events.push({
+          type: 'invalidate',
+          runId,
+          taskId,
+          status: 'pending',
+          reason: 'task_changed',
+          extra: { previous_task_hash: record.taskHash, task_hash: taskHash },
+        });
+      }
+
+      const current = toRecord(row);
+      if (current.status === 'in-progress' && current.claim) {
+        const c = current.claim;
+        return { kind: 'held', owner: c.owner, runId: c.runId, heldSince: c.claimedAt, released };
+      }
+      const transition = checkTransition({ taskId, from: current.status, to: 'in-progress' });
+      if (!transition.ok) {
+        const error: StoreRefusal = { code: 'illegal-transition', taskId, message: transition.error.message };
+        return { kind: 'refused', error, released };
+      }
+
+      const running = this.listClaimRows()
+        .filter((r) => r.task_id !== taskId)
+        .map((r) => toRecord(r).claim)
+        .filter((c): c is TaskClaim => c !== null)
+        .map((c): RunningTask => ({ ...c.footprint, startedAt: c.claimedAt }));
+      const reservations = this.listWaiterRows()
+        .filter((w) => w.reserved_at !== null)
+        .map((w): ExclusiveReservation => ({ taskId: w.task_id, since: w.reserved_at as number }));
+      // A reservation falling due now takes part in this very decision (it is persisted below if the task waits on).
+      const reserve = footprint.exclusive && now - waitingSinceMs >= reserveAfterMs;
+      if (reserve && !reservations.some((r) => r.taskId === taskId)) reservations.push({ taskId, since: now });
+      reservations.sort((a, b) => a.since - b.since || (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0));
+      const decision = admit({ candidate: footprint, running, reservations, wipLimit });
+
+      if (!decision.admit || args.reserveOnly) {
+        // Asked only to reserve but admissible (the caller's view is a moment old): still never start it here.
+        const reason: WaitReason = decision.admit
+          ? { kind: 'needs-exclusive', running: running.map((r) => r.taskId) }
+          : decision.reason;
+        const reserved = this.recordWait({ taskId, runId, now, reason, leaseMs, since: waitingSinceMs, reserve, tx });
+        return { kind: 'wait', reason, reserved, released };
+      }
+
+      const fence = this.nextFence();
+      const token = randomUUID();
+      const attempt = current.attempts + 1;
+      const claim: ClaimJson = { runId, owner: this.me, claimedAt: now, leaseMs, footprint, taskHash };
+      this.upsertRow({
+        ...row,
+        status: 'in-progress',
+        reason: null,
+        attempts: attempt,
+        started_at: now,
+        completed_at: null,
+        updated_at: now,
+        // The record shows this attempt; read the previous result (getTask) before claiming if it is needed.
+        outcome: '{}',
+        claim: JSON.stringify(claim),
+        claim_token: token,
+        fence,
+        heartbeat_at: now,
+        agent: null,
+      });
+      this.deleteWaiter(taskId);
+      tx.changed = true;
+      const previousOwner = released.find((s) => s.taskId === taskId) ?? null;
+      tx.events.push({
+        type: 'claim',
+        runId,
+        taskId,
+        status: 'in-progress',
+        extra: {
+          attempt,
+          fence,
+          pid: this.me.pid,
+          host: this.me.host,
+          lease_ms: leaseMs,
+          ...(previousOwner ? { reclaimed_from_pid: previousOwner.owner.pid } : {}),
+        },
+      });
+      return { kind: 'claimed', token, fence, attempt, previousOwner, released };
+    });
+  }
+
+  /**
+   * Renews a claim's lease (call every ~lease/4). Returns false when the claim was lost (reclaimed, reset or
+   * finished elsewhere): the caller must stop the agent and write nothing more. `agentPid` records the agent process
+   * (with its start time) so that whoever reclaims the task can kill it.
+   */
+  heartbeat({ taskId, token, agentPid }: { taskId: string; token: string; agentPid?: number }): boolean {
+    const now = this.clock.now();
+    const agent = agentPid === undefined ? null : JSON.stringify(this.identity.identify(agentPid));
+    const changes = this.sql(
+      `UPDATE tasks SET heartbeat_at = ?, agent = COALESCE(?, agent)
+       WHERE task_id = ? AND claim_token = ? AND status = 'in-progress'`,
+    ).run(now, agent, taskId, token).changes;
+    if (changes === 1) return true;
+    this.appendEvent({ type: 'heartbeat-lost', taskId, extra: { pid: this.me.pid } }, now);
+    return false;
+  }
+
+  /**
+   * Merges progress fields (e.g. `acs_completed` after each acceptance criterion) into a claimed task's record.
+   * Conditional on the token: false (nothing written) when the claim was lost.
+   */
+  updateProgress({
+    taskId,
+    token,
+    fields,
+  }: {
+    taskId: string;
+    token: string;
+    fields: Record<string, unknown>;
+  }): boolean {
+    return this.write((now, tx) => {
+      const row = this.readRow(taskId);
+      if (!row || row.claim_token !== token || row.status !== 'in-progress') {
+        tx.events.push({ type: 'heartbeat-lost', taskId, extra: { pid: this.me.pid, during: 'progress' } });
+        return false;
+      }
+      const { status: _s, reason: _r, ...rest } = fields;
+      const outcome = { ...(JSON.parse(row.outcome) as Record<string, unknown>), ...rest };
+      this.upsertRow({ ...row, outcome: JSON.stringify(outcome), updated_at: now, heartbeat_at: now });
+      tx.changed = true;
+      return true;
+    });
+  }
+
+  /**
+   * Ends a claimed run with its outcome, conditional on the claim token. Writes the final record (status, reason,
+   * completed_at, outcome fields; duration computed from the claim when not given), drops the claim and any
+   * reservation. A lost claim returns `claim-lost` and writes nothing.
+   */
+  finish({
+    taskId,
+    token,
+    outcome,
+  }: {
+    taskId: string;
+    token: string;
+    outcome: TaskOutcome;
+  }): Result<TaskRecord, StoreRefusal> {
+    const invalid = validateOutcome(taskId, outcome);
+    if (invalid) return err(invalid);
+    return this.write((now, tx) => {
+      const row = this.readRow(taskId);
+      if (!row || row.claim_token !== token || row.status !== 'in-progress') {
+        const holder = row ? toRecord(row).claim : null;
+        tx.events.push({
+          type: 'heartbeat-lost',
+          taskId,
+          status: row?.status ?? null,
+          extra: { pid: this.me.pid, during: 'finish' },
+        });
+        const state = holder
+          ? `now held by pid ${holder.owner.pid} on ${holder.owner.host}, run ${holder.runId}`
+          : `status is now "${row?.status ?? 'unknown'}"`;
+        return err({
+          code: 'claim-lost',
+          taskId,
+          message: `task ${taskId}: this run's claim was lost (${state}); its result "${outcome.status}" was not recorded`,
+        });
+      }
+      const record = toRecord(row);
+      const claim = record.claim as TaskClaim;
+      const transition = checkTransition({ taskId, from: 'in-progress', to: outcome.status });
+      if (!transition.ok) return err({ code: 'illegal-transition', taskId, message: transition.error.message });
+      const fields = outcomeFields(outcome);
+      if (fields.duration_minutes === undefined || fields.duration_minutes === null) {
+        fields.duration_minutes = Math.round(((now - claim.claimedAt) / 60_000) * 100) / 100;
+      }
+      const next: TaskRow = {
+        ...row,
+        status: outcome.status,
+        reason: outcome.reason ?? null,
+        task_hash: claim.taskHash,
+        completed_at: outcome.status === 'completed' ? now : null,
+        updated_at: now,
+        outcome: JSON.stringify(fields),
+        claim: null,
+        claim_token: null,
+        fence: null,
+        heartbeat_at: null,
+        agent: null,
+      };
+      this.upsertRow(next);
+      this.deleteWaiter(taskId);
+      tx.changed = true;
+      tx.events.push({
+        type: 'finish',
+        runId: claim.runId,
+        taskId,
+        status: outcome.status,
+        reason: outcome.reason ?? null,
+        extra: { attempt: row.attempts, fence: row.fence, duration_minutes: fields.duration_minutes },
+      });
+      return ok(toRecord(next));
+    });
+  }
+
+  /**
+   * Records an outcome decided without a claim: dependents `blocked` with `dependency_failed:<id>`, a task `blocked`
+   * by missing context before any start, `completed` from the Nx cache (`fromCache`, with the task hash the cache
+   * entry belongs to), `abandoned` by a user. Goes through the transition rules; refused while a live claim holds
+   * the task.
+   */
+  recordOutcome({
+    taskId,
+    outcome,
+    runId = null,
+    fromCache = false,
+    taskHash = null,
+  }: {
+    taskId: string;
+    outcome: TaskOutcome;
+    runId?: string | null;
+    fromCache?: boolean;
+    taskHash?: string | null;
+  }): Result<TaskRecord, StoreRefusal> {
+    const invalid = validateOutcome(taskId, outcome);
+    if (invalid) return err(invalid);
+    return this.write((now, tx) => {
+      this.releaseStale(now, runId, tx);
+      const row = this.readRow(taskId) ?? pendingRow(taskId, now);
+      const held = this.refuseIfHeld(row);
+      if (held) return err(held);
+      const transition = checkTransition({ taskId, from: row.status, to: outcome.status, fromCache });
+      if (!transition.ok) return err({ code: 'illegal-transition', taskId, message: transition.error.message });
+      const fields = outcomeFields(outcome);
+      if (fromCache) fields.from_cache = true;
+      const next: TaskRow = {
+        ...row,
+        status: outcome.status,
+        reason: outcome.reason ?? null,
+        task_hash: taskHash ?? row.task_hash,
+        completed_at: outcome.status === 'completed' ? now : null,
+        updated_at: now,
+        outcome: JSON.stringify(fields),
+      };
+      this.upsertRow(next);
+      this.deleteWaiter(taskId);
+      tx.changed = true;
+      tx.events.push({
+        type: 'outcome',
+        runId,
+        taskId,
+        status: outcome.status,
+        reason: outcome.reason ?? null,
+        extra: { from: row.status, from_cache: fromCache },
+      });
+      return ok(toRecord(next));
+    });
+  }
+
+  /**
+   * Resets a task to `pending` (a user re-runs it deliberately): clears its result and task hash, keeps the attempt
+   * count. Refused while a live claim holds the task.
+   */
+  invalidate({ taskId, runId = null }: { taskId: string; runId?: string | null }): Result<TaskRecord, StoreRefusal> {
+    return this.write((now, tx) => {
+      this.releaseStale(now, runId, tx);
+      const row = this.readRow(taskId) ?? pendingRow(taskId, now);
+      const held = this.refuseIfHeld(row);
+      if (held) return err(held);
+      const transition = checkTransition({ taskId, from: row.status, to: 'pending' });
+      if (!transition.ok) return err({ code: 'illegal-transition', taskId, message: transition.error.message });
+      const next: TaskRow = { ...pendingRow(taskId, now), attempts: row.attempts };
+      this.upsertRow(next);
+      this.deleteWaiter(taskId);
+      tx.changed = true;
+      tx.events.push({ type: 'invalidate', runId, taskId, status: 'pending', extra: { from: row.status } });
+      return ok(toRecord(next));
+    });
+  }
+
+  /** Makes sure every listed task has a record (new ones `pending`), so task-state.json lists the whole manifest. */
+  registerTasks({ taskIds }: { taskIds: readonly string[] }): number {
+    return this.write((now, tx) => {
+      const insert = this.sql(
+        `INSERT OR IGNORE INTO tasks (task_id, status, attempts, updated_at, outcome)
+         VALUES (?, 'pending', 0, ?, '{}')`,
+      );
+      let added = 0;
+      for (const id of taskIds) added += insert.run(id, now).changes;
+      if (added > 0) tx.changed = true;
+      return added;
+    });
+  }
+
+  /** Stops waiting for a task (the caller gave up): drops its wait record and any reservation it held. */
+  cancelWait({ taskId }: { taskId: string }): void {
+    this.write(() => {
+      this.deleteWaiter(taskId);
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Manifest hash
+
+  /**
+   * Compares the manifest hash with the one the state belongs to. The first check stores it. A mismatch is returned,
+   * never silently mixed: the caller refuses or asks the user, then calls `acceptManifestHash`.
+   */
+  checkManifestHash(current: string): ManifestHashCheck {
+    return this.write((now, tx) => {
+      const stored = this.getMeta('manifest_hash');
+      if (stored === undefined) {
+        this.setMeta('manifest_hash', current);
+        tx.changed = true;
+        tx.events.push({ type: 'manifest-hash', extra: { manifest_hash: current, previous: null } });
+        return { ok: true, stored: current, current };
+      }
+      if (stored === current) return { ok: true, stored, current };
+      return {
+        ok: false,
+        stored,
+        current,
+        message:
+          `the task state in ${this.dbFile} belongs to manifest ${stored.slice(0, 12)}, but the manifest is now ` +
+          `${current.slice(0, 12)}; confirm the new manifest (tasks whose entries changed will run again) ` +
+          `or restore the old one`,
+      };
+    });
+  }
+
+  /**
+   * Adopts a new manifest hash (after the user confirmed). Task records are kept; tasks whose entries changed are
+   * re-run through their task hash.
+   */
+  acceptManifestHash(current: string): void {
+    this.write((_now, tx) => {
+      const previous = this.getMeta('manifest_hash') ?? null;
+      if (previous === current) return;
+      this.setMeta('manifest_hash', current);
+      tx.changed = true;
+      tx.events.push({ type: 'manifest-hash', extra: { manifest_hash: current, previous } });
+    });
+  }
+
+  /** The stored manifest hash, or null before the first check. */
+  getManifestHash(): string | null {
+    return this.getMeta('manifest_hash') ?? null;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Reads (no lock; WAL readers see the last committed state)
+
+  /** One task's record, or undefined when the store has never seen the task. */
+  getTask(taskId: string): TaskRecord | undefined {
+    const row = this.readRow(taskId);
+    return row && toRecord(row);
+  }
+
+  /** All task records, in task id order. */
+  listTasks(): TaskRecord[] {
+    return (this.sql('SELECT * FROM tasks ORDER BY task_id').all() as TaskRow[]).map(toRecord);
+  }
+
+  /** The claims of all processes, with the current verdict on each (stale ones are released by the next write). */
+  getRunningClaims(): RunningClaim[] {
+    const now = this.clock.now();
+    return this.listClaimRows().flatMap((row) => {
+      const claim = toRecord(row).claim;
+      if (!claim) return [];
+      const verdict = this.judge(claim.owner, claim.heartbeatAt, claim.leaseMs, now);
+      return [{ ...claim, taskId: row.task_id, verdict }];
+    });
+  }
+
+  /** Tasks that were refused admission and are still waiting, oldest first. */
+  waitingSummary(): WaitingTask[] {
+    return this.listWaiterRows()
+      .map(toWaiting)
+      .sort((a, b) => a.since - b.since);
+  }
+
+  /** Appends an event stamped by the store's clock (for events decided outside the store: start, skip). */
+  logEvent(event: EventInput): void {
+    this.appendEvent(event, this.clock.now());
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Internals
+
+  private initialise(timeout: number): void {
+    // Switching to WAL needs a moment of exclusive access; several processes opening a new store at once can see
+    // SQLITE_BUSY here even with a busy timeout, so retry until the timeout.
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      try {
+        this.db.pragma('journal_mode = WAL');
+        break;
+      } catch (e) {
+        if (!isBusy(e) || Date.now() > deadline) throw e;
+        sleepSync(20);
+      }
+    }
+    // NORMAL in WAL mode never corrupts the database; a power cut may lose the last commits, never a process crash.
+    this.db.pragma('synchronous = NORMAL');
+    this.write((now, tx) => {
+      this.db.exec(SCHEMA);
+      const version = Number(this.getMeta('schema_version') ?? SCHEMA_VERSION);
+      if (version > SCHEMA_VERSION) {
+        throw new Error(
+          `${this.dbFile} was written by a newer nx-vtm (state schema ${version}, this one knows ` +
+            `${SCHEMA_VERSION}); upgrade nx-vtm`,
+        );
+      }
+      this.setMeta('schema_version', String(SCHEMA_VERSION));
+      const count = (this.sql('SELECT COUNT(*) AS n FROM tasks').get() as { n: number }).n;
+      if (count === 0) this.importStateFile(now, tx);
+      // A missing or unreadable projection (first open, deleted by the user, cut short by a power loss: it is written
+      // without fsync because the store is the truth) is recreated from the store.
+      if (!tx.changed && readStateFile(this.stateFile)?.ok !== true) tx.changed = true;
+    });
+  }
+
+  private importStateFile(now: number, tx: Tx): void {
+    const read = readStateFile(this.stateFile);
+    if (read === undefined) return;
+    if (!read.ok) {
+      // Keep the unreadable file for the user: the projection about to be written would replace it.
+      const backup = `${this.stateFile}.unreadable-${now}`;
+      fs.copyFileSync(this.stateFile, backup);
+      tx.changed = true;
+      tx.events.push({
+        type: 'import',
+        reason: 'unreadable',
+        extra: { file: this.stateFile, error: read.error, backup },
+      });
+      return;
+    }
+    const records = buildImportedRecords({ file: read.value, now });
+    for (const r of records) {
+      this.upsertRow({
+        ...pendingRow(r.taskId, now),
+        status: r.status,
+        reason: r.reason,
+        task_hash: r.taskHash,
+        attempts: r.attempts,
+        started_at: r.startedAt,
+        completed_at: r.completedAt,
+        outcome: JSON.stringify(r.outcome),
+      });
+    }
+    if (read.value.manifest_hash && this.getMeta('manifest_hash') === undefined) {
+      this.setMeta('manifest_hash', read.value.manifest_hash);
+    }
+    tx.changed = true;
+    tx.events.push({ type: 'import', extra: { file: this.stateFile, tasks: records.length } });
+  }
+
+  /**
+   * Runs `fn` in a `BEGIN IMMEDIATE` transaction. When `fn` marks the transaction changed, task-state.json is
+   * rewritten before the commit: a projection written after the commit could be overwritten by an older one from a
+   * slower process, while inside the write lock the order of projections is the order of commits.
+   */
+  private write<T>(fn: (now: number, tx: Tx) => T): T {
+    // SQLite's own busy handler waits for the lock (up to the busy timeout). Measured against polling with short
+    // sleeps (8 processes x 400 transactions): its backoff finished in 2.9-3.9 s vs 5.8-7.9 s, because fast pollers
+    // on 2 cores burn the CPU the lock holder needs.
+    const run = this.db.transaction(() => {
+      const now = this.clock.now();
+      const tx: Tx = { changed: false, events: [] };
+      const result = fn(now, tx);
+      if (tx.changed) this.writeProjection(now);
+      for (const event of tx.events) this.appendEvent(event, now);
+      return result;
+    });
+    return run.immediate();
+  }
+
+  private writeProjection(now: number): void {
+    const records = (this.sql('SELECT * FROM tasks').all() as TaskRow[]).map(toRecord);
+    const manifestHash = this.getMeta('manifest_hash') ?? null;
+    writeStateFile(this.stateFile, buildStateSnapshot({ records, manifestHash, now }));
+  }
+
+  private appendEvent(event: EventInput, now: number): void {
+    appendEventLine(this.eventsFile, buildEventLine(event, now));
+  }
+
+  private judge(owner: ProcessIdentity, heartbeatAt: number, leaseMs: number, now: number): OwnerVerdict {
+    return judgeOwner({ owner, heartbeatAt, leaseMs, now, self: this.me, isAlive: (o) => this.identity.isAlive(o) });
+  }
+
+  /**
+   * Releases every stale claim (back to `pending`, reason `owner_lost`) and drops stale waits/reservations. The
+   * update is a compare-and-set on the old token, so of several processes judging the same claim stale exactly one
+   * releases it (the write lock already serialises them; the condition keeps that true for any future caller).
+   */
+  private releaseStale(now: number, runId: string | null, tx: Tx): StaleClaim[] {
+    const released: StaleClaim[] = [];
+    for (const row of this.listClaimRows()) {
+      const claim = toRecord(row).claim;
+      if (!claim) {
+        // in-progress without an owner cannot be finished by anyone: give it back.
+        this.upsertRow({ ...row, status: 'pending', reason: 'owner_lost', updated_at: now });
+        tx.changed = true;
+        continue;
+      }
+      const verdict = this.judge(claim.owner, claim.heartbeatAt, claim.leaseMs, now);
+      if (!verdict.stale) continue;
+      const changes = this
+        .sql(
+          `UPDATE tasks SET status = 'pending', reason = 'owner_lost', updated_at = ?, claim = NULL, claim_token = NULL,
+             fence = NULL, heartbeat_at = NULL, agent = NULL
+           WHERE task_id = ? AND claim_token = ? AND status = 'in-progress'`,
+        )
+        .run(now, row.task_id, claim.token).changes;
+      if (changes !== 1) continue;
+      const stale: StaleClaim = {
+        taskId: row.task_id,
+        owner: claim.owner,
+        agentPid: claim.agent?.pid ?? null,
+        agent: claim.agent,
+        runId: claim.runId,
+        fence: claim.fence,
+        cause: verdict.cause,
+        onThisHost: claim.owner.host === this.me.host,
+      };
+      released.push(stale);
+      tx.changed = true;
+      tx.events.push({
+        type: 'reclaim',
+        runId,
+        taskId: row.task_id,
+        status: 'pending',
+        reason: 'owner_lost',
+        extra: {
+          cause: verdict.cause,
+          previous_run_id: claim.runId,
+          previous_pid: claim.owner.pid,
+          previous_host: claim.owner.host,
+          previous_fence: claim.fence,
+          agent_pid: claim.agent?.pid ?? null,
+        },
+      });
+    }
+    for (const w of this.listWaiterRows()) {
+      const owner = JSON.parse(w.owner) as ProcessIdentity;
+      if (this.judge(owner, w.refreshed_at, w.lease_ms, now).stale) this.deleteWaiter(w.task_id);
+    }
+    return released;
+  }
+
+  /** Records (or refreshes) a refused task's wait; returns whether it now holds an exclusive reservation. */
+  private recordWait(args: {
+    taskId: string;
+    runId: string;
+    now: number;
+    reason: WaitReason;
+    leaseMs: number;
+    since: number;
+    reserve: boolean;
+    tx: Tx;
+  }): boolean {
+    const { taskId, runId, now, reason, leaseMs, since, reserve, tx } = args;
+    const existing = this.sql('SELECT * FROM waiters WHERE task_id = ?').get(taskId) as WaiterRow | undefined;
+    const reasonJson = JSON.stringify(reason);
+    // A reservation keeps its original time: the oldest reservation goes first.
+    const reservedAt = existing?.reserved_at ?? (reserve ? now : null);
+    this
+      .sql(
+        `INSERT INTO waiters (task_id, run_id, since, reason, reserved_at, owner, refreshed_at, lease_ms)
+         VALUES (@task_id, @run_id, @since, @reason, @reserved_at, @owner, @refreshed_at, @lease_ms)
+         ON CONFLICT(task_id) DO UPDATE SET run_id = excluded.run_id, since = excluded.since, reason = excluded.reason,
+           reserved_at = excluded.reserved_at, owner = excluded.owner, refreshed_at = excluded.refreshed_at,
+           lease_ms = excluded.lease_ms`,
+      )
+      .run({
+        task_id: taskId,
+        run_id: runId,
+        since,
+        reason: reasonJson,
+        reserved_at: reservedAt,
+        owner: JSON.stringify(this.me),
+        refreshed_at: now,
+        lease_ms: leaseMs,
+      });
+    // Callers poll; log a wait only when it starts or its reason changes, so the log stays readable.
+    if (!existing || existing.reason !== reasonJson) {
+      tx.events.push({ type: 'wait', runId, taskId, status: 'pending', reason: reason.kind, extra: { wait: reason } });
+    }
+    if (reservedAt !== null && existing?.reserved_at == null) {
+      tx.events.push({ type: 'reserve', runId, taskId, status: 'pending', extra: { waited_ms: now - since } });
+    }
+    return reservedAt !== null;
+  }
+
+  private refuseIfHeld(row: TaskRow): StoreRefusal | undefined {
+    const claim = toRecord(row).claim;
+    if (row.status !== 'in-progress' || !claim) return undefined;
+    return {
+      code: 'claim-held',
+      taskId: row.task_id,
+      message:
+        `task ${row.task_id} is being run by pid ${claim.owner.pid} on ${claim.owner.host} (run ${claim.runId}); ` +
+        `wait for it to finish or stop that run first`,
+    };
+  }
+
+  private nextFence(): number {
+    const next = Number(this.getMeta('fence') ?? '0') + 1;
+    this.setMeta('fence', String(next));
+    return next;
+  }
+
+  /** Prepared statements are compiled once per connection; every call of the store reuses them. */
+  private sql(source: string): Database.Statement {
+    let statement = this.statements.get(source);
+    if (!statement) {
+      statement = this.db.prepare(source);
+      this.statements.set(source, statement);
+    }
+    return statement;
+  }
+
+  private readRow(taskId: string): TaskRow | undefined {
+    return this.sql('SELECT * FROM tasks WHERE task_id = ?').get(taskId) as TaskRow | undefined;
+  }
+
+  private listClaimRows(): TaskRow[] {
+    return this.sql(`SELECT * FROM tasks WHERE status = 'in-progress' ORDER BY task_id`).all() as TaskRow[];
+  }
+
+  private listWaiterRows(): WaiterRow[] {
+    return this.sql('SELECT * FROM waiters ORDER BY task_id').all() as WaiterRow[];
+  }
+
+  private deleteWaiter(taskId: string): void {
+    this.sql('DELETE FROM waiters WHERE task_id = ?').run(taskId);
+  }
+
+  private upsertRow(row: TaskRow): void {
+    this
+      .sql(
+        `INSERT INTO tasks (task_id, status, reason, task_hash, attempts, started_at, completed_at, updated_at, outcome,
+           claim, claim_token, fence, heartbeat_at, agent)
+         VALUES (@task_id, @status, @reason, @task_hash, @attempts, @started_at, @completed_at, @updated_at, @outcome,
+           @claim, @claim_token, @fence, @heartbeat_at, @agent)
+         ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, reason = excluded.reason,
+           task_hash = excluded.task_hash, attempts = excluded.attempts, started_at = excluded.started_at,
+           completed_at = excluded.completed_at, updated_at = excluded.updated_at, outcome = excluded.outcome,
+           claim = excluded.claim, claim_token = excluded.claim_token, fence = excluded.fence,
+           heartbeat_at = excluded.heartbeat_at, agent = excluded.agent`,
+      )
+      .run(row);
+  }
+
+  private getMeta(key: string): string | undefined {
+    return (this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  private setMeta(key: string, value: string): void {
+    this
+      .sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
+      .run(key, value);
+  }
+}
+
+/** What a write transaction accumulates: whether the projection must be rewritten, and the events to append. */
+interface Tx {
+  changed: boolean;
+  events: EventInput[];
+}
