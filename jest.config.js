@@ -27,8 +27,7 @@ module.exports = {
       globalSetup: '<rootDir>/e2e/support/global-setup.js',
       transform: { '^.+\\.ts$': tsJest },
       moduleFileExtensions: ['ts', 'js', 'json'],
-      // e2e suites start real nx processes; each file gets its own workspaces, and a slow machine needs headroom.
-      testTimeout: 180000,
+      setupFilesAfterEnv: ['<rootDir>/e2e/support/setup.js'],
     },
   ],
 };

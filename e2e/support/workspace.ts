@@ -119,6 +119,6 @@ export function createTestWorkspace({
       git(['add', '-A']);
       git(['commit', '-q', '-m', message]);
     },
-    remove: () => rmSync(root, { recursive: true, force: true }),
+    remove: () => rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }),
   };
 }

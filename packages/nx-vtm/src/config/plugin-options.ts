@@ -3,13 +3,15 @@
  * (createNodes) and the executors, which read it back from nx.json so that one place holds the configuration.
  */
 import { z } from 'zod';
-import { canonicalJson } from '../manifest/hash';
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../manifest/hash';
+import { agentOptionsSchema, formatIssues } from '../agents/config';
 
 export const DEFAULT_MANIFEST = 'docs/backlog/virtual-task-manifest.json';
 export const DEFAULT_STATE_FILE = 'docs/backlog/task-state.json';
 /** Run-time files (state database, locks, event log, worktrees, results, reports). Gitignored and nxignored by init. */
 export const RUNTIME_DIR = '.vtm';
+export const DEFAULT_VERIFY_COMMAND = ['node', '--test', '{files}'] as const;
 
 export const pluginOptionsSchema = z.looseObject({
   manifest: z
@@ -20,6 +22,52 @@ export const pluginOptionsSchema = z.looseObject({
   wipLimit: z.number().int().min(1).max(64).default(3).describe('Most tasks in progress at once, across all processes.'),
   implementTargetName: z.string().min(1).default('implement'),
   verifyTargetName: z.string().min(1).default('verify'),
+  agent: agentOptionsSchema.optional(),
+  verify: z
+    .union([
+      z.literal(false),
+      z.looseObject({
+        command: z
+          .array(z.string().min(1))
+          .min(1)
+          .default([...DEFAULT_VERIFY_COMMAND])
+          .describe('Test command as an argv array; "{files}" expands to the task\'s test_verification files.'),
+        timeoutMs: z.number().int().positive().default(10 * 60_000),
+      }),
+    ])
+    .default({ command: [...DEFAULT_VERIFY_COMMAND], timeoutMs: 10 * 60_000 })
+    .describe('How test_verification files are run; false disables verification (recorded as skipped).'),
+  isolation: z
+    .enum(['worktree', 'none'])
+    .default('worktree')
+    .describe('"worktree": each task in its own git worktree (default); "none": agents work in the checkout.'),
+  integration: z
+    .enum(['merge', 'branch'])
+    .default('merge')
+    .describe('"merge": finished work is merged into the integration branch; "branch": left on vtm/<task_id> for a pull request.'),
+  integrationBranch: z.string().min(1).optional().describe('Branch tasks start from and merge into; default: the branch checked out.'),
+  allowedBranches: z
+    .array(z.string().min(1))
+    .min(1)
+    .optional()
+    .describe('When set, runs are refused (BLOCKED::NOT-ON-MAIN-BRANCH) on any other branch, e.g. ["main", "master"].'),
+  worktree: z
+    .looseObject({
+      linkDirs: z.array(z.string().min(1)).default(['node_modules']),
+      setupCommand: z.array(z.string().min(1)).min(1).optional(),
+      setupTimeoutMs: z.number().int().positive().default(10 * 60_000),
+    })
+    .default({ linkDirs: ['node_modules'], setupTimeoutMs: 10 * 60_000 }),
+  contextDirs: z.array(z.string().min(1)).default(['docs']).describe('Where named references such as "ADR-0002: ..." are looked up.'),
+  leaseMs: z.number().int().positive().default(90_000).describe('A claim not renewed for this long is taken over.'),
+  heartbeatMs: z.number().int().positive().default(15_000),
+  exclusiveWaitMs: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(10 * 60_000)
+    .describe('A High-risk task waiting longer than this holds back new starts until it can run alone.'),
+  pollMs: z.number().int().positive().default(500).describe('How often a waiting task re-checks the other processes.'),
 });
 
 export type PluginOptionsInput = z.input<typeof pluginOptionsSchema>;
@@ -29,20 +77,19 @@ export type PluginOptions = z.output<typeof pluginOptionsSchema>;
 export function parsePluginOptions(raw: unknown): { ok: true; value: PluginOptions } | { ok: false; error: string } {
   const r = pluginOptionsSchema.safeParse(raw ?? {});
   if (r.success) return { ok: true, value: r.data };
-  const lines = r.error.issues.map(
-    (i) => `  - nx.json plugins["nx-vtm"].options${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${i.message}`,
-  );
-  return { ok: false, error: `Invalid nx-vtm plugin options:\n${lines.join('\n')}` };
+  return { ok: false, error: formatIssues('Invalid nx-vtm plugin options', 'nx.json plugins["nx-vtm"].options', r.error.issues) };
 }
 
 export const getManifestPatterns = (options: PluginOptions): string[] =>
   Array.isArray(options.manifest) ? options.manifest : [options.manifest];
 
 /**
- * Hash of the options that change what an agent run produces. Everything except inference-only settings, so that
- * e.g. renaming a target does not invalidate finished work, while switching agent or model does.
+ * Hash of the options that change what an agent run produces (agent, verification, isolation, integration, setup),
+ * part of every implement target's cache key: switching agent or model re-runs tasks, while scheduling and naming
+ * settings (WIP limit, leases, target names) do not invalidate finished work.
  */
 export function hashRunConfig(options: PluginOptions): string {
-  const { manifest: _m, implementTargetName: _i, verifyTargetName: _v, wipLimit: _w, stateFile: _s, ...rest } = options;
-  return createHash('sha256').update(canonicalJson(rest)).digest('hex').slice(0, 16);
+  const { agent, verify, isolation, integration, integrationBranch, worktree } = options;
+  const relevant = { agent, verify, isolation, integration, integrationBranch, worktree };
+  return createHash('sha256').update(canonicalJson(relevant)).digest('hex').slice(0, 16);
 }

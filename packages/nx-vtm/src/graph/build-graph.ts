@@ -168,6 +168,7 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
       if (task.phase) tags.push(`vtm:phase:${getGroupKey(task.phase, 'phase')}`);
       if (task.capability_id) tags.push(`vtm:capability:${task.capability_id}`);
       if (task.provisional) tags.push('vtm:provisional');
+      for (const t of task.tags ?? []) if (!tags.includes(t)) tags.push(t);
       if (m.status === 'BLOCKED') tags.push('vtm:blocked');
       const root = `${VIRTUAL_ROOT}/${task.task_id}`;
       projects.push({

@@ -88,6 +88,14 @@ export const taskSchema = z
       .describe('false: the task runs alone, like a High-risk task.'),
     provisional: z.boolean().default(false).describe('Provisional tasks may still change; shown as such in reports.'),
     gap_codes: z.array(z.string()).default([]).describe('Known gaps (e.g. "GAP::SPEC-MISSING") attached by the planner.'),
+    tags: z
+      .array(z.string().regex(/^[^\s,]+$/, { message: 'must not contain spaces or commas' }))
+      .optional()
+      .describe('Extra Nx project tags (e.g. "frontend"); also usable in agent routing rules.'),
+    agent: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('Agent settings for this task only (adapter, model, timeoutMs, ...); override the plugin\'s routing.'),
   })
   .describe('One planned task.');
 

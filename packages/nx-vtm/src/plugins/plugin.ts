@@ -8,6 +8,8 @@ import {
   type CreateDependencies,
   type CreateNodes,
   type CreateNodesResult,
+  type PostTasksExecution,
+  type PreTasksExecution,
   type RawProjectGraphDependency,
 } from '@nx/devkit';
 import { minimatch } from 'minimatch';
@@ -90,4 +92,27 @@ export const createDependencies: CreateDependencies<PluginOptionsInput> = (rawOp
     }
   }
   return deps;
+};
+
+/**
+ * Before tasks run: a run id for the command and the run's preconditions (BLOCKED:: codes). Loaded lazily so that
+ * inference (every nx command) never loads SQLite or git code.
+ */
+export const preTasksExecution: PreTasksExecution<PluginOptionsInput> = async (rawOptions, context) => {
+  const { runPreTasksHook } = await import('../runtime/hooks');
+  await runPreTasksHook({ rawOptions, commandId: context.id, workspaceRoot: context.workspaceRoot, argv: context.argv });
+};
+
+/** After tasks ran: cache hits and skipped dependents recorded, the run report written. */
+export const postTasksExecution: PostTasksExecution<PluginOptionsInput> = async (rawOptions, context) => {
+  const { runPostTasksHook } = await import('../runtime/hooks');
+  await runPostTasksHook({
+    rawOptions,
+    commandId: context.id,
+    workspaceRoot: context.workspaceRoot,
+    nxJson: context.nxJsonConfiguration,
+    taskResults: context.taskResults as never,
+    startTime: context.startTime,
+    endTime: context.endTime,
+  });
 };

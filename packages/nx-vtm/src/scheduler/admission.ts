@@ -171,5 +171,7 @@ export function formatWaitReason(reason: WaitReason): string {
       return `waiting: runs alone; ${reason.running.length} running (${reason.running.join(', ')})`;
     case 'reserved':
       return `waiting: High-risk task ${reason.by} is waiting to run alone`;
+    case 'rate-limited':
+      return `waiting: agent rate limit until ${reason.until}`;
   }
 }

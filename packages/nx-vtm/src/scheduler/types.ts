@@ -38,6 +38,8 @@ export type WaitReason =
   | { kind: 'declared-conflict'; heldBy: string }
   | { kind: 'exclusive-running'; heldBy: string }
   | { kind: 'needs-exclusive'; running: readonly string[] }
-  | { kind: 'reserved'; by: string };
+  | { kind: 'reserved'; by: string }
+  /** An agent hit a rate or usage limit: no new dispatches until it lifts (ISO 8601). */
+  | { kind: 'rate-limited'; until: string };
 
 export type AdmissionDecision = { admit: true } | { admit: false; reason: WaitReason };

@@ -1,16 +1,26 @@
+/**
+ * `implement` for one task (`nx run X:implement`, or every task with `--batch=false`). Nx forks one process per task
+ * here, so all coordination (WIP limit, conflicts, exactly-once) happens in the shared task store; this process just
+ * waits its turn, runs the task, and reports.
+ */
 import type { ExecutorContext } from '@nx/devkit';
+import { runImplementTasks } from '../../runtime/run-tasks';
 import type { ImplementExecutorOptions } from './schema';
 
-/**
- * This version of nx-vtm infers the task graph only; running agents arrives with the runner. Refuse clearly rather
- * than pretend: nothing here may claim that an agent ran.
- */
 export default async function implementExecutor(
   options: ImplementExecutorOptions,
-  _context: ExecutorContext,
+  context: ExecutorContext,
 ): Promise<{ success: boolean }> {
-  console.error(
-    `nx-vtm: "implement" is not implemented in this version: task ${options.taskId} was not run and no agent was called.`,
-  );
-  return { success: false };
+  let success = false;
+  for await (const r of runImplementTasks({
+    workspaceRoot: context.root,
+    nxJson: context.nxJsonConfiguration,
+    projects: context.projectsConfigurations?.projects ?? {},
+    fullTaskGraph: context.taskGraph,
+    taskIds: [options.taskId],
+    targetName: context.targetName ?? 'implement',
+  })) {
+    if (r.taskId === options.taskId) success = r.status === 'success';
+  }
+  return { success };
 }

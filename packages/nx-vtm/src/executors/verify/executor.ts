@@ -1,11 +1,72 @@
+/**
+ * `verify`: run one task's test_verification files on the current checkout, as CI does after changes. Cached by Nx
+ * with the task's scope, tests and related documents as inputs, so `nx affected -t verify` re-runs only what changed.
+ */
 import type { ExecutorContext } from '@nx/devkit';
+import { join } from 'node:path';
+import { runProcess } from '../../agents/process-runner';
+import { runVerification, type VerificationDeps } from '../../workspace/verify';
+import { getManifestFiles, loadRunContext } from '../../runtime/context';
+import { getVerificationCommand } from '../../runtime/verification';
 import type { VerifyExecutorOptions } from './schema';
 
-/** Verification arrives with the agent runner; refuse clearly until then. */
+export interface VerifyExecutorDeps {
+  /** Runs the test process (a fake in tests). */
+  verification: VerificationDeps;
+  log: (line: string) => void;
+}
+
+const defaultDeps: VerifyExecutorDeps = { verification: { runProcess }, log: (l) => console.log(l) };
+
 export default async function verifyExecutor(
   options: VerifyExecutorOptions,
-  _context: ExecutorContext,
+  context: ExecutorContext,
+  deps: VerifyExecutorDeps = defaultDeps,
 ): Promise<{ success: boolean }> {
-  console.error(`nx-vtm: "verify" is not implemented in this version: task ${options.taskId} was not verified.`);
-  return { success: false };
+  const { log } = deps;
+  const loaded = loadRunContext({
+    workspaceRoot: context.root,
+    nxJson: context.nxJsonConfiguration,
+    manifestFiles: getManifestFiles(context.projectsConfigurations?.projects ?? {}),
+    manifestFile: options.manifest,
+  });
+  if (!loaded.ok) {
+    log(`nx-vtm verify ${options.taskId}: ${loaded.error}`);
+    return { success: false };
+  }
+  const entry = loaded.value.tasks.get(options.taskId);
+  if (!entry) {
+    log(`nx-vtm verify: task ${options.taskId} is not in ${options.manifest}; the project graph is stale (run nx reset)`);
+    return { success: false };
+  }
+  const { task } = entry;
+  const settings = loaded.value.options.verify;
+  if (settings === false) {
+    log(`nx-vtm verify ${task.task_id}: verification is disabled ("verify": false in the plugin options); nothing ran`);
+    return { success: true };
+  }
+  if (task.test_verification.length === 0) {
+    if (task.risk === 'High') {
+      log(`BLOCKED::SPEC-REF-GAP::${task.task_id}: High-risk task without test_verification files; add the tests that verify it to the manifest`);
+      return { success: false };
+    }
+    log(`nx-vtm verify ${task.task_id}: no test_verification files declared; nothing to verify`);
+    return { success: true };
+  }
+  const result = await runVerification(
+    {
+      cwd: context.root,
+      command: getVerificationCommand(task, settings.command),
+      files: task.test_verification,
+      timeoutMs: settings.timeoutMs,
+      logFile: join(context.root, '.vtm/verify', `${task.task_id}.log`),
+      taskId: task.task_id,
+    },
+    deps.verification,
+  );
+  log(`nx-vtm verify ${task.task_id}: ${result.status}: ${result.message}`);
+  if (result.counts) log(`  tests: ${result.counts.passed} passed, ${result.counts.failed} failed, ${result.counts.total} total`);
+  log(`  command: ${result.argv.join(' ')}`);
+  log(`  log: ${result.logFile}`);
+  return { success: result.status === 'passed' };
 }

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+/**
+ * A deterministic stand-in coding agent for e2e tests and benchmarks (the `command` adapter's contract): reads its
+ * task from $VTM_TASK_FILE, writes real files into the task's scope, answers with the seed's return JSON.
+ *
+ * Behaviour per task from $SCRIPTED_AGENT_PLAN (JSON: { "<task_id>": { ... }, "*": { ... } }):
+ *   sleepMs       simulated work time
+ *   failTests     write test files whose tests fail
+ *   outOfScope    also write this workspace-relative file (outside the task's scope)
+ *   exitCode      exit with this code after writing nothing
+ *   apiError      print an error JSON and exit 0 (agent CLIs do this)
+ *   content       text written into implementation files (default: a module naming the task)
+ * Every start and end is appended to $SCRIPTED_AGENT_LOG as {"event","taskId","pid","at","cwd"} (concurrency checks).
+ */
+const fs = require('node:fs');
+const path = require('node:path');
+
+const task = JSON.parse(fs.readFileSync(process.env.VTM_TASK_FILE, 'utf8'));
+const plan = JSON.parse(process.env.SCRIPTED_AGENT_PLAN || '{}');
+const step = { ...(plan['*'] || {}), ...(plan[task.task_id] || {}) };
+const log = (event, extra = {}) => {
+  if (!process.env.SCRIPTED_AGENT_LOG) return;
+  fs.appendFileSync(
+    process.env.SCRIPTED_AGENT_LOG,
+    `${JSON.stringify({ event, taskId: task.task_id, pid: process.pid, at: Date.now(), cwd: process.cwd(), ...extra })}\n`,
+  );
+};
+
+// The prompt arrives on stdin; keep it (tests check that task text arrives verbatim).
+let stdin = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (d) => (stdin += d));
+process.stdin.on('end', async () => {
+  log('start', { promptBytes: Buffer.byteLength(stdin) });
+  if (process.env.SCRIPTED_AGENT_PROMPT_DIR) {
+    fs.mkdirSync(process.env.SCRIPTED_AGENT_PROMPT_DIR, { recursive: true });
+    fs.writeFileSync(path.join(process.env.SCRIPTED_AGENT_PROMPT_DIR, `${task.task_id}.md`), stdin);
+  }
+  if (step.sleepMs) await new Promise((r) => setTimeout(r, step.sleepMs));
+  if (step.exitCode) {
+    log('end');
+    process.stderr.write(`scripted agent: failing with exit code ${step.exitCode}\n`);
+    process.exit(step.exitCode);
+  }
+  if (step.apiError) {
+    log('end');
+    console.log(JSON.stringify({ type: 'error', message: 'API Error: 500 Internal Server Error' }));
+    process.exit(0);
+  }
+  const written = [];
+  const write = (rel, text) => {
+    fs.mkdirSync(path.dirname(rel), { recursive: true });
+    fs.writeFileSync(rel, text);
+    written.push(rel);
+  };
+  const tests = new Set(task.test_verification || []);
+  for (const entry of task.file_scope || []) {
+    if (entry.endsWith('/')) {
+      const file = path.posix.join(entry, `${task.task_id.toLowerCase().replace(/[^a-z0-9]+/g, '-')}.js`);
+      write(file, step.content ?? `module.exports = { task: ${JSON.stringify(task.task_id)} };\n`);
+    } else if (!tests.has(entry)) {
+      write(entry, step.content ?? `module.exports = { task: ${JSON.stringify(task.task_id)} };\n`);
+    }
+  }
+  for (const t of tests) {
+    const assertion = step.failTests ? 'assert.equal(1, 2)' : 'assert.equal(1, 1)';
+    write(t, `const test = require('node:test');\nconst assert = require('node:assert');\ntest(${JSON.stringify(`${task.task_id} works`)}, () => { ${assertion}; });\n`);
+  }
+  if (step.outOfScope) write(step.outOfScope, 'outside the scope\n');
+  log('end', { written });
+  console.log('working...');
+  console.log(
+    JSON.stringify({
+      task_id: task.task_id,
+      status: 'completed',
+      acs_completed: task.acceptance_criteria.map((a) => a.id),
+      acs_remaining: [],
+      files_modified: written,
+      test_results: { total: tests.size, passing: step.failTests ? 0 : tests.size, failing: step.failTests ? tests.size : 0 },
+      blockers: [],
+      duration_minutes: 0,
+    }),
+  );
+});

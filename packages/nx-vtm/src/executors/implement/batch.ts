@@ -1,0 +1,40 @@
+/**
+ * `implement` as an Nx batch executor (`batchImplementation` + `preferBatch`): `nx run-many -t implement` hands every
+ * not-yet-cached implement task of the run to this one process, which schedules them itself (critical path first,
+ * WIP limit, file-scope conflicts, High-risk isolation) and yields each result as soon as it is known, so Nx shows and
+ * caches tasks one by one. Nx's own ordering has no critical path and no notion of file scopes (shared notes).
+ */
+import type { ExecutorContext, TaskGraph } from '@nx/devkit';
+import { runImplementTasks } from '../../runtime/run-tasks';
+import type { ImplementExecutorOptions } from './schema';
+
+export default async function* implementBatch(
+  taskGraph: TaskGraph,
+  inputs: Record<string, ImplementExecutorOptions>,
+  _overrides: unknown,
+  context: ExecutorContext,
+): AsyncGenerator<{ task: string; result: { success: boolean; terminalOutput: string; startTime?: number; endTime?: number; status?: 'success' | 'failure' | 'skipped' } }> {
+  // Nx task ids ("<project>:implement") by manifest task id.
+  const nxIdByTask = new Map<string, string>();
+  for (const [nxId, options] of Object.entries(inputs)) nxIdByTask.set(options.taskId, nxId);
+  const targetName = Object.values(taskGraph.tasks)[0]?.target.target ?? 'implement';
+  for await (const r of runImplementTasks({
+    workspaceRoot: context.root,
+    nxJson: context.nxJsonConfiguration,
+    projects: context.projectsConfigurations?.projects ?? {},
+    fullTaskGraph: context.taskGraph,
+    taskIds: [...nxIdByTask.keys()],
+    targetName,
+  })) {
+    yield {
+      task: nxIdByTask.get(r.taskId)!,
+      result: {
+        success: r.status === 'success',
+        status: r.status,
+        terminalOutput: r.terminalOutput,
+        startTime: r.startTime,
+        endTime: r.endTime,
+      },
+    };
+  }
+}

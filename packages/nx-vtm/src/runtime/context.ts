@@ -1,0 +1,91 @@
+/**
+ * What an executor or hook needs about the workspace: the plugin options from nx.json and every manifest of the
+ * workspace (tasks may depend on tasks of other manifests), validated exactly as inference validated them.
+ */
+import type { NxJsonConfiguration, ProjectConfiguration } from '@nx/devkit';
+import { minimatch } from 'minimatch';
+import { createHash } from 'node:crypto';
+import { getManifestPatterns, parsePluginOptions, type PluginOptions } from '../config/plugin-options';
+import { formatProblems } from '../manifest/problems';
+import { readManifests, type LoadedManifest } from '../manifest/read';
+import type { Task } from '../manifest/schema';
+import { hashManifest } from '../manifest/hash';
+import { err, ok, type Result } from '../manifest/problems';
+
+export const PLUGIN_NAME = 'nx-vtm';
+
+export interface RunContext {
+  workspaceRoot: string;
+  options: PluginOptions;
+  manifests: LoadedManifest[];
+  /** Every task of every manifest, by id, with the manifest it comes from. */
+  tasks: Map<string, { task: Task; file: string; status: 'OK' | 'BLOCKED' }>;
+  /** Hash over all manifests (what task-state.json records as manifest_hash). */
+  manifestHash: string;
+}
+
+/** The plugin entries of nx.json that are nx-vtm, with their raw options. */
+function getPluginEntries(nxJson: NxJsonConfiguration | undefined): unknown[] {
+  return (nxJson?.plugins ?? [])
+    .filter((p) => (typeof p === 'string' ? p : p.plugin) === PLUGIN_NAME)
+    .map((p) => (typeof p === 'string' ? {} : p.options ?? {}));
+}
+
+/** The nx-vtm options that infer `manifestFile` (several registrations may exist, one per manifest set). */
+export function findPluginOptions({
+  nxJson,
+  manifestFile,
+}: {
+  nxJson: NxJsonConfiguration | undefined;
+  manifestFile?: string;
+}): Result<PluginOptions, string> {
+  const entries = getPluginEntries(nxJson);
+  if (entries.length === 0) return err('nx-vtm is not registered in nx.json "plugins"; run `nx g nx-vtm:init`');
+  const parsed: PluginOptions[] = [];
+  for (const raw of entries) {
+    const r = parsePluginOptions(raw);
+    if (!r.ok) return err(r.error);
+    parsed.push(r.value);
+  }
+  if (!manifestFile) return ok(parsed[0]);
+  const match = parsed.find((o) => getManifestPatterns(o).some((p) => p === manifestFile || minimatch(manifestFile, p, { dot: true })));
+  return match ? ok(match) : err(`no nx-vtm registration in nx.json selects the manifest ${manifestFile}`);
+}
+
+/** Manifest files known to the project graph: the `manifest` option of every inferred implement target. */
+export function getManifestFiles(projects: Record<string, ProjectConfiguration>): string[] {
+  const files = new Set<string>();
+  for (const p of Object.values(projects)) {
+    for (const t of Object.values(p.targets ?? {})) {
+      if (t.executor === 'nx-vtm:implement' && typeof t.options?.manifest === 'string') files.add(t.options.manifest);
+    }
+  }
+  return [...files].sort();
+}
+
+export function loadRunContext({
+  workspaceRoot,
+  nxJson,
+  manifestFiles,
+  manifestFile,
+}: {
+  workspaceRoot: string;
+  nxJson: NxJsonConfiguration | undefined;
+  manifestFiles: readonly string[];
+  /** The manifest whose plugin registration applies (the task's own). */
+  manifestFile?: string;
+}): Result<RunContext, string> {
+  const options = findPluginOptions({ nxJson, manifestFile: manifestFile ?? manifestFiles[0] });
+  if (!options.ok) return options;
+  const loaded = readManifests({ workspaceRoot, files: manifestFiles });
+  if (!loaded.ok) return err(formatProblems(loaded.error));
+  const tasks: RunContext['tasks'] = new Map();
+  const hash = createHash('sha256');
+  for (const m of loaded.value) {
+    hash.update(`${m.file}\0${hashManifest(m.manifest)}\0`);
+    for (const task of m.manifest.tasks) tasks.set(task.task_id, { task, file: m.file, status: m.manifest.status });
+  }
+  // One manifest (the common case): its own content hash, comparable with what the planner tooling records.
+  const manifestHash = loaded.value.length === 1 ? hashManifest(loaded.value[0].manifest) : hash.digest('hex');
+  return ok({ workspaceRoot, options: options.value, manifests: loaded.value, tasks, manifestHash });
+}

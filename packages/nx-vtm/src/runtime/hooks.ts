@@ -1,0 +1,218 @@
+/**
+ * Around every `nx` command that runs implement tasks (plugin hooks):
+ * - before: one run id for the whole command (reaches every executor through the environment), and the run's
+ *   preconditions (clean checkout, allowed branch), refusing with the seed's BLOCKED:: codes before any agent starts;
+ * - after: tasks Nx served from its cache are recorded as completed (from cache), dependents Nx skipped because a
+ *   dependency failed are recorded blocked (`dependency_failed:<id>`), and the run report is written.
+ */
+import { readCachedProjectGraph, type NxJsonConfiguration, type ProjectConfiguration } from '@nx/devkit';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parsePluginOptions, type PluginOptions } from '../config/plugin-options';
+import { hashTask } from '../manifest/hash';
+import { createRunId } from './run-tasks';
+import { getManifestFiles, loadRunContext, type RunContext } from './context';
+import { checkRunPreconditions, getIntegrationBranch, RUNS_DIR } from './preconditions';
+import { getResultPaths } from './pipeline';
+import { buildRunReport, formatRunReportMarkdown, type NxTaskStatus } from './report';
+import { openTaskStore } from '../state/task-store';
+import { isCompletedFor, type TaskRecord } from '../state/task-record';
+import { isAncestor } from '../workspace/git';
+
+/** Whether an nx command line runs `target` (run-many/affected -t, run p:target, the `nx p:target` shorthand). */
+export function commandRunsTarget(argv: readonly string[], target: string): boolean {
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === target || a.endsWith(`:${target}`) || a.includes(`:${target}:`)) return true;
+    const m = /^(?:--targets?|-t)=(.*)$/.exec(a);
+    if (m && m[1].split(',').includes(target)) return true;
+    if ((a === '-t' || a === '--target' || a === '--targets') && args[i + 1]?.split(',').includes(target)) return true;
+  }
+  return false;
+}
+
+const commandFile = (workspaceRoot: string, commandId: string) => join(workspaceRoot, RUNS_DIR, 'by-command', `${commandId}.json`);
+
+class HookError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'nx-vtm';
+    this.stack = message; // a refusal is not a crash: no JavaScript stack trace for the user
+  }
+}
+
+export async function runPreTasksHook({
+  rawOptions,
+  commandId,
+  workspaceRoot,
+  argv,
+}: {
+  rawOptions: unknown;
+  commandId: string;
+  workspaceRoot: string;
+  argv: readonly string[];
+}): Promise<void> {
+  const parsed = parsePluginOptions(rawOptions);
+  if (!parsed.ok) throw new HookError(parsed.error);
+  const options = parsed.value;
+  if (!commandRunsTarget(argv, options.implementTargetName)) return;
+  const runId = process.env.VTM_RUN_ID || createRunId();
+  process.env.VTM_RUN_ID = runId;
+  mkdirSync(join(workspaceRoot, RUNS_DIR, 'by-command'), { recursive: true });
+  writeFileSync(commandFile(workspaceRoot, commandId), JSON.stringify({ runId, argv: argv.slice(2), startedAt: new Date().toISOString() }));
+  const ctx: RunContext = { workspaceRoot, options, manifests: [], tasks: new Map(), manifestHash: '' };
+  const branch = await getIntegrationBranch(ctx);
+  if (!branch.ok) throw new HookError(branch.error);
+  const pre = await checkRunPreconditions({ ctx, runId });
+  if (!pre.ok) throw new HookError(pre.error);
+}
+
+interface NxTaskResultLike {
+  task: { id: string; target: { project: string; target: string }; startTime?: number; endTime?: number };
+  status: NxTaskStatus;
+  code?: number;
+}
+
+export async function runPostTasksHook({
+  rawOptions,
+  commandId,
+  workspaceRoot,
+  nxJson,
+  taskResults,
+  startTime,
+  endTime,
+  print = (line: string) => console.log(line),
+}: {
+  rawOptions: unknown;
+  commandId: string;
+  workspaceRoot: string;
+  nxJson: NxJsonConfiguration;
+  taskResults: Record<string, NxTaskResultLike>;
+  startTime: number;
+  endTime: number;
+  print?: (line: string) => void;
+}): Promise<void> {
+  const parsed = parsePluginOptions(rawOptions);
+  if (!parsed.ok) return;
+  const options: PluginOptions = parsed.value;
+  const ours = Object.values(taskResults).filter((r) => r.task.target.target === options.implementTargetName);
+  if (ours.length === 0) return;
+
+  let projects: Record<string, ProjectConfiguration> = {};
+  try {
+    projects = Object.fromEntries(Object.entries(readCachedProjectGraph().nodes).map(([name, node]) => [name, node.data]));
+  } catch {
+    return; // no project graph: nothing of ours ran
+  }
+  const manifestFiles = getManifestFiles(projects);
+  const loaded = loadRunContext({ workspaceRoot, nxJson, manifestFiles });
+  if (!loaded.ok) return;
+  const ctx = loaded.value;
+  const runTasks = new Map<string, NxTaskStatus>();
+  for (const r of ours) if (ctx.tasks.has(r.task.target.project)) runTasks.set(r.task.target.project, r.status);
+  if (runTasks.size === 0) return;
+
+  let runId = process.env.VTM_RUN_ID;
+  const file = commandFile(workspaceRoot, commandId);
+  if (existsSync(file)) runId = (JSON.parse(readFileSync(file, 'utf8')) as { runId: string }).runId;
+  runId ??= createRunId(new Date(startTime));
+
+  const store = openTaskStore({ workspaceRoot, stateFile: options.stateFile });
+  try {
+    const branch = await getIntegrationBranch(ctx);
+    // 1. Served from the Nx cache: the task is completed; its accepted patch must be in the integration branch.
+    for (const [taskId, status] of runTasks) {
+      if (!status.includes('cache')) continue;
+      const task = ctx.tasks.get(taskId)!.task;
+      const taskHash = hashTask(task);
+      const record = store.getTask(taskId);
+      if (record && isCompletedFor(record, taskHash)) continue;
+      const restored = readRestoredResult(workspaceRoot, taskId);
+      const integrated = restored?.integrationSha && branch.ok ? await isAncestor({ cwd: workspaceRoot, ancestor: restored.integrationSha, descendant: 'HEAD' }) : undefined;
+      const note =
+        integrated && integrated.ok && !integrated.value
+          ? `the cached result's commit ${restored!.integrationSha!.slice(0, 8)} is not in ${branch.ok ? branch.value : 'HEAD'}; apply ${join('.vtm/results', taskId, 'outcome/task.patch')} (git apply --3way) or re-run with --skip-nx-cache`
+          : null;
+      const r = store.recordOutcome({
+        taskId,
+        runId,
+        fromCache: true,
+        taskHash,
+        outcome: { ...(restored?.fields ?? {}), status: 'completed', reason: null, ...(note ? { cache_note: note } : {}) },
+      });
+      if (!r.ok) print(`nx-vtm: ${r.error.message}`);
+      else if (note) print(`nx-vtm: ${taskId} completed from cache, but ${note}`);
+    }
+    // 2. Dependents Nx never started because a dependency failed (absent from the results): blocked, with the cause.
+    const failed = [...runTasks].filter(([, s]) => s === 'failure').map(([id]) => id);
+    const dependents = buildDependents(ctx);
+    for (const f of failed) {
+      for (const d of collectTransitive(dependents, f)) {
+        const record = store.getTask(d);
+        if (runTasks.has(d) && runTasks.get(d) !== 'skipped') continue;
+        if (record && record.status !== 'pending') continue;
+        const r = store.recordOutcome({ taskId: d, runId, outcome: { status: 'blocked', reason: `dependency_failed:${f}`, error: `not started: ${f} failed` } });
+        if (r.ok && [...runTasks.keys()].length > 0) runTasks.set(d, runTasks.get(d) ?? 'skipped');
+      }
+    }
+    // 3. The report.
+    const records = new Map<string, TaskRecord>(store.listTasks().map((r) => [r.taskId, r]));
+    const report = buildRunReport({
+      runId,
+      manifestHash: ctx.manifestHash,
+      startTime,
+      endTime,
+      runTasks,
+      allTasks: [...ctx.tasks.values()].map((e) => e.task),
+      records,
+    });
+    const dir = join(workspaceRoot, RUNS_DIR, runId);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(dir, 'report.md'), formatRunReportMarkdown(report));
+    store.logEvent({ type: 'run-end', runId, taskId: null, status: report.status, reason: null, extra: { totals: report.totals } });
+    print('');
+    print(
+      `nx-vtm: ${report.status}: ${report.totals.completed} completed, ${report.totals.from_cache} from cache, ${report.totals.blocked} blocked, ${report.totals.skipped} not started` +
+        (report.time.saved_minutes > 0 ? `; ${report.time.saved_minutes} min saved vs serial` : ''),
+    );
+    for (const b of report.blockers) print(`  ${b.task_id}: ${b.reason} -> ${b.remediation}`);
+    if (report.next_eligible.length > 0) print(`  next eligible: ${report.next_eligible.slice(0, 8).join(', ')}${report.next_eligible.length > 8 ? ', ...' : ''}`);
+    print(`  report: ${join(RUNS_DIR, runId, 'report.md')}  state: ${options.stateFile}  events: .vtm/events.jsonl`);
+  } finally {
+    store.close();
+  }
+}
+
+function readRestoredResult(workspaceRoot: string, taskId: string): { fields: Record<string, unknown>; integrationSha?: string } | undefined {
+  const file = join(getResultPaths(workspaceRoot, taskId).outcomeDir, 'result.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    const { task_id: _t, run_id: _r, status: _s, reason: _re, ...fields } = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const integration = fields.integration as { sha?: string; status?: string } | undefined;
+    return { fields, integrationSha: integration?.status === 'merged' || integration?.status === 'already_integrated' ? integration.sha : undefined };
+  } catch {
+    return undefined;
+  }
+}
+
+function buildDependents(ctx: RunContext): Map<string, string[]> {
+  const dependents = new Map<string, string[]>();
+  for (const { task } of ctx.tasks.values()) {
+    for (const dep of task.depends_on_tasks) dependents.set(dep, [...(dependents.get(dep) ?? []), task.task_id]);
+  }
+  return dependents;
+}
+
+function collectTransitive(dependents: Map<string, string[]>, from: string): string[] {
+  const seen = new Set<string>();
+  const stack = [...(dependents.get(from) ?? [])];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    stack.push(...(dependents.get(id) ?? []));
+  }
+  return [...seen];
+}

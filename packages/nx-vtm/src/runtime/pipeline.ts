@@ -1,0 +1,308 @@
+/**
+ * One task, end to end, once it holds its claim: worktree -> agent -> scope audit -> verification -> commit ->
+ * integration -> clean-up, with every artifact kept under `.vtm/results/<task_id>/`.
+ *
+ * The verdict comes from the diff and the tests, never from the agent's word: an agent that says "completed" but
+ * edited files outside its scope, or whose tests fail, ends blocked and is not integrated. Failures keep the worktree
+ * (never delete work); success removes it.
+ */
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { Task } from '../manifest/schema';
+import type { PluginOptions } from '../config/plugin-options';
+import type { TaskOutcome } from '../state/task-record';
+import type { AgentOutcome } from '../agents/outcome';
+import { resolveAgentConfig } from '../agents/routing';
+import { runAgent } from '../agents/run-agent';
+import { runProcess } from '../agents/process-runner';
+import { createTaskWorktree, removeTaskWorktree } from '../workspace/worktree';
+import { auditScope, collectTaskChanges, formatScopeViolation } from '../workspace/audit';
+import { runVerification, type VerificationResult } from '../workspace/verify';
+import { commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
+import { gitOk, getHeadSha } from '../workspace/git';
+import { getVerificationCommand } from './verification';
+
+export const RESULTS_DIR = '.vtm/results';
+
+/** Where a task's audit trail lives, and the subfolder Nx caches as the implement target's output. */
+export function getResultPaths(workspaceRoot: string, taskId: string) {
+  const dir = join(workspaceRoot, RESULTS_DIR, taskId);
+  return { dir, outcomeDir: join(dir, 'outcome') };
+}
+
+export interface PipelineInput {
+  workspaceRoot: string;
+  task: Task;
+  options: PluginOptions;
+  runId: string;
+  /** The branch tasks start from and merge into (checked out in the main checkout). */
+  integrationBranch: string;
+  /** Workspace-relative state file (not user work when checking a checkout for uncommitted changes). */
+  stateFile: string;
+  /** Aborted when the claim is lost or the run is stopped: the agent's process group is killed. */
+  signal?: AbortSignal;
+  /** Called with the agent's pid (its process group), so a later reclaimer can kill an orphan. */
+  onAgentSpawn?: (pid: number) => void;
+  /** A progress line for the task's output. */
+  log: (line: string) => void;
+}
+
+export interface PipelineResult {
+  /** What the task store records. */
+  outcome: TaskOutcome;
+  /** The agent's normalised outcome, when it ran. */
+  agent?: AgentOutcome;
+  /** One line for the user: what happened. */
+  summary: string;
+}
+
+const blocked = (reason: string, error: string, extra: Partial<TaskOutcome> = {}): TaskOutcome => ({
+  status: 'blocked',
+  reason,
+  error,
+  ...extra,
+});
+
+/** Map an agent's own non-success to the state's reason codes. */
+function agentFailureReason(agent: AgentOutcome): string {
+  switch (agent.status) {
+    case 'failed':
+      return 'agent_failed';
+    case 'partial':
+      return 'agent_partial';
+    case 'blocked':
+      return 'agent_blocked';
+    default:
+      return agent.status; // timed_out, stalled, rate_limited, budget_exceeded, permission_denied
+  }
+}
+
+function costOf(agent: AgentOutcome | undefined) {
+  if (!agent) return undefined;
+  return {
+    adapter: agent.adapter,
+    usd: agent.costUsd ?? null,
+    tokens: agent.tokens ?? null,
+    session_id: agent.sessionId ?? null,
+    attempts: agent.attempts ?? 1,
+    duration_ms: agent.durationMs,
+  };
+}
+
+/** Save a worktree's uncommitted work (untracked files included) under refs/vtm/attempts/<id>/, leaving it clean. */
+async function saveLeftoverWork({ worktree, taskId }: { worktree: string; taskId: string }): Promise<{ ok: true; value: string } | { ok: false }> {
+  const stashed = await gitOk({ cwd: worktree, args: ['stash', 'push', '--include-untracked', '-m', `nx-vtm: interrupted attempt of ${taskId}`] });
+  if (!stashed.ok) return { ok: false };
+  const sha = await gitOk({ cwd: worktree, args: ['rev-parse', 'stash@{0}'] });
+  if (!sha.ok) return { ok: false };
+  const ref = `refs/vtm/attempts/${taskId}/uncommitted-${Date.now()}`;
+  const updated = await gitOk({ cwd: worktree, args: ['update-ref', ref, sha.value.trim()] });
+  if (!updated.ok) return { ok: false };
+  await gitOk({ cwd: worktree, args: ['stash', 'drop', 'stash@{0}'] });
+  return { ok: true, value: ref };
+}
+
+export async function runTaskPipeline(input: PipelineInput): Promise<PipelineResult> {
+  const { workspaceRoot, task, options, runId, integrationBranch, log } = input;
+  const id = task.task_id;
+  const paths = getResultPaths(workspaceRoot, id);
+  // A fresh audit trail per attempt; the outcome folder (Nx's cached output) only ever holds a finished, accepted run.
+  rmSync(paths.dir, { recursive: true, force: true });
+  mkdirSync(paths.dir, { recursive: true });
+  const resultDir = relative(workspaceRoot, paths.dir);
+  const ignorePaths = ['.vtm/', input.stateFile];
+  const linkDirs = options.worktree.linkDirs;
+
+  const resolved = resolveAgentConfig({ task, options: options.agent });
+  if (!resolved.ok) {
+    return { outcome: blocked('agent_config', resolved.error, { result_dir: resultDir }), summary: resolved.error };
+  }
+
+  // 1. Where the agent works.
+  let cwd = workspaceRoot;
+  let baseSha: string;
+  if (options.isolation === 'worktree') {
+    const create = () => createTaskWorktree(
+      {
+        repoRoot: workspaceRoot,
+        taskId: id,
+        baseRef: integrationBranch,
+        linkDirs,
+        setupCommand: options.worktree.setupCommand,
+        setupTimeoutMs: options.worktree.setupTimeoutMs,
+        setupLogFile: join(paths.dir, 'setup.log'),
+      },
+      { runProcess },
+    );
+    let wt = await create();
+    if (!wt.ok && wt.error.code === 'uncommitted_work' && wt.error.path) {
+      // Only one claim on a task exists at a time, so uncommitted work in its worktree is from an earlier attempt that
+      // died (crash, kill, lost claim). Keep it, reachable under a ref, and start clean.
+      const saved = await saveLeftoverWork({ worktree: wt.error.path, taskId: id });
+      if (saved.ok) {
+        log(`earlier attempt's uncommitted work saved as ${saved.value} (recover with: git stash apply ${saved.value})`);
+        wt = await create();
+      }
+    }
+    if (!wt.ok) {
+      return { outcome: blocked(wt.error.code === 'setup_failed' ? 'setup_failed' : 'worktree_failed', wt.error.message, { result_dir: resultDir }), summary: wt.error.message };
+    }
+    cwd = wt.value.path;
+    baseSha = wt.value.baseSha;
+    log(`worktree ${relative(workspaceRoot, cwd)} on ${wt.value.branch} from ${integrationBranch} (${baseSha.slice(0, 8)})`);
+  } else {
+    const head = await getHeadSha({ cwd: workspaceRoot });
+    if (!head.ok) return { outcome: blocked('git_failed', head.error.message, { result_dir: resultDir }), summary: head.error.message };
+    baseSha = head.value;
+  }
+
+  // 2. The agent.
+  log(`agent ${resolved.value.config.adapter}${resolved.value.config.model ? ` (${resolved.value.config.model})` : ''} started`);
+  const agent = await runAgent({
+    task,
+    config: resolved.value.config,
+    fallback: resolved.value.fallback,
+    cwd,
+    runId,
+    resultDir: paths.dir,
+    workspaceRoot,
+    signal: input.signal,
+    onSpawn: input.onAgentSpawn,
+  });
+  const cost = costOf(agent);
+  const common = { result_dir: resultDir, cost, agent_status: agent.status, worktree: options.isolation === 'worktree' ? relative(workspaceRoot, cwd) : null };
+  log(`agent ${agent.status}: ${agent.reason}`);
+  if (agent.status !== 'completed') {
+    const reason = agentFailureReason(agent);
+    return {
+      agent,
+      outcome: blocked(reason, agent.reason, {
+        ...common,
+        acs_completed: agent.reported?.acs_completed ?? [],
+        acs_remaining: agent.reported?.acs_remaining ?? task.acceptance_criteria.map((a) => a.id),
+        blockers: agent.reported?.blockers ?? [],
+        ...(agent.resetAt ? { reset_at: agent.resetAt } : {}),
+      }),
+      summary: agent.reason,
+    };
+  }
+
+  // 3. The diff, against the declared scope (the agent's list of files is a claim; the diff is the fact).
+  const changes = await collectTaskChanges({ worktree: cwd, baseSha, linkDirs });
+  if (!changes.ok) return { agent, outcome: blocked('git_failed', changes.error.message, common), summary: changes.error.message };
+  const audit = auditScope({ changes: changes.value, fileScope: task.file_scope, allowedExtra: task.test_verification });
+  const diff = await gitOk({ cwd, args: ['diff', '--binary', '--no-ext-diff', baseSha, '--'] });
+  if (diff.ok) writeFileSync(join(paths.dir, 'diff.patch'), diff.value);
+  if (!audit.ok) {
+    const message = formatScopeViolation({ taskId: id, audit });
+    log(`${message}`);
+    return {
+      agent,
+      outcome: blocked('scope_violation', message, { ...common, files_modified: audit.files, outside_scope: audit.outside.map((o) => o.path) }),
+      summary: message,
+    };
+  }
+  log(`diff within scope (${audit.files.length} file${audit.files.length === 1 ? '' : 's'}: ${audit.files.slice(0, 6).join(', ')}${audit.files.length > 6 ? ', ...' : ''})`);
+
+  // 4. Verification decides "completed".
+  let verification: VerificationResult | undefined;
+  if (options.verify !== false) {
+    verification = await runVerification(
+      {
+        cwd,
+        command: getVerificationCommand(task, options.verify.command),
+        files: task.test_verification,
+        timeoutMs: options.verify.timeoutMs,
+        logFile: join(paths.dir, 'verify.log'),
+        taskId: id,
+      },
+      { runProcess },
+    );
+    log(`verification ${verification.status}: ${verification.message}`);
+    if (verification.status === 'failed' || verification.status === 'missing-tests') {
+      const reason = verification.status === 'failed' ? 'verification_failed' : 'missing_tests';
+      const anomaly = task.risk === 'High' && verification.status === 'missing-tests' ? [`BLOCKED::MISSING-TESTS::${id}`] : [];
+      return {
+        agent,
+        outcome: blocked(reason, verification.message, {
+          ...common,
+          files_modified: audit.files,
+          test_results: verification.counts ? { total: verification.counts.total, passing: verification.counts.passed, failing: verification.counts.failed } : null,
+          verification: { status: verification.status, log: relative(workspaceRoot, verification.logFile), missing: verification.missing ?? [] },
+          blockers: anomaly,
+        }),
+        summary: verification.message,
+      };
+    }
+  } else {
+    log(`verification skipped ("verify": false)`);
+  }
+  const testResults =
+    verification?.counts !== undefined
+      ? { total: verification.counts.total, passing: verification.counts.passed, failing: verification.counts.failed }
+      : null;
+
+  // 5. Commit and integrate.
+  let integration: Record<string, unknown> = { strategy: options.integration, status: 'not_applicable' };
+  if (options.isolation === 'worktree') {
+    const commit = await commitTaskWork({ worktree: cwd, taskId: id, title: task.title, acceptanceCriteria: task.acceptance_criteria, linkDirs, baseSha });
+    if (!commit.ok) return { agent, outcome: blocked('commit_failed', commit.error.message, common), summary: commit.error.message };
+    const patch = await gitOk({ cwd, args: ['diff', '--binary', '--no-ext-diff', `${baseSha}..HEAD`, '--'] });
+    if (patch.ok) writeFileSync(join(paths.dir, 'diff.patch'), patch.value);
+    const merged = await integrateTaskBranch({
+      repoRoot: workspaceRoot,
+      taskId: id,
+      title: task.title,
+      strategy: options.integration,
+      integrationBranch,
+      ignorePaths,
+      linkDirs,
+    });
+    if (!merged.ok) {
+      log(`${merged.error.message}`);
+      return {
+        agent,
+        outcome: blocked(merged.error.reason, merged.error.message, {
+          ...common,
+          files_modified: audit.files,
+          test_results: testResults,
+          conflicted_paths: merged.error.conflictedPaths ?? [],
+        }),
+        summary: merged.error.message,
+      };
+    }
+    integration = { strategy: options.integration, ...merged.value };
+    log(
+      merged.value.status === 'branch_left'
+        ? `${id}: left on branch ${merged.value.branch} (${merged.value.sha.slice(0, 8)}) for review`
+        : `${id}: integrated into ${merged.value.into} (${merged.value.status} ${merged.value.sha.slice(0, 8)})`,
+    );
+    const removed = await removeTaskWorktree({ repoRoot: workspaceRoot, taskId: id, integrationRef: integrationBranch });
+    if (!removed.ok) log(`worktree kept: ${removed.error.message}`);
+  }
+
+  // 6. The accepted result, which Nx caches as the target's output.
+  const reported = agent.reported;
+  const allAcs = task.acceptance_criteria.map((a) => a.id);
+  const acsCompleted = reported && reported.acs_completed.length > 0 ? reported.acs_completed.filter((a) => allAcs.includes(a)) : allAcs;
+  const outcome: TaskOutcome = {
+    status: 'completed',
+    reason: null,
+    ...common,
+    worktree: null,
+    acs_completed: acsCompleted,
+    acs_remaining: allAcs.filter((a) => !acsCompleted.includes(a)),
+    files_modified: audit.files,
+    test_results: testResults,
+    blockers: reported?.blockers ?? [],
+    verification: verification
+      ? { status: verification.status, log: relative(workspaceRoot, verification.logFile), argv: verification.argv }
+      : { status: 'skipped' },
+    integration,
+  };
+  mkdirSync(paths.outcomeDir, { recursive: true });
+  writeFileSync(join(paths.outcomeDir, 'result.json'), `${JSON.stringify({ task_id: id, run_id: runId, ...outcome }, null, 2)}\n`);
+  if (existsSync(join(paths.dir, 'diff.patch'))) copyFileSync(join(paths.dir, 'diff.patch'), join(paths.outcomeDir, 'task.patch'));
+  if (verification && existsSync(verification.logFile)) copyFileSync(verification.logFile, join(paths.outcomeDir, 'verify.log'));
+  return { agent, outcome, summary: `${audit.files.length} file${audit.files.length === 1 ? "" : "s"} changed, verification ${verification?.status ?? "skipped"}, ${String(integration.status).replace("_", " ")}` };
+}

@@ -1,0 +1,66 @@
+/**
+ * Whole-run preconditions, checked before any agent starts: a clean main checkout (outside run-time paths) and,
+ * when configured, an allowed branch. Checked once per run (the preTasksExecution hook does it for every `nx`
+ * command; an executor started without the hook checks itself), under the integration lock so that a merge of a
+ * concurrent run in progress is never mistaken for the user's uncommitted work.
+ */
+import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunContext } from './context';
+import { getCurrentBranch, isWorkingTreeClean } from '../workspace/git';
+import { buildGitBlockers, listContextFiles as listFiles } from '../workspace/preflight';
+import { createSqliteLock } from '../workspace/sqlite-lock';
+import { err, ok, type Result } from '../manifest/problems';
+
+export const RUNS_DIR = '.vtm/runs';
+
+/** Paths the plugin itself writes in the main checkout; never the user's uncommitted work. */
+export const getRuntimeIgnorePaths = (ctx: RunContext): string[] => ['.vtm/', ctx.options.stateFile];
+
+export const pathExistsIn =
+  (workspaceRoot: string) =>
+  (relativePath: string): boolean => {
+    try {
+      accessSync(join(workspaceRoot, relativePath), constants.R_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+export const listContextFiles = (workspaceRoot: string, contextDirs: readonly string[]): string[] =>
+  listFiles({ workspaceRoot, contextDirs });
+
+/** The branch tasks start from and merge into: configured, or the one checked out. */
+export async function getIntegrationBranch(ctx: RunContext): Promise<Result<string, string>> {
+  if (ctx.options.integrationBranch) return ok(ctx.options.integrationBranch);
+  const branch = await getCurrentBranch({ cwd: ctx.workspaceRoot });
+  if (!branch.ok) return err(`nx-vtm: cannot read the current git branch: ${branch.error.message}`);
+  if (branch.value === null) {
+    return err('BLOCKED::DETACHED-HEAD: the checkout is on a detached HEAD; check out the branch tasks should be integrated into');
+  }
+  return ok(branch.value);
+}
+
+/** Check the main checkout once per run id; later calls of the same run (other executors) reuse the verdict. */
+export async function checkRunPreconditions({ ctx, runId }: { ctx: RunContext; runId: string }): Promise<Result<void, string>> {
+  const marker = join(ctx.workspaceRoot, RUNS_DIR, runId, 'preconditions.ok');
+  if (existsSync(marker)) return ok(undefined);
+  const lock = createSqliteLock({ file: join(ctx.workspaceRoot, '.vtm', 'locks.db') });
+  return lock.withLock('integrate', async () => {
+    if (existsSync(marker)) return ok(undefined);
+    const state = await isWorkingTreeClean({ cwd: ctx.workspaceRoot, ignorePaths: getRuntimeIgnorePaths(ctx) });
+    if (!state.ok) return err(`nx-vtm: git status failed: ${state.error.message}`);
+    let branch: string | null = null;
+    if (ctx.options.allowedBranches) {
+      const b = await getCurrentBranch({ cwd: ctx.workspaceRoot });
+      if (!b.ok) return err(`nx-vtm: cannot read the current git branch: ${b.error.message}`);
+      branch = b.value;
+    }
+    const blockers = buildGitBlockers({ branch, dirtyPaths: state.value.dirtyPaths, allowedBranches: ctx.options.allowedBranches });
+    if (blockers.length > 0) return err(blockers.map((b) => b.message).join('\n'));
+    mkdirSync(join(ctx.workspaceRoot, RUNS_DIR, runId), { recursive: true });
+    writeFileSync(marker, `${new Date().toISOString()}\n`);
+    return ok(undefined);
+  });
+}

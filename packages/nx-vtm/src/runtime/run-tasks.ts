@@ -1,0 +1,381 @@
+/**
+ * Running a set of implement tasks in this process: the glue between Nx (executors), the scheduler driver, the
+ * cross-process task store and the per-task pipeline. Used by the batch executor (all tasks of a run) and by the
+ * single-task executor (`nx run X:implement`, `--batch=false`), so the limits hold the same way for both, and across
+ * several `nx` commands, because every admission goes through the store's write transaction.
+ */
+import type { NxJsonConfiguration, ProjectConfiguration, TaskGraph } from '@nx/devkit';
+import { randomBytes } from 'node:crypto';
+import { getManifestFiles, loadRunContext, type RunContext } from './context';
+import { runTaskPipeline } from './pipeline';
+import { checkRunPreconditions, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
+import { hashTask } from '../manifest/hash';
+import type { Task } from '../manifest/schema';
+import { openTaskStore, type TaskStore } from '../state/task-store';
+import { isCompletedFor } from '../state/task-record';
+import { buildTaskBlockers } from '../workspace/preflight';
+import { buildEstimates } from '../scheduler/estimate';
+import { buildPriorities } from '../scheduler/priority';
+import { buildFootprint } from '../scheduler/conflicts';
+import { decideAdmission } from '../scheduler/admission';
+import { streamScheduledTasks, type DriverPorts, type DriverTask, type TryStartOutcome } from '../scheduler/driver';
+import { RateLimitGate } from '../agents/rate-limit-gate';
+import { installSignalCleanup, killProcessGroup } from '../agents/process-runner';
+import { isSameProcess } from '../state/process-identity';
+
+/** The result of one task of the run, as an Nx batch executor reports it. */
+export interface TaskRunResult {
+  taskId: string;
+  status: 'success' | 'failure' | 'skipped';
+  reason?: string;
+  terminalOutput: string;
+  startTime: number;
+  endTime: number;
+}
+
+export interface RunTasksInput {
+  workspaceRoot: string;
+  nxJson: NxJsonConfiguration | undefined;
+  projects: Record<string, ProjectConfiguration>;
+  /** Nx's task graph of the whole command: dependencies it already handled (ran or restored from cache) are done. */
+  fullTaskGraph?: TaskGraph;
+  /** Manifest task ids to implement. */
+  taskIds: readonly string[];
+  /** Name of the implement target (for reading Nx's task graph). */
+  targetName: string;
+  /** Printed live; also collected per task for Nx's terminal output. */
+  print?: (line: string) => void;
+}
+
+export function createRunId(now = new Date()): string {
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+}
+
+let cleanupInstalled = false;
+
+/** Run the tasks; results are yielded as soon as each is known. Never throws for expected failures. */
+export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<TaskRunResult> {
+  const print = input.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const started = Date.now();
+  const outputs = new Map<string, string[]>(input.taskIds.map((id) => [id, []]));
+  const log = (taskId: string | undefined, line: string) => {
+    print(taskId ? `[${taskId}] ${line}` : line);
+    if (taskId) outputs.get(taskId)?.push(line);
+    else for (const lines of outputs.values()) lines.push(line);
+  };
+  const failAll = function* (message: string): Generator<TaskRunResult> {
+    log(undefined, message);
+    for (const taskId of input.taskIds) {
+      yield { taskId, status: 'failure', reason: message, terminalOutput: outputs.get(taskId)!.join('\n'), startTime: started, endTime: Date.now() };
+    }
+  };
+
+  const loaded = loadRunContext({
+    workspaceRoot: input.workspaceRoot,
+    nxJson: input.nxJson,
+    manifestFiles: getManifestFiles(input.projects),
+    manifestFile: findManifestOf(input.projects, input.taskIds[0]),
+  });
+  if (!loaded.ok) {
+    yield* failAll(loaded.error);
+    return;
+  }
+  const ctx = loaded.value;
+  const runId = process.env.VTM_RUN_ID || createRunId();
+
+  const unknown = input.taskIds.filter((id) => !ctx.tasks.has(id));
+  if (unknown.length > 0) {
+    yield* failAll(`nx-vtm: tasks ${unknown.join(', ')} are not in any manifest; the project graph is stale (run \`nx reset\`)`);
+    return;
+  }
+  const blockedManifest = input.taskIds.map((id) => ctx.tasks.get(id)!).find((e) => e.status === 'BLOCKED');
+  if (blockedManifest) {
+    yield* failAll(`BLOCKED::MANIFEST-STATUS-BLOCKED: ${blockedManifest.file} has "status": "BLOCKED"; resolve its gaps and set it to "OK" before running tasks`);
+    return;
+  }
+
+  // Whole-run preconditions (clean checkout, allowed branch) once per run; the preTasksExecution hook normally did it.
+  const integration = await getIntegrationBranch(ctx);
+  if (!integration.ok) {
+    yield* failAll(integration.error);
+    return;
+  }
+  const pre = await checkRunPreconditions({ ctx, runId });
+  if (!pre.ok) {
+    yield* failAll(pre.error);
+    return;
+  }
+
+  if (!cleanupInstalled) {
+    // Agents run in their own process groups: without this, Ctrl-C or Nx stopping the executor would orphan them.
+    installSignalCleanup();
+    cleanupInstalled = true;
+  }
+
+  let store: TaskStore;
+  try {
+    store = openTaskStore({ workspaceRoot: ctx.workspaceRoot, stateFile: ctx.options.stateFile });
+  } catch (e) {
+    yield* failAll(`nx-vtm: cannot open the task store in .vtm/: ${(e as Error).message}`);
+    return;
+  }
+  try {
+    const hashCheck = store.checkManifestHash(ctx.manifestHash);
+    if (!hashCheck.ok) {
+      // Never silently mixed: per-task hashes decide which finished tasks still count; say so, then move on.
+      log(undefined, `nx-vtm: ${hashCheck.message}`);
+      log(undefined, 'nx-vtm: tasks whose manifest entry changed are run again; unchanged completed tasks are kept');
+      store.acceptManifestHash(ctx.manifestHash);
+    }
+    store.registerTasks({ taskIds: [...ctx.tasks.keys()] });
+    yield* runWithStore({ input, ctx, store, runId, integrationBranch: integration.value, log, outputs, started });
+  } finally {
+    store.close();
+  }
+}
+
+function findManifestOf(projects: Record<string, ProjectConfiguration>, taskId: string | undefined): string | undefined {
+  if (!taskId) return undefined;
+  for (const t of Object.values(projects[taskId]?.targets ?? {})) {
+    if (t.executor === 'nx-vtm:implement' && typeof t.options?.manifest === 'string') return t.options.manifest;
+  }
+  return undefined;
+}
+
+async function* runWithStore({
+  input,
+  ctx,
+  store,
+  runId,
+  integrationBranch,
+  log,
+  outputs,
+  started,
+}: {
+  input: RunTasksInput;
+  ctx: RunContext;
+  store: TaskStore;
+  runId: string;
+  integrationBranch: string;
+  log: (taskId: string | undefined, line: string) => void;
+  outputs: Map<string, string[]>;
+  started: number;
+}): AsyncGenerator<TaskRunResult> {
+  const { options } = ctx;
+  const runSet = new Set(input.taskIds);
+  const tasks = input.taskIds.map((id) => ctx.tasks.get(id)!.task);
+  const taskHashes = new Map(tasks.map((t) => [t.task_id, hashTask(t)]));
+  const startTimes = new Map<string, number>();
+  const result = (taskId: string, status: TaskRunResult['status'], reason?: string): TaskRunResult => ({
+    taskId,
+    status,
+    reason,
+    terminalOutput: outputs.get(taskId)!.join('\n'),
+    startTime: startTimes.get(taskId) ?? started,
+    endTime: Date.now(),
+  });
+
+  // Per-task blockers decided before any start (missing context, no ACs, High risk without tests).
+  const blockedBefore = new Map<string, string>();
+  for (const blocker of getTaskBlockers(ctx, tasks)) {
+    const taskId = blocker.taskId!; // task blockers always name their task
+    if (blockedBefore.has(taskId)) continue;
+    blockedBefore.set(taskId, blocker.message);
+    log(taskId, blocker.message);
+    const reason = blocker.kind === 'MISSING-CONTEXT' ? 'missing_context' : blocker.kind === 'EMPTY-AC' ? 'empty_ac' : 'spec_ref_gap';
+    const recorded = store.recordOutcome({ taskId, runId, outcome: { status: 'blocked', reason, error: blocker.message, blockers: [blocker.code] } });
+    if (!recorded.ok) log(taskId, `nx-vtm: ${recorded.error.message}`);
+  }
+
+  // Dependencies outside this run: Nx handled those in its task graph (ran them or restored them from cache) before
+  // scheduling ours; anything else must already be completed in the store.
+  const externalStates = new Map<string, 'completed' | 'failed'>();
+  const nxHandled = new Set(Object.keys(input.fullTaskGraph?.tasks ?? {}));
+  for (const task of tasks) {
+    for (const dep of task.depends_on_tasks) {
+      if (runSet.has(dep) || externalStates.has(dep)) continue;
+      const depTask = ctx.tasks.get(dep)?.task;
+      const record = store.getTask(dep);
+      const done =
+        nxHandled.has(`${dep}:${input.targetName}`) ||
+        (record !== undefined && depTask !== undefined && isCompletedFor(record, hashTask(depTask)));
+      externalStates.set(dep, done ? 'completed' : 'failed');
+      if (!done) log(task.task_id, `BLOCKED::DEPENDENCY-NOT-DONE::${task.task_id}: ${dep} is ${record?.status ?? 'pending'}; run it first (or drop --exclude-task-dependencies)`);
+    }
+  }
+
+  const history = new Map<string, number[]>();
+  for (const r of store.listTasks()) {
+    const minutes = r.outcome.duration_minutes;
+    if (r.status === 'completed' && typeof minutes === 'number' && minutes > 0) history.set(r.taskId, [minutes]);
+  }
+  const estimates = buildEstimates({ tasks, history });
+  const estimatesMs = new Map([...estimates].map(([id, m]) => [id, m * 60_000]));
+  const priorities = buildPriorities({ tasks, estimates });
+
+  const driverTasks: DriverTask[] = tasks.map((t) => ({ ...buildFootprint(t), dependsOn: t.depends_on_tasks }));
+  const claims = new Map<string, { token: string }>();
+  const gate = new RateLimitGate();
+  const byId = new Map(tasks.map((t) => [t.task_id, t]));
+
+  const ports: DriverPorts = {
+    tryStart: (taskId, waitingSinceMs, opts) => {
+      const blockedMessage = blockedBefore.get(taskId);
+      if (blockedMessage) return { kind: 'finished', success: false, reason: blockedMessage };
+      if (!gate.isOpen()) return { kind: 'wait', reason: { kind: 'rate-limited', until: gate.blockedUntil!.toISOString() } };
+      const task = byId.get(taskId)!;
+      const claim = store.tryClaim({
+        taskId,
+        footprint: buildFootprint(task),
+        taskHash: taskHashes.get(taskId)!,
+        runId,
+        leaseMs: options.leaseMs,
+        wipLimit: options.wipLimit,
+        admit: (a) => decideAdmission({ ...a, now: Date.now(), estimatesMs }),
+        waitingSinceMs,
+        reserveAfterMs: options.exclusiveWaitMs,
+        reserveOnly: opts?.reserveOnly === true,
+      });
+      for (const stale of claim.released) {
+        log(undefined, `nx-vtm: took over the stale claim of ${stale.taskId} (${stale.cause}; pid ${stale.owner.pid} on ${stale.owner.host})`);
+        // The pid may have been reused since: kill only if it is still the very agent process the dead owner started.
+        if (stale.onThisHost && stale.agent && isSameProcess(stale.agent)) killProcessGroup(stale.agent.pid, 'SIGKILL');
+      }
+      if (claim.kind === 'claimed') claims.set(taskId, { token: claim.token });
+      return toTryStart(claim, opts?.reserveOnly === true);
+    },
+    run: async (taskId) => {
+      const token = claims.get(taskId)?.token;
+      if (!token) return { success: false, reason: `internal: no claim for ${taskId}` };
+      startTimes.set(taskId, Date.now());
+      return runClaimedTask({ ctx, store, runId, integrationBranch, task: byId.get(taskId)!, token, gate, log: (l) => log(taskId, l) });
+    },
+    now: () => Date.now(),
+    waitForChange: (ms, signal) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+    report: (event) => {
+      if (event.kind === 'finished' && !event.result.ranHere && event.result.status === 'success') {
+        log(event.taskId, `${event.taskId}: already completed; not run again (no agent called)`);
+      } else log(event.taskId, event.line);
+    },
+  };
+
+  for await (const r of streamScheduledTasks(
+    { tasks: driverTasks, externalStates, order: priorities.order, wipLimit: options.wipLimit, pollMs: options.pollMs },
+    ports,
+  )) {
+    if (r.status === 'skipped-dependency-failed') {
+      const reason = r.reason ?? 'dependency_failed';
+      const recorded = store.recordOutcome({ taskId: r.taskId, runId, outcome: { status: 'blocked', reason, error: `not started: ${reason}` } });
+      if (!recorded.ok) log(r.taskId, `nx-vtm: ${recorded.error.message}`);
+      log(r.taskId, `not started: ${reason}`);
+      yield result(r.taskId, 'skipped', reason);
+    } else {
+      yield result(r.taskId, r.status, r.reason);
+    }
+  }
+}
+
+/** The store's answer to a claim, in the driver's terms. */
+function toTryStart(claim: ReturnType<TaskStore['tryClaim']>, reserveOnly: boolean): TryStartOutcome {
+  switch (claim.kind) {
+    case 'claimed':
+      if (reserveOnly) throw new Error('internal: the store started a task asked only to reserve');
+      return { kind: 'started' };
+    case 'completed':
+      return { kind: 'finished', success: true, reason: 'completed earlier' };
+    case 'held':
+      return { kind: 'running-elsewhere', owner: `pid ${claim.owner.pid} on ${claim.owner.host} (run ${claim.runId})` };
+    case 'wait':
+      return { kind: 'wait', reason: claim.reason };
+    case 'refused':
+      return { kind: 'finished', success: false, reason: claim.error.message };
+  }
+}
+
+/** Run one claimed task: heartbeat the claim, run the pipeline, wait out rate limits, record the outcome. */
+async function runClaimedTask({
+  ctx,
+  store,
+  runId,
+  integrationBranch,
+  task,
+  token,
+  gate,
+  log,
+}: {
+  ctx: RunContext;
+  store: TaskStore;
+  runId: string;
+  integrationBranch: string;
+  task: Task;
+  token: string;
+  gate: RateLimitGate;
+  log: (line: string) => void;
+}): Promise<{ success: boolean; reason?: string }> {
+  const { options } = ctx;
+  const abort = new AbortController();
+  let agentPid: number | undefined;
+  const heartbeat = setInterval(() => {
+    if (!store.heartbeat({ taskId: task.task_id, token, agentPid })) {
+      log('claim lost (another process took it over); stopping the agent');
+      abort.abort();
+    }
+  }, options.heartbeatMs);
+  heartbeat.unref();
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const r = await runTaskPipeline({
+        workspaceRoot: ctx.workspaceRoot,
+        task,
+        options,
+        runId,
+        integrationBranch,
+        stateFile: options.stateFile,
+        signal: abort.signal,
+        onAgentSpawn: (pid) => {
+          agentPid = pid;
+          store.heartbeat({ taskId: task.task_id, token, agentPid: pid });
+        },
+        log,
+      });
+      const resetAt = r.outcome.reason === 'rate_limited' ? (r.outcome.reset_at as string | undefined) : undefined;
+      if (r.outcome.reason === 'rate_limited' && attempt <= MAX_RATE_LIMIT_WAITS && !abort.signal.aborted) {
+        // A usage limit pauses new dispatches until it lifts, and this task runs again then; it is not a failure.
+        const until = resetAt ? Date.parse(resetAt) : Date.now() + 15 * 60_000;
+        gate.blockUntil(until);
+        log(`agent rate-limited until ${new Date(until).toISOString()}; new dispatches paused, this task retries then`);
+        await gate.waitUntilOpen(abort.signal).catch(() => undefined);
+        continue;
+      }
+      const finished = store.finish({ taskId: task.task_id, token, outcome: r.outcome });
+      if (!finished.ok) {
+        log(`result not recorded: ${finished.error.message}`);
+        return { success: false, reason: finished.error.message };
+      }
+      const ok = r.outcome.status === 'completed';
+      log(ok ? `completed: ${r.summary}` : `${r.outcome.status} (${r.outcome.reason}): ${r.summary}`);
+      return { success: ok, reason: ok ? undefined : `${r.outcome.reason}` };
+    }
+  } catch (e) {
+    const message = `nx-vtm internal error: ${(e as Error).stack ?? String(e)}`;
+    log(message);
+    store.finish({ taskId: task.task_id, token, outcome: { status: 'blocked', reason: 'internal_error', error: (e as Error).message } });
+    return { success: false, reason: 'internal_error' };
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+const MAX_RATE_LIMIT_WAITS = 3;
+
+function getTaskBlockers(ctx: RunContext, tasks: readonly Task[]) {
+  const contextFiles = listContextFiles(ctx.workspaceRoot, ctx.options.contextDirs);
+  return tasks.flatMap((task) => buildTaskBlockers({ task, pathExists: pathExistsIn(ctx.workspaceRoot), contextFiles }).blockers);
+}
