@@ -10,6 +10,9 @@
  *   exitCode      exit with this code after writing nothing
  *   apiError      print an error JSON and exit 0 (agent CLIs do this)
  *   content       text written into implementation files (default: a module naming the task)
+ *   writeScope    "all" (default): a file for every file_scope entry; "first": only for the first entry (benchmarks,
+ *                 so that shared hot paths such as package.json are never overwritten); "none": no scope files.
+ *                 Test files (test_verification) are written in every mode.
  * Every start and end is appended to $SCRIPTED_AGENT_LOG as {"event","taskId","pid","at","cwd"} (concurrency checks).
  */
 const fs = require('node:fs');
@@ -54,7 +57,9 @@ process.stdin.on('end', async () => {
     written.push(rel);
   };
   const tests = new Set(task.test_verification || []);
-  for (const entry of task.file_scope || []) {
+  const scope = task.file_scope || [];
+  const entries = step.writeScope === 'none' ? [] : step.writeScope === 'first' ? scope.slice(0, 1) : scope;
+  for (const entry of entries) {
     if (entry.endsWith('/')) {
       const file = path.posix.join(entry, `${task.task_id.toLowerCase().replace(/[^a-z0-9]+/g, '-')}.js`);
       write(file, step.content ?? `module.exports = { task: ${JSON.stringify(task.task_id)} };\n`);

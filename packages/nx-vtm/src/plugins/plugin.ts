@@ -106,6 +106,8 @@ export const preTasksExecution: PreTasksExecution<PluginOptionsInput> = async (r
 /** After tasks ran: cache hits and skipped dependents recorded, the run report written. */
 export const postTasksExecution: PostTasksExecution<PluginOptionsInput> = async (rawOptions, context) => {
   const { runPostTasksHook } = await import('../runtime/hooks');
+  // Recording happens after the tasks ran; a failure here must be seen, but must not turn a good run into a failed one
+  // (the executors already recorded every task they ran).
   await runPostTasksHook({
     rawOptions,
     commandId: context.id,
@@ -114,5 +116,5 @@ export const postTasksExecution: PostTasksExecution<PluginOptionsInput> = async 
     taskResults: context.taskResults as never,
     startTime: context.startTime,
     endTime: context.endTime,
-  });
+  }).catch((e: Error) => console.error(`nx-vtm: recording this run's results failed: ${e.message}`));
 };

@@ -63,6 +63,19 @@ export function getManifestFiles(projects: Record<string, ProjectConfiguration>)
   return [...files].sort();
 }
 
+/**
+ * Manifest files selected by the plugin options, found without the project graph (hooks run outside executors):
+ * the files git knows (tracked and untracked, not ignored: Nx's own view of the workspace) matching the patterns.
+ */
+export async function findManifestFiles({ workspaceRoot, options }: { workspaceRoot: string; options: PluginOptions }): Promise<string[]> {
+  const patterns = getManifestPatterns(options);
+  const { gitOk } = await import('../workspace/git');
+  const listed = await gitOk({ cwd: workspaceRoot, args: ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', '*.json'] });
+  if (!listed.ok) return [];
+  const files = new Set(listed.value.split('\0').filter(Boolean));
+  return [...files].filter((f) => patterns.some((p) => f === p || minimatch(f, p, { dot: true }))).sort();
+}
+
 export function loadRunContext({
   workspaceRoot,
   nxJson,

@@ -5,13 +5,13 @@
  * - after: tasks Nx served from its cache are recorded as completed (from cache), dependents Nx skipped because a
  *   dependency failed are recorded blocked (`dependency_failed:<id>`), and the run report is written.
  */
-import { readCachedProjectGraph, type NxJsonConfiguration, type ProjectConfiguration } from '@nx/devkit';
+import type { NxJsonConfiguration } from '@nx/devkit';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePluginOptions, type PluginOptions } from '../config/plugin-options';
 import { hashTask } from '../manifest/hash';
 import { createRunId } from './run-tasks';
-import { getManifestFiles, loadRunContext, type RunContext } from './context';
+import { findManifestFiles, loadRunContext, type RunContext } from './context';
 import { checkRunPreconditions, getIntegrationBranch, RUNS_DIR } from './preconditions';
 import { getResultPaths } from './pipeline';
 import { buildRunReport, formatRunReportMarkdown, type NxTaskStatus } from './report';
@@ -99,15 +99,12 @@ export async function runPostTasksHook({
   const ours = Object.values(taskResults).filter((r) => r.task.target.target === options.implementTargetName);
   if (ours.length === 0) return;
 
-  let projects: Record<string, ProjectConfiguration> = {};
-  try {
-    projects = Object.fromEntries(Object.entries(readCachedProjectGraph().nodes).map(([name, node]) => [name, node.data]));
-  } catch {
-    return; // no project graph: nothing of ours ran
-  }
-  const manifestFiles = getManifestFiles(projects);
+  const manifestFiles = await findManifestFiles({ workspaceRoot, options });
   const loaded = loadRunContext({ workspaceRoot, nxJson, manifestFiles });
-  if (!loaded.ok) return;
+  if (!loaded.ok) {
+    print(`nx-vtm: results of this run not recorded: ${loaded.error}`);
+    return;
+  }
   const ctx = loaded.value;
   const runTasks = new Map<string, NxTaskStatus>();
   for (const r of ours) if (ctx.tasks.has(r.task.target.project)) runTasks.set(r.task.target.project, r.status);
