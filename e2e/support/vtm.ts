@@ -31,6 +31,8 @@ export interface AgentWorkspace extends TestWorkspace {
   agentLog: string;
   /** Run nx with the scripted agent's plan (per task behaviour) in the environment. */
   run(args: string[], plan?: Record<string, unknown>, env?: NodeJS.ProcessEnv): ReturnType<TestWorkspace['nx']>;
+  /** `run` without blocking this process. */
+  runAsync(args: string[], plan?: Record<string, unknown>, env?: NodeJS.ProcessEnv): ReturnType<TestWorkspace['nxAsync']>;
   /** Environment for running nx by hand (spawn) with the same plan. */
   env(plan?: Record<string, unknown>): NodeJS.ProcessEnv;
   agentEvents(): AgentEvent[];
@@ -86,6 +88,7 @@ export function createAgentWorkspace({
     agentLog,
     env,
     run: (args, plan = {}, extra = {}) => ws.nx(args, { env: { ...env(plan), ...extra } }),
+    runAsync: (args, plan = {}, extra = {}) => ws.nxAsync(args, { env: { ...env(plan), ...extra } }),
     agentEvents: () => readJsonLines(agentLog),
     state: () => JSON.parse(ws.read('docs/backlog/task-state.json')),
     events: () => readJsonLines(join(ws.root, '.vtm/events.jsonl')),

@@ -3,7 +3,7 @@
  * node_modules, and the repository's own node_modules (nx 24.0.6 and the plugin's dependencies) linked in, so tests
  * run the real `nx` CLI against the real built package without a network install per test.
  */
-import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,6 +22,8 @@ export interface TestWorkspace {
   root: string;
   /** Run the real nx CLI in the workspace. */
   nx(args: string[], opts?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): RunResult;
+  /** The same without blocking this process (needed when this process serves something nx talks to). */
+  nxAsync(args: string[], opts?: { env?: NodeJS.ProcessEnv }): Promise<RunResult>;
   git(args: string[]): string;
   write(rel: string, content: string | object): void;
   read(rel: string): string;
@@ -88,21 +90,32 @@ export function createTestWorkspace({
   git(['add', '-A']);
   git(['commit', '-q', '-m', 'initial']);
 
+  const nxEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+    ...process.env,
+    NX_DAEMON: 'false',
+    NX_NO_CLOUD: 'true',
+    NX_TUI: 'false',
+    NX_SKIP_NX_CACHE: undefined,
+    CI: 'true',
+    FORCE_COLOR: '0',
+    ...extra,
+  });
+  const nxBin = join(root, 'node_modules/nx/dist/bin/nx.js');
+  const nxAsync = (args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [nxBin, ...args], { cwd: root, env: nxEnv(opts.env) });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, output: `${stdout}\n${stderr}` }));
+    });
   const nx = (args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): RunResult => {
-    const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [join(root, 'node_modules/nx/dist/bin/nx.js'), ...args], {
+    const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [nxBin, ...args], {
       cwd: root,
       encoding: 'utf8',
       timeout: opts.timeoutMs ?? 120_000,
-      env: {
-        ...process.env,
-        NX_DAEMON: 'false',
-        NX_NO_CLOUD: 'true',
-        NX_TUI: 'false',
-        NX_SKIP_NX_CACHE: undefined,
-        CI: 'true',
-        FORCE_COLOR: '0',
-        ...opts.env,
-      },
+      env: nxEnv(opts.env),
     });
     const stdout = r.stdout ?? '';
     const stderr = r.stderr ?? '';
@@ -112,6 +125,7 @@ export function createTestWorkspace({
   return {
     root,
     nx,
+    nxAsync,
     git,
     write,
     read: (rel) => readFileSync(join(root, rel), 'utf8'),

@@ -45,9 +45,19 @@ describe('buildGraph', () => {
   it('puts the task hash and run config hash in options (the cache key) and only workspace-root inputs', () => {
     const impl = byName['A--T01'].config.targets!.implement;
     expect(impl.options).toEqual({ taskId: 'A--T01', manifest: FILE, taskHash: hashTask(a), runConfigHash: 'cfg' });
-    expect(impl.inputs).toEqual(['{workspaceRoot}/docs/spec.md']);
+    expect(impl.inputs).toEqual([
+      '{workspaceRoot}/docs/spec.md',
+      { dependentTasksOutputFiles: '**/*', transitive: true },
+      { externalDependencies: [] },
+    ]);
     const verify = byName['A--T01'].config.targets!.verify;
-    expect(verify.inputs).toEqual(['{workspaceRoot}/docs/spec.md', '{workspaceRoot}/src/a--t01/**/*', '{workspaceRoot}/test/a.test.js']);
+    expect(verify.inputs).toEqual([
+      '{workspaceRoot}/docs/backlog/tasks/A--T01.json',
+      '{workspaceRoot}/docs/spec.md',
+      '{workspaceRoot}/src/a--t01/**/*',
+      '{workspaceRoot}/test/a.test.js',
+    ]);
+    expect(verify.syncGenerators).toEqual(['nx-vtm:sync']);
     for (const p of graph.projects) {
       for (const t of Object.values(p.config.targets!)) {
         expect(JSON.stringify(t.inputs ?? [])).not.toContain('{projectRoot}');
@@ -65,9 +75,9 @@ describe('buildGraph', () => {
     expect(byName['phase-1'].config.targets!.verify.dependsOn).toEqual([{ projects: ['A--T01', 'B--T01'], target: 'verify' }]);
   });
 
-  it('emits edges for dependencies and group membership', () => {
+  it('emits edges for dependencies only (group membership is in targets and tags)', () => {
     const edges = graph.edges.map((e) => `${e.source}->${e.target}`).sort();
-    expect(edges).toEqual(['B--T01->A--T01', 'phase-1->A--T01', 'phase-1->B--T01', 'slice-1.1->A--T01', 'slice-1.2->B--T01']);
+    expect(edges).toEqual(['B--T01->A--T01']);
   });
 
   it('changes only the edited task\'s key when one entry changes', () => {

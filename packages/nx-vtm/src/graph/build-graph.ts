@@ -15,6 +15,7 @@ import { DOC_FIELDS } from '../manifest/schema';
 import { hashTask } from '../manifest/hash';
 import { isNamedDocReference } from '../manifest/paths';
 import type { ManifestProblem } from '../manifest/problems';
+import { getSnapshotPath } from './task-snapshots';
 
 export const EXECUTOR_PACKAGE = 'nx-vtm';
 
@@ -107,7 +108,14 @@ function taskTargets(task: Task, file: string, names: GraphTargetNames, runConfi
     // The task's own hash is an option, so editing one manifest entry changes only that task's cache key.
     options: { taskId: task.task_id, manifest: file, taskHash, ...(runConfigHash ? { runConfigHash } : {}) },
     cache: true,
-    inputs: docInputs,
+    inputs: [
+      ...docInputs,
+      // Upstream results are part of the key: a dependency implemented again makes its dependents due again.
+      { dependentTasksOutputFiles: '**/*', transitive: true },
+      // No npm packages: installing or upgrading a package must not make finished agent work due again (naming
+      // nx-vtm here fails in workspaces whose lock file does not list it).
+      { externalDependencies: [] },
+    ],
     outputs: [`{workspaceRoot}/.vtm/results/${task.task_id}/outcome`],
     // Metadata is repeated for every task and Nx serialises it into its graph cache: keep it short (10,000 tasks).
     metadata: implementMetadata(),
@@ -118,7 +126,14 @@ function taskTargets(task: Task, file: string, names: GraphTargetNames, runConfi
     executor: `${EXECUTOR_PACKAGE}:verify`,
     options: { taskId: task.task_id, manifest: file, taskHash },
     cache: true,
-    inputs: [...docInputs, ...task.file_scope.map(asInput), ...task.test_verification.map(asInput)],
+    inputs: [
+      `{workspaceRoot}/${getSnapshotPath(file, task.task_id)}`,
+      ...docInputs,
+      ...task.file_scope.map(asInput),
+      ...task.test_verification.map(asInput),
+    ],
+    // Keeps the per-task snapshot files in step with the manifest (`nx sync`; `nx sync:check` in CI).
+    syncGenerators: [`${EXECUTOR_PACKAGE}:sync`],
     metadata: verifyMetadata(),
   };
   return { [names.implement]: implement, [names.verify]: verify };
@@ -201,7 +216,9 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
         targets: aggregateTargets(group.members, targetNames, group.label),
       },
     });
-    for (const member of group.members) edges.push({ source: name, target: member, file: group.file });
+    // No project edges from a slice or phase to its tasks: Nx marks every dependent of a changed project affected,
+    // and an affected slice would pull every task of it into `nx affected -t verify`. Membership is in the targets
+    // and the tags.
   }
   return { projects, edges, problems };
 }

@@ -72,8 +72,8 @@ export const createNodes: CreateNodes<PluginOptionsInput> = [
 export const createNodesV2 = createNodes;
 
 /**
- * Edges for `nx graph`: derived from the inferred projects themselves (their targets' `dependsOn`), so the manifest is
- * not parsed a second time. `implicit` edges, because a `static` edge whose source file is the manifest is silently
+ * Edges for `nx graph`: `depends_on_tasks`, derived from the inferred task projects themselves (their implement
+ * targets' `dependsOn`), so the manifest is not parsed a second time. `implicit` edges, because a `static` edge whose source file is the manifest is silently
  * dropped by Nx (shared notes).
  */
 export const createDependencies: CreateDependencies<PluginOptionsInput> = (rawOptions, context) => {
@@ -82,7 +82,9 @@ export const createDependencies: CreateDependencies<PluginOptionsInput> = (rawOp
   const target = parsedOptions.value.implementTargetName;
   const deps: RawProjectGraphDependency[] = [];
   for (const [name, project] of Object.entries(context.projects)) {
-    if (!project.root.startsWith(`${VIRTUAL_ROOT}/`)) continue;
+    // Task projects only: an edge from a slice or phase to its tasks would make the whole slice affected (and, through
+    // its aggregate target, every task of it) whenever one task changes.
+    if (!project.root.startsWith(`${VIRTUAL_ROOT}/`) || !project.tags?.includes('vtm:task')) continue;
     const dependsOn = project.targets?.[target]?.dependsOn ?? [];
     for (const d of dependsOn) {
       if (typeof d === 'string' || !d.projects || typeof d.projects === 'string') continue;

@@ -9,15 +9,13 @@ import type { NxJsonConfiguration } from '@nx/devkit';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePluginOptions, type PluginOptions } from '../config/plugin-options';
-import { hashTask } from '../manifest/hash';
 import { createRunId } from './run-tasks';
 import { findManifestFiles, loadRunContext, type RunContext } from './context';
 import { checkRunPreconditions, getIntegrationBranch, RUNS_DIR } from './preconditions';
-import { getResultPaths } from './pipeline';
+import { integrateCachedTasks } from './cache-restore';
 import { buildRunReport, formatRunReportMarkdown, type NxTaskStatus } from './report';
 import { openTaskStore } from '../state/task-store';
-import { isCompletedFor, type TaskRecord } from '../state/task-record';
-import { isAncestor } from '../workspace/git';
+import type { TaskRecord } from '../state/task-record';
 
 /** Whether an nx command line runs `target` (run-many/affected -t, run p:target, the `nx p:target` shorthand). */
 export function commandRunsTarget(argv: readonly string[], target: string): boolean {
@@ -117,30 +115,10 @@ export async function runPostTasksHook({
 
   const store = openTaskStore({ workspaceRoot, stateFile: options.stateFile });
   try {
-    const branch = await getIntegrationBranch(ctx);
-    // 1. Served from the Nx cache: the task is completed; its accepted patch must be in the integration branch.
-    for (const [taskId, status] of runTasks) {
-      if (!status.includes('cache')) continue;
-      const task = ctx.tasks.get(taskId)!.task;
-      const taskHash = hashTask(task);
-      const record = store.getTask(taskId);
-      if (record && isCompletedFor(record, taskHash)) continue;
-      const restored = readRestoredResult(workspaceRoot, taskId);
-      const integrated = restored?.integrationSha && branch.ok ? await isAncestor({ cwd: workspaceRoot, ancestor: restored.integrationSha, descendant: 'HEAD' }) : undefined;
-      const note =
-        integrated && integrated.ok && !integrated.value
-          ? `the cached result's commit ${restored!.integrationSha!.slice(0, 8)} is not in ${branch.ok ? branch.value : 'HEAD'}; apply ${join('.vtm/results', taskId, 'outcome/task.patch')} (git apply --3way) or re-run with --skip-nx-cache`
-          : null;
-      const r = store.recordOutcome({
-        taskId,
-        runId,
-        fromCache: true,
-        taskHash,
-        outcome: { ...(restored?.fields ?? {}), status: 'completed', reason: null, ...(note ? { cache_note: note } : {}) },
-      });
-      if (!r.ok) print(`nx-vtm: ${r.error.message}`);
-      else if (note) print(`nx-vtm: ${taskId} completed from cache, but ${note}`);
-    }
+    // 1. Served from the Nx cache: completed (from cache); the accepted patch is applied where the branch lacks it.
+    const cached = [...runTasks].filter(([, status]) => status.includes('cache')).map(([id]) => id);
+    const restored = await integrateCachedTasks({ ctx, taskIds: cached, store, runId, log: (id, line) => print(`nx-vtm: [${id}] ${line}`) });
+    for (const [id, outcome] of restored) if (outcome.status === 'failed') runTasks.set(id, 'failure');
     // 2. Dependents Nx never started because a dependency failed (absent from the results): blocked, with the cause.
     const failed = [...runTasks].filter(([, s]) => s === 'failure').map(([id]) => id);
     const dependents = buildDependents(ctx);
@@ -179,18 +157,6 @@ export async function runPostTasksHook({
     print(`  report: ${join(RUNS_DIR, runId, 'report.md')}  state: ${options.stateFile}  events: .vtm/events.jsonl`);
   } finally {
     store.close();
-  }
-}
-
-function readRestoredResult(workspaceRoot: string, taskId: string): { fields: Record<string, unknown>; integrationSha?: string } | undefined {
-  const file = join(getResultPaths(workspaceRoot, taskId).outcomeDir, 'result.json');
-  if (!existsSync(file)) return undefined;
-  try {
-    const { task_id: _t, run_id: _r, status: _s, reason: _re, ...fields } = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    const integration = fields.integration as { sha?: string; status?: string } | undefined;
-    return { fields, integrationSha: integration?.status === 'merged' || integration?.status === 'already_integrated' ? integration.sha : undefined };
-  } catch {
-    return undefined;
   }
 }
 

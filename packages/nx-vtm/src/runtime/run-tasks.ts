@@ -8,6 +8,7 @@ import type { NxJsonConfiguration, ProjectConfiguration, TaskGraph } from '@nx/d
 import { randomBytes } from 'node:crypto';
 import { getManifestFiles, loadRunContext, type RunContext } from './context';
 import { runTaskPipeline } from './pipeline';
+import { integrateCachedTasks } from './cache-restore';
 import { checkRunPreconditions, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
 import { hashTask } from '../manifest/hash';
 import type { Task } from '../manifest/schema';
@@ -187,20 +188,30 @@ async function* runWithStore({
     if (!recorded.ok) log(taskId, `nx-vtm: ${recorded.error.message}`);
   }
 
-  // Dependencies outside this run: Nx handled those in its task graph (ran them or restored them from cache) before
-  // scheduling ours; anything else must already be completed in the store.
+  // Dependencies outside this run: Nx handled those in its task graph (ran them, or restored them from its cache)
+  // before scheduling ours; a restored one's accepted patch is applied first if the branch lacks it. Anything else
+  // must already be completed in the store.
   const externalStates = new Map<string, 'completed' | 'failed'>();
   const nxHandled = new Set(Object.keys(input.fullTaskGraph?.tasks ?? {}));
+  const outside = [...new Set(tasks.flatMap((t) => t.depends_on_tasks))].filter((d) => !runSet.has(d));
+  const restored = await integrateCachedTasks({
+    ctx,
+    taskIds: outside.filter((d) => nxHandled.has(`${d}:${input.targetName}`)),
+    store,
+    runId,
+    log,
+  });
   for (const task of tasks) {
     for (const dep of task.depends_on_tasks) {
       if (runSet.has(dep) || externalStates.has(dep)) continue;
       const depTask = ctx.tasks.get(dep)?.task;
       const record = store.getTask(dep);
-      const done =
-        nxHandled.has(`${dep}:${input.targetName}`) ||
-        (record !== undefined && depTask !== undefined && isCompletedFor(record, hashTask(depTask)));
+      const viaNx = restored.get(dep);
+      const done = viaNx
+        ? viaNx.status !== 'failed'
+        : record !== undefined && depTask !== undefined && isCompletedFor(record, hashTask(depTask));
       externalStates.set(dep, done ? 'completed' : 'failed');
-      if (!done) log(task.task_id, `BLOCKED::DEPENDENCY-NOT-DONE::${task.task_id}: ${dep} is ${record?.status ?? 'pending'}; run it first (or drop --exclude-task-dependencies)`);
+      if (!done && !viaNx) log(task.task_id, `BLOCKED::DEPENDENCY-NOT-DONE::${task.task_id}: ${dep} is ${record?.status ?? 'pending'}; run it first (or drop --exclude-task-dependencies)`);
     }
   }
 

@@ -49,6 +49,8 @@ describe('init generator', () => {
     const parsed = parseManifestText({ text, file: 'docs/backlog/virtual-task-manifest.json' });
     expect(parsed.ok).toBe(true);
     expect(JSON.parse(text).$schema).toBe('../../node_modules/nx-vtm/manifest.schema.json');
+    // One snapshot per task, for nx affected.
+    expect(tree.children('docs/backlog/tasks').sort()).toEqual(['EXAMPLE_FAREWELL--T01.json', 'EXAMPLE_GREETING--T01.json']);
 
     tree.write('docs/backlog/virtual-task-manifest.json', '{"tasks":[]}');
     await initGenerator(tree, { skipFormat: true });

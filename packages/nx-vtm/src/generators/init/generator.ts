@@ -7,6 +7,7 @@ import { posix } from 'node:path';
 import { DEFAULT_MANIFEST, DEFAULT_STATE_FILE, RUNTIME_DIR } from '../../config/plugin-options';
 import { getPathProblem } from '../../manifest/paths';
 import { buildExampleManifest } from './example-manifest';
+import { syncGenerator } from '../sync/generator';
 import type { InitGeneratorSchema } from './schema';
 
 export const PLUGIN_NAME = 'nx-vtm';
@@ -44,6 +45,8 @@ export async function initGenerator(tree: Tree, schema: InitGeneratorSchema = {}
     const schemaPath = posix.relative(posix.dirname(manifest), 'node_modules/nx-vtm/manifest.schema.json');
     tree.write(manifest, `${JSON.stringify(buildExampleManifest(schemaPath), null, 2)}\n`);
   }
+  // Task snapshots for `nx affected` (kept current afterwards by the sync generator: `nx sync`).
+  await syncGenerator(tree);
   if (!schema.skipFormat) await formatFiles(tree);
 }
 
