@@ -254,3 +254,23 @@ describe('concurrency across nx commands (real nx, real agents)', () => {
     expect(ws.read(MANIFEST)).toContain('K_A--T01');
   });
 });
+
+describe('isolation "none" (real nx, real agents)', () => {
+  it('runs agents in the checkout, in parallel, and commits each task\'s own files', () => {
+    const ws = make({ tasks: [task('N_A--T01'), task('N_B--T01'), task('N_C--T01', { depends_on_tasks: ['N_A--T01'] })], options: { isolation: 'none' } });
+    const r = ws.run(SLICE, { '*': { sleepMs: 600 } });
+    if (r.code !== 0) throw new Error(r.output.slice(-3000));
+    for (const e of ws.agentEvents()) expect(e.cwd).toBe(ws.root);
+    expect(getMaxConcurrency(getIntervals(ws.agentEvents()))).toBeGreaterThanOrEqual(2);
+    const state = ws.state().tasks;
+    for (const id of ['N_A--T01', 'N_B--T01', 'N_C--T01']) expect(state[id]).toMatchObject({ status: 'completed' });
+    expect(state['N_A--T01'].files_modified).toEqual(['src/n-a-t01.js', 'test/n-a-t01.test.js']);
+    const subjects = ws.git(['log', '--format=%s']).split('\n');
+    for (const id of ['N_A--T01', 'N_B--T01', 'N_C--T01']) expect(subjects).toContain(`feat(${id}): Implement ${id}`);
+    expect(ws.git(['show', '--name-only', '--format=', `HEAD~${subjects.indexOf('feat(N_B--T01): Implement N_B--T01')}`]).trim().split('\n').sort()).toEqual([
+      'src/n-b-t01.js',
+      'test/n-b-t01.test.js',
+    ]);
+    expect(ws.git(['status', '--porcelain', '--untracked-files=no'])).toBe('');
+  });
+});

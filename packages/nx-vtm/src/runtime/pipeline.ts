@@ -16,9 +16,10 @@ import { resolveAgentConfig } from '../agents/routing';
 import { runAgent } from '../agents/run-agent';
 import { runProcess } from '../agents/process-runner';
 import { createTaskWorktree, removeTaskWorktree } from '../workspace/worktree';
-import { auditScope, collectTaskChanges, formatScopeViolation } from '../workspace/audit';
+import { auditScope, buildTaskChanges, collectTaskChanges, formatScopeViolation } from '../workspace/audit';
+import { isPathInScope } from '../manifest/paths';
 import { runVerification, type VerificationResult } from '../workspace/verify';
-import { commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
+import { buildTaskCommitMessage, commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
 import { gitOk, getHeadSha } from '../workspace/git';
 import { createSqliteLock } from '../workspace/sqlite-lock';
 import { getVerificationCommand } from './verification';
@@ -54,6 +55,8 @@ export interface PipelineInput {
   onAgentSpawn?: (pid: number) => void;
   /** A progress line for the task's output. */
   log: (line: string) => void;
+  /** isolation "none": the file scopes of the other tasks running now (their uncommitted files are not ours). */
+  getOtherRunningScopes?: () => string[];
 }
 
 export interface PipelineResult {
@@ -204,9 +207,25 @@ export async function runTaskPipeline(input: PipelineInput): Promise<PipelineRes
   }
 
   // 3. The diff, against the declared scope (the agent's list of files is a claim; the diff is the fact).
-  const changes = await collectTaskChanges({ worktree: cwd, baseSha, linkDirs });
-  if (!changes.ok) return { agent, outcome: blocked('git_failed', changes.error.message, common), summary: changes.error.message };
-  const audit = auditScope({ changes: changes.value, fileScope: task.file_scope, allowedExtra: task.test_verification });
+  const shared = options.isolation === 'none';
+  if (shared) {
+    // Without worktrees other tasks commit to the same branch meanwhile: audit only what is uncommitted now.
+    const head = await getHeadSha({ cwd });
+    if (head.ok) baseSha = head.value;
+  }
+  const collected = await collectTaskChanges({ worktree: cwd, baseSha, linkDirs });
+  if (!collected.ok) return { agent, outcome: blocked('git_failed', collected.error.message, common), summary: collected.error.message };
+  let changes = collected.value;
+  if (shared) {
+    // In a shared checkout, uncommitted files inside the scopes of tasks running beside this one are theirs.
+    const mine = [...task.file_scope, ...task.test_verification];
+    const theirs = input.getOtherRunningScopes?.() ?? [];
+    // The plugin's own run-time files (state file, .vtm/) are not the agent's either.
+    changes = buildTaskChanges(
+      changes.entries.filter((e) => isPathInScope(e.path, mine) || !(isPathInScope(e.path, theirs) || isPathInScope(e.path, ignorePaths))),
+    );
+  }
+  const audit = auditScope({ changes, fileScope: task.file_scope, allowedExtra: task.test_verification });
   const diff = await gitOk({ cwd, args: ['diff', '--binary', '--no-ext-diff', baseSha, '--'] });
   if (diff.ok) writeFileSync(join(paths.dir, 'diff.patch'), diff.value);
   if (!audit.ok) {
@@ -297,6 +316,18 @@ export async function runTaskPipeline(input: PipelineInput): Promise<PipelineRes
       removeTaskWorktree({ repoRoot: workspaceRoot, taskId: id, integrationRef: integrationBranch }),
     );
     if (!removed.ok) log(`worktree kept: ${removed.error.message}`);
+  } else if (audit.files.length > 0) {
+    // Shared checkout: commit exactly this task's files on the current branch (other tasks' files stay untouched).
+    const committed = await withWorktreeLock(workspaceRoot, async () => {
+      const added = await gitOk({ cwd, args: ['add', '-A', '--', ...audit.files] });
+      if (!added.ok) return added;
+      const message = buildTaskCommitMessage({ taskId: id, title: task.title, acceptanceCriteria: task.acceptance_criteria });
+      return gitOk({ cwd, args: ['commit', '--quiet', '-F', '-', '--', ...audit.files], input: message });
+    });
+    if (!committed.ok) return { agent, outcome: blocked('commit_failed', committed.error.message, common), summary: committed.error.message };
+    const head = await getHeadSha({ cwd });
+    integration = { strategy: 'commit', status: 'committed', sha: head.ok ? head.value : null };
+    log(`committed on ${integrationBranch}${head.ok ? ` (${head.value.slice(0, 8)})` : ''}`);
   }
 
   // 6. The accepted result, which Nx caches as the target's output.

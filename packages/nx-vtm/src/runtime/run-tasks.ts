@@ -233,6 +233,9 @@ async function* runWithStore({
     tryStart: (taskId, waitingSinceMs, opts) => {
       const blockedMessage = blockedBefore.get(taskId);
       if (blockedMessage) return { kind: 'finished', success: false, reason: blockedMessage };
+      // A rate limit seen by any process of the workspace pauses every process's new dispatches.
+      const pause = store.getDispatchPause();
+      if (pause) return { kind: 'wait', reason: { kind: 'rate-limited', until: new Date(pause.untilMs).toISOString() } };
       if (!gate.isOpen()) return { kind: 'wait', reason: { kind: 'rate-limited', until: gate.blockedUntil!.toISOString() } };
       const task = byId.get(taskId)!;
       const claim = store.tryClaim({
@@ -350,6 +353,11 @@ async function runClaimedTask({
         integrationBranch,
         stateFile: options.stateFile,
         signal: abort.signal,
+        getOtherRunningScopes: () =>
+          store
+            .getRunningClaims()
+            .filter((c) => c.taskId !== task.task_id)
+            .flatMap((c) => [...c.footprint.fileScope]),
         onAgentSpawn: (pid) => {
           agentPid = pid;
           store.heartbeat({ taskId: task.task_id, token, agentPid: pid });
@@ -361,6 +369,7 @@ async function runClaimedTask({
         // A usage limit pauses new dispatches until it lifts, and this task runs again then; it is not a failure.
         const until = resetAt ? Date.parse(resetAt) : Date.now() + 15 * 60_000;
         gate.blockUntil(until);
+        store.pauseDispatchUntil({ untilMs: until, reason: `${task.task_id}: ${r.summary}`, runId });
         log(`agent rate-limited until ${new Date(until).toISOString()}; new dispatches paused, this task retries then`);
         await gate.waitUntilOpen(abort.signal).catch(() => undefined);
         continue;

@@ -26,6 +26,7 @@ export const EVENT_TYPES = [
   'invalidate', // a task was reset to pending
   'import', // an existing task-state.json was imported into an empty store
   'manifest-hash', // the stored manifest hash was set or replaced
+  'pause', // new dispatches paused for every process until a rate or usage limit lifts
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

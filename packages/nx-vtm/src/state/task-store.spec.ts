@@ -703,3 +703,25 @@ describe('reads', () => {
     ]);
   });
 });
+
+describe('dispatch pause (rate limits shared across processes)', () => {
+  it('pauses until the given time, only ever extends, and is visible to another store on the same database', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vtm-pause-'));
+    let now = 1_000_000;
+    const clock = { now: () => now };
+    const a = openTaskStore({ workspaceRoot: root, clock });
+    const b = openTaskStore({ workspaceRoot: root, clock });
+    try {
+      expect(a.getDispatchPause()).toBeUndefined();
+      a.pauseDispatchUntil({ untilMs: now + 60_000, reason: 'T1: usage limit' });
+      a.pauseDispatchUntil({ untilMs: now + 10_000, reason: 'shorter' });
+      expect(b.getDispatchPause()).toEqual({ untilMs: now + 60_000, reason: 'T1: usage limit' });
+      now += 60_001;
+      expect(b.getDispatchPause()).toBeUndefined();
+    } finally {
+      a.close();
+      b.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

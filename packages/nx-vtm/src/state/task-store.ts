@@ -617,6 +617,27 @@ export class TaskStore {
    * Adopts a new manifest hash (after the user confirmed). Task records are kept; tasks whose entries changed are
    * re-run through their task hash.
    */
+  /**
+   * Pause new dispatches of every process of the workspace until `untilMs` (an agent hit a rate or usage limit: every
+   * task started before it lifts would fail the same way). Only ever extends an existing pause.
+   */
+  pauseDispatchUntil({ untilMs, reason, runId = null }: { untilMs: number; reason: string; runId?: string | null }): void {
+    this.write((_now, tx) => {
+      const current = Number(this.getMeta('dispatch_paused_until') ?? 0);
+      if (untilMs <= current) return;
+      this.setMeta('dispatch_paused_until', String(untilMs));
+      this.setMeta('dispatch_paused_reason', reason);
+      tx.events.push({ type: 'pause', runId, extra: { until: new Date(untilMs).toISOString(), reason } });
+    });
+  }
+
+  /** The end of the current dispatch pause (epoch ms), or undefined when dispatching is allowed. */
+  getDispatchPause(): { untilMs: number; reason: string } | undefined {
+    const untilMs = Number(this.getMeta('dispatch_paused_until') ?? 0);
+    if (!(untilMs > this.clock.now())) return undefined;
+    return { untilMs, reason: this.getMeta('dispatch_paused_reason') ?? 'paused' };
+  }
+
   acceptManifestHash(current: string): void {
     this.write((_now, tx) => {
       const previous = this.getMeta('manifest_hash') ?? null;

@@ -1,0 +1,92 @@
+/**
+ * The per-task pipeline against a real git repository and a real agent process (the e2e scripted stand-in agent):
+ * worktree bookkeeping runs under the workspace lock, so tasks that start at the same moment never collide inside
+ * `git worktree add/remove` (each lists every registered worktree and fails on one another task is half-way through
+ * creating or removing: "failed to read .git/worktrees/<other>/commondir").
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parsePluginOptions, type PluginOptions } from '../config/plugin-options';
+import { buildTask } from '../test-support/manifest-fixtures';
+import { makeTempRepo, type TempRepo } from '../workspace/test-support/git-fixture';
+import { startTsChild, waitForLine } from '../workspace/test-support/child';
+import { runTaskPipeline } from './pipeline';
+
+const SCRIPTED_AGENT = path.resolve(__dirname, '../../../../e2e/support/agents/scripted-agent.js');
+
+let repo: TempRepo;
+let agentLog: string;
+
+beforeEach(() => {
+  repo = makeTempRepo();
+  agentLog = path.join(repo.root, '.vtm', 'agent.log');
+});
+afterEach(() => repo.cleanup());
+
+function buildOptions(): PluginOptions {
+  const parsed = parsePluginOptions({
+    verify: false,
+    worktree: { linkDirs: [] },
+    agent: {
+      adapter: 'command',
+      command: [process.execPath, SCRIPTED_AGENT],
+      timeoutMs: 60_000,
+      retries: 0,
+      env: { SCRIPTED_AGENT_LOG: agentLog },
+    },
+  });
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+}
+
+const run = (taskId: string, options: PluginOptions) =>
+  runTaskPipeline({
+    workspaceRoot: repo.root,
+    task: buildTask(taskId),
+    options,
+    runId: 'spec-run',
+    integrationBranch: 'main',
+    stateFile: 'docs/backlog/task-state.json',
+    log: () => undefined,
+  });
+
+const agentStarts = (): { taskId: string; at: number }[] =>
+  fs
+    .readFileSync(agentLog, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.event === 'start');
+
+describe('runTaskPipeline worktree bookkeeping', () => {
+  it('creates the worktree only once the workspace lock is free', async () => {
+    const holder = startTsChild('lock-holder-child.ts', [path.join(repo.root, '.vtm', 'locks.db')]);
+    try {
+      await waitForLine(holder, /^locked$/);
+      const running = run('HELD--T01', buildOptions());
+      // Long enough for an unlocked pipeline to reach its agent; a slow machine can only make this pass vacuously.
+      await new Promise((r) => setTimeout(r, 1_500));
+      const releasedAt = Date.now();
+      holder.kill('SIGKILL');
+      const result = await running;
+      expect(result.outcome).toMatchObject({ status: 'completed' });
+      const [start] = agentStarts();
+      expect(start.taskId).toBe('HELD--T01');
+      expect(start.at).toBeGreaterThanOrEqual(releasedAt);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  }, 30_000);
+
+  it('runs six tasks started at the same moment to completion, each merged once', async () => {
+    const options = buildOptions();
+    const ids = ['A', 'B', 'C', 'D', 'E', 'F'].map((x) => `SAME_TIME_${x}--T01`);
+    const results = await Promise.all(ids.map((id) => run(id, options)));
+    expect(results.map((r) => `${r.outcome.status} ${r.outcome.reason ?? ''} ${r.outcome.error ?? ''}`.trim())).toEqual(
+      ids.map(() => 'completed'),
+    );
+    const merges = repo.git(['log', '--first-parent', '--format=%s', 'main']).split('\n').filter((s) => s.startsWith('Merge vtm/'));
+    expect(merges.sort()).toEqual(ids.map((id) => `Merge vtm/${id}: Do ${id}`).sort());
+    expect(repo.git(['worktree', 'list', '--porcelain']).match(/^worktree /gm)).toHaveLength(1);
+  }, 60_000);
+});
