@@ -85,7 +85,7 @@ describe('scheduling limits (real nx, real agents)', () => {
     expect(typeof root.started_at).toBe('string');
     expect(typeof root.completed_at).toBe('string');
     const types = new Set(ws.events().map((e) => e.type));
-    for (const t of ['claim', 'finish']) expect(types).toContain(t);
+    for (const t of ['run-start', 'claim', 'wait', 'start', 'finish', 'run-end']) expect(types).toContain(t);
     for (const e of ws.events()) expect(String(e.ts)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const [report] = ws.reports();
     expect(report.json).toMatchObject({ status: 'SUCCESS', totals: { tasks: 11, completed: 11 } });

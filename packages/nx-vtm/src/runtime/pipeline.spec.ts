@@ -39,7 +39,7 @@ function buildOptions(): PluginOptions {
   return parsed.value;
 }
 
-const run = (taskId: string, options: PluginOptions) =>
+const run = (taskId: string, options: PluginOptions, log: (line: string) => void = () => undefined) =>
   runTaskPipeline({
     workspaceRoot: repo.root,
     task: buildTask(taskId),
@@ -47,8 +47,14 @@ const run = (taskId: string, options: PluginOptions) =>
     runId: 'spec-run',
     integrationBranch: 'main',
     stateFile: 'docs/backlog/task-state.json',
-    log: () => undefined,
+    log,
   });
+
+/** A log that records when the pipeline reported its worktree ready. */
+function worktreeClock(): { log: (line: string) => void; readyAt: () => number | undefined } {
+  let readyAt: number | undefined;
+  return { log: (line) => (readyAt ??= line.startsWith('worktree ') ? Date.now() : undefined), readyAt: () => readyAt };
+}
 
 const agentStarts = (): { taskId: string; at: number }[] =>
   fs
@@ -60,19 +66,25 @@ const agentStarts = (): { taskId: string; at: number }[] =>
 
 describe('runTaskPipeline worktree bookkeeping', () => {
   it('creates the worktree only once the workspace lock is free', async () => {
+    const options = buildOptions();
+    // How long this machine takes from the call to a ready worktree, without contention: the held lock must last
+    // well beyond it, or the assertion below would pass without the lock doing anything.
+    const free = worktreeClock();
+    const calledAt = Date.now();
+    expect((await run('FREE--T01', options, free.log)).outcome).toMatchObject({ status: 'completed' });
+    const uncontendedMs = free.readyAt()! - calledAt;
+
     const holder = startTsChild('lock-holder-child.ts', [path.join(repo.root, '.vtm', 'locks.db')]);
     try {
       await waitForLine(holder, /^locked$/);
-      const running = run('HELD--T01', buildOptions());
-      // Long enough for an unlocked pipeline to reach its agent; a slow machine can only make this pass vacuously.
-      await new Promise((r) => setTimeout(r, 1_500));
+      const held = worktreeClock();
+      const running = run('HELD--T01', options, held.log);
+      await new Promise((r) => setTimeout(r, Math.max(1_000, 3 * uncontendedMs)));
       const releasedAt = Date.now();
       holder.kill('SIGKILL');
-      const result = await running;
-      expect(result.outcome).toMatchObject({ status: 'completed' });
-      const [start] = agentStarts();
-      expect(start.taskId).toBe('HELD--T01');
-      expect(start.at).toBeGreaterThanOrEqual(releasedAt);
+      expect((await running).outcome).toMatchObject({ status: 'completed' });
+      expect(held.readyAt()).toBeGreaterThanOrEqual(releasedAt);
+      expect(agentStarts().map((s) => s.taskId)).toEqual(['FREE--T01', 'HELD--T01']);
     } finally {
       holder.kill('SIGKILL');
     }

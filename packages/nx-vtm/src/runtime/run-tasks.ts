@@ -163,6 +163,7 @@ async function* runWithStore({
   started: number;
 }): AsyncGenerator<TaskRunResult> {
   const { options } = ctx;
+  store.logEvent({ type: 'run-start', runId, extra: { tasks: input.taskIds, pid: process.pid } });
   const runSet = new Set(input.taskIds);
   const tasks = input.taskIds.map((id) => ctx.tasks.get(id)!.task);
   const taskHashes = new Map(tasks.map((t) => [t.task_id, hashTask(t)]));
@@ -274,6 +275,8 @@ async function* runWithStore({
         });
       }),
     report: (event) => {
+      // Waits decided by this process's own pre-check never reach the store; log them (the store logs its own refusals).
+      if (event.kind === 'waiting') store.logEvent({ type: 'wait', runId, taskId: event.taskId, status: 'pending', reason: event.reason.kind, extra: { wait: event.reason, line: event.line } });
       if (event.kind === 'finished' && !event.result.ranHere && event.result.status === 'success') {
         log(event.taskId, `${event.taskId}: already completed; not run again (no agent called)`);
       } else log(event.taskId, event.line);
@@ -359,6 +362,7 @@ async function runClaimedTask({
             .filter((c) => c.taskId !== task.task_id)
             .flatMap((c) => [...c.footprint.fileScope]),
         onAgentSpawn: (pid) => {
+          store.logEvent({ type: 'start', runId, taskId: task.task_id, status: 'in-progress', extra: { agent_pid: pid } });
           agentPid = pid;
           store.heartbeat({ taskId: task.task_id, token, agentPid: pid });
         },
