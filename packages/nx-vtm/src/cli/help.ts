@@ -1,0 +1,134 @@
+/**
+ * Help texts: the overview (`nx-vtm help`), one page per command, and the pages of the inferred targets that
+ * `nx show project` links to (`npx nx-vtm help implement|verify`).
+ */
+
+const COMMANDS: Record<string, { summary: string; page: string }> = {
+  status: {
+    summary: 'progress pulse: counts, progress, running and next tasks, blockers, warnings',
+    page: `nx-vtm status [--json]
+
+The Progress Pulse of the workspace's manifests and task state: tasks per status, progress, High-risk progress,
+latest completed, tasks in progress (owner pid and host, start, acceptance criteria), next eligible tasks (pending,
+every dependency completed, nothing else blocking them; High risk first), blockers with their reason and what to do,
+the oldest task in progress, progress per slice, and whether the task state belongs to the current manifest.
+
+Flags: WARN::WIP-OVERLOAD (more tasks in progress than wipLimit), WARN::STALE-IN-PROGRESS (in progress for more
+than 2 days), WARN::STALE-CLAIM (its process is gone), WARN::HIGH-RISK-WITHOUT-TESTS (a completed High-risk task
+without its test_verification files), WARN::INCOMPLETE-ACS (completed, but acs_completed lacks criteria),
+WARN::CHANGED-SINCE-COMPLETED, WARN::MANIFEST-HASH-MISMATCH, WARN::STATE-NOT-IN-MANIFEST.
+
+Reads only: never creates or changes the task state.
+
+  --json    the pulse as JSON (every list complete)`,
+  },
+  worktrees: {
+    summary: 'list or prune leftover task worktrees (.vtm/worktrees) and vtm/* branches',
+    page: `nx-vtm worktrees [list] [--json]
+nx-vtm worktrees prune [--dry-run] [--force] [--json]
+
+Each task runs in a git worktree under .vtm/worktrees on branch vtm/<TASK_ID>. Successful tasks clean up after
+themselves; failed ones keep theirs so you can look at the work. "list" shows every leftover with what a prune would
+do and why; "prune" removes them:
+- a worktree with uncommitted changes is kept unless --force (the changes are then lost);
+- a branch is deleted only when it is merged into the integration branch (integrationBranch, default HEAD);
+- a task that a run holds right now (a live claim in any process) is always kept, even with --force.
+
+  --dry-run   show what prune would do; change nothing
+  --force     also remove worktrees with uncommitted changes
+  --json      machine-readable output
+
+"nx-vtm prune" is short for "nx-vtm worktrees prune".`,
+  },
+  reset: {
+    summary: 'put tasks back to pending so that they run again',
+    page: `nx-vtm reset <TASK_ID...> [--yes]
+
+Puts tasks back to "pending" (any status: completed, blocked, abandoned, or in progress whose process is gone) and
+clears their recorded result; the next run runs them again. Refused while a live run holds the task: wait for it or
+stop it first. Resetting a completed task asks for confirmation; --yes confirms without asking (needed when stdin is
+not a terminal). Completed tasks that depend on it stay completed (they are listed; reset them too if needed).
+
+  -y, --yes   confirm resetting completed tasks`,
+  },
+  abandon: {
+    summary: 'mark a task as no longer wanted (status abandoned)',
+    page: `nx-vtm abandon <TASK_ID> --reason "..."
+
+Marks a task "abandoned" with the reason given (recorded in the task state). Abandoned tasks never run, do not count
+towards progress, and tasks that depend on them cannot start (status shows them as blockers). Refused while a live
+run holds the task. A completed task must be reset first. Undo with "nx-vtm reset <TASK_ID>".
+
+  -r, --reason "..."   why the task is no longer wanted (required)`,
+  },
+  report: {
+    summary: 'print the latest (or a given) run report',
+    page: `nx-vtm report [RUN_ID] [--json]
+
+Prints the report of the latest run (.vtm/runs/<RUN_ID>/report.md), or of the run given (a unique prefix is enough):
+outcome per task, acceptance criteria, tests, blockers with remediation, next eligible tasks, slice progress, time
+saved against serial execution.
+
+  --json   print report.json instead`,
+  },
+  help: {
+    summary: 'this overview, or the page of a command or target',
+    page: `nx-vtm help [COMMAND]
+
+Without a command: the list of commands. With one: its page (also "nx-vtm COMMAND --help").`,
+  },
+};
+
+const TARGETS: Record<string, string> = {
+  implement: `nx-vtm implement target
+
+Runs a coding agent on one task of the Virtual Task Manifest. The target is inferred by the nx-vtm plugin for every
+task; its options (taskId, manifest, taskHash) come from the manifest and are not written by hand.
+
+  nx run <TASK_ID>:implement                      one task (and, first, the tasks it depends on)
+  nx run-many -t implement --projects=slice-1.1    every task of a slice, in dependency order
+  nx run-many -t implement --projects=tag:vtm:risk:low
+
+Scheduling: at most wipLimit (default 3) tasks in progress across every nx process of the workspace; tasks whose
+file_scope overlaps never run at once; High-risk and parallel:false tasks run alone.
+Configuration: nx.json plugins[].options of "nx-vtm" (see docs/configuration.md).
+See also: nx-vtm status, nx-vtm report, nx-vtm reset, nx-vtm worktrees.`,
+  verify: `nx-vtm verify target
+
+Runs the task's test_verification files on the current checkout. Cached by Nx with the task's related documents,
+file scope and test files as inputs, so \`nx affected -t verify\` re-verifies only tasks whose files changed.
+
+  nx run <TASK_ID>:verify
+  nx affected -t verify`,
+};
+
+/** The commands the command line knows (aliases excluded). */
+export const COMMAND_NAMES = Object.keys(COMMANDS);
+
+/** The overview page. */
+export function getOverviewHelp(): string {
+  const width = Math.max(...COMMAND_NAMES.map((n) => n.length));
+  return `nx-vtm: run a Virtual Task Manifest of planned tasks as an Nx task graph of coding-agent runs.
+
+Usage: nx-vtm <command> [options]
+
+Commands:
+${COMMAND_NAMES.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n].summary}`).join('\n')}
+
+Targets (run through nx; "nx-vtm help <target>" explains them):
+  implement   nx run <TASK_ID>:implement, nx run-many -t implement
+  verify      nx run <TASK_ID>:verify, nx affected -t verify
+
+Run commands anywhere inside the workspace (the folder with nx.json or below it).
+Exit codes: 0 ok, 1 the command failed (the message says what to do), 2 wrong command line.`;
+}
+
+/** The page of a command or target, or undefined when there is none. */
+export function findHelpPage(topic: string): string | undefined {
+  return COMMANDS[topic]?.page ?? TARGETS[topic];
+}
+
+/** The page of a command that exists (for `<command> --help`). */
+export function getCommandHelp(command: keyof typeof COMMANDS | string): string {
+  return findHelpPage(command) ?? getOverviewHelp();
+}
