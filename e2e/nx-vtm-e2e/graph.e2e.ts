@@ -69,6 +69,7 @@ describe('nx-vtm inferred graph (real nx)', () => {
     expect(p.targets.implement.metadata.description).toMatch(/coding agent/);
     expect(p.metadata.description).toBe("Implement API--T01");
     expect(p.targets.verify.inputs).toEqual([
+      '{workspaceRoot}/docs/backlog/tasks/API--T01.json',
       '{workspaceRoot}/docs/spec.md',
       '{workspaceRoot}/src/api--t01.js',
       '{workspaceRoot}/test/api--t01.test.js',
