@@ -55,7 +55,7 @@ export function getRemediation(taskId: string, reason: string | null, record?: T
     return `Fix ${dep} first; ${taskId} starts when ${dep} completes.`;
   }
   const byReason: Record<string, string> = {
-    agent_failed: `Read the agent transcript in ${dir}/ (transcript.*, outcome.json), fix the cause (prompt, permissions, API), ${rerun}.`,
+    agent_failed: `Read what the agent did in ${dir}/ (outcome.json, and transcript.* for CLI agents), fix the cause (prompt, permissions, API, recording), ${rerun}.`,
     agent_partial: `The agent finished only part of the acceptance criteria (see ${dir}/outcome.json).${kept} Split the task or ${rerun}.`,
     agent_blocked: `The agent reported a blocker (see blockers and ${dir}/outcome.json); resolve it, ${rerun}.`,
     timed_out: `The agent exceeded agent.timeoutMs; raise it or split the task, ${rerun}.`,

@@ -172,7 +172,8 @@ async function* runWithStore({
     taskId,
     status,
     reason,
-    terminalOutput: outputs.get(taskId)!.join('\n'),
+    // Ends with a newline: Nx prints it as is, and the next line must not be glued to the last one.
+    terminalOutput: `${outputs.get(taskId)!.join('\n')}\n`,
     startTime: startTimes.get(taskId) ?? started,
     endTime: Date.now(),
   });
@@ -289,9 +290,14 @@ async function* runWithStore({
   )) {
     if (r.status === 'skipped-dependency-failed') {
       const reason = r.reason ?? 'dependency_failed';
-      const recorded = store.recordOutcome({ taskId: r.taskId, runId, outcome: { status: 'blocked', reason, error: `not started: ${reason}` } });
-      if (!recorded.ok) log(r.taskId, `nx-vtm: ${recorded.error.message}`);
-      log(r.taskId, `not started: ${reason}`);
+      if (store.getTask(r.taskId)?.status === 'completed') {
+        // Done earlier against an older version of the dependency, and already integrated: it stays completed.
+        log(r.taskId, `not re-checked: ${reason}; it stays completed from an earlier run`);
+      } else {
+        const recorded = store.recordOutcome({ taskId: r.taskId, runId, outcome: { status: 'blocked', reason, error: `not started: ${reason}` } });
+        if (!recorded.ok) log(r.taskId, `nx-vtm: ${recorded.error.message}`);
+        log(r.taskId, `not started: ${reason}`);
+      }
       yield result(r.taskId, 'skipped', reason);
     } else {
       yield result(r.taskId, r.status, r.reason);
