@@ -3,7 +3,7 @@
  * codex, gemini, opencode) on PATH, speaking their documented output formats; real git worktrees, diff audit,
  * verification and merges. The verdict must come from the diff and the tests, never from the agent's word.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
@@ -166,6 +166,19 @@ describe('real agent CLIs (stand-ins on PATH)', () => {
     expect(ws.git(['status', '--porcelain', '--untracked-files=no'])).toBe('');
     expect(ws.read('src/conflict.js')).toBe('changed on main\n');
     expect(ws.git(['rev-parse', '--verify', '--quiet', 'refs/heads/vtm/CONFLICT--T01']).trim()).toMatch(/^[0-9a-f]{40}$/); // kept (checked out in its worktree)
+
+    // The user merges the kept branch by hand; the next run records the task completed without calling the agent.
+    spawnSync('git', ['merge', 'vtm/CONFLICT--T01'], { cwd: ws.root });
+    writeFileSync(join(ws.root, 'src/conflict.js'), 'changed on main\n// edited by fake claude for CONFLICT--T01\n');
+    ws.git(['add', 'src/conflict.js']);
+    ws.git(['commit', '-q', '--no-edit']);
+    const starts = () => readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"start"')).length;
+    const before = starts();
+    const again = ws.nx(SLICE);
+    expect(again.code).toBe(0);
+    expect(again.output).toContain('merged by hand');
+    expect(state()['CONFLICT--T01']).toMatchObject({ status: 'completed', integration: { status: 'merged_by_hand' } });
+    expect(starts()).toBe(before);
   });
 
   it("a dependent task's worktree contains its dependency's integrated work", () => {
@@ -178,5 +191,23 @@ describe('real agent CLIs (stand-ins on PATH)', () => {
     expect(r.code).toBe(0);
     expect(state()['CHILD--T01'].status).toBe('completed');
     for (const e of recorded()) expect(e.cwd).toContain(join(ws.root, '.vtm/worktrees'));
+  });
+
+  it('integration "branch" leaves each task on its branch, stacked on its dependencies, and main untouched', () => {
+    const dep = task('BR_DEP--T01', 'src/br-dep.js');
+    const child = task('BR_CHILD--T01', 'src/br-child.js', { depends_on_tasks: ['BR_DEP--T01'] });
+    child.files[Object.keys(child.files)[0]] = existsTest('src/br-dep.js'); // passes only on top of the dependency
+    const { ws, state } = setup({ tasks: [dep, child], agent: {} });
+    const nxJson = JSON.parse(ws.read('nx.json'));
+    nxJson.plugins[0].options.integration = 'branch';
+    ws.write('nx.json', nxJson);
+    ws.commitAll('branch integration');
+    const mainBefore = ws.git(['rev-parse', 'main']).trim();
+    const r = ws.nx(SLICE);
+    expect(r.code).toBe(0);
+    expect(state()['BR_CHILD--T01']).toMatchObject({ status: 'completed', integration: { status: 'branch_left' } });
+    expect(ws.git(['rev-parse', 'main']).trim()).toBe(mainBefore);
+    const childFiles = ws.git(['ls-tree', '-r', '--name-only', 'vtm/BR_CHILD--T01']).split('\n');
+    expect(childFiles).toEqual(expect.arrayContaining(['src/br-dep.js', 'src/br-child.js']));
   });
 });

@@ -13,7 +13,8 @@ export const DEFAULT_STATE_FILE = 'docs/backlog/task-state.json';
 export const RUNTIME_DIR = '.vtm';
 export const DEFAULT_VERIFY_COMMAND = ['node', '--test', '{files}'] as const;
 
-export const pluginOptionsSchema = z.looseObject({
+export const pluginOptionsSchema = z
+  .strictObject({
   manifest: z
     .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
     .default(DEFAULT_MANIFEST)
@@ -26,7 +27,7 @@ export const pluginOptionsSchema = z.looseObject({
   verify: z
     .union([
       z.literal(false),
-      z.looseObject({
+      z.strictObject({
         command: z
           .array(z.string().min(1))
           .min(1)
@@ -52,7 +53,7 @@ export const pluginOptionsSchema = z.looseObject({
     .optional()
     .describe('When set, runs are refused (BLOCKED::NOT-ON-MAIN-BRANCH) on any other branch, e.g. ["main", "master"].'),
   worktree: z
-    .looseObject({
+    .strictObject({
       linkDirs: z.array(z.string().min(1)).default(['node_modules']),
       setupCommand: z.array(z.string().min(1)).min(1).optional(),
       setupTimeoutMs: z.number().int().positive().default(10 * 60_000),
@@ -68,7 +69,9 @@ export const pluginOptionsSchema = z.looseObject({
     .default(10 * 60_000)
     .describe('A High-risk task waiting longer than this holds back new starts until it can run alone.'),
   pollMs: z.number().int().positive().default(500).describe('How often a waiting task re-checks the other processes.'),
-});
+  })
+  // Strict: a misspelt option ("wiplimit") is an error, not silently the default.
+  .refine((o) => o.heartbeatMs < o.leaseMs, { message: 'heartbeatMs must be less than leaseMs (a claim would expire between heartbeats)', path: ['heartbeatMs'] });
 
 export type PluginOptionsInput = z.input<typeof pluginOptionsSchema>;
 export type PluginOptions = z.output<typeof pluginOptionsSchema>;
@@ -85,8 +88,9 @@ export const getManifestPatterns = (options: PluginOptions): string[] =>
 
 /**
  * Hash of the options that change what an agent run produces (agent, verification, isolation, integration, setup),
- * part of every implement target's cache key: switching agent or model re-runs tasks, while scheduling and naming
- * settings (WIP limit, leases, target names) do not invalidate finished work.
+ * part of every implement target's cache key, so a cached result is reused only for the same agent settings.
+ * (Nx itself also hashes nx.json into every task, so any nx.json edit changes every key; the task store, not the
+ * cache, decides whether an agent is called again: completed tasks are never re-run silently.)
  */
 export function hashRunConfig(options: PluginOptions): string {
   const { agent, verify, isolation, integration, integrationBranch, worktree } = options;

@@ -92,6 +92,11 @@ export const taskSchema = z
       .array(z.string().regex(/^[^\s,]+$/, { message: 'must not contain spaces or commas' }))
       .optional()
       .describe('Extra Nx project tags (e.g. "frontend"); also usable in agent routing rules.'),
+    verification_command: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('Test command for this task only, as an argv array ("{files}" expands to test_verification); overrides the plugin\'s verify.command.'),
     agent: z
       .record(z.string(), z.unknown())
       .optional()

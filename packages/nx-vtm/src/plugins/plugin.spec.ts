@@ -128,3 +128,14 @@ describe('createDependencies', () => {
     expect(deps.map((d) => `${d.source}->${d.target}:${d.type}`).sort()).toEqual(['B--T01->A--T01:implicit']);
   });
 });
+
+describe('plugin options', () => {
+  it('rejects a misspelt option instead of silently using the default', async () => {
+    const e = await errorOf({ wiplimit: 5 });
+    expect(e.message).toMatch(/nx\.json plugins\["nx-vtm"\]\.options: Unrecognized key: "wiplimit"/);
+  });
+  it('rejects a heartbeat that is not shorter than the lease', async () => {
+    const e = await errorOf({ heartbeatMs: 90_000, leaseMs: 60_000 });
+    expect(e.message).toMatch(/heartbeatMs must be less than leaseMs/);
+  });
+});

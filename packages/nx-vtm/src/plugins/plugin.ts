@@ -16,6 +16,7 @@ import { minimatch } from 'minimatch';
 import { ManifestError, type ManifestProblem } from '../manifest/problems';
 import { readManifests } from '../manifest/read';
 import { buildGraph, VIRTUAL_ROOT } from '../graph/build-graph';
+import { SNAPSHOT_DIR_NAME } from '../graph/task-snapshots';
 import { getManifestPatterns, hashRunConfig, parsePluginOptions, type PluginOptionsInput } from '../config/plugin-options';
 
 /**
@@ -41,7 +42,9 @@ export const createNodes: CreateNodes<PluginOptionsInput> = [
     }
     const options = parsedOptions.value;
     const patterns = getManifestPatterns(options);
-    const manifestFiles = files.filter((f) => patterns.some((p) => f === p || minimatch(f, p, { dot: true })));
+    const manifestFiles = files
+      .filter((f) => f !== options.stateFile && !f.includes(`/${SNAPSHOT_DIR_NAME}/`)) // our own files, never manifests
+      .filter((f) => patterns.some((p) => f === p || minimatch(f, p, { dot: true })));
     if (manifestFiles.length === 0) return [];
 
     const loaded = readManifests({ workspaceRoot: context.workspaceRoot, files: manifestFiles });

@@ -131,7 +131,13 @@ export async function ensureTaskIntegrated({
   const result = readRestoredResult(workspaceRoot, id);
   if (!result) return { status: 'no-result' };
   const integration = result.integration ?? {};
-  if (integration.status === 'branch_left') return { status: 'branch-left', branch: integration.branch ?? `vtm/${id}` };
+  if (integration.status === 'branch_left') {
+    const branch = integration.branch ?? `vtm/${id}`;
+    const exists = await gitOk({ cwd: workspaceRoot, args: ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`] });
+    if (exists.ok) return { status: 'branch-left', branch };
+    // Another clone's branch: the work is only in the cached patch, which "branch" integration never applies here.
+    return { status: 'failed', message: `${id}: its cached result lives on branch ${branch}, which this clone does not have; fetch it (git fetch origin ${branch}:${branch}) or re-run with --skip-nx-cache` };
+  }
   if (integration.sha) {
     const known = await isAncestor({ cwd: workspaceRoot, ancestor: integration.sha, descendant: 'HEAD' });
     if (known.ok && known.value) return { status: 'integrated', sha: integration.sha, how: 'already-in-branch' };

@@ -5,6 +5,9 @@
 import type { NxJsonConfiguration, ProjectConfiguration } from '@nx/devkit';
 import { minimatch } from 'minimatch';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { SNAPSHOT_DIR_NAME } from '../graph/task-snapshots';
 import { getManifestPatterns, parsePluginOptions, type PluginOptions } from '../config/plugin-options';
 import { formatProblems } from '../manifest/problems';
 import { readManifests, type LoadedManifest } from '../manifest/read';
@@ -70,10 +73,15 @@ export function getManifestFiles(projects: Record<string, ProjectConfiguration>)
 export async function findManifestFiles({ workspaceRoot, options }: { workspaceRoot: string; options: PluginOptions }): Promise<string[]> {
   const patterns = getManifestPatterns(options);
   const { gitOk } = await import('../workspace/git');
-  const listed = await gitOk({ cwd: workspaceRoot, args: ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', '*.json'] });
+  // .nxignore too, as Nx's own file list does (a glob like docs/backlog/*.json must not pick up the state file).
+  const nxignore = existsSync(join(workspaceRoot, '.nxignore')) ? ['--exclude-from=.nxignore'] : [];
+  const listed = await gitOk({ cwd: workspaceRoot, args: ['ls-files', '-z', '--cached', '--others', '--exclude-standard', ...nxignore, '--', '*.json'] });
   if (!listed.ok) return [];
   const files = new Set(listed.value.split('\0').filter(Boolean));
-  return [...files].filter((f) => patterns.some((p) => f === p || minimatch(f, p, { dot: true }))).sort();
+  return [...files]
+    .filter((f) => f !== options.stateFile && !f.includes(`/${SNAPSHOT_DIR_NAME}/`))
+    .filter((f) => patterns.some((p) => f === p || minimatch(f, p, { dot: true })))
+    .sort();
 }
 
 export function loadRunContext({

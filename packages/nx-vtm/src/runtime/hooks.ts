@@ -126,6 +126,11 @@ export async function runPostTasksHook({
       for (const d of collectTransitive(dependents, f)) {
         const record = store.getTask(d);
         if (runTasks.has(d) && runTasks.get(d) !== 'skipped') continue;
+        // Already recorded by the batch executor in this run (Nx leaves batch-skipped tasks out of its results).
+        if (record?.status === 'blocked' && record.reason?.startsWith('dependency_failed:') && record.updatedAt >= startTime) {
+          runTasks.set(d, 'skipped');
+          continue;
+        }
         if (record && record.status !== 'pending') continue;
         const r = store.recordOutcome({ taskId: d, runId, outcome: { status: 'blocked', reason: `dependency_failed:${f}`, error: `not started: ${f} failed` } });
         if (r.ok && [...runTasks.keys()].length > 0) runTasks.set(d, runTasks.get(d) ?? 'skipped');

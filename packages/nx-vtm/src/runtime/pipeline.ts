@@ -101,6 +101,25 @@ function costOf(agent: AgentOutcome | undefined) {
   };
 }
 
+/** Merge the branches `vtm/<dep>` of the task's dependencies that exist and are not yet in the worktree's HEAD. */
+async function mergeDependencyBranches({ cwd, task }: { cwd: string; task: Task }): Promise<{ ok: true; value: string[] } | { ok: false; error: string }> {
+  const merged: string[] = [];
+  for (const dep of task.depends_on_tasks) {
+    const branch = `vtm/${dep}`;
+    const exists = await gitOk({ cwd, args: ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`] });
+    if (!exists.ok) continue;
+    const contained = await gitOk({ cwd, args: ['merge-base', '--is-ancestor', branch, 'HEAD'] });
+    if (contained.ok) continue;
+    const m = await gitOk({ cwd, args: ['merge', '--no-ff', '--no-edit', '-m', `Merge ${branch} (dependency of ${task.task_id})`, branch] });
+    if (!m.ok) {
+      await gitOk({ cwd, args: ['merge', '--abort'] });
+      return { ok: false, error: `Task ${task.task_id}: its dependency branch ${branch} does not merge cleanly into vtm/${task.task_id}; merge the dependency branches first` };
+    }
+    merged.push(branch);
+  }
+  return { ok: true, value: merged };
+}
+
 /** Save a worktree's uncommitted work (untracked files included) under refs/vtm/attempts/<id>/, leaving it clean. */
 async function saveLeftoverWork({ worktree, taskId }: { worktree: string; taskId: string }): Promise<{ ok: true; value: string } | { ok: false }> {
   const stashed = await gitOk({ cwd: worktree, args: ['stash', 'push', '--include-untracked', '-m', `nx-vtm: interrupted attempt of ${taskId}`] });
@@ -169,6 +188,17 @@ export async function runTaskPipeline(input: PipelineInput): Promise<PipelineRes
     cwd = wt.value.path;
     baseSha = wt.value.baseSha;
     log(`worktree ${relative(workspaceRoot, cwd)} on ${wt.value.branch} from ${integrationBranch} (${baseSha.slice(0, 8)})`);
+    if (options.integration === 'branch') {
+      // Nothing is merged into the integration branch in this mode, so a task starts from its dependencies' branches:
+      // each one not yet in the base is merged into the new task branch before the agent runs.
+      const stacked = await mergeDependencyBranches({ cwd, task });
+      if (!stacked.ok) return { outcome: blocked('merge_conflict', stacked.error, { result_dir: resultDir }), summary: stacked.error };
+      if (stacked.value.length > 0) {
+        const head = await getHeadSha({ cwd });
+        if (head.ok) baseSha = head.value;
+        log(`started from the branches of ${stacked.value.join(', ')} (integration "branch")`);
+      }
+    }
   } else {
     const head = await getHeadSha({ cwd: workspaceRoot });
     if (!head.ok) return { outcome: blocked('git_failed', head.error.message, { result_dir: resultDir }), summary: head.error.message };
@@ -226,6 +256,8 @@ export async function runTaskPipeline(input: PipelineInput): Promise<PipelineRes
     );
   }
   const audit = auditScope({ changes, fileScope: task.file_scope, allowedExtra: task.test_verification });
+  // New files the agent created are untracked: mark them intent-to-add (the worktree is ours) so the kept diff shows them.
+  if (!shared) await gitOk({ cwd, args: ['add', '--intent-to-add', '--all', '--', '.'] });
   const diff = await gitOk({ cwd, args: ['diff', '--binary', '--no-ext-diff', baseSha, '--'] });
   if (diff.ok) writeFileSync(join(paths.dir, 'diff.patch'), diff.value);
   if (!audit.ok) {

@@ -66,7 +66,7 @@ export function getRemediation(taskId: string, reason: string | null, record?: T
     scope_violation: `The agent changed files outside file_scope (see outside_scope).${kept} Widen file_scope in the manifest if the change is right, or discard it; ${rerun}.`,
     verification_failed: `The task's tests failed (see ${dir}/verify.log).${kept} Fix the implementation or the tests, ${rerun}.`,
     missing_tests: `test_verification files do not exist after the agent ran.${kept} Have the task write them or fix their paths in the manifest, ${rerun}.`,
-    merge_conflict: `Merging vtm/${taskId} conflicted (see conflicted_paths); the branch is kept. Merge it by hand (git merge vtm/${taskId}), then mark the task done or ${rerun}.`,
+    merge_conflict: `Merging vtm/${taskId} conflicted (see conflicted_paths); the branch is kept. Merge it by hand (git merge vtm/${taskId}, resolve, commit), ${rerun}: a branch merged by hand is recorded completed without calling the agent.`,
     missing_context: `Add the missing related documents (BLOCKED::MISSING-CONTEXT) or fix their paths in the manifest, ${rerun}.`,
     empty_ac: 'Add acceptance criteria to the task in the manifest (BLOCKED::EMPTY-AC).',
     spec_ref_gap: 'Add test_verification files to this High-risk task in the manifest (BLOCKED::SPEC-REF-GAP).',

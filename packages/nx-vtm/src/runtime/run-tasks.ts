@@ -13,7 +13,8 @@ import { checkRunPreconditions, getIntegrationBranch, listContextFiles, pathExis
 import { hashTask } from '../manifest/hash';
 import type { Task } from '../manifest/schema';
 import { openTaskStore, type TaskStore } from '../state/task-store';
-import { isCompletedFor } from '../state/task-record';
+import { isCompletedFor, type TaskOutcome, type TaskRecord } from '../state/task-record';
+import { gitOk, isAncestor } from '../workspace/git';
 import { buildTaskBlockers } from '../workspace/preflight';
 import { buildEstimates } from '../scheduler/estimate';
 import { buildPriorities } from '../scheduler/priority';
@@ -123,9 +124,8 @@ export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<T
   try {
     const hashCheck = store.checkManifestHash(ctx.manifestHash);
     if (!hashCheck.ok) {
-      // Never silently mixed: per-task hashes decide which finished tasks still count; say so, then move on.
-      log(undefined, `nx-vtm: ${hashCheck.message}`);
-      log(undefined, 'nx-vtm: tasks whose manifest entry changed are run again; unchanged completed tasks are kept');
+      // Never silently mixed: per-task hashes decide which finished tasks still count; say so once, then move on.
+      print(`nx-vtm: ${hashCheck.message}; tasks whose manifest entry changed run again, unchanged completed tasks are kept`);
       store.acceptManifestHash(ctx.manifestHash);
     }
     store.registerTasks({ taskIds: [...ctx.tasks.keys()] });
@@ -227,7 +227,8 @@ async function* runWithStore({
   const priorities = buildPriorities({ tasks, estimates });
 
   const driverTasks: DriverTask[] = tasks.map((t) => ({ ...buildFootprint(t), dependsOn: t.depends_on_tasks }));
-  const claims = new Map<string, { token: string }>();
+  const claims = new Map<string, { token: string; previous: TaskRecord | undefined }>();
+  const heldElsewhere = new Set<string>();
   const gate = new RateLimitGate();
   const byId = new Map(tasks.map((t) => [t.task_id, t]));
 
@@ -240,6 +241,12 @@ async function* runWithStore({
       if (pause) return { kind: 'wait', reason: { kind: 'rate-limited', until: new Date(pause.untilMs).toISOString() } };
       if (!gate.isOpen()) return { kind: 'wait', reason: { kind: 'rate-limited', until: gate.blockedUntil!.toISOString() } };
       const task = byId.get(taskId)!;
+      const before = store.getTask(taskId);
+      // Another run held this task while we waited, and it ended blocked: use that outcome rather than paying an
+      // agent a second time for the same failure (a later, deliberate run retries it).
+      if (heldElsewhere.has(taskId) && before?.status === 'blocked' && before.updatedAt >= started) {
+        return { kind: 'finished', success: false, reason: `${before.reason ?? 'blocked'} (in another run)` };
+      }
       const claim = store.tryClaim({
         taskId,
         footprint: buildFootprint(task),
@@ -257,14 +264,22 @@ async function* runWithStore({
         // The pid may have been reused since: kill only if it is still the very agent process the dead owner started.
         if (stale.onThisHost && stale.agent && isSameProcess(stale.agent)) killProcessGroup(stale.agent.pid, 'SIGKILL');
       }
-      if (claim.kind === 'claimed') claims.set(taskId, { token: claim.token });
+      if (claim.kind === 'claimed') claims.set(taskId, { token: claim.token, previous: before });
+      if (claim.kind === 'held') heldElsewhere.add(taskId);
       return toTryStart(claim, opts?.reserveOnly === true);
     },
     run: async (taskId) => {
-      const token = claims.get(taskId)?.token;
-      if (!token) return { success: false, reason: `internal: no claim for ${taskId}` };
+      const claim = claims.get(taskId);
+      if (!claim) return { success: false, reason: `internal: no claim for ${taskId}` };
       startTimes.set(taskId, Date.now());
-      return runClaimedTask({ ctx, store, runId, integrationBranch, task: byId.get(taskId)!, token, gate, log: (l) => log(taskId, l) });
+      const task = byId.get(taskId)!;
+      const byHand = await findMergedByHand({ ctx, task, previous: claim.previous, integrationBranch });
+      if (byHand) {
+        const finished = store.finish({ taskId, token: claim.token, outcome: byHand });
+        log(taskId, `vtm/${taskId} was merged by hand after its merge conflict: completed, no agent called`);
+        return finished.ok ? { success: true } : { success: false, reason: finished.error.message };
+      }
+      return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, gate, log: (l) => log(taskId, l) });
     },
     now: () => Date.now(),
     waitForChange: (ms, signal) =>
@@ -320,6 +335,39 @@ function toTryStart(claim: ReturnType<TaskStore['tryClaim']>, reserveOnly: boole
     case 'refused':
       return { kind: 'finished', success: false, reason: claim.error.message };
   }
+}
+
+/**
+ * A task blocked by a merge conflict whose kept branch the user has since merged by hand is done: record it completed
+ * (with the earlier attempt's results) instead of running its agent again.
+ */
+async function findMergedByHand({
+  ctx,
+  task,
+  previous,
+  integrationBranch,
+}: {
+  ctx: RunContext;
+  task: Task;
+  previous: TaskRecord | undefined;
+  integrationBranch: string;
+}): Promise<TaskOutcome | undefined> {
+  if (previous?.status !== 'blocked' || previous.reason !== 'merge_conflict') return undefined;
+  const branch = `vtm/${task.task_id}`;
+  const exists = await gitOk({ cwd: ctx.workspaceRoot, args: ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`] });
+  if (!exists.ok) return undefined;
+  const merged = await isAncestor({ cwd: ctx.workspaceRoot, ancestor: branch, descendant: integrationBranch });
+  if (!merged.ok || !merged.value) return undefined;
+  const all = task.acceptance_criteria.map((a) => a.id);
+  return {
+    ...previous.outcome,
+    status: 'completed',
+    reason: null,
+    error: null,
+    acs_completed: all,
+    acs_remaining: [],
+    integration: { strategy: 'merge', status: 'merged_by_hand', branch, sha: exists.value.trim() },
+  };
 }
 
 /** Run one claimed task: heartbeat the claim, run the pipeline, wait out rate limits, record the outcome. */

@@ -27,7 +27,7 @@ export const KNOWN_REASONS = [
   'scope_violation',
   'merge_conflict',
   'missing_context',
-  'empty_acceptance_criteria',
+  'empty_ac',
   'owner_lost',
   'task_changed',
 ] as const;

@@ -607,8 +607,7 @@ export class TaskStore {
         current,
         message:
           `the task state in ${this.dbFile} belongs to manifest ${stored.slice(0, 12)}, but the manifest is now ` +
-          `${current.slice(0, 12)}; confirm the new manifest (tasks whose entries changed will run again) ` +
-          `or restore the old one`,
+          `${current.slice(0, 12)}: the manifest changed since the last run`,
       };
     });
   }

@@ -32,6 +32,17 @@ describe('sync generator (task snapshots)', () => {
     expect(before).toBeDefined();
   });
 
+  it('keeps the snapshots of two manifests that share a folder', async () => {
+    const nx = readNxJson(tree)!;
+    nx.plugins = [{ plugin: 'nx-vtm', options: { manifest: 'plan/*.vtm.json' } }];
+    updateNxJson(tree, nx);
+    tree.write('plan/a.vtm.json', JSON.stringify({ tasks: [buildTaskInput('A--T01')] }));
+    tree.write('plan/b.vtm.json', JSON.stringify({ tasks: [buildTaskInput('B--T01')] }));
+    await syncGenerator(tree);
+    expect(tree.children('plan/tasks').sort()).toEqual(['A--T01.json', 'B--T01.json']);
+    expect(await syncGenerator(tree)).toBeUndefined();
+  });
+
   it('fails with the manifest problems when the manifest is invalid', async () => {
     tree.write(manifest, JSON.stringify({ tasks: [buildTaskInput('A--T01', { risk: 'Severe' as never })] }));
     await expect(syncGenerator(tree)).rejects.toThrow(/task A--T01 \(tasks\[0\]\.risk\)/);

@@ -7,7 +7,7 @@ import { glob, readNxJson, type Tree } from '@nx/devkit';
 import { getManifestPatterns, parsePluginOptions } from '../../config/plugin-options';
 import { parseManifestText } from '../../manifest/parse';
 import { formatProblems } from '../../manifest/problems';
-import { buildSnapshotContent, getSnapshotDir, getSnapshotPath } from '../../graph/task-snapshots';
+import { buildSnapshotContent, getSnapshotDir, getSnapshotPath, SNAPSHOT_DIR_NAME } from '../../graph/task-snapshots';
 
 const PLUGIN_NAME = 'nx-vtm';
 
@@ -17,30 +17,35 @@ export type SyncGeneratorResult = void | { outOfSyncMessage?: string; outOfSyncD
 export async function syncGenerator(tree: Tree): Promise<SyncGeneratorResult> {
   const entries = (readNxJson(tree)?.plugins ?? []).filter((p) => (typeof p === 'string' ? p : p.plugin) === PLUGIN_NAME);
   const changed: string[] = [];
+  // Every snapshot first, then deletions: two manifests in one folder share its snapshot folder, and one manifest's
+  // pass must not delete the other's snapshots.
+  const wanted = new Map<string, string>();
+  const dirs = new Set<string>();
   for (const entry of entries) {
     const options = parsePluginOptions(typeof entry === 'string' ? {} : entry.options);
     if (!options.ok) throw new Error(options.error);
-    const manifests = glob(tree, getManifestPatterns(options.value)).filter((f) => !f.includes(`/tasks/`));
+    const manifests = glob(tree, getManifestPatterns(options.value)).filter(
+      (f) => !f.includes(`/${SNAPSHOT_DIR_NAME}/`) && f !== options.value.stateFile,
+    );
     for (const file of manifests) {
       const parsed = parseManifestText({ text: tree.read(file, 'utf8') ?? '', file });
       if (!parsed.ok) throw new Error(formatProblems(parsed.error));
-      const keep = new Set<string>();
-      for (const task of parsed.value.tasks) {
-        const path = getSnapshotPath(file, task.task_id);
-        keep.add(path);
-        const content = buildSnapshotContent(task);
-        if (tree.read(path, 'utf8') !== content) {
-          tree.write(path, content);
-          changed.push(path);
-        }
-      }
-      const dir = getSnapshotDir(file);
-      for (const child of tree.exists(dir) ? tree.children(dir) : []) {
-        const path = `${dir}/${child}`;
-        if (child.endsWith('.json') && !keep.has(path)) {
-          tree.delete(path);
-          changed.push(path);
-        }
+      dirs.add(getSnapshotDir(file));
+      for (const task of parsed.value.tasks) wanted.set(getSnapshotPath(file, task.task_id), buildSnapshotContent(task));
+    }
+  }
+  for (const [path, content] of wanted) {
+    if (tree.read(path, 'utf8') !== content) {
+      tree.write(path, content);
+      changed.push(path);
+    }
+  }
+  for (const dir of dirs) {
+    for (const child of tree.exists(dir) ? tree.children(dir) : []) {
+      const path = `${dir}/${child}`;
+      if (child.endsWith('.json') && !wanted.has(path)) {
+        tree.delete(path);
+        changed.push(path);
       }
     }
   }
