@@ -38,7 +38,6 @@ import {
   type TaskClaim,
   type TaskOutcome,
   type TaskRecord,
-  type TaskStatus,
 } from './task-record';
 import {
   pendingRow,

@@ -6,7 +6,7 @@
  * so it is replaced, never summed). `file_change` items list edited paths: early evidence for the scope check.
  */
 import type { AgentConfig } from '../config';
-import { extractAgentReport, firstLine, outcomeFromReport } from '../outcome';
+import { firstLine } from '../outcome';
 import {
   RunEvidence,
   asNumber,
@@ -124,10 +124,7 @@ export function createCodexParser(ctx: ParserContext): AgentStreamParser {
       }
       if (end.exitCode !== 0) return ev.build(ev.failed(`${ev.describeExit(end)} after its turn completed`, true), end);
 
-      const report = extractAgentReport(lastMessage) ?? extractAgentReport(end.resultFileContent);
-      const outcome = ev.build(outcomeFromReport(report, 'codex'), end);
-      if (report) outcome.reported = report;
-      return outcome;
+      return ev.buildFromReport({ text: lastMessage, end, agent: 'codex' });
     },
   };
 }

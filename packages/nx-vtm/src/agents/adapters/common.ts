@@ -7,7 +7,7 @@
  */
 import { isAbsolute, relative, sep } from 'node:path';
 import type { AgentConfig, ModelPrice, PriceTable } from '../config';
-import { firstLine, type AgentOutcome, type ProcessEnd, type TokenUsage } from '../outcome';
+import { extractAgentReport, firstLine, outcomeFromReport, type AgentOutcome, type ProcessEnd, type TokenUsage } from '../outcome';
 import { isRateLimitText, parseResetTime } from '../rate-limit';
 import type { InvocationContext, ParserContext } from './types';
 
@@ -188,6 +188,17 @@ export class RunEvidence {
   }
 
   /** The final outcome: the verdict plus everything observed. */
+  /**
+   * The outcome of a run that ended normally: the agent's return JSON (in its final message, else in the result file)
+   * decides the status unless `verdict` overrides it; the report is kept either way.
+   */
+  buildFromReport({ text, end, agent, verdict }: { text: string | undefined; end: ProcessEnd; agent: string; verdict?: Verdict }): AgentOutcome {
+    const report = extractAgentReport(text) ?? extractAgentReport(end.resultFileContent);
+    const outcome = this.build(verdict ?? outcomeFromReport(report, agent), end);
+    if (report) outcome.reported = report;
+    return outcome;
+  }
+
   build(verdict: Verdict, end: ProcessEnd): AgentOutcome {
     const outcome: AgentOutcome = {
       ...verdict,

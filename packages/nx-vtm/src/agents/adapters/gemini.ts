@@ -7,7 +7,7 @@
  * 54 fatal tool error. No USD cost: computed from the tokens in `stats` with a price table.
  */
 import type { AgentConfig } from '../config';
-import { extractAgentReport, firstLine, outcomeFromReport } from '../outcome';
+import { firstLine } from '../outcome';
 import {
   RunEvidence,
   asNumber,
@@ -134,10 +134,7 @@ export function createGeminiParser(ctx: ParserContext): AgentStreamParser {
           end,
         );
       }
-      const report = extractAgentReport(answer) ?? extractAgentReport(end.resultFileContent);
-      const outcome = ev.build(outcomeFromReport(report, 'gemini'), end);
-      if (report) outcome.reported = report;
-      return outcome;
+      return ev.buildFromReport({ text: answer, end, agent: 'gemini' });
     },
   };
 }

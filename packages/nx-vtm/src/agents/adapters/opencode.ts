@@ -6,7 +6,7 @@
  * tokens of one step (summed here), `tool_use` parts the edited file paths, `error` events the failure.
  */
 import type { AgentConfig } from '../config';
-import { extractAgentReport, firstLine, outcomeFromReport } from '../outcome';
+import { firstLine } from '../outcome';
 import {
   RunEvidence,
   asNumber,
@@ -107,22 +107,14 @@ export function createOpencodeParser(ctx: ParserContext): AgentStreamParser {
       if (steps === 0) {
         return ev.build(ev.failed('opencode exited 0 without finishing a single step; treated as failed', true), end);
       }
-      const report = extractAgentReport(lastText) ?? extractAgentReport(end.resultFileContent);
-      if (denials.length) {
-        const outcome = ev.build(
-          {
-            status: 'permission_denied',
+      const denied = denials.length
+        ? {
+            status: 'permission_denied' as const,
             reason: `opencode was denied ${denials.length} tool call${denials.length === 1 ? '' : 's'} (${[...new Set(denials)].join(', ')}); allow them in the opencode permission settings`,
             transient: false,
-          },
-          end,
-        );
-        if (report) outcome.reported = report;
-        return outcome;
-      }
-      const outcome = ev.build(outcomeFromReport(report, 'opencode'), end);
-      if (report) outcome.reported = report;
-      return outcome;
+          }
+        : undefined;
+      return ev.buildFromReport({ text: lastText, end, agent: 'opencode', verdict: denied });
     },
   };
 }
