@@ -15,7 +15,7 @@ import { DOC_FIELDS } from '../manifest/schema';
 import { hashTask } from '../manifest/hash';
 import { isNamedDocReference } from '../manifest/paths';
 import type { ManifestProblem } from '../manifest/problems';
-import { getSnapshotPath } from './task-snapshots';
+import { getSnapshotDir } from './task-snapshots';
 
 export const EXECUTOR_PACKAGE = 'nx-vtm';
 
@@ -89,19 +89,18 @@ export function getDocPaths(task: Task): string[] {
 
 // Fresh objects per target: without plugin isolation Nx merges configurations in place, so nothing may be shared.
 const implementMetadata = () => ({
-  technologies: ['nx-vtm'],
   description: 'Run a coding agent on this task in its own git worktree, audit its diff against the file scope, verify and integrate it',
   help: { command: 'npx nx-vtm help implement', example: {} },
 });
 const verifyMetadata = () => ({
-  technologies: ['nx-vtm'],
   description: "Run this task's verification tests (test_verification) on the current checkout",
   help: { command: 'npx nx-vtm help verify', example: {} },
 });
 
-function taskTargets(task: Task, file: string, names: GraphTargetNames, runConfigHash: string | undefined) {
+function taskTargets(task: Task, file: string, snapshotDir: string, names: GraphTargetNames, runConfigHash: string | undefined) {
   const taskHash = hashTask(task);
   const docInputs = getDocPaths(task).map(asInput);
+  const snapshotInput = `{workspaceRoot}/${snapshotDir}/${task.task_id}.json`;
   const deps = [...new Set(task.depends_on_tasks)];
   const implement: TargetConfiguration = {
     executor: `${EXECUTOR_PACKAGE}:implement`,
@@ -127,7 +126,7 @@ function taskTargets(task: Task, file: string, names: GraphTargetNames, runConfi
     options: { taskId: task.task_id, manifest: file, taskHash },
     cache: true,
     inputs: [
-      `{workspaceRoot}/${getSnapshotPath(file, task.task_id)}`,
+      snapshotInput,
       ...docInputs,
       ...task.file_scope.map(asInput),
       ...task.test_verification.map(asInput),
@@ -147,7 +146,7 @@ function aggregateTargets(members: readonly string[], names: GraphTargetNames, w
     // the manifest never marks a whole slice affected.
     inputs: [{ env: 'NX_VTM_AGGREGATE' }],
     dependsOn: [{ projects: [...members], target: name }],
-    metadata: { technologies: ['nx-vtm'], description: `${verb} every task of ${what} (${members.length} tasks)` },
+    metadata: { description: `${verb} every task of ${what} (${members.length} tasks)` },
   });
   return { [names.implement]: target(names.implement, 'Implement'), [names.verify]: target(names.verify, 'Verify') };
 }
@@ -161,8 +160,16 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
   const taskIds = new Set<string>();
   for (const m of manifests) for (const t of m.tasks) taskIds.add(t.task_id);
 
+  // Labels repeat across thousands of tasks: derive each key once.
+  const keys = new Map<string, string>();
+  const keyOf = (label: string, word: 'slice' | 'phase') => {
+    const k = `${word}\0${label}`;
+    let v = keys.get(k);
+    if (v === undefined) keys.set(k, (v = getGroupKey(label, word)));
+    return v;
+  };
   const addToGroup = (kind: 'slice' | 'phase', label: string, file: string, taskId: string, index: number) => {
-    const name = kind === 'slice' ? sliceProjectName(label) : phaseProjectName(label);
+    const name = `${kind}-${keyOf(label, kind)}`;
     if (name === `${kind}-`) {
       problems.push({ file, taskId, path: `tasks[${index}].${kind}`, message: `cannot derive a project name from ${JSON.stringify(label)}` });
       return;
@@ -177,10 +184,11 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
   };
 
   for (const m of manifests) {
+    const snapshotDir = getSnapshotDir(m.file);
     m.tasks.forEach((task, index) => {
       const tags = ['vtm:task', `vtm:risk:${task.risk.toLowerCase()}`];
-      if (task.slice) tags.push(`vtm:slice:${getGroupKey(task.slice, 'slice')}`);
-      if (task.phase) tags.push(`vtm:phase:${getGroupKey(task.phase, 'phase')}`);
+      if (task.slice) tags.push(`vtm:slice:${keyOf(task.slice, 'slice')}`);
+      if (task.phase) tags.push(`vtm:phase:${keyOf(task.phase, 'phase')}`);
       if (task.capability_id) tags.push(`vtm:capability:${task.capability_id}`);
       if (task.provisional) tags.push('vtm:provisional');
       for (const t of task.tags ?? []) if (!tags.includes(t)) tags.push(t);
@@ -194,7 +202,7 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
           root,
           tags,
           metadata: { description: task.title },
-          targets: taskTargets(task, m.file, targetNames, runConfigHash),
+          targets: taskTargets(task, m.file, snapshotDir, targetNames, runConfigHash),
         },
       });
       for (const dep of new Set(task.depends_on_tasks)) edges.push({ source: task.task_id, target: dep, file: m.file });
