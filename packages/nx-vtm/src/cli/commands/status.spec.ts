@@ -36,7 +36,7 @@ describe('nx-vtm status', () => {
     // The claim belongs to this jest process: its pid and host are the owner shown.
     expect(lines).toContain(`- In Progress: H (1 ACs completed, 0 remaining; pid ${process.pid} on ${os.hostname()}, run RUN-SPEC, started just now)`);
     expect(lines).toContain('- Next Eligible: B');
-    expect(r.stdout).toContain('- Blockers: 1\n  - C: agent_failed (agent exited with 1)\n    Remediation: Read the agent transcript');
+    expect(r.stdout).toContain('- Blockers: 1\n  - C: agent_failed (agent exited with 1)\n    Remediation: Read what the agent did');
     expect(lines).toContain(`- Manifest: ${ws.manifestHash.slice(0, 12)} matches the task state`);
     expect(lines).toContain('- Slices: Slice 1.1 1/3 (33%) | Slice 1.2 0/1 (0%)');
     expect(lines).toContain('- Flags: none');
