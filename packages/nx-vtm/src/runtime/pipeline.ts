@@ -122,6 +122,9 @@ async function mergeDependencyBranches({ cwd, task }: { cwd: string; task: Task 
 
 /** Save a worktree's uncommitted work (untracked files included) under refs/vtm/attempts/<id>/, leaving it clean. */
 async function saveLeftoverWork({ worktree, taskId }: { worktree: string; taskId: string }): Promise<{ ok: true; value: string } | { ok: false }> {
+  // Unstage first (the working tree is kept): an interrupted attempt may have left intent-to-add entries, which
+  // `git stash` refuses to save.
+  await gitOk({ cwd: worktree, args: ['reset', '--quiet'] });
   const stashed = await gitOk({ cwd: worktree, args: ['stash', 'push', '--include-untracked', '-m', `nx-vtm: interrupted attempt of ${taskId}`] });
   if (!stashed.ok) return { ok: false };
   const sha = await gitOk({ cwd: worktree, args: ['rev-parse', 'stash@{0}'] });

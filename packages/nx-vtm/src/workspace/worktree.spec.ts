@@ -45,6 +45,18 @@ describe('createTaskWorktree', () => {
     expect(first.reused).toBe(false);
   });
 
+  it('moves aside a worktree whose creation was interrupted (no valid HEAD) and makes a fresh one', async () => {
+    const first = await create('T1');
+    // What a `git worktree add` killed half-way leaves: registered, but HEAD names a branch that was never created.
+    const gitFile = fs.readFileSync(path.join(first.path, '.git'), 'utf8');
+    const adminDir = gitFile.replace(/^gitdir:\s*/, '').trim();
+    fs.writeFileSync(path.join(adminDir, 'HEAD'), 'ref: refs/heads/vtm/never-created\n');
+    const again = await create('T1');
+    expect(repo.git(['rev-parse', 'HEAD'], again.path)).toBe(repo.git(['rev-parse', 'main']));
+    const aside = fs.readdirSync(path.join(repo.root, '.vtm/worktrees')).filter((d) => d.startsWith('T1.broken-'));
+    expect(aside).toHaveLength(1); // kept, not deleted
+  });
+
   it('symlinks node_modules from the main checkout, and only folders that exist there', async () => {
     const wt = await create('T1', { linkDirs: ['node_modules', '.cache'] });
     expect(wt.linked).toEqual(['node_modules']);

@@ -161,7 +161,25 @@ export async function createTaskWorktree(
     records = await listWorktreeRecords(repoRoot);
     if (!records.ok) return gitProblem(taskId, records.error, 'cannot list worktrees');
   }
-  const atDir = records.value.find((r) => samePath(r.path, dir));
+  let atDir = records.value.find((r) => samePath(r.path, dir));
+  if (atDir) {
+    // A worktree whose HEAD does not resolve was interrupted while being created (`git worktree add` killed): no agent
+    // ever ran in it. Move it aside (never deleted) and unregister it, so a fresh one can be made.
+    const head = await gitOk({ cwd: dir, args: ['rev-parse', '--verify', '--quiet', 'HEAD'] });
+    if (!head.ok) {
+      const aside = `${dir}.broken-${Date.now()}`;
+      try {
+        fs.renameSync(dir, aside);
+      } catch (e) {
+        return problem({ code: 'git_failed', taskId, path: dir, message: `Task ${taskId}: the leftover worktree ${dir} is broken (no valid HEAD) and cannot be moved aside: ${(e as Error).message}` });
+      }
+      const pruned = await gitOk({ cwd: repoRoot, args: ['worktree', 'prune'] });
+      if (!pruned.ok) return gitProblem(taskId, pruned.error, 'cannot unregister a broken worktree');
+      records = await listWorktreeRecords(repoRoot);
+      if (!records.ok) return gitProblem(taskId, records.error, 'cannot list worktrees');
+      atDir = undefined;
+    }
+  }
   const withBranch = records.value.find((r) => r.branch === branch);
   if (withBranch && withBranch !== atDir) {
     return problem({
