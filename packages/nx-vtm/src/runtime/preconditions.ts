@@ -10,6 +10,7 @@ import type { RunContext } from './context';
 import { getCurrentBranch, isWorkingTreeClean } from '../workspace/git';
 import { buildGitBlockers, listContextFiles as listFiles } from '../workspace/preflight';
 import { createSqliteLock } from '../workspace/sqlite-lock';
+import { recoverInterruptedMerge } from '../workspace/merge-journal';
 import { err, ok, type Result } from '../manifest/problems';
 
 export const RUNS_DIR = '.vtm/runs';
@@ -49,6 +50,9 @@ export async function checkRunPreconditions({ ctx, runId }: { ctx: RunContext; r
   const lock = createSqliteLock({ file: join(ctx.workspaceRoot, '.vtm', 'locks.db') });
   return lock.withLock('integrate', async () => {
     if (existsSync(marker)) return ok(undefined);
+    // A run killed mid-merge left git mid-operation in this checkout: undo it first (it was ours, see merge-journal).
+    const recovered = await recoverInterruptedMerge({ repoRoot: ctx.workspaceRoot });
+    if (recovered) process.stdout.write(`nx-vtm: ${recovered}\n`);
     const state = await isWorkingTreeClean({ cwd: ctx.workspaceRoot, ignorePaths: getRuntimeIgnorePaths(ctx) });
     if (!state.ok) return err(`nx-vtm: git status failed: ${state.error.message}`);
     let branch: string | null = null;

@@ -23,6 +23,7 @@ import {
   summarisePaths,
 } from './git';
 import type { LockPort } from './ports';
+import { beginMergeJournal, endMergeJournal, recoverInterruptedMerge } from './merge-journal';
 import { createSqliteLock, LockTimeoutError } from './sqlite-lock';
 import { DEFAULT_LINK_DIRS, getTaskBranch } from './worktree';
 
@@ -287,6 +288,8 @@ async function mergeLocked({
   const fail = (p: Omit<IntegrationProblem, 'taskId'>) => err<IntegrationProblem>({ taskId, ...p });
   const gitFailed = (e: GitError, what: string) => fail({ reason: 'git_failed', message: `Task ${taskId}: ${what}: ${e.message}`, cause: e });
 
+  // A merge of a process that died half-way is ours to undo before anything else reads the checkout.
+  await recoverInterruptedMerge({ repoRoot });
   // Every check happens inside the lock: another process's merge may have changed HEAD since we were called.
   const current = await getCurrentBranch({ cwd: repoRoot });
   if (!current.ok) return gitFailed(current.error, 'cannot read the current branch');
@@ -347,8 +350,12 @@ async function mergeLocked({
 
   const message = buildMergeMessage({ taskId, title });
   const mergeArgs = ['merge', '--no-ff', '--no-edit', '-m', message, '-m', `VTM-Task: ${taskId}`, `refs/heads/${branch}`];
-  const merged = await runGit({ cwd: repoRoot, args: mergeArgs, env: await getIdentityEnv(repoRoot) });
+  const identityEnv = await getIdentityEnv(repoRoot);
+  // Journaled: if this process dies mid-merge, the next integration knows the half-done merge is ours and undoes it.
+  beginMergeJournal({ repoRoot, taskId, branch });
+  const merged = await runGit({ cwd: repoRoot, args: mergeArgs, env: identityEnv });
   if (merged.code === 0) {
+    endMergeJournal({ repoRoot });
     const head = await getHeadSha({ cwd: repoRoot });
     if (!head.ok) return gitFailed(head.error, 'cannot read the merge commit');
     return ok({ status: 'merged', sha: head.value, branch, into });
@@ -368,6 +375,7 @@ async function mergeLocked({
       });
     }
   }
+  endMergeJournal({ repoRoot });
   if (conflictedPaths.length > 0) {
     return fail({
       reason: 'merge_conflict',

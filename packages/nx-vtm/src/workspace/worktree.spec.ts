@@ -57,6 +57,16 @@ describe('createTaskWorktree', () => {
     expect(aside).toHaveLength(1); // kept, not deleted
   });
 
+  it('moves aside a worktree left "locked: initializing" by a killed `git worktree add`', async () => {
+    const first = await create('T1');
+    const adminDir = fs.readFileSync(path.join(first.path, '.git'), 'utf8').replace(/^gitdir:\s*/, '').trim();
+    fs.writeFileSync(path.join(adminDir, 'locked'), 'initializing');
+    fs.rmSync(path.join(first.path, 'README.md'), { force: true }); // a half-done checkout
+    const again = await create('T1');
+    expect(repo.git(['status', '--porcelain'], again.path)).toBe('');
+    expect(fs.readdirSync(path.join(repo.root, '.vtm/worktrees')).filter((d) => d.startsWith('T1.broken-'))).toHaveLength(1);
+  });
+
   it('symlinks node_modules from the main checkout, and only folders that exist there', async () => {
     const wt = await create('T1', { linkDirs: ['node_modules', '.cache'] });
     expect(wt.linked).toEqual(['node_modules']);

@@ -163,10 +163,16 @@ export async function createTaskWorktree(
   }
   let atDir = records.value.find((r) => samePath(r.path, dir));
   if (atDir) {
-    // A worktree whose HEAD does not resolve was interrupted while being created (`git worktree add` killed): no agent
-    // ever ran in it. Move it aside (never deleted) and unregister it, so a fresh one can be made.
+    // A worktree whose HEAD does not resolve, or still marked initializing, was interrupted while being created
+    // (`git worktree add` killed): no agent ever ran in it. Move it aside (never deleted) and unregister it.
     const head = await gitOk({ cwd: dir, args: ['rev-parse', '--verify', '--quiet', 'HEAD'] });
-    if (!head.ok) {
+    const adminDir = await gitOk({ cwd: dir, args: ['rev-parse', '--absolute-git-dir'] });
+    // git marks a worktree "locked: initializing" while `worktree add` checks it out; still there = add was killed.
+    const initializing =
+      adminDir.ok && fs.existsSync(path.join(adminDir.value.trim(), 'locked')) &&
+      fs.readFileSync(path.join(adminDir.value.trim(), 'locked'), 'utf8').trim() === 'initializing';
+    if (!head.ok || initializing) {
+      if (initializing) await gitOk({ cwd: repoRoot, args: ['worktree', 'unlock', dir] });
       const aside = `${dir}.broken-${Date.now()}`;
       try {
         fs.renameSync(dir, aside);

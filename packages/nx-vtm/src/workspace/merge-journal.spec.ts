@@ -1,0 +1,54 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { makeTempRepo, type TempRepo } from './test-support/git-fixture';
+import { beginMergeJournal, recoverInterruptedMerge } from './merge-journal';
+
+let repo: TempRepo;
+beforeEach(() => {
+  repo = makeTempRepo();
+});
+afterEach(() => repo.cleanup());
+
+/** Make the journal look like it was written by a process that no longer exists. */
+function journalOfDeadProcess(taskId: string, branch: string) {
+  beginMergeJournal({ repoRoot: repo.root, taskId, branch });
+  const file = path.join(repo.root, '.vtm/merging.json');
+  const entry = JSON.parse(fs.readFileSync(file, 'utf8'));
+  entry.owner.pid = 2 ** 22 + 12345; // above pid_max's default: never a live process
+  entry.owner.startTime = '1';
+  fs.writeFileSync(file, JSON.stringify(entry));
+}
+
+describe('recoverInterruptedMerge', () => {
+  it('does nothing without a journal', async () => {
+    expect(await recoverInterruptedMerge({ repoRoot: repo.root })).toBeUndefined();
+  });
+
+  it('removes the stale index.lock and aborts the half-done merge of a dead process', async () => {
+    repo.commit({ 'a.txt': 'base\n' }, 'base');
+    repo.git(['checkout', '-q', '-b', 'vtm/T1']);
+    repo.commit({ 'a.txt': 'task\n' }, 'task');
+    repo.git(['checkout', '-q', 'main']);
+    repo.commit({ 'a.txt': 'main\n' }, 'main change');
+    spawnSync('git', ['merge', '--no-edit', 'vtm/T1'], { cwd: repo.root }); // conflicts: MERGE_HEAD left
+    const gitDir = path.join(repo.root, '.git');
+    expect(fs.existsSync(path.join(gitDir, 'MERGE_HEAD'))).toBe(true);
+    fs.writeFileSync(path.join(gitDir, 'index.lock'), ''); // as a killed git leaves it
+    journalOfDeadProcess('T1', 'vtm/T1');
+
+    const line = await recoverInterruptedMerge({ repoRoot: repo.root });
+    expect(line).toMatch(/removed the stale \.git\/index\.lock, aborted the interrupted merge of vtm\/T1/);
+    expect(fs.existsSync(path.join(gitDir, 'MERGE_HEAD'))).toBe(false);
+    expect(fs.existsSync(path.join(gitDir, 'index.lock'))).toBe(false);
+    expect(repo.git(['status', '--porcelain', '--untracked-files=no'])).toBe('');
+    expect(fs.existsSync(path.join(repo.root, '.vtm/merging.json'))).toBe(false);
+  });
+
+  it('leaves the journal of a live process alone', async () => {
+    beginMergeJournal({ repoRoot: repo.root, taskId: 'T1', branch: 'vtm/T1' }); // this very process
+    fs.writeFileSync(path.join(repo.root, '.git', 'index.lock'), '');
+    expect(await recoverInterruptedMerge({ repoRoot: repo.root })).toBeUndefined();
+    expect(fs.existsSync(path.join(repo.root, '.git', 'index.lock'))).toBe(true);
+  });
+});

@@ -1,0 +1,91 @@
+/**
+ * A merge into the user's checkout that is killed half-way (kill -9, power loss) leaves git mid-operation:
+ * `.git/index.lock` and often MERGE_HEAD. Git cannot tell whose they are, so every later git command fails and the
+ * user is told to delete files by hand. nx-vtm writes a journal entry (`.vtm/merging.json`: which process merged what)
+ * just before merging and removes it right after; a later integration (under the same lock) that finds the entry of a
+ * dead process knows the half-done operation is its own and undoes it: removes the stale lock (only when no running
+ * process holds it open) and aborts the merge.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { gitOk } from './git';
+import { isSameProcess, readProcessIdentity } from '../state/process-identity';
+import type { ProcessIdentity } from '../state/task-record';
+
+interface JournalEntry {
+  owner: ProcessIdentity;
+  taskId: string;
+  branch: string;
+  startedAt: string;
+}
+
+const journalFile = (repoRoot: string) => path.join(repoRoot, '.vtm', 'merging.json');
+
+/** Record that this process is about to merge `branch` into the checkout at `repoRoot`. Call under the integration lock. */
+export function beginMergeJournal({ repoRoot, taskId, branch }: { repoRoot: string; taskId: string; branch: string }): void {
+  const entry: JournalEntry = { owner: readProcessIdentity(), taskId, branch, startedAt: new Date().toISOString() };
+  fs.mkdirSync(path.dirname(journalFile(repoRoot)), { recursive: true });
+  fs.writeFileSync(journalFile(repoRoot), JSON.stringify(entry));
+}
+
+/** The merge finished (merged, or aborted cleanly). */
+export function endMergeJournal({ repoRoot }: { repoRoot: string }): void {
+  fs.rmSync(journalFile(repoRoot), { force: true });
+}
+
+/** Whether any running process has `file` open (Linux /proc); unknown elsewhere, then assumed open (be safe). */
+function isFileOpenByAnyProcess(file: string): boolean {
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return true;
+  }
+  const target = path.resolve(file);
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === target) return true;
+      } catch {
+        // the fd closed meanwhile
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * Undo a merge of a dead nx-vtm process, if the journal shows one. Call under the integration lock, before touching
+ * the checkout. Returns a line describing what was done, or undefined when there was nothing to recover.
+ */
+export async function recoverInterruptedMerge({ repoRoot }: { repoRoot: string }): Promise<string | undefined> {
+  let entry: JournalEntry;
+  try {
+    entry = JSON.parse(fs.readFileSync(journalFile(repoRoot), 'utf8')) as JournalEntry;
+  } catch {
+    return undefined;
+  }
+  if (isSameProcess(entry.owner)) return undefined; // still merging (another thread of work in a live process)
+  const gitDir = await gitOk({ cwd: repoRoot, args: ['rev-parse', '--absolute-git-dir'] });
+  if (!gitDir.ok) return undefined;
+  const lock = path.join(gitDir.value.trim(), 'index.lock');
+  const done: string[] = [];
+  if (fs.existsSync(lock)) {
+    if (isFileOpenByAnyProcess(lock)) return undefined; // someone is using git right now: leave it alone
+    fs.rmSync(lock, { force: true });
+    done.push('removed the stale .git/index.lock');
+  }
+  if (fs.existsSync(path.join(gitDir.value.trim(), 'MERGE_HEAD'))) {
+    const aborted = await gitOk({ cwd: repoRoot, args: ['merge', '--abort'] });
+    if (!aborted.ok) return `could not abort the interrupted merge of ${entry.branch}: ${aborted.error.message}`;
+    done.push(`aborted the interrupted merge of ${entry.branch}`);
+  }
+  endMergeJournal({ repoRoot });
+  return `recovered from a merge interrupted by the death of pid ${entry.owner.pid} (${entry.taskId}): ${done.join(', ') || 'nothing left to undo'}`;
+}
