@@ -34,7 +34,7 @@ export function endMergeJournal({ repoRoot }: { repoRoot: string }): void {
 }
 
 /** Whether any running process has `file` open (Linux /proc); unknown elsewhere, then assumed open (be safe). */
-function isFileOpenByAnyProcess(file: string): boolean {
+export function isFileOpenByAnyProcess(file: string): boolean {
   let pids: string[];
   try {
     pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p));

@@ -67,6 +67,15 @@ describe('createTaskWorktree', () => {
     expect(fs.readdirSync(path.join(repo.root, '.vtm/worktrees')).filter((d) => d.startsWith('T1.broken-'))).toHaveLength(1);
   });
 
+  it('removes a stale index.lock of a killed git command in the leftover worktree, then reuses it', async () => {
+    const first = await create('T1');
+    const adminDir = fs.readFileSync(path.join(first.path, '.git'), 'utf8').replace(/^gitdir:\s*/, '').trim();
+    fs.writeFileSync(path.join(adminDir, 'index.lock'), '');
+    const again = await create('T1');
+    expect(again.reused).toBe(true);
+    expect(fs.existsSync(path.join(adminDir, 'index.lock'))).toBe(false);
+  });
+
   it('symlinks node_modules from the main checkout, and only folders that exist there', async () => {
     const wt = await create('T1', { linkDirs: ['node_modules', '.cache'] });
     expect(wt.linked).toEqual(['node_modules']);

@@ -7,6 +7,7 @@
  * for a new attempt, its old tip is saved under `refs/vtm/attempts/<taskId>/<sha>`.
  */
 import * as fs from 'node:fs';
+import { isFileOpenByAnyProcess } from './merge-journal';
 import * as path from 'node:path';
 import { getPathProblem } from '../manifest/paths';
 import { err, ok, type Result } from '../manifest/problems';
@@ -171,6 +172,10 @@ export async function createTaskWorktree(
     const initializing =
       adminDir.ok && fs.existsSync(path.join(adminDir.value.trim(), 'locked')) &&
       fs.readFileSync(path.join(adminDir.value.trim(), 'locked'), 'utf8').trim() === 'initializing';
+    // A git command killed inside the leftover worktree (the agent's, or a commit of ours) leaves its index.lock; with
+    // no process holding it, it is stale and would make every git command there fail.
+    const indexLock = adminDir.ok ? path.join(adminDir.value.trim(), 'index.lock') : undefined;
+    if (indexLock && fs.existsSync(indexLock) && !isFileOpenByAnyProcess(indexLock)) fs.rmSync(indexLock, { force: true });
     if (!head.ok || initializing) {
       if (initializing) await gitOk({ cwd: repoRoot, args: ['worktree', 'unlock', dir] });
       const aside = `${dir}.broken-${Date.now()}`;
