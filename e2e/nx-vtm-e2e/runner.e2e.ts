@@ -274,3 +274,24 @@ describe('isolation "none" (real nx, real agents)', () => {
     expect(ws.git(['status', '--porcelain', '--untracked-files=no'])).toBe('');
   });
 });
+
+describe('provisional tasks (real nx, real agents)', () => {
+  it('wait until every non-provisional High-risk task is in progress or done', () => {
+    const ws = make({
+      tasks: [
+        task('GUESS--T01', { provisional: true }),
+        task('SOLID--T01'),
+        task('RISKY_LATER--T01', { risk: 'High', slice: 'Slice 1.2' }),
+      ],
+    });
+    const r = ws.run(SLICE);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain('BLOCKED::PROVISIONAL::GUESS--T01');
+    expect(ws.state().tasks['GUESS--T01']).toMatchObject({ status: 'blocked', reason: 'provisional' });
+    expect(ws.state().tasks['SOLID--T01'].status).toBe('completed');
+    // Once the High-risk task is done, the provisional one runs.
+    expect(ws.run(['run-many', '-t', 'implement', '--projects=slice-1.2']).code).toBe(0);
+    expect(ws.run(SLICE).code).toBe(0);
+    expect(ws.state().tasks['GUESS--T01'].status).toBe('completed');
+  });
+});

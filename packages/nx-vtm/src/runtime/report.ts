@@ -69,6 +69,7 @@ export function getRemediation(taskId: string, reason: string | null, record?: T
     merge_conflict: `Merging vtm/${taskId} conflicted (see conflicted_paths); the branch is kept. Merge it by hand (git merge vtm/${taskId}, resolve, commit), ${rerun}: a branch merged by hand is recorded completed without calling the agent.`,
     missing_context: `Add the missing related documents (BLOCKED::MISSING-CONTEXT) or fix their paths in the manifest, ${rerun}.`,
     empty_ac: 'Add acceptance criteria to the task in the manifest (BLOCKED::EMPTY-AC).',
+    provisional: `Provisional tasks wait until every non-provisional High-risk task is in progress or done (BLOCKED::PROVISIONAL); run those first, or set "provisional": false, ${rerun}.`,
     spec_ref_gap: 'Add test_verification files to this High-risk task in the manifest (BLOCKED::SPEC-REF-GAP).',
     worktree_failed: `The task's git worktree could not be created (see error); clean up with \`npx nx-vtm worktrees prune\`, ${rerun}.`,
     setup_failed: `The worktree setup command failed (see ${dir}/setup.log); fix worktree.setupCommand, ${rerun}.`,

@@ -178,14 +178,20 @@ async function* runWithStore({
     endTime: Date.now(),
   });
 
-  // Per-task blockers decided before any start (missing context, no ACs, High risk without tests).
+  // Per-task blockers decided before any start (missing context, no ACs, High risk without tests, provisional too
+  // early). A task already completed for its current entry is done and never blocked afresh.
   const blockedBefore = new Map<string, string>();
-  for (const blocker of getTaskBlockers(ctx, tasks)) {
+  const due = tasks.filter((t) => {
+    const record = store.getTask(t.task_id);
+    return !(record && isCompletedFor(record, taskHashes.get(t.task_id)!));
+  });
+  const REASONS: Record<string, string> = { 'MISSING-CONTEXT': 'missing_context', 'EMPTY-AC': 'empty_ac', 'SPEC-REF-GAP': 'spec_ref_gap', PROVISIONAL: 'provisional' };
+  for (const blocker of [...getTaskBlockers(ctx, due), ...getProvisionalBlockers(ctx, due, store)]) {
     const taskId = blocker.taskId!; // task blockers always name their task
     if (blockedBefore.has(taskId)) continue;
     blockedBefore.set(taskId, blocker.message);
     log(taskId, blocker.message);
-    const reason = blocker.kind === 'MISSING-CONTEXT' ? 'missing_context' : blocker.kind === 'EMPTY-AC' ? 'empty_ac' : 'spec_ref_gap';
+    const reason = REASONS[blocker.kind] ?? 'blocked';
     const recorded = store.recordOutcome({ taskId, runId, outcome: { status: 'blocked', reason, error: blocker.message, blockers: [blocker.code] } });
     if (!recorded.ok) log(taskId, `nx-vtm: ${recorded.error.message}`);
   }
@@ -452,6 +458,27 @@ async function runClaimedTask({
 }
 
 const MAX_RATE_LIMIT_WAITS = 3;
+
+/**
+ * The planners' rule: a provisional task may change, so it waits until every non-provisional High-risk task of the
+ * workspace is in progress or done (risky foundations first, guesses last).
+ */
+function getProvisionalBlockers(ctx: RunContext, tasks: readonly Task[], store: TaskStore) {
+  const open = [...ctx.tasks.values()]
+    .map((e) => e.task)
+    .filter((t) => t.risk === 'High' && !t.provisional)
+    .filter((t) => !['in-progress', 'completed', 'abandoned'].includes(store.getTask(t.task_id)?.status ?? 'pending'))
+    .map((t) => t.task_id);
+  if (open.length === 0) return [];
+  return tasks
+    .filter((t) => t.provisional)
+    .map((t) => ({
+      kind: 'PROVISIONAL',
+      code: `BLOCKED::PROVISIONAL::${t.task_id}`,
+      taskId: t.task_id,
+      message: `BLOCKED::PROVISIONAL::${t.task_id}: a provisional task waits until every non-provisional High-risk task is in progress or done (not yet: ${open.slice(0, 5).join(', ')}${open.length > 5 ? ', ...' : ''}); run those first, or set "provisional": false`,
+    }));
+}
 
 function getTaskBlockers(ctx: RunContext, tasks: readonly Task[]) {
   const contextFiles = listContextFiles(ctx.workspaceRoot, ctx.options.contextDirs);

@@ -28,6 +28,7 @@ export const KNOWN_REASONS = [
   'merge_conflict',
   'missing_context',
   'empty_ac',
+  'provisional',
   'owner_lost',
   'task_changed',
 ] as const;
