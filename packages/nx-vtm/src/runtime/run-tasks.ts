@@ -416,11 +416,13 @@ async function runClaimedTask({
         integrationBranch,
         stateFile: options.stateFile,
         signal: abort.signal,
+        // A running task's declared test files are its own too (the audit allows them beside its file_scope); without
+        // them, every task finishing beside it was blocked for the other's new test file (scheduling benchmark, none).
         getOtherRunningScopes: () =>
           store
             .getRunningClaims()
             .filter((c) => c.taskId !== task.task_id)
-            .flatMap((c) => [...c.footprint.fileScope]),
+            .flatMap((c) => [...c.footprint.fileScope, ...(ctx.tasks.get(c.taskId)?.task.test_verification ?? [])]),
         onAgentSpawn: (pid) => {
           store.logEvent({ type: 'start', runId, taskId: task.task_id, status: 'in-progress', extra: { agent_pid: pid } });
           agentPid = pid;
