@@ -7,7 +7,7 @@
  *   npm run bench:graph            (builds first)
  *   node tools/bench/graph.js --runs 5
  */
-const { execFileSync, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
@@ -23,16 +23,7 @@ const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 3;
 const sizes = [10, 1000, 10000];
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function packPlugin() {
-  const dest = path.join(root, 'tmp/bench-pack');
-  fs.rmSync(dest, { recursive: true, force: true });
-  fs.mkdirSync(dest, { recursive: true });
-  const out = execFileSync('npm', ['pack', dist, '--pack-destination', dest, '--json', '--ignore-scripts'], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  process.env.NX_VTM_E2E_TARBALL = path.join(dest, JSON.parse(out)[0].filename);
-}
+const { packPlugin } = require('../lib/pack-plugin');
 
 function timePure(manifest) {
   const text = JSON.stringify(manifest);
@@ -74,7 +65,7 @@ function timeShowProjects(manifest, isolate) {
   }
 }
 
-packPlugin();
+packPlugin('bench-pack');
 const rows = [];
 for (const n of sizes) {
   const manifest = generateManifest(n);

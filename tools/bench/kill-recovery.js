@@ -6,20 +6,12 @@
  *
  *   npm run build && node tools/bench/kill-recovery.js --rounds 20
  */
-const { execFileSync, spawn } = require('node:child_process');
-const fs = require('node:fs');
+const { spawn } = require('node:child_process');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '../..');
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 10;
-const dist = path.join(root, 'dist/packages/nx-vtm');
-const dest = path.join(root, 'tmp/kill-pack');
-fs.rmSync(dest, { recursive: true, force: true });
-fs.mkdirSync(dest, { recursive: true });
-const packed = JSON.parse(
-  execFileSync('npm', ['pack', dist, '--pack-destination', dest, '--json', '--ignore-scripts'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
-);
-process.env.NX_VTM_E2E_TARBALL = path.join(dest, packed[0].filename);
+require('../lib/pack-plugin').packPlugin('kill-pack');
 require('../ts-register');
 const { createAgentWorkspace, task } = require('../../e2e/support/vtm.ts');
 

@@ -28,7 +28,7 @@
  * --sigma: spread of actual vs estimated durations (0 = the note's main table: exact estimates).
  */
 'use strict';
-const { execFileSync, spawn } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -95,16 +95,8 @@ function loadPlugin() {
 }
 
 /** Pack the built plugin as a user installs it; the workspaces extract this tarball (e2e/support/workspace.ts). */
-function packPlugin() {
-  const dest = path.join(root, 'tmp/bench-schedule-pack');
-  fs.rmSync(dest, { recursive: true, force: true });
-  fs.mkdirSync(dest, { recursive: true });
-  const out = execFileSync('npm', ['pack', dist, '--pack-destination', dest, '--json', '--ignore-scripts'], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  process.env.NX_VTM_E2E_TARBALL = path.join(dest, JSON.parse(out)[0].filename);
-}
+const { packPlugin: pack } = require('../lib/pack-plugin');
+const packPlugin = () => pack('bench-schedule-pack');
 
 const slug = (id) => id.toLowerCase().replace(/[^a-z0-9]+/g, '-');
 
