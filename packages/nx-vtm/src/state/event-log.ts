@@ -27,6 +27,7 @@ export const EVENT_TYPES = [
   'import', // an existing task-state.json was imported into an empty store
   'manifest-hash', // the stored manifest hash was set or replaced
   'pause', // new dispatches paused for every process until a rate or usage limit lifts
+  'stage', // a claimed attempt completed a pipeline stage (extra.stage: worktree, agent, saved, audited, verified, integrated)
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

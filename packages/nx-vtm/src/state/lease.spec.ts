@@ -22,9 +22,15 @@ describe('judgeOwner', () => {
     expect(isAlive).not.toHaveBeenCalled();
   });
 
-  it('gives up on a live but silent owner only after its lease', () => {
+  it('never gives up on a live owner on this host, however old its heartbeat (a suspended laptop, a clock jump)', () => {
     expect(judgeOwner({ ...base, now: 1_500, isAlive: () => true })).toEqual({ stale: false });
-    expect(judgeOwner({ ...base, now: 1_501, isAlive: () => true })).toEqual({ stale: true, cause: 'lease-expired' });
+    expect(judgeOwner({ ...base, now: 1_501, isAlive: () => true })).toEqual({ stale: false });
+    expect(judgeOwner({ ...base, now: 1_000_000_000, isAlive: () => true })).toEqual({ stale: false });
+  });
+
+  it('gives up on a live but silent waiter on this host after its lease (leaseOnThisHost)', () => {
+    expect(judgeOwner({ ...base, now: 1_500, isAlive: () => true, leaseOnThisHost: true })).toEqual({ stale: false });
+    expect(judgeOwner({ ...base, now: 1_501, isAlive: () => true, leaseOnThisHost: true })).toEqual({ stale: true, cause: 'lease-expired' });
   });
 
   it('judges an owner on another host by its lease alone', () => {

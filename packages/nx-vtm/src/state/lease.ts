@@ -1,8 +1,11 @@
 /**
  * When a claim (or a waiting reservation) no longer protects anything (pure).
  *
- * On the owner's own host we can look at the process table, so a crashed owner is detected at once; a hung owner, or
- * one on another host, is only given up on when its lease (last heartbeat + lease length) has expired.
+ * On the owner's own host (same boot) the process table is the truth: the claim is stale exactly when the owner
+ * process (pid + start time) is gone, never because of its lease. Leases are wall-clock times and heartbeats run on
+ * monotonic timers, so after a laptop sleeps longer than the lease every live claim looks expired; judging those by
+ * the lease made a process release its own running tasks (and another process start them a second time). Only an
+ * owner on another host, whose process we cannot see, is given up on when its lease has expired.
  */
 import type { ProcessIdentity } from './task-record';
 
@@ -22,6 +25,7 @@ export function judgeOwner({
   now,
   self,
   isAlive,
+  leaseOnThisHost = false,
 }: {
   owner: ProcessIdentity;
   heartbeatAt: number;
@@ -29,10 +33,16 @@ export function judgeOwner({
   now: number;
   self: Pick<ProcessIdentity, 'host' | 'bootId'>;
   isAlive: (owner: ProcessIdentity) => boolean;
+  /**
+   * Also give up on a live owner on this host whose lease expired. For waits (reservations), not claims: a live
+   * process that stopped asking for a task must not hold a reservation forever, and losing a reservation is harmless.
+   */
+  leaseOnThisHost?: boolean;
 }): OwnerVerdict {
   if (owner.host === self.host) {
     if (owner.bootId && self.bootId && owner.bootId !== self.bootId) return { stale: true, cause: 'rebooted' };
     if (!isAlive(owner)) return { stale: true, cause: 'owner-dead' };
+    if (!leaseOnThisHost) return { stale: false };
   }
   // Strictly after the lease: a heartbeat exactly at the boundary still counts.
   if (now > heartbeatAt + leaseMs) return { stale: true, cause: 'lease-expired' };

@@ -169,6 +169,7 @@ describe('buildImportedRecords', () => {
       updatedAt: T0,
       outcome: { acs_completed: ['MONOREPO_STRUCTURE-AC01', 'MONOREPO_STRUCTURE-AC02'], notes: 'All tests passing' },
       claim: null,
+      progress: null,
     });
   });
 

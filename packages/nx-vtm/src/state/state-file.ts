@@ -210,6 +210,7 @@ export function buildImportedRecords({ file, now }: { file: SeedTaskStateFile; n
       updatedAt: now,
       outcome,
       claim: null,
+      progress: null,
     };
   });
 }

@@ -5,10 +5,15 @@
  * rest of the claim, the outcome fields and the wait reasons are JSON, since nothing queries inside them.
  */
 import type { WaitReason } from '../scheduler/types';
-import type { ProcessIdentity, TaskClaim, TaskRecord, TaskStatus } from './task-record';
+import type { AttemptProgress, ProcessIdentity, TaskClaim, TaskRecord, TaskStatus } from './task-record';
 
 /** Bump when the tables change incompatibly; a store written by a newer version is refused, not misread. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/** Columns added after schema 1, with their definitions, for `ALTER TABLE` on stores written by older versions. */
+export const ADDED_COLUMNS: ReadonlyArray<{ table: string; column: string; definition: string }> = [
+  { table: 'tasks', column: 'progress', definition: 'TEXT' },
+];
 
 /** A task that was refused admission and is still waiting (for `waitingSummary`). */
 export interface WaitingTask {
@@ -38,6 +43,8 @@ export interface TaskRow {
   fence: number | null;
   heartbeat_at: number | null;
   agent: string | null;
+  /** JSON AttemptProgress of the current or interrupted attempt (schema 2). */
+  progress: string | null;
 }
 
 export interface WaiterRow {
@@ -70,7 +77,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   claim_token TEXT,
   fence INTEGER,
   heartbeat_at INTEGER,
-  agent TEXT
+  agent TEXT,
+  progress TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks(status);
 CREATE TABLE IF NOT EXISTS waiters (
@@ -108,6 +116,7 @@ export function toRecord(row: TaskRow): TaskRecord {
     updatedAt: row.updated_at,
     outcome: JSON.parse(row.outcome) as Record<string, unknown>,
     claim,
+    progress: row.progress ? (JSON.parse(row.progress) as AttemptProgress) : null,
   };
 }
 
@@ -138,4 +147,5 @@ export const pendingRow = (taskId: string, now: number): TaskRow => ({
   fence: null,
   heartbeat_at: null,
   agent: null,
+  progress: null,
 });

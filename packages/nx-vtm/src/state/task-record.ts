@@ -116,6 +116,29 @@ export interface TaskRecord {
   outcome: Record<string, unknown>;
   /** Present exactly when `status` is `in-progress`. */
   claim: TaskClaim | null;
+  /**
+   * How far the current (or an interrupted) attempt got: the last stage it completed and what that stage produced.
+   * Kept when a dead owner's claim is released, so the next claim continues from there instead of paying an agent
+   * again; cleared when the task reaches a final status.
+   */
+  progress: AttemptProgress | null;
+}
+
+/**
+ * The durable progress of one attempt. `stage` names the last completed stage (the runtime defines the stages; the
+ * store only stores them), `data` accumulates what each completed stage produced (worktree, agent outcome, commit
+ * sha...). `taskHash` ties the progress to one version of the task's manifest entry: a changed entry starts over.
+ */
+export interface AttemptProgress {
+  stage: string;
+  /** The fence of the claim that last advanced it. */
+  fence: number;
+  /** The attempt number (claims of the task) that last advanced it. */
+  attempt: number;
+  taskHash: string | null;
+  /** Epoch ms of the last advance. */
+  at: number;
+  data: Record<string, unknown>;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * Crashed and hung claim owners, with real processes: a SIGKILLed owner is replaced at once, a hung (SIGSTOPped) one
- * after its lease, exactly one of several concurrent reclaimers wins, and a woken-up old owner can write nothing.
+ * Crashed and suspended claim owners, with real processes: a SIGKILLed owner is replaced at once, a suspended
+ * (SIGSTOPped) one is never replaced while it lives, however long past its lease, and carries on when woken; exactly
+ * one of several concurrent reclaimers wins.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -98,37 +99,26 @@ it('exactly one of 6 concurrent reclaimers wins the claim of a killed owner', as
   expect(events.filter((e) => e.type === 'claim')).toHaveLength(2);
 });
 
-it('waits for the lease of a hung (stopped) owner, then takes over; the woken owner can write nothing', async () => {
-  const leaseMs = 4_000;
+it('never takes over a suspended (stopped) owner on this host, even long after its lease; woken, it carries on', async () => {
+  const leaseMs = 1_000;
   const w = await holder('A', leaseMs);
   w.child.kill('SIGSTOP');
   try {
     store = openTaskStore({ workspaceRoot: root });
-    const old = store.getTask('A')?.claim;
-    expect(old?.owner.pid).toBe(w.pid);
-    // Alive (only stopped), so only the lease can end its claim.
+    expect(store.getTask('A')?.claim?.owner.pid).toBe(w.pid);
+    await sleep(3 * leaseMs);
+    // Alive (only stopped, as a laptop lid closed): its claim stands.
     expect(isProcessAlive(w.pid)).toBe(true);
     expect(store.tryClaim(claimArgs('A'))).toMatchObject({ kind: 'held', owner: { pid: w.pid } });
+    expect(store.tryClaim(claimArgs('B'))).toMatchObject({ kind: 'claimed', released: [] });
 
-    let result = store.tryClaim(claimArgs('A'));
-    const deadline = Date.now() + 30_000;
-    while (result.kind === 'held' && Date.now() < deadline) {
-      await sleep(100);
-      result = store.tryClaim(claimArgs('A'));
-    }
-    expect(result).toMatchObject({ kind: 'claimed', previousOwner: { cause: 'lease-expired', owner: { pid: w.pid } } });
-    const mine = store.getTask('A');
-    expect(mine?.claim?.claimedAt).toBeGreaterThan((old?.heartbeatAt ?? Infinity) + leaseMs);
-
-    // The old owner wakes up and tries to go on: every write is refused and nothing changes.
-    const before = JSON.stringify(store.getTask('A'));
+    // Woken, the owner goes on: every write of it still counts.
     w.child.kill('SIGCONT');
     w.child.kill('SIGUSR2');
     const line = await w.waitForLine((l) => 'heartbeat' in l);
-    expect(line).toEqual({ heartbeat: false, progress: false, finish: 'claim-lost' });
-    expect(JSON.stringify(store.getTask('A'))).toBe(before);
-    const lost = readEventLog(store.eventsFile).events.filter((e) => e.type === 'heartbeat-lost');
-    expect(lost.map((e) => e.pid)).toEqual([w.pid, w.pid, w.pid]);
+    expect(line).toEqual({ heartbeat: true, progress: true, finish: 'ok' });
+    expect(store.getTask('A')).toMatchObject({ status: 'completed' });
+    expect(readEventLog(store.eventsFile).events.filter((e) => e.type === 'heartbeat-lost')).toEqual([]);
   } finally {
     w.child.kill('SIGCONT');
   }

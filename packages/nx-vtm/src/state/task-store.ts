@@ -33,6 +33,7 @@ import { isSameProcess, readProcessIdentity } from './process-identity';
 import { buildImportedRecords, buildStateSnapshot, readStateFile, writeStateFile } from './state-file';
 import {
   isCompletedFor,
+  type AttemptProgress,
   type FinalStatus,
   type ProcessIdentity,
   type TaskClaim,
@@ -40,6 +41,7 @@ import {
   type TaskRecord,
 } from './task-record';
 import {
+  ADDED_COLUMNS,
   pendingRow,
   SCHEMA,
   SCHEMA_VERSION,
@@ -123,6 +125,11 @@ export type ClaimResult =
       attempt: number;
       /** The stale claim on this task that was taken over, if any (also in `released`). */
       previousOwner: StaleClaim | null;
+      /**
+       * The progress of an interrupted attempt on the same task version, which this claim continues (its stages
+       * must not be repeated: an agent that finished is not called again). Null for a fresh start.
+       */
+      resume: AttemptProgress | null;
       released: StaleClaim[];
     }
   | { kind: 'completed'; record: TaskRecord; released: StaleClaim[] }
@@ -334,6 +341,8 @@ export class TaskStore {
       const token = randomUUID();
       const attempt = current.attempts + 1;
       const claim: ClaimJson = { runId, owner: this.me, claimedAt: now, leaseMs, footprint, taskHash };
+      // An interrupted attempt of the same task version is continued by this claim; of another version, dropped.
+      const resume = current.progress && current.progress.taskHash === taskHash ? current.progress : null;
       this.upsertRow({
         ...row,
         status: 'in-progress',
@@ -349,6 +358,7 @@ export class TaskStore {
         fence,
         heartbeat_at: now,
         agent: null,
+        progress: resume ? JSON.stringify({ ...resume, fence, attempt }) : null,
       });
       this.deleteWaiter(taskId);
       tx.changed = true;
@@ -365,9 +375,10 @@ export class TaskStore {
           host: this.me.host,
           lease_ms: leaseMs,
           ...(previousOwner ? { reclaimed_from_pid: previousOwner.owner.pid } : {}),
+          ...(resume ? { resumes_stage: resume.stage } : {}),
         },
       });
-      return { kind: 'claimed', token, fence, attempt, previousOwner, released };
+      return { kind: 'claimed', token, fence, attempt, previousOwner, resume, released };
     });
   }
 
@@ -386,6 +397,64 @@ export class TaskStore {
     if (changes === 1) return true;
     this.appendEvent({ type: 'heartbeat-lost', taskId, extra: { pid: this.me.pid } }, now);
     return false;
+  }
+
+  /**
+   * Records that the claimed attempt completed `stage`, merging `data` into its progress: a compare-and-set on the
+   * claim's token and fence, so a process whose claim was lost (taken over, reset) changes nothing and learns it must
+   * stop before its next side effect. Also renews the heartbeat. Returns false when the claim is lost.
+   */
+  advanceStage({
+    taskId,
+    token,
+    fence,
+    stage,
+    data = {},
+    runId = null,
+  }: {
+    taskId: string;
+    token: string;
+    fence: number;
+    stage: string;
+    data?: Record<string, unknown>;
+    runId?: string | null;
+  }): boolean {
+    return this.write((now, tx) => {
+      const row = this.readRow(taskId);
+      if (!row || row.claim_token !== token || row.fence !== fence || row.status !== 'in-progress') {
+        tx.events.push({ type: 'heartbeat-lost', taskId, extra: { pid: this.me.pid, during: `stage ${stage}` } });
+        return false;
+      }
+      const claim = toRecord(row).claim as TaskClaim;
+      const previous = row.progress ? (JSON.parse(row.progress) as AttemptProgress) : null;
+      const progress: AttemptProgress = {
+        stage,
+        fence,
+        attempt: row.attempts,
+        taskHash: claim.taskHash,
+        at: now,
+        data: { ...(previous?.data ?? {}), ...data },
+      };
+      this.sql(`UPDATE tasks SET progress = ?, heartbeat_at = ? WHERE task_id = ? AND claim_token = ? AND fence = ?`).run(
+        JSON.stringify(progress),
+        now,
+        taskId,
+        token,
+        fence,
+      );
+      // The projection does not show stages (it is rewritten only on status changes); the event log does.
+      tx.events.push({ type: 'stage', runId: runId ?? claim.runId, taskId, status: 'in-progress', extra: { stage, fence, attempt: row.attempts } });
+      return true;
+    });
+  }
+
+  /**
+   * Whether this process still holds the claim (token and fence): asked right before a side effect that no stage
+   * transition covers (the merge inside the integration lock). A read, no lock.
+   */
+  holdsClaim({ taskId, token, fence }: { taskId: string; token: string; fence: number }): boolean {
+    const row = this.readRow(taskId);
+    return !!row && row.status === 'in-progress' && row.claim_token === token && row.fence === fence;
   }
 
   /**
@@ -471,6 +540,8 @@ export class TaskStore {
         fence: null,
         heartbeat_at: null,
         agent: null,
+        // The attempt is over: nothing of it is continued by a later claim.
+        progress: null,
       };
       this.upsertRow(next);
       this.deleteWaiter(taskId);
@@ -525,6 +596,8 @@ export class TaskStore {
         completed_at: outcome.status === 'completed' ? now : null,
         updated_at: now,
         outcome: JSON.stringify(fields),
+        // A decision without a claim ends any interrupted attempt; only a pending task keeps it to be continued.
+        progress: outcome.status === 'pending' ? row.progress : null,
       };
       this.upsertRow(next);
       this.deleteWaiter(taskId);
@@ -708,6 +781,11 @@ export class TaskStore {
     this.db.pragma('synchronous = NORMAL');
     this.write((now, tx) => {
       this.db.exec(SCHEMA);
+      // Stores written by an older schema gain the new columns (older rows read them as NULL).
+      for (const { table, column, definition } of ADDED_COLUMNS) {
+        const columns = this.db.pragma(`table_info(${table})`) as Array<{ name: string }>;
+        if (!columns.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+      }
       const version = Number(this.getMeta('schema_version') ?? SCHEMA_VERSION);
       if (version > SCHEMA_VERSION) {
         throw new Error(
@@ -789,8 +867,8 @@ export class TaskStore {
     appendEventLine(this.eventsFile, buildEventLine(event, now));
   }
 
-  private judge(owner: ProcessIdentity, heartbeatAt: number, leaseMs: number, now: number): OwnerVerdict {
-    return judgeOwner({ owner, heartbeatAt, leaseMs, now, self: this.me, isAlive: (o) => this.identity.isAlive(o) });
+  private judge(owner: ProcessIdentity, heartbeatAt: number, leaseMs: number, now: number, leaseOnThisHost = false): OwnerVerdict {
+    return judgeOwner({ owner, heartbeatAt, leaseMs, now, self: this.me, isAlive: (o) => this.identity.isAlive(o), leaseOnThisHost });
   }
 
   /**
@@ -848,7 +926,7 @@ export class TaskStore {
     }
     for (const w of this.listWaiterRows()) {
       const owner = JSON.parse(w.owner) as ProcessIdentity;
-      if (this.judge(owner, w.refreshed_at, w.lease_ms, now).stale) this.deleteWaiter(w.task_id);
+      if (this.judge(owner, w.refreshed_at, w.lease_ms, now, true).stale) this.deleteWaiter(w.task_id);
     }
     return released;
   }
@@ -945,14 +1023,14 @@ export class TaskStore {
     this
       .sql(
         `INSERT INTO tasks (task_id, status, reason, task_hash, attempts, started_at, completed_at, updated_at, outcome,
-           claim, claim_token, fence, heartbeat_at, agent)
+           claim, claim_token, fence, heartbeat_at, agent, progress)
          VALUES (@task_id, @status, @reason, @task_hash, @attempts, @started_at, @completed_at, @updated_at, @outcome,
-           @claim, @claim_token, @fence, @heartbeat_at, @agent)
+           @claim, @claim_token, @fence, @heartbeat_at, @agent, @progress)
          ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, reason = excluded.reason,
            task_hash = excluded.task_hash, attempts = excluded.attempts, started_at = excluded.started_at,
            completed_at = excluded.completed_at, updated_at = excluded.updated_at, outcome = excluded.outcome,
            claim = excluded.claim, claim_token = excluded.claim_token, fence = excluded.fence,
-           heartbeat_at = excluded.heartbeat_at, agent = excluded.agent`,
+           heartbeat_at = excluded.heartbeat_at, agent = excluded.agent, progress = excluded.progress`,
       )
       .run(row);
   }
