@@ -13,6 +13,11 @@
  *   writeScope    "all" (default): a file for every file_scope entry; "first": only for the first entry (benchmarks,
  *                 so that shared hot paths such as package.json are never overwritten); "none": no scope files.
  *                 Test files (test_verification) are written in every mode.
+ *   Adversarial behaviours (the pipeline must not be fooled by them):
+ *   testWrites    a workspace-relative path each test file writes when it runs (a test with side effects)
+ *   git           git argv lists run after writing, e.g. [["checkout","-q","-b","side"],["add","-A"],["commit","-qm","x"]]
+ *   lingerWrite   { "path", "afterMs" }: a detached process the agent leaves behind writes this file later
+ *   noAcs         report no acceptance criteria at all (neither completed nor remaining)
  * Every start and end is appended to $SCRIPTED_AGENT_LOG as {"event","taskId","pid","at","cwd"} (concurrency checks).
  */
 const fs = require('node:fs');
@@ -69,17 +74,22 @@ process.stdin.on('end', async () => {
   }
   for (const t of tests) {
     const assertion = step.failTests ? 'assert.equal(1, 2)' : 'assert.equal(1, 1)';
-    write(t, `const test = require('node:test');\nconst assert = require('node:assert');\ntest(${JSON.stringify(`${task.task_id} works`)}, () => { ${assertion}; });\n`);
+    const sideEffect = step.testWrites ? `require('node:fs').writeFileSync(${JSON.stringify(step.testWrites)}, 'written by a test\\n');\n` : '';
+    write(t, `const test = require('node:test');\nconst assert = require('node:assert');\n${sideEffect}test(${JSON.stringify(`${task.task_id} works`)}, () => { ${assertion}; });\n`);
   }
   if (step.outOfScope) write(step.outOfScope, 'outside the scope\n');
+  for (const argv of step.git || []) require('node:child_process').execFileSync('git', argv, { stdio: 'ignore' });
+  if (step.lingerWrite) {
+    const code = `setTimeout(() => require('node:fs').writeFileSync(${JSON.stringify(path.resolve(step.lingerWrite.path))}, 'written by a leftover process\\n'), ${Number(step.lingerWrite.afterMs) || 0});`;
+    require('node:child_process').spawn(process.execPath, ['-e', code], { detached: true, stdio: 'ignore' }).unref();
+  }
   log('end', { written });
   console.log('working...');
   console.log(
     JSON.stringify({
       task_id: task.task_id,
       status: 'completed',
-      acs_completed: task.acceptance_criteria.map((a) => a.id),
-      acs_remaining: [],
+      ...(step.noAcs ? {} : { acs_completed: task.acceptance_criteria.map((a) => a.id), acs_remaining: [] }),
       files_modified: written,
       test_results: { total: tests.size, passing: step.failTests ? 0 : tests.size, failing: step.failTests ? tests.size : 0 },
       blockers: [],

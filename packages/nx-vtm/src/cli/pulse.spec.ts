@@ -23,6 +23,7 @@ function record(id: string, status: TaskStatus, over: Partial<TaskRecord> = {}):
     updatedAt: NOW - 30 * MIN,
     outcome: {},
     claim: null,
+    progress: null,
   };
   if (status === 'in-progress') {
     base.claim = {

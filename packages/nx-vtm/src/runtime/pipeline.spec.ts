@@ -11,6 +11,7 @@ import { buildTask } from '../test-support/manifest-fixtures';
 import { makeTempRepo, type TempRepo } from '../workspace/test-support/git-fixture';
 import { startTsChild, waitForLine } from '../workspace/test-support/child';
 import { runTaskPipeline } from './pipeline';
+import { memoryAttempt } from './test-support/memory-attempt';
 
 const SCRIPTED_AGENT = path.resolve(__dirname, '../../../../e2e/support/agents/scripted-agent.js');
 
@@ -47,6 +48,7 @@ const run = (taskId: string, options: PluginOptions, log: (line: string) => void
     runId: 'spec-run',
     integrationBranch: 'main',
     stateFile: 'docs/backlog/task-state.json',
+    attempt: memoryAttempt().port,
     log,
   });
 

@@ -1,28 +1,39 @@
 /**
- * One task, end to end, once it holds its claim: worktree -> agent -> scope audit -> verification -> commit ->
- * integration -> clean-up, with every artifact kept under `.vtm/results/<task_id>/`.
+ * One task attempt, end to end, once it holds its claim, as durable stages:
  *
- * The verdict comes from the diff and the tests, never from the agent's word: an agent that says "completed" but
- * edited files outside its scope, or whose tests fail, ends blocked and is not integrated. Failures keep the worktree
- * (never delete work); success removes it.
+ *   worktree -> agent -> saved -> audited -> verified -> integrated -> (recorded by the caller)
+ *
+ * Each stage ends with a compare-and-set on the claim in the store (`AttemptPort.advance`): a process whose claim was
+ * lost learns it there and stops before its next side effect (no commit, merge, state or cache write). What a stage
+ * produced (the worktree, the agent's outcome, the commit, the audit, the verification, the integration) is stored
+ * with it, so a run killed at any instant continues where it was: an agent whose run finished is never called again
+ * for that attempt, and a merge that happened before the crash is recognised and recorded without calling anything.
+ *
+ * The verdict comes from the diff and the tests, never from the agent's word. The agent's work is first saved as a
+ * commit on `vtm/<id>`; the audit (and `files_modified`) is the diff of exactly that commit against the base, the tests
+ * run on it, and that very commit, not whatever the branch or the worktree holds later, is what gets merged. Anything
+ * written after the save (a test that creates files, a process the agent left behind, a branch switch) never reaches
+ * the integration branch unaudited. Failures keep the worktree (never delete work); success removes it.
  */
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Task } from '../manifest/schema';
 import type { PluginOptions } from '../config/plugin-options';
-import type { TaskOutcome } from '../state/task-record';
+import type { AttemptProgress, TaskOutcome } from '../state/task-record';
 import type { AgentOutcome } from '../agents/outcome';
 import { resolveAgentConfig } from '../agents/routing';
 import { runAgent } from '../agents/run-agent';
 import { runProcess } from '../agents/process-runner';
-import { createTaskWorktree, removeTaskWorktree } from '../workspace/worktree';
-import { auditScope, buildTaskChanges, collectTaskChanges, formatScopeViolation } from '../workspace/audit';
-import { isPathInScope } from '../manifest/paths';
+import { createTaskWorktree, getTaskBranch, removeTaskWorktree } from '../workspace/worktree';
+import { auditScope, collectCommittedChanges, formatScopeViolation, type ScopeAudit } from '../workspace/audit';
 import { runVerification, type VerificationResult } from '../workspace/verify';
-import { buildTaskCommitMessage, commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
-import { gitOk, getHeadSha } from '../workspace/git';
+import { commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
+import { gitOk, getHeadSha, isAncestor, runGit } from '../workspace/git';
+import { commitWorkingTree, saveRef } from '../workspace/work-commit';
 import { createSqliteLock } from '../workspace/sqlite-lock';
 import { getVerificationCommand } from './verification';
+import { failpoint } from './failpoint';
+import { runSharedCheckoutStages } from './shared-checkout';
 
 export const RESULTS_DIR = '.vtm/results';
 
@@ -30,7 +41,7 @@ export const RESULTS_DIR = '.vtm/results';
 const WORKTREE_LOCK = 'worktrees';
 
 /** Run `fn` under the workspace's cross-process lock (`.vtm/locks.db`, the file integration locks). */
-function withWorktreeLock<T>(workspaceRoot: string, fn: () => Promise<T>): Promise<T> {
+export function withWorktreeLock<T>(workspaceRoot: string, fn: () => Promise<T>): Promise<T> {
   return createSqliteLock({ file: join(workspaceRoot, '.vtm', 'locks.db') }).withLock(WORKTREE_LOCK, fn);
 }
 
@@ -38,6 +49,23 @@ function withWorktreeLock<T>(workspaceRoot: string, fn: () => Promise<T>): Promi
 export function getResultPaths(workspaceRoot: string, taskId: string) {
   const dir = join(workspaceRoot, RESULTS_DIR, taskId);
   return { dir, outcomeDir: join(dir, 'outcome') };
+}
+
+/** The stages of an attempt, in order. Each name is recorded once the stage is complete. */
+export const STAGES = ['worktree', 'agent', 'saved', 'audited', 'verified', 'integrated'] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** Index of a recorded stage name (-1 for none or a name this version does not know: start over). */
+export const stageIndex = (stage: string | null | undefined): number => (stage ? STAGES.indexOf(stage as Stage) : -1);
+
+/** The attempt's claim in the store, as the pipeline sees it. */
+export interface AttemptPort {
+  /** The attempt's recorded progress (continued from a dead owner's claim of the same task version, or our own). */
+  progress(): AttemptProgress | null;
+  /** Record that `stage` completed with `data`; false when the claim is lost (stop before any further side effect). */
+  advance(stage: Stage, data: Record<string, unknown>): boolean;
+  /** Whether the claim is still held: asked right before the merge, inside the integration lock. */
+  holds(): boolean;
 }
 
 export interface PipelineInput {
@@ -49,34 +77,47 @@ export interface PipelineInput {
   integrationBranch: string;
   /** Workspace-relative state file (not user work when checking a checkout for uncommitted changes). */
   stateFile: string;
+  /** The claim: durable stages, compare-and-set on its fence. */
+  attempt: AttemptPort;
   /** Aborted when the claim is lost or the run is stopped: the agent's process group is killed. */
   signal?: AbortSignal;
   /** Called with the agent's pid (its process group), so a later reclaimer can kill an orphan. */
   onAgentSpawn?: (pid: number) => void;
   /** A progress line for the task's output. */
   log: (line: string) => void;
-  /** isolation "none": the file scopes of the other tasks running now (their uncommitted files are not ours). */
-  getOtherRunningScopes?: () => string[];
+  /**
+   * isolation "none": paths other tasks own in the shared checkout: the file scopes (and test files) of the tasks
+   * running now, and the files recorded by tasks that finished since `sinceMs` (a blocked task's leftovers).
+   */
+  getPathsOwnedElsewhere?: (sinceMs: number) => string[];
 }
 
 export interface PipelineResult {
   /** What the task store records. */
   outcome: TaskOutcome;
-  /** The agent's normalised outcome, when it ran. */
+  /** The agent's normalised outcome, when it ran (or ran in the attempt this one continues). */
   agent?: AgentOutcome;
   /** One line for the user: what happened. */
   summary: string;
+  /** The claim was lost: nothing may be recorded by this process (the new owner does it). */
+  claimLost?: boolean;
 }
 
-const blocked = (reason: string, error: string, extra: Partial<TaskOutcome> = {}): TaskOutcome => ({
+export const blocked = (reason: string, error: string, extra: Partial<TaskOutcome> = {}): TaskOutcome => ({
   status: 'blocked',
   reason,
   error,
   ...extra,
 });
 
+export const lostClaim = (taskId: string, stage: string): PipelineResult => ({
+  claimLost: true,
+  outcome: blocked('claim_lost', `Task ${taskId}: claim lost before stage ${stage}; stopped (another process owns the task now)`),
+  summary: `claim lost before stage ${stage}; stopped without further changes`,
+});
+
 /** Map an agent's own non-success to the state's reason codes. */
-function agentFailureReason(agent: AgentOutcome): string {
+export function agentFailureReason(agent: AgentOutcome): string {
   switch (agent.status) {
     case 'failed':
       return 'agent_failed';
@@ -89,7 +130,7 @@ function agentFailureReason(agent: AgentOutcome): string {
   }
 }
 
-function costOf(agent: AgentOutcome | undefined) {
+export function costOf(agent: AgentOutcome | undefined) {
   if (!agent) return undefined;
   return {
     adapter: agent.adapter,
@@ -99,6 +140,18 @@ function costOf(agent: AgentOutcome | undefined) {
     attempts: agent.attempts ?? 1,
     duration_ms: agent.durationMs,
   };
+}
+
+/**
+ * What the agent said about the acceptance criteria, never more: done = reported done; remaining = reported not done;
+ * not reported = neither (nobody claimed them, so they are not counted as done). Pure.
+ */
+export function judgeAcceptanceCriteria(task: Task, agent: AgentOutcome | undefined) {
+  const all = task.acceptance_criteria.map((a) => a.id);
+  const done = all.filter((a) => agent?.reported?.acs_completed.includes(a));
+  const remaining = all.filter((a) => !done.includes(a) && agent?.reported?.acs_remaining.includes(a));
+  const notReported = all.filter((a) => !done.includes(a) && !remaining.includes(a));
+  return { acs_completed: done, acs_remaining: remaining, acs_not_reported: notReported };
 }
 
 /** Merge the branches `vtm/<dep>` of the task's dependencies that exist and are not yet in the worktree's HEAD. */
@@ -120,205 +173,190 @@ async function mergeDependencyBranches({ cwd, task }: { cwd: string; task: Task 
   return { ok: true, value: merged };
 }
 
-/** Save a worktree's uncommitted work (untracked files included) under refs/vtm/attempts/<id>/, leaving it clean. */
-async function saveLeftoverWork({ worktree, taskId }: { worktree: string; taskId: string }): Promise<{ ok: true; value: string } | { ok: false }> {
-  // Unstage first (the working tree is kept): an interrupted attempt may have left intent-to-add entries, which
-  // `git stash` refuses to save.
-  await gitOk({ cwd: worktree, args: ['reset', '--quiet'] });
-  const stashed = await gitOk({ cwd: worktree, args: ['stash', 'push', '--include-untracked', '-m', `nx-vtm: interrupted attempt of ${taskId}`] });
-  if (!stashed.ok) return { ok: false };
-  const sha = await gitOk({ cwd: worktree, args: ['rev-parse', 'stash@{0}'] });
-  if (!sha.ok) return { ok: false };
-  const ref = `refs/vtm/attempts/${taskId}/uncommitted-${Date.now()}`;
-  const updated = await gitOk({ cwd: worktree, args: ['update-ref', ref, sha.value.trim()] });
-  if (!updated.ok) return { ok: false };
-  await gitOk({ cwd: worktree, args: ['stash', 'drop', 'stash@{0}'] });
-  return { ok: true, value: ref };
+/**
+ * Save a worktree's uncommitted work (untracked files included) as a commit under
+ * `refs/vtm/attempts/<id>/uncommitted-<time>`, then clean the worktree. A commit of a private index, not `git stash`:
+ * the stash stack is shared by every worktree of the repository (pushing and dropping `stash@{0}` can hit the user's
+ * stash or another task's).
+ */
+export async function saveLeftoverWork({ worktree, taskId }: { worktree: string; taskId: string }): Promise<{ ok: true; value: string } | { ok: false; error: string }> {
+  const head = await getHeadSha({ cwd: worktree });
+  if (!head.ok) return { ok: false, error: head.error.message };
+  const commit = await commitWorkingTree({ cwd: worktree, parent: head.value, message: `nx-vtm: uncommitted work of an interrupted attempt of ${taskId}\n` });
+  if (!commit.ok) return { ok: false, error: commit.error.message };
+  if (commit.value) {
+    const ref = `refs/vtm/attempts/${taskId}/uncommitted-${Date.now()}`;
+    const saved = await saveRef({ cwd: worktree, ref, sha: commit.value });
+    if (!saved.ok) return { ok: false, error: saved.error.message };
+    const reset = await gitOk({ cwd: worktree, args: ['reset', '--hard', '--quiet'] });
+    if (!reset.ok) return { ok: false, error: reset.error.message };
+    const clean = await gitOk({ cwd: worktree, args: ['clean', '-fdq'] });
+    if (!clean.ok) return { ok: false, error: clean.error.message };
+    return { ok: true, value: ref };
+  }
+  return { ok: true, value: '(nothing to save)' };
 }
 
+/**
+ * The worktree must still be on `vtm/<id>`, grown from the base: an agent (or a process it left behind, or a test)
+ * that switched branches, detached HEAD or reset the branch would otherwise have its commits merged from the wrong
+ * place, or lost. Everything found there is kept under a ref named in the message.
+ */
+async function checkTaskBranch({ cwd, taskId, baseSha }: { cwd: string; taskId: string; baseSha: string }): Promise<{ ok: true; head: string } | { ok: false; message: string }> {
+  const branch = getTaskBranch(taskId);
+  const sym = await runGit({ cwd, args: ['symbolic-ref', '-q', 'HEAD'] });
+  const head = await getHeadSha({ cwd });
+  if (!head.ok) return { ok: false, message: `Task ${taskId}: cannot read HEAD in ${cwd}: ${head.error.message}` };
+  const attached = sym.code === 0 && sym.stdout.trim() === `refs/heads/${branch}`;
+  const grown = await isAncestor({ cwd, ancestor: baseSha, descendant: head.value });
+  if (attached && grown.ok && grown.value) return { ok: true, head: head.value };
+  const where = sym.code === 0 ? sym.stdout.trim().replace(/^refs\/heads\//, '') : 'a detached HEAD';
+  const kept = await commitWorkingTree({ cwd, parent: head.value, message: `nx-vtm: work of ${taskId} found on ${where}\n` });
+  const keptSha = kept.ok && kept.value ? kept.value : head.value;
+  const ref = `refs/vtm/attempts/${taskId}/moved-${Date.now()}`;
+  await saveRef({ cwd, ref, sha: keptSha });
+  const what = attached ? `${branch} no longer contains its base ${baseSha.slice(0, 8)} (reset or rewritten)` : `the worktree is on ${where}, not ${branch}`;
+  return {
+    ok: false,
+    message: `Task ${taskId}: ${what}; nothing was committed to ${branch} or merged. The work is kept as ${ref} (${keptSha.slice(0, 8)}) and in the worktree ${cwd}; inspect it (git log ${ref}), then re-run ${taskId}`,
+  };
+}
+
+/** Run one attempt of a task through its stages. Never throws for expected failures. */
 export async function runTaskPipeline(input: PipelineInput): Promise<PipelineResult> {
-  const { workspaceRoot, task, options, runId, integrationBranch, log } = input;
+  if (input.options.isolation === 'none') return runSharedCheckoutStages(input);
+  return runWorktreeStages(input);
+}
+
+async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> {
+  const { workspaceRoot, task, options, runId, integrationBranch, log, attempt } = input;
   const id = task.task_id;
   const paths = getResultPaths(workspaceRoot, id);
-  // A fresh audit trail per attempt; the outcome folder (Nx's cached output) only ever holds a finished, accepted run.
-  rmSync(paths.dir, { recursive: true, force: true });
-  mkdirSync(paths.dir, { recursive: true });
   const resultDir = relative(workspaceRoot, paths.dir);
   const ignorePaths = ['.vtm/', input.stateFile];
   const linkDirs = options.worktree.linkDirs;
+  const branch = getTaskBranch(id);
 
-  const resolved = resolveAgentConfig({ task, options: options.agent });
-  if (!resolved.ok) {
-    return { outcome: blocked('agent_config', resolved.error, { result_dir: resultDir }), summary: resolved.error };
+  // Where an earlier owner of this attempt got to. A finished agent run is never repeated; the worktree it worked in
+  // must still be there (the commit that saved its work is enough from "saved" on).
+  const progress = attempt.progress();
+  let done = stageIndex(progress?.stage);
+  const data: Record<string, unknown> = { ...(progress?.data ?? {}) };
+  if (done >= stageIndex('agent') && done < stageIndex('integrated') && !(typeof data.cwd === 'string' && existsSync(data.cwd))) {
+    log(`the worktree of the interrupted attempt (${String(data.cwd)}) is gone; starting the task over`);
+    done = -1;
   }
+  if (done >= stageIndex('agent')) log(`continuing the interrupted attempt after stage "${STAGES[done]}" (its agent run is not repeated)`);
+
+  const advance = (stage: Stage, more: Record<string, unknown>): boolean => {
+    Object.assign(data, more);
+    if (!attempt.advance(stage, more)) return false;
+    failpoint(`after-${stage}`, id);
+    return true;
+  };
 
   // 1. Where the agent works.
-  let cwd = workspaceRoot;
-  let baseSha: string;
-  if (options.isolation === 'worktree') {
-    // The git bookkeeping of worktrees runs under the workspace's lock: `git worktree add` and `remove` list every
-    // registered worktree, and one that another task is adding or removing at that moment fails them ("failed to read
-    // .git/worktrees/<other>/commondir"; the scheduling benchmark lost a task this way in 2 of 4 backlog runs, whenever
-    // several tasks started at once). The setup command, which may take minutes, runs after, outside the lock.
-    const create = () =>
-      withWorktreeLock(workspaceRoot, () =>
-        createTaskWorktree({ repoRoot: workspaceRoot, taskId: id, baseRef: integrationBranch, linkDirs }),
-      );
-    let wt = await create();
-    if (!wt.ok && wt.error.code === 'uncommitted_work' && wt.error.path) {
-      // Only one claim on a task exists at a time, so uncommitted work in its worktree is from an earlier attempt that
-      // died (crash, kill, lost claim). Keep it, reachable under a ref, and start clean.
-      const saved = await saveLeftoverWork({ worktree: wt.error.path, taskId: id });
-      if (saved.ok) {
-        log(`earlier attempt's uncommitted work saved as ${saved.value} (recover with: git stash apply ${saved.value})`);
-        wt = await create();
-      }
-    }
-    if (!wt.ok) {
-      return { outcome: blocked(wt.error.code === 'setup_failed' ? 'setup_failed' : 'worktree_failed', wt.error.message, { result_dir: resultDir }), summary: wt.error.message };
-    }
-    const setupCommand = options.worktree.setupCommand;
-    if (setupCommand?.length) {
-      const setupLogFile = join(paths.dir, 'setup.log');
-      const timeoutMs = options.worktree.setupTimeoutMs;
-      const setup = await runProcess({ argv: setupCommand, cwd: wt.value.path, env: process.env, timeoutMs, transcriptFile: setupLogFile });
-      if (setup.timedOut || setup.exitCode !== 0) {
-        const how = setup.timedOut ? `timed out after ${Math.round(timeoutMs / 1000)} s` : `exited with ${setup.exitCode}`;
-        const message = `Task ${id}: setup command ${JSON.stringify(setupCommand.join(' '))} ${how} in ${wt.value.path}; see ${setupLogFile}`;
-        return { outcome: blocked('setup_failed', message, { result_dir: resultDir }), summary: message };
-      }
-    }
-    cwd = wt.value.path;
-    baseSha = wt.value.baseSha;
-    log(`worktree ${relative(workspaceRoot, cwd)} on ${wt.value.branch} from ${integrationBranch} (${baseSha.slice(0, 8)})`);
-    if (options.integration === 'branch') {
-      // Nothing is merged into the integration branch in this mode, so a task starts from its dependencies' branches:
-      // each one not yet in the base is merged into the new task branch before the agent runs.
-      const stacked = await mergeDependencyBranches({ cwd, task });
-      if (!stacked.ok) return { outcome: blocked('merge_conflict', stacked.error, { result_dir: resultDir }), summary: stacked.error };
-      if (stacked.value.length > 0) {
-        const head = await getHeadSha({ cwd });
-        if (head.ok) baseSha = head.value;
-        log(`started from the branches of ${stacked.value.join(', ')} (integration "branch")`);
-      }
-    }
-  } else {
-    const head = await getHeadSha({ cwd: workspaceRoot });
-    if (!head.ok) return { outcome: blocked('git_failed', head.error.message, { result_dir: resultDir }), summary: head.error.message };
-    baseSha = head.value;
+  if (done < stageIndex('worktree') || done < stageIndex('agent')) {
+    // A fresh audit trail per attempt (an attempt continued after "agent" keeps the agent's transcript).
+    rmSync(paths.dir, { recursive: true, force: true });
+    mkdirSync(paths.dir, { recursive: true });
   }
+  const resolved = resolveAgentConfig({ task, options: options.agent });
+  if (!resolved.ok) return { outcome: blocked('agent_config', resolved.error, { result_dir: resultDir }), summary: resolved.error };
 
-  // 2. The agent.
-  log(`agent ${resolved.value.config.adapter}${resolved.value.config.model ? ` (${resolved.value.config.model})` : ''} started`);
-  const agent = await runAgent({
-    task,
-    config: resolved.value.config,
-    fallback: resolved.value.fallback,
-    cwd,
-    runId,
-    resultDir: paths.dir,
-    workspaceRoot,
-    signal: input.signal,
-    onSpawn: input.onAgentSpawn,
-  });
-  const cost = costOf(agent);
-  const common = { result_dir: resultDir, cost, agent_status: agent.status, worktree: options.isolation === 'worktree' ? relative(workspaceRoot, cwd) : null };
-  log(`agent ${agent.status}: ${agent.reason}`);
-  if (agent.status !== 'completed') {
-    const reason = agentFailureReason(agent);
-    return {
-      agent,
-      outcome: blocked(reason, agent.reason, {
-        ...common,
-        acs_completed: agent.reported?.acs_completed ?? [],
-        acs_remaining: agent.reported?.acs_remaining ?? task.acceptance_criteria.map((a) => a.id),
-        blockers: agent.reported?.blockers ?? [],
-        ...(agent.resetAt ? { reset_at: agent.resetAt } : {}),
-      }),
-      summary: agent.reason,
-    };
-  }
+  if (done < stageIndex('agent')) {
+    const prepared = await prepareWorktree(input, paths.dir);
+    if (!prepared.ok) return { outcome: blocked(prepared.reason, prepared.message, { result_dir: resultDir }), summary: prepared.message };
+    if (!advance('worktree', { cwd: prepared.cwd, baseSha: prepared.baseSha })) return lostClaim(id, 'worktree');
 
-  // 3. The diff, against the declared scope (the agent's list of files is a claim; the diff is the fact).
-  const shared = options.isolation === 'none';
-  if (shared) {
-    // Without worktrees other tasks commit to the same branch meanwhile: audit only what is uncommitted now.
-    const head = await getHeadSha({ cwd });
-    if (head.ok) baseSha = head.value;
-  }
-  const collected = await collectTaskChanges({ worktree: cwd, baseSha, linkDirs });
-  if (!collected.ok) return { agent, outcome: blocked('git_failed', collected.error.message, common), summary: collected.error.message };
-  let changes = collected.value;
-  if (shared) {
-    // In a shared checkout, uncommitted files inside the scopes of tasks running beside this one are theirs.
-    const mine = [...task.file_scope, ...task.test_verification];
-    const theirs = input.getOtherRunningScopes?.() ?? [];
-    // The plugin's own run-time files (state file, .vtm/) are not the agent's either.
-    changes = buildTaskChanges(
-      changes.entries.filter((e) => isPathInScope(e.path, mine) || !(isPathInScope(e.path, theirs) || isPathInScope(e.path, ignorePaths))),
-    );
-  }
-  const audit = auditScope({ changes, fileScope: task.file_scope, allowedExtra: task.test_verification });
-  // New files the agent created are untracked: mark them intent-to-add (the worktree is ours) so the kept diff shows them.
-  if (!shared) await gitOk({ cwd, args: ['add', '--intent-to-add', '--all', '--', '.'] });
-  const diff = await gitOk({ cwd, args: ['diff', '--binary', '--no-ext-diff', baseSha, '--'] });
-  if (diff.ok) writeFileSync(join(paths.dir, 'diff.patch'), diff.value);
-  if (!audit.ok) {
-    const message = formatScopeViolation({ taskId: id, audit });
-    log(`${message}`);
-    return {
-      agent,
-      outcome: blocked('scope_violation', message, { ...common, files_modified: audit.files, outside_scope: audit.outside.map((o) => o.path) }),
-      summary: message,
-    };
-  }
-  log(`diff within scope (${audit.files.length} file${audit.files.length === 1 ? '' : 's'}: ${audit.files.slice(0, 6).join(', ')}${audit.files.length > 6 ? ', ...' : ''})`);
-
-  // 4. Verification decides "completed".
-  let verification: VerificationResult | undefined;
-  if (options.verify !== false) {
-    verification = await runVerification(
-      {
-        cwd,
-        command: getVerificationCommand(task, options.verify.command),
-        files: task.test_verification,
-        timeoutMs: options.verify.timeoutMs,
-        logFile: join(paths.dir, 'verify.log'),
-        taskId: id,
-      },
-      { runProcess },
-    );
-    log(`verification ${verification.status}: ${verification.message}`);
-    if (verification.status === 'failed' || verification.status === 'missing-tests') {
-      const reason = verification.status === 'failed' ? 'verification_failed' : 'missing_tests';
-      const anomaly = task.risk === 'High' && verification.status === 'missing-tests' ? [`BLOCKED::MISSING-TESTS::${id}`] : [];
+    // 2. The agent.
+    log(`agent ${resolved.value.config.adapter}${resolved.value.config.model ? ` (${resolved.value.config.model})` : ''} started`);
+    const agent = await runAgent({
+      task,
+      config: resolved.value.config,
+      fallback: resolved.value.fallback,
+      cwd: prepared.cwd,
+      runId,
+      resultDir: paths.dir,
+      workspaceRoot,
+      signal: input.signal,
+      onSpawn: input.onAgentSpawn,
+    });
+    log(`agent ${agent.status}: ${agent.reason}`);
+    if (agent.status !== 'completed') {
       return {
         agent,
-        outcome: blocked(reason, verification.message, {
-          ...common,
-          files_modified: audit.files,
-          test_results: verification.counts ? { total: verification.counts.total, passing: verification.counts.passed, failing: verification.counts.failed } : null,
-          verification: { status: verification.status, log: relative(workspaceRoot, verification.logFile), missing: verification.missing ?? [] },
-          blockers: anomaly,
+        outcome: blocked(agentFailureReason(agent), agent.reason, {
+          result_dir: resultDir,
+          cost: costOf(agent),
+          agent_status: agent.status,
+          worktree: relative(workspaceRoot, prepared.cwd),
+          ...judgeAcceptanceCriteria(task, agent),
+          blockers: agent.reported?.blockers ?? [],
+          ...(agent.resetAt ? { reset_at: agent.resetAt } : {}),
         }),
-        summary: verification.message,
+        summary: agent.reason,
       };
     }
-  } else {
-    log(`verification skipped ("verify": false)`);
+    // The agent's finished run is paid for: recorded before anything else happens, so no crash repeats it.
+    if (!advance('agent', { agent })) return lostClaim(id, 'agent');
+    done = stageIndex('agent');
   }
-  const testResults =
-    verification?.counts !== undefined
-      ? { total: verification.counts.total, passing: verification.counts.passed, failing: verification.counts.failed }
-      : null;
 
-  // 5. Commit and integrate.
-  let integration: Record<string, unknown> = { strategy: options.integration, status: 'not_applicable' };
-  if (options.isolation === 'worktree') {
+  const cwd = data.cwd as string;
+  const baseSha = data.baseSha as string;
+  const agent = data.agent as AgentOutcome;
+  const common = { result_dir: resultDir, cost: costOf(agent), agent_status: agent.status, worktree: relative(workspaceRoot, cwd) };
+
+  // 3. Save the work as a commit on vtm/<id> (the repository's commit hooks run: they are the user's gate).
+  if (done < stageIndex('saved')) {
+    const before = await checkTaskBranch({ cwd, taskId: id, baseSha });
+    if (!before.ok) return { agent, outcome: blocked('branch_moved', before.message, common), summary: before.message };
     const commit = await commitTaskWork({ worktree: cwd, taskId: id, title: task.title, acceptanceCriteria: task.acceptance_criteria, linkDirs, baseSha });
     if (!commit.ok) return { agent, outcome: blocked('commit_failed', commit.error.message, common), summary: commit.error.message };
-    const patch = await gitOk({ cwd, args: ['diff', '--binary', '--no-ext-diff', `${baseSha}..HEAD`, '--'] });
-    if (patch.ok) writeFileSync(join(paths.dir, 'diff.patch'), patch.value);
+    // A hook may have switched branches or committed elsewhere too.
+    const after = await checkTaskBranch({ cwd, taskId: id, baseSha });
+    if (!after.ok) return { agent, outcome: blocked('branch_moved', after.message, common), summary: after.message };
+    if (!advance('saved', { sha: after.head })) return lostClaim(id, 'saved');
+    done = stageIndex('saved');
+  }
+  const sha = data.sha as string;
+
+  // 4. The audit: exactly the commits that will be merged, against the declared scope (the agent's list is a claim).
+  const audited = await auditCommit({ input, cwd, from: baseSha, to: sha, dir: paths.dir });
+  if (!audited.ok) return { agent, outcome: blocked(audited.reason, audited.message, { ...common, ...audited.extra }), summary: audited.message };
+  const audit = audited.audit;
+  if (done < stageIndex('audited')) {
+    log(describeAudit(audit));
+    if (!advance('audited', { files: audit.files })) return lostClaim(id, 'audited');
+    done = stageIndex('audited');
+  }
+
+  // 5. Verification decides "completed" (on the saved commit, in the worktree).
+  if (done < stageIndex('verified')) {
+    const verified = await verifyTask({ input, cwd, dir: paths.dir });
+    if (!verified.ok) return { agent, outcome: blocked(verified.reason, verified.message, { ...common, files_modified: audit.files, ...verified.extra }), summary: verified.message };
+    // Tests run the task's own code, which can do anything: the branch must still be the audited commit.
+    const still = await checkTaskBranch({ cwd, taskId: id, baseSha });
+    const tip = await getHeadSha({ cwd, ref: `refs/heads/${branch}` });
+    if (!still.ok || !tip.ok || tip.value !== sha) {
+      const message = still.ok
+        ? `Task ${id}: ${branch} moved during verification (audited ${sha.slice(0, 8)}, now ${tip.ok ? tip.value.slice(0, 8) : 'unreadable'}); nothing was merged. Inspect the worktree ${cwd}, then re-run ${id}`
+        : still.message;
+      return { agent, outcome: blocked('branch_moved', message, { ...common, files_modified: audit.files }), summary: message };
+    }
+    const leftovers = await gitOk({ cwd, args: ['status', '--porcelain', '--untracked-files=all'] });
+    if (leftovers.ok && leftovers.value.trim()) log(`files changed in the worktree after the save (e.g. by the tests) are not part of the task's commit and are not merged`);
+    if (!advance('verified', { verification: verified.verification ?? null })) return lostClaim(id, 'verified');
+    done = stageIndex('verified');
+  }
+  const verification = (data.verification ?? undefined) as VerificationResult | undefined;
+  const testResults = verification?.counts
+    ? { total: verification.counts.total, passing: verification.counts.passed, failing: verification.counts.failed }
+    : null;
+
+  // 6. Integrate exactly the audited commit.
+  if (done < stageIndex('integrated')) {
     const merged = await integrateTaskBranch({
       repoRoot: workspaceRoot,
       taskId: id,
@@ -327,8 +365,11 @@ export async function runTaskPipeline(input: PipelineInput): Promise<PipelineRes
       integrationBranch,
       ignorePaths,
       linkDirs,
+      sha,
+      guard: () => (attempt.holds() ? undefined : 'its claim was lost (another process owns the task now)'),
     });
     if (!merged.ok) {
+      if (merged.error.reason === 'claim_lost') return lostClaim(id, 'integrated');
       log(`${merged.error.message}`);
       return {
         agent,
@@ -341,52 +382,190 @@ export async function runTaskPipeline(input: PipelineInput): Promise<PipelineRes
         summary: merged.error.message,
       };
     }
-    integration = { strategy: options.integration, ...merged.value };
+    failpoint('after-merge', id);
+    const integration = { strategy: options.integration, ...merged.value, task_sha: sha };
     log(
       merged.value.status === 'branch_left'
         ? `${id}: left on branch ${merged.value.branch} (${merged.value.sha.slice(0, 8)}) for review`
-        : `${id}: integrated into ${merged.value.into} (${merged.value.status} ${merged.value.sha.slice(0, 8)})`,
+        : `${id}: integrated into ${merged.value.into} (${merged.value.status.replace('_', ' ')} ${merged.value.sha.slice(0, 8)})`,
     );
-    const removed = await withWorktreeLock(workspaceRoot, () =>
-      removeTaskWorktree({ repoRoot: workspaceRoot, taskId: id, integrationRef: integrationBranch }),
-    );
-    if (!removed.ok) log(`worktree kept: ${removed.error.message}`);
-  } else if (audit.files.length > 0) {
-    // Shared checkout: commit exactly this task's files on the current branch (other tasks' files stay untouched).
-    const committed = await withWorktreeLock(workspaceRoot, async () => {
-      const added = await gitOk({ cwd, args: ['add', '-A', '--', ...audit.files] });
-      if (!added.ok) return added;
-      const message = buildTaskCommitMessage({ taskId: id, title: task.title, acceptanceCriteria: task.acceptance_criteria });
-      return gitOk({ cwd, args: ['commit', '--quiet', '-F', '-', '--', ...audit.files], input: message });
-    });
-    if (!committed.ok) return { agent, outcome: blocked('commit_failed', committed.error.message, common), summary: committed.error.message };
-    const head = await getHeadSha({ cwd });
-    integration = { strategy: 'commit', status: 'committed', sha: head.ok ? head.value : null };
-    log(`committed on ${integrationBranch}${head.ok ? ` (${head.value.slice(0, 8)})` : ''}`);
+    if (!advance('integrated', { integration })) return lostClaim(id, 'integrated');
   }
+  const removed = await withWorktreeLock(workspaceRoot, () => removeTaskWorktree({ repoRoot: workspaceRoot, taskId: id, integrationRef: integrationBranch }));
+  if (!removed.ok) log(`worktree kept: ${removed.error.message}`);
 
-  // 6. The accepted result, which Nx caches as the target's output.
-  const reported = agent.reported;
-  const allAcs = task.acceptance_criteria.map((a) => a.id);
-  const acsCompleted = reported && reported.acs_completed.length > 0 ? reported.acs_completed.filter((a) => allAcs.includes(a)) : allAcs;
+  return recordAccepted({
+    input,
+    agent,
+    common: { ...common, worktree: null },
+    audit,
+    verification,
+    testResults,
+    integration: data.integration as Record<string, unknown>,
+  });
+}
+
+type Prepared = { ok: true; cwd: string; baseSha: string } | { ok: false; reason: string; message: string };
+
+/** The task's worktree on `vtm/<id>` from the integration branch (or its dependencies' branches), set up. */
+async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepared> {
+  const { workspaceRoot, task, options, integrationBranch, log } = input;
+  const id = task.task_id;
+  const linkDirs = options.worktree.linkDirs;
+  // The git bookkeeping of worktrees runs under the workspace's lock: `git worktree add` and `remove` list every
+  // registered worktree, and one that another task is adding or removing at that moment fails them ("failed to read
+  // .git/worktrees/<other>/commondir"; the scheduling benchmark lost a task this way in 2 of 4 backlog runs, whenever
+  // several tasks started at once). The setup command, which may take minutes, runs after, outside the lock.
+  const create = () => withWorktreeLock(workspaceRoot, () => createTaskWorktree({ repoRoot: workspaceRoot, taskId: id, baseRef: integrationBranch, linkDirs }));
+  let wt = await create();
+  if (!wt.ok && wt.error.code === 'uncommitted_work' && wt.error.path) {
+    // Only one claim on a task exists at a time, so uncommitted work in its worktree is from an earlier attempt that
+    // died before its agent finished (crash, kill, lost claim, rate limit). Keep it, reachable under a ref, and start clean.
+    const saved = await saveLeftoverWork({ worktree: wt.error.path, taskId: id });
+    if (saved.ok) {
+      log(`earlier attempt's uncommitted work saved as ${saved.value} (inspect with: git show --stat ${saved.value})`);
+      wt = await create();
+    } else {
+      log(`earlier attempt's uncommitted work could not be saved: ${saved.error}`);
+    }
+  }
+  if (!wt.ok) return { ok: false, reason: wt.error.code === 'setup_failed' ? 'setup_failed' : 'worktree_failed', message: wt.error.message };
+  const setupCommand = options.worktree.setupCommand;
+  if (setupCommand?.length) {
+    const setupLogFile = join(dir, 'setup.log');
+    const timeoutMs = options.worktree.setupTimeoutMs;
+    const setup = await runProcess({ argv: setupCommand, cwd: wt.value.path, env: process.env, timeoutMs, transcriptFile: setupLogFile });
+    if (setup.timedOut || setup.exitCode !== 0) {
+      const how = setup.timedOut ? `timed out after ${Math.round(timeoutMs / 1000)} s` : `exited with ${setup.exitCode}`;
+      return { ok: false, reason: 'setup_failed', message: `Task ${id}: setup command ${JSON.stringify(setupCommand.join(' '))} ${how} in ${wt.value.path}; see ${setupLogFile}` };
+    }
+  }
+  const cwd = wt.value.path;
+  let baseSha = wt.value.baseSha;
+  log(`worktree ${relative(workspaceRoot, cwd)} on ${wt.value.branch} from ${integrationBranch} (${baseSha.slice(0, 8)})`);
+  if (options.integration === 'branch') {
+    // Nothing is merged into the integration branch in this mode, so a task starts from its dependencies' branches:
+    // each one not yet in the base is merged into the new task branch before the agent runs.
+    const stacked = await mergeDependencyBranches({ cwd, task });
+    if (!stacked.ok) return { ok: false, reason: 'merge_conflict', message: stacked.error };
+    if (stacked.value.length > 0) {
+      const head = await getHeadSha({ cwd });
+      if (head.ok) baseSha = head.value;
+      log(`started from the branches of ${stacked.value.join(', ')} (integration "branch")`);
+    }
+  }
+  return { ok: true, cwd, baseSha };
+}
+
+export type Audited =
+  | { ok: true; audit: ScopeAudit }
+  | { ok: false; reason: string; message: string; extra: Partial<TaskOutcome> };
+
+/** The scope audit of the commit range `from..to`, with its patch kept as `diff.patch`. */
+export async function auditCommit({ input, cwd, from, to, dir }: { input: PipelineInput; cwd: string; from: string; to: string; dir: string }): Promise<Audited> {
+  const { task } = input;
+  const changes = await collectCommittedChanges({ cwd, from, to });
+  if (!changes.ok) return { ok: false, reason: 'git_failed', message: changes.error.message, extra: {} };
+  const audit = auditScope({ changes: changes.value, fileScope: task.file_scope, allowedExtra: task.test_verification });
+  const diff = await gitOk({ cwd, args: ['diff', '--binary', '--no-ext-diff', '--no-textconv', from, to, '--'] });
+  if (diff.ok) writeFileSync(join(dir, 'diff.patch'), diff.value);
+  if (!audit.ok) {
+    const message = formatScopeViolation({ taskId: task.task_id, audit });
+    input.log(message);
+    return { ok: false, reason: 'scope_violation', message, extra: { files_modified: audit.files, outside_scope: audit.outside.map((o) => o.path) } };
+  }
+  return { ok: true, audit };
+}
+
+export function describeAudit(audit: ScopeAudit): string {
+  const n = audit.files.length;
+  return `diff within scope (${n} file${n === 1 ? '' : 's'}: ${audit.files.slice(0, 6).join(', ')}${n > 6 ? ', ...' : ''})`;
+}
+
+export type Verified =
+  | { ok: true; verification?: VerificationResult }
+  | { ok: false; reason: string; message: string; extra: Partial<TaskOutcome> };
+
+/** The task's tests, run by us (the agent's word about tests is not the verdict). */
+export async function verifyTask({ input, cwd, dir }: { input: PipelineInput; cwd: string; dir: string }): Promise<Verified> {
+  const { task, options, workspaceRoot, log } = input;
+  if (options.verify === false) {
+    log(`verification skipped ("verify": false)`);
+    return { ok: true };
+  }
+  const verification = await runVerification(
+    {
+      cwd,
+      command: getVerificationCommand(task, options.verify.command),
+      files: task.test_verification,
+      timeoutMs: options.verify.timeoutMs,
+      logFile: join(dir, 'verify.log'),
+      taskId: task.task_id,
+    },
+    { runProcess },
+  );
+  log(`verification ${verification.status}: ${verification.message}`);
+  if (verification.status === 'failed' || verification.status === 'missing-tests') {
+    const reason = verification.status === 'failed' ? 'verification_failed' : 'missing_tests';
+    const anomaly = task.risk === 'High' && verification.status === 'missing-tests' ? [`BLOCKED::MISSING-TESTS::${task.task_id}`] : [];
+    return {
+      ok: false,
+      reason,
+      message: verification.message,
+      extra: {
+        test_results: verification.counts ? { total: verification.counts.total, passing: verification.counts.passed, failing: verification.counts.failed } : null,
+        verification: { status: verification.status, log: relative(workspaceRoot, verification.logFile), missing: verification.missing ?? [] },
+        blockers: anomaly,
+      },
+    };
+  }
+  return { ok: true, verification };
+}
+
+/** The accepted result, written to the outcome folder Nx caches as the target's output. */
+export function recordAccepted({
+  input,
+  agent,
+  common,
+  audit,
+  verification,
+  testResults,
+  integration,
+}: {
+  input: PipelineInput;
+  agent: AgentOutcome;
+  common: Record<string, unknown>;
+  audit: ScopeAudit;
+  verification: VerificationResult | undefined;
+  testResults: TaskOutcome['test_results'];
+  integration: Record<string, unknown>;
+}): PipelineResult {
+  const { workspaceRoot, task, runId } = input;
+  const id = task.task_id;
+  const paths = getResultPaths(workspaceRoot, id);
   const outcome: TaskOutcome = {
     status: 'completed',
     reason: null,
     ...common,
-    worktree: null,
-    acs_completed: acsCompleted,
-    acs_remaining: allAcs.filter((a) => !acsCompleted.includes(a)),
+    ...judgeAcceptanceCriteria(task, agent),
     files_modified: audit.files,
     test_results: testResults,
-    blockers: reported?.blockers ?? [],
+    blockers: agent.reported?.blockers ?? [],
     verification: verification
       ? { status: verification.status, log: relative(workspaceRoot, verification.logFile), argv: verification.argv }
       : { status: 'skipped' },
     integration,
   };
+  rmSync(paths.outcomeDir, { recursive: true, force: true });
   mkdirSync(paths.outcomeDir, { recursive: true });
   writeFileSync(join(paths.outcomeDir, 'result.json'), `${JSON.stringify({ task_id: id, run_id: runId, ...outcome }, null, 2)}\n`);
   if (existsSync(join(paths.dir, 'diff.patch'))) copyFileSync(join(paths.dir, 'diff.patch'), join(paths.outcomeDir, 'task.patch'));
   if (verification && existsSync(verification.logFile)) copyFileSync(verification.logFile, join(paths.outcomeDir, 'verify.log'));
-  return { agent, outcome, summary: `${audit.files.length} file${audit.files.length === 1 ? "" : "s"} changed, verification ${verification?.status ?? "skipped"}, ${String(integration.status).replace("_", " ")}` };
+  failpoint('before-finish', id);
+  const n = audit.files.length;
+  return {
+    agent,
+    outcome,
+    summary: `${n} file${n === 1 ? '' : 's'} changed, verification ${verification?.status ?? 'skipped'}, ${String(integration.status).replace('_', ' ')}`,
+  };
 }

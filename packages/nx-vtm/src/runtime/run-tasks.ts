@@ -7,7 +7,7 @@
 import type { NxJsonConfiguration, ProjectConfiguration, TaskGraph } from '@nx/devkit';
 import { randomBytes } from 'node:crypto';
 import { getManifestFiles, loadRunContext, type RunContext } from './context';
-import { runTaskPipeline } from './pipeline';
+import { runTaskPipeline, type AttemptPort } from './pipeline';
 import { integrateCachedTasks } from './cache-restore';
 import { checkRunPreconditions, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
 import { hashTask } from '../manifest/hash';
@@ -233,7 +233,7 @@ async function* runWithStore({
   const priorities = buildPriorities({ tasks, estimates });
 
   const driverTasks: DriverTask[] = tasks.map((t) => ({ ...buildFootprint(t), dependsOn: t.depends_on_tasks }));
-  const claims = new Map<string, { token: string; previous: TaskRecord | undefined }>();
+  const claims = new Map<string, { token: string; fence: number; previous: TaskRecord | undefined }>();
   const heldElsewhere = new Set<string>();
   const gate = new RateLimitGate();
   const byId = new Map(tasks.map((t) => [t.task_id, t]));
@@ -270,7 +270,10 @@ async function* runWithStore({
         // The pid may have been reused since: kill only if it is still the very agent process the dead owner started.
         if (stale.onThisHost && stale.agent && isSameProcess(stale.agent)) killProcessGroup(stale.agent.pid, 'SIGKILL');
       }
-      if (claim.kind === 'claimed') claims.set(taskId, { token: claim.token, previous: before });
+      if (claim.kind === 'claimed') {
+        claims.set(taskId, { token: claim.token, fence: claim.fence, previous: before });
+        if (claim.resume) log(taskId, `continuing the attempt of ${claim.previousOwner ? `pid ${claim.previousOwner.owner.pid}` : 'an earlier run'} after its stage "${claim.resume.stage}"`);
+      }
       if (claim.kind === 'held') heldElsewhere.add(taskId);
       return toTryStart(claim, opts?.reserveOnly === true);
     },
@@ -285,7 +288,7 @@ async function* runWithStore({
         log(taskId, `vtm/${taskId} was merged by hand after its merge conflict: completed, no agent called`);
         return finished.ok ? { success: true } : { success: false, reason: finished.error.message };
       }
-      return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, gate, log: (l) => log(taskId, l) });
+      return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, fence: claim.fence, gate, log: (l) => log(taskId, l) });
     },
     now: () => Date.now(),
     waitForChange: (ms, signal) =>
@@ -364,14 +367,12 @@ async function findMergedByHand({
   if (!exists.ok) return undefined;
   const merged = await isAncestor({ cwd: ctx.workspaceRoot, ancestor: branch, descendant: integrationBranch });
   if (!merged.ok || !merged.value) return undefined;
-  const all = task.acceptance_criteria.map((a) => a.id);
+  // The acceptance criteria stay as the agent reported them in that attempt (merging by hand claims none).
   return {
     ...previous.outcome,
     status: 'completed',
     reason: null,
     error: null,
-    acs_completed: all,
-    acs_remaining: [],
     integration: { strategy: 'merge', status: 'merged_by_hand', branch, sha: exists.value.trim() },
   };
 }
@@ -384,6 +385,7 @@ async function runClaimedTask({
   integrationBranch,
   task,
   token,
+  fence,
   gate,
   log,
 }: {
@@ -393,6 +395,7 @@ async function runClaimedTask({
   integrationBranch: string;
   task: Task;
   token: string;
+  fence: number;
   gate: RateLimitGate;
   log: (line: string) => void;
 }): Promise<{ success: boolean; reason?: string }> {
@@ -406,6 +409,16 @@ async function runClaimedTask({
     }
   }, options.heartbeatMs);
   heartbeat.unref();
+  const taskId = task.task_id;
+  // The pipeline's view of the claim: every stage is a compare-and-set on (token, fence).
+  const attemptPort: AttemptPort = {
+    progress: () => {
+      const p = store.getTask(taskId)?.progress ?? null;
+      return p && p.fence === fence ? p : null;
+    },
+    advance: (stage, data) => store.advanceStage({ taskId, token, fence, stage, data, runId }),
+    holds: () => store.holdsClaim({ taskId, token, fence }),
+  };
   try {
     for (let attempt = 1; ; attempt++) {
       const r = await runTaskPipeline({
@@ -416,13 +429,8 @@ async function runClaimedTask({
         integrationBranch,
         stateFile: options.stateFile,
         signal: abort.signal,
-        // A running task's declared test files are its own too (the audit allows them beside its file_scope); without
-        // them, every task finishing beside it was blocked for the other's new test file (scheduling benchmark, none).
-        getOtherRunningScopes: () =>
-          store
-            .getRunningClaims()
-            .filter((c) => c.taskId !== task.task_id)
-            .flatMap((c) => [...c.footprint.fileScope, ...(ctx.tasks.get(c.taskId)?.task.test_verification ?? [])]),
+        attempt: attemptPort,
+        getPathsOwnedElsewhere: (sinceMs) => getPathsOwnedElsewhere({ ctx, store, taskId, sinceMs }),
         onAgentSpawn: (pid) => {
           store.logEvent({ type: 'start', runId, taskId: task.task_id, status: 'in-progress', extra: { agent_pid: pid } });
           agentPid = pid;
@@ -439,6 +447,11 @@ async function runClaimedTask({
         log(`agent rate-limited until ${new Date(until).toISOString()}; new dispatches paused, this task retries then`);
         await gate.waitUntilOpen(abort.signal).catch(() => undefined);
         continue;
+      }
+      if (r.claimLost) {
+        // Another process owns the task now and records its outcome; this one changed nothing after losing it.
+        log(r.summary);
+        return { success: false, reason: 'claim_lost' };
       }
       const finished = store.finish({ taskId: task.task_id, token, outcome: r.outcome });
       if (!finished.ok) {
@@ -460,6 +473,26 @@ async function runClaimedTask({
 }
 
 const MAX_RATE_LIMIT_WAITS = 3;
+
+/**
+ * isolation "none": the paths that are not this task's in the shared checkout. The footprints of the tasks running
+ * beside it (file scope and declared test files: the audit allows both), and what the tasks that ended blocked since
+ * it started left behind (their files stay uncommitted in the checkout). A completed task's files are committed, so a
+ * change to them now is someone's new change and is judged normally.
+ */
+function getPathsOwnedElsewhere({ ctx, store, taskId, sinceMs }: { ctx: RunContext; store: TaskStore; taskId: string; sinceMs: number }): string[] {
+  const running = store
+    .getRunningClaims()
+    .filter((c) => c.taskId !== taskId)
+    .flatMap((c) => [...c.footprint.fileScope, ...(ctx.tasks.get(c.taskId)?.task.test_verification ?? [])]);
+  const leftovers = store
+    .listTasks()
+    .filter((r) => r.taskId !== taskId && r.status === 'blocked' && r.updatedAt >= sinceMs)
+    .flatMap((r) => [...asPaths(r.outcome.files_modified), ...asPaths(r.outcome.outside_scope)]);
+  return [...running, ...leftovers];
+}
+
+const asPaths = (v: unknown): string[] => (Array.isArray(v) ? v.filter((p): p is string => typeof p === 'string') : []);
 
 /**
  * The planners' rule: a provisional task may change, so it waits until every non-provisional High-risk task of the

@@ -26,6 +26,7 @@ function record(overrides: Partial<TaskRecord> & Pick<TaskRecord, 'taskId'>): Ta
     outcome: {},
     claim: null,
     ...overrides,
+    progress: overrides.progress ?? null,
   };
 }
 

@@ -128,6 +128,18 @@ export async function collectTaskChanges({
   return ok(buildTaskChanges(entries));
 }
 
+/**
+ * Every path the commit range `from..to` changes (`git diff --name-status -z -M from to`): what integrating `to` on
+ * top of `from` brings, and nothing else. The audit runs on this range, the one that is merged, so a file written
+ * after the audit (by a test, a hook, a process the agent left behind) can never reach the integration branch
+ * unaudited.
+ */
+export async function collectCommittedChanges({ cwd, from, to }: { cwd: string; from: string; to: string }): Promise<Result<TaskChanges, GitError>> {
+  const committed = await gitOk({ cwd, args: ['diff', '--name-status', '-z', '-M', '--no-ext-diff', '--no-textconv', from, to, '--'] });
+  if (!committed.ok) return committed;
+  return ok(buildTaskChanges(parseNameStatus(committed.value, 'committed')));
+}
+
 /** A change outside the task's scope: the path and every way it was changed, e.g. "deleted (committed)". */
 export interface OutsideChange {
   path: string;

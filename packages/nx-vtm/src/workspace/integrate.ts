@@ -26,9 +26,9 @@ import type { LockPort } from './ports';
 import { beginMergeJournal, endMergeJournal, recoverInterruptedMerge } from './merge-journal';
 import { createSqliteLock, LockTimeoutError } from './sqlite-lock';
 import { DEFAULT_LINK_DIRS, getTaskBranch } from './worktree';
+import { FALLBACK_IDENTITY, getIdentityEnv } from './identity';
 
-/** Used for commits when neither git config nor the environment names an author. */
-export const FALLBACK_IDENTITY = { name: 'nx-vtm', email: 'nx-vtm@localhost' } as const;
+export { FALLBACK_IDENTITY };
 
 /** The lock name integration runs under. */
 export const INTEGRATION_LOCK = 'integrate';
@@ -62,26 +62,6 @@ export function buildTaskCommitMessage({
 export function buildMergeMessage({ taskId, title }: { taskId: string; title?: string }): string {
   const head = `Merge ${getTaskBranch(taskId)}`;
   return title ? `${head}: ${oneLine(title)}` : head;
-}
-
-/**
- * Environment that supplies the fallback identity for whichever of name and email neither git config nor the
- * environment provides; empty when the user's identity is complete (theirs is always preferred).
- */
-async function getIdentityEnv(cwd: string): Promise<Record<string, string>> {
-  const env: Record<string, string> = {};
-  for (const [key, fallback] of [
-    ['name', FALLBACK_IDENTITY.name],
-    ['email', FALLBACK_IDENTITY.email],
-  ] as const) {
-    const configured = await runGit({ cwd, args: ['config', '--get', `user.${key}`] });
-    if (configured.code === 0 && configured.stdout.trim()) continue;
-    for (const who of ['AUTHOR', 'COMMITTER']) {
-      const name = `GIT_${who}_${key.toUpperCase()}`;
-      if (!process.env[name]) env[name] = fallback;
-    }
-  }
-  return env;
 }
 
 /**
@@ -176,6 +156,14 @@ export async function commitTaskWork({
   return ok({ status: 'committed', sha: head.value, message });
 }
 
+/** The branch no longer points at the audited commit: the work is kept, never merged unaudited. */
+function branchMoved({ taskId, branch, expected, found }: { taskId: string; branch: string; expected: string; found: string }): Omit<IntegrationProblem, 'taskId'> {
+  return {
+    reason: 'branch_moved',
+    message: `Task ${taskId}: ${branch} moved after its audit (was ${expected.slice(0, 8)}, now ${found.slice(0, 8)}); nothing was merged. The audited work is ${expected}; inspect ${branch}, then re-run ${taskId}`,
+  };
+}
+
 export type IntegrationStrategy = 'merge' | 'branch';
 
 export type IntegrationOutcome =
@@ -197,6 +185,8 @@ export type IntegrationFailure =
   | 'merge_failed'
   | 'abort_failed'
   | 'lock_timeout'
+  | 'branch_moved'
+  | 'claim_lost'
   | 'git_failed';
 
 export interface IntegrationProblem {
@@ -228,6 +218,17 @@ export interface IntegrateTaskBranchOptions {
   ignorePaths?: readonly string[];
   /** Folders symlinked into worktrees; a branch that changes them is never merged. Default `['node_modules']`. */
   linkDirs?: readonly string[];
+  /**
+   * The exact commit to integrate (the audited and verified one). The branch must still point at it when the lock is
+   * held (`branch_moved` otherwise), and it is this commit, never whatever the branch says later, that is merged:
+   * nothing written after the audit reaches the integration branch.
+   */
+  sha?: string;
+  /**
+   * Asked inside the lock, right before the merge: a message when this process must not merge any more (its claim on
+   * the task was lost), then nothing is merged (`claim_lost`).
+   */
+  guard?: () => string | undefined;
 }
 
 /**
@@ -245,6 +246,8 @@ export async function integrateTaskBranch({
   integrationBranch,
   ignorePaths = ['.vtm/'],
   linkDirs = DEFAULT_LINK_DIRS,
+  sha,
+  guard,
 }: IntegrateTaskBranchOptions): Promise<Result<IntegrationOutcome, IntegrationProblem>> {
   const fail = (p: Omit<IntegrationProblem, 'taskId'>) => err<IntegrationProblem>({ taskId, ...p });
   const gitFailed = (e: GitError, what: string) => fail({ reason: 'git_failed', message: `Task ${taskId}: ${what}: ${e.message}`, cause: e });
@@ -257,11 +260,12 @@ export async function integrateTaskBranch({
   if (strategy === 'branch') {
     const tip = await getHeadSha({ cwd: repoRoot, ref: `refs/heads/${branch}` });
     if (!tip.ok) return gitFailed(tip.error, `cannot read ${branch}`);
+    if (sha && tip.value !== sha) return fail(branchMoved({ taskId, branch, expected: sha, found: tip.value }));
     return ok({ status: 'branch_left', sha: tip.value, branch });
   }
 
   try {
-    return await lock.withLock(INTEGRATION_LOCK, () => mergeLocked({ repoRoot, taskId, title, branch, integrationBranch, ignorePaths, linkDirs }));
+    return await lock.withLock(INTEGRATION_LOCK, () => mergeLocked({ repoRoot, taskId, title, branch, integrationBranch, ignorePaths, linkDirs, sha, guard }));
   } catch (e) {
     if (e instanceof LockTimeoutError) return fail({ reason: 'lock_timeout', message: `Task ${taskId}: ${e.message}`, cause: e });
     throw e;
@@ -276,6 +280,8 @@ async function mergeLocked({
   integrationBranch,
   ignorePaths,
   linkDirs,
+  sha,
+  guard,
 }: {
   repoRoot: string;
   taskId: string;
@@ -284,6 +290,8 @@ async function mergeLocked({
   integrationBranch?: string;
   ignorePaths: readonly string[];
   linkDirs: readonly string[];
+  sha?: string;
+  guard?: () => string | undefined;
 }): Promise<Result<IntegrationOutcome, IntegrationProblem>> {
   const fail = (p: Omit<IntegrationProblem, 'taskId'>) => err<IntegrationProblem>({ taskId, ...p });
   const gitFailed = (e: GitError, what: string) => fail({ reason: 'git_failed', message: `Task ${taskId}: ${what}: ${e.message}`, cause: e });
@@ -325,7 +333,18 @@ async function mergeLocked({
     });
   }
 
-  const contained = await isAncestor({ cwd: repoRoot, ancestor: `refs/heads/${branch}`, descendant: 'HEAD' });
+  // What is merged: the audited commit when the caller names one (and the branch must still point at it).
+  let target = `refs/heads/${branch}`;
+  if (sha) {
+    const tip = await getHeadSha({ cwd: repoRoot, ref: `refs/heads/${branch}` });
+    if (!tip.ok) return gitFailed(tip.error, `cannot read ${branch}`);
+    // Already merged (a run that died between the merge and recording it): recognised, nothing merged twice.
+    const done = await isAncestor({ cwd: repoRoot, ancestor: sha, descendant: 'HEAD' });
+    if (!done.ok) return gitFailed(done.error, `cannot compare ${sha} with ${into}`);
+    if (!done.value && tip.value !== sha) return fail(branchMoved({ taskId, branch, expected: sha, found: tip.value }));
+    target = sha;
+  }
+  const contained = await isAncestor({ cwd: repoRoot, ancestor: target, descendant: 'HEAD' });
   if (!contained.ok) return gitFailed(contained.error, `cannot compare ${branch} with ${into}`);
   if (contained.value) {
     const head = await getHeadSha({ cwd: repoRoot });
@@ -335,7 +354,7 @@ async function mergeLocked({
 
   if (linkDirs.length > 0) {
     // A committed symlink named like a linked folder would, once merged, replace the user's real (ignored) folder.
-    const linkArgs = ['diff', '--name-only', '-z', '--no-ext-diff', `HEAD...refs/heads/${branch}`, '--', ...linkDirs.map((d) => `:(literal)${d.replace(/\/$/, '')}`)];
+    const linkArgs = ['diff', '--name-only', '-z', '--no-ext-diff', `HEAD...${target}`, '--', ...linkDirs.map((d) => `:(literal)${d.replace(/\/$/, '')}`)];
     const touched = await gitOk({ cwd: repoRoot, args: linkArgs });
     if (!touched.ok) return gitFailed(touched.error, `cannot diff ${branch}`);
     const paths = touched.value.split('\0').filter(Boolean);
@@ -349,10 +368,16 @@ async function mergeLocked({
   }
 
   const message = buildMergeMessage({ taskId, title });
-  const mergeArgs = ['merge', '--no-ff', '--no-edit', '-m', message, '-m', `VTM-Task: ${taskId}`, `refs/heads/${branch}`];
+  const mergeArgs = ['merge', '--no-ff', '--no-edit', '-m', message, '-m', `VTM-Task: ${taskId}`, target];
   const identityEnv = await getIdentityEnv(repoRoot);
-  // Journaled: if this process dies mid-merge, the next integration knows the half-done merge is ours and undoes it.
-  beginMergeJournal({ repoRoot, taskId, branch });
+  const tipSha = await getHeadSha({ cwd: repoRoot, ref: target });
+  if (!tipSha.ok) return gitFailed(tipSha.error, `cannot read ${target}`);
+  // Last check before the one side effect that cannot be taken back: a process that lost its claim merges nothing.
+  const stop = guard?.();
+  if (stop) return fail({ reason: 'claim_lost', message: `Task ${taskId}: not merging ${branch}: ${stop}` });
+  // Journaled: if this process dies mid-merge, the next integration knows the half-done merge is ours (MERGE_HEAD is
+  // this very commit) and undoes it.
+  beginMergeJournal({ repoRoot, taskId, branch, sha: tipSha.value });
   const merged = await runGit({ cwd: repoRoot, args: mergeArgs, env: identityEnv });
   if (merged.code === 0) {
     endMergeJournal({ repoRoot });

@@ -12,7 +12,7 @@ afterEach(() => repo.cleanup());
 
 /** Make the journal look like it was written by a process that no longer exists. */
 function journalOfDeadProcess(taskId: string, branch: string) {
-  beginMergeJournal({ repoRoot: repo.root, taskId, branch });
+  beginMergeJournal({ repoRoot: repo.root, taskId, branch, sha: repo.git(['rev-parse', branch]) });
   const file = path.join(repo.root, '.vtm/merging.json');
   const entry = JSON.parse(fs.readFileSync(file, 'utf8'));
   entry.owner.pid = 2 ** 22 + 12345; // above pid_max's default: never a live process
@@ -46,9 +46,30 @@ describe('recoverInterruptedMerge', () => {
   });
 
   it('leaves the journal of a live process alone', async () => {
-    beginMergeJournal({ repoRoot: repo.root, taskId: 'T1', branch: 'vtm/T1' }); // this very process
+    beginMergeJournal({ repoRoot: repo.root, taskId: 'T1', branch: 'vtm/T1', sha: repo.git(['rev-parse', 'HEAD']) }); // this very process
     fs.writeFileSync(path.join(repo.root, '.git', 'index.lock'), '');
     expect(await recoverInterruptedMerge({ repoRoot: repo.root })).toBeUndefined();
     expect(fs.existsSync(path.join(repo.root, '.git', 'index.lock'))).toBe(true);
+  });
+
+  it("never aborts the user's own merge: a MERGE_HEAD that is not the journaled commit is left as it is", async () => {
+    repo.commit({ 'a.txt': 'base\n' }, 'base');
+    repo.git(['checkout', '-q', '-b', 'vtm/T1']);
+    repo.commit({ 'a.txt': 'task\n' }, 'task');
+    repo.git(['checkout', '-q', 'main']);
+    repo.git(['checkout', '-q', '-b', 'feature']);
+    repo.commit({ 'a.txt': 'the user\'s feature\n' }, 'feature');
+    repo.git(['checkout', '-q', 'main']);
+    repo.commit({ 'a.txt': 'main\n' }, 'main change');
+    journalOfDeadProcess('T1', 'vtm/T1'); // our process died before merging vtm/T1 ...
+    spawnSync('git', ['merge', '--no-edit', 'feature'], { cwd: repo.root }); // ... and the user then merges their branch
+    const mergeHead = path.join(repo.root, '.git', 'MERGE_HEAD');
+    expect(fs.readFileSync(mergeHead, 'utf8').trim()).toBe(repo.git(['rev-parse', 'feature']));
+
+    const line = await recoverInterruptedMerge({ repoRoot: repo.root });
+    expect(line).toMatch(/is not ours; left untouched/);
+    expect(fs.readFileSync(mergeHead, 'utf8').trim()).toBe(repo.git(['rev-parse', 'feature']));
+    expect(repo.git(['status', '--porcelain'])).toMatch(/^UU a\.txt/m);
+    expect(fs.existsSync(path.join(repo.root, '.vtm/merging.json'))).toBe(false);
   });
 });

@@ -16,14 +16,16 @@ interface JournalEntry {
   owner: ProcessIdentity;
   taskId: string;
   branch: string;
+  /** The commit being merged: MERGE_HEAD of our merge. Absent in journals of older versions. */
+  sha?: string;
   startedAt: string;
 }
 
 const journalFile = (repoRoot: string) => path.join(repoRoot, '.vtm', 'merging.json');
 
 /** Record that this process is about to merge `branch` into the checkout at `repoRoot`. Call under the integration lock. */
-export function beginMergeJournal({ repoRoot, taskId, branch }: { repoRoot: string; taskId: string; branch: string }): void {
-  const entry: JournalEntry = { owner: readProcessIdentity(), taskId, branch, startedAt: new Date().toISOString() };
+export function beginMergeJournal({ repoRoot, taskId, branch, sha }: { repoRoot: string; taskId: string; branch: string; sha: string }): void {
+  const entry: JournalEntry = { owner: readProcessIdentity(), taskId, branch, sha, startedAt: new Date().toISOString() };
   fs.mkdirSync(path.dirname(journalFile(repoRoot)), { recursive: true });
   fs.writeFileSync(journalFile(repoRoot), JSON.stringify(entry));
 }
@@ -75,13 +77,23 @@ export async function recoverInterruptedMerge({ repoRoot }: { repoRoot: string }
   const gitDir = await gitOk({ cwd: repoRoot, args: ['rev-parse', '--absolute-git-dir'] });
   if (!gitDir.ok) return undefined;
   const lock = path.join(gitDir.value.trim(), 'index.lock');
+  const mergeHeadFile = path.join(gitDir.value.trim(), 'MERGE_HEAD');
+  const mergeHead = fs.existsSync(mergeHeadFile) ? fs.readFileSync(mergeHeadFile, 'utf8').trim().split('\n')[0] : undefined;
+  // Only our own merge is ours to undo: a MERGE_HEAD that is not the journaled commit is the user's (they started a
+  // merge after our process died). Leave it, and the lock, alone; the integration then stops with
+  // `operation_in_progress`, telling them to finish it.
+  const ours = mergeHead === undefined || mergeHead === entry.sha;
+  if (!ours) {
+    endMergeJournal({ repoRoot });
+    return `a merge interrupted by the death of pid ${entry.owner.pid} (${entry.taskId}) was found, but the merge in progress now (${mergeHead!.slice(0, 8)}) is not ours; left untouched`;
+  }
   const done: string[] = [];
   if (fs.existsSync(lock)) {
     if (isFileOpenByAnyProcess(lock)) return undefined; // someone is using git right now: leave it alone
     fs.rmSync(lock, { force: true });
     done.push('removed the stale .git/index.lock');
   }
-  if (fs.existsSync(path.join(gitDir.value.trim(), 'MERGE_HEAD'))) {
+  if (mergeHead !== undefined) {
     const aborted = await gitOk({ cwd: repoRoot, args: ['merge', '--abort'] });
     if (!aborted.ok) return `could not abort the interrupted merge of ${entry.branch}: ${aborted.error.message}`;
     done.push(`aborted the interrupted merge of ${entry.branch}`);

@@ -1,0 +1,311 @@
+/**
+ * `isolation: "none"`: the agents of several tasks work in the user's checkout at once, so "what did this task
+ * change" cannot be read off the working tree. It is answered by attribution:
+ *
+ * - a snapshot taken when the task starts: HEAD, and the content hash of every path already changed then (the user's
+ *   own edits, other tasks' files, a blocked task's leftovers);
+ * - at the end, the task's changes are the paths changed now whose content differs from the snapshot, less the paths
+ *   other tasks own: the scopes (and test files) of the tasks running beside it, and the files recorded by the tasks
+ *   that finished meanwhile. Paths in the task's own scope are always its own (the scheduler never runs two tasks
+ *   whose footprints overlap).
+ *
+ * Exactly those paths are committed, on the snapshot's HEAD (a commit object built in a private index: the shared
+ * index and HEAD are not touched), and saved under `refs/vtm/attempts/<id>/work`. The audit, `files_modified` and
+ * the cached `task.patch` are that commit's diff; the tests run; then, under the workspace's lock, the commit is
+ * replayed onto the branch's current tip (refused when another commit changed the same paths since) and the branch
+ * moves by compare-and-set. Commits by other tasks meanwhile are never in a task's audited range.
+ *
+ * The stages are those of the worktree pipeline (see pipeline.ts); "worktree" here is the snapshot. Commits are built
+ * with plumbing, so the repository's commit hooks do not run in this mode (docs/configuration.md says so).
+ */
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { AgentOutcome } from '../agents/outcome';
+import { resolveAgentConfig } from '../agents/routing';
+import { runAgent } from '../agents/run-agent';
+import { isPathInScope } from '../manifest/paths';
+import { buildTaskCommitMessage } from '../workspace/integrate';
+import { getHeadSha, getStatusEntries, gitOk, runGit } from '../workspace/git';
+import { commitPaths, replayPathsOnto, saveRef } from '../workspace/work-commit';
+import type { VerificationResult } from '../workspace/verify';
+import { failpoint } from './failpoint';
+import {
+  STAGES,
+  agentFailureReason,
+  auditCommit,
+  blocked,
+  costOf,
+  describeAudit,
+  getResultPaths,
+  judgeAcceptanceCriteria,
+  lostClaim,
+  recordAccepted,
+  stageIndex,
+  verifyTask,
+  withWorktreeLock,
+  type PipelineInput,
+  type PipelineResult,
+  type Stage,
+} from './pipeline';
+
+/** Content of each changed path at a moment: a hash, or "-" for a deleted path. */
+export type Snapshot = Record<string, string>;
+
+/** A path's content hash as the working tree has it (`-` when it does not exist). Symlinks by target. */
+function hashPath(root: string, path: string): string {
+  const abs = join(root, path);
+  try {
+    const st = lstatSync(abs);
+    if (st.isSymbolicLink()) return `l:${readlinkSync(abs)}`;
+    if (!st.isFile()) return `d:${st.mode}`;
+    return createHash('sha1').update(readFileSync(abs)).digest('hex') + `:${st.mode & 0o111 ? 'x' : ''}`;
+  } catch {
+    return '-';
+  }
+}
+
+/** Every path changed against HEAD now (both paths of a rename), with its content hash. */
+async function takeSnapshot(root: string): Promise<{ ok: true; value: Snapshot } | { ok: false; error: string }> {
+  const status = await getStatusEntries({ cwd: root });
+  if (!status.ok) return { ok: false, error: status.error.message };
+  const snapshot: Snapshot = {};
+  for (const e of status.value) for (const p of e.from ? [e.from, e.path] : [e.path]) snapshot[p] = hashPath(root, p);
+  return { ok: true, value: snapshot };
+}
+
+/**
+ * The task's own paths: changed now and different from the start snapshot, not the plugin's run-time files, and not
+ * owned by another task unless inside the task's own footprint. Pure.
+ */
+export function attributeChanges({
+  now,
+  start,
+  own,
+  ownedElsewhere,
+  ignore,
+}: {
+  now: Snapshot;
+  start: Snapshot;
+  own: readonly string[];
+  ownedElsewhere: readonly string[];
+  ignore: readonly string[];
+}): string[] {
+  return Object.keys(now)
+    .filter((p) => now[p] !== start[p])
+    .filter((p) => !isPathInScope(p, ignore))
+    .filter((p) => isPathInScope(p, own) || !isPathInScope(p, ownedElsewhere))
+    .sort();
+}
+
+export async function runSharedCheckoutStages(input: PipelineInput): Promise<PipelineResult> {
+  const { workspaceRoot: root, task, options, runId, integrationBranch, log, attempt } = input;
+  const id = task.task_id;
+  const paths = getResultPaths(root, id);
+  const resultDir = relative(root, paths.dir);
+  const ignore = ['.vtm/', input.stateFile];
+  const own = [...task.file_scope, ...task.test_verification];
+
+  const progress = attempt.progress();
+  let done = stageIndex(progress?.stage);
+  const data: Record<string, unknown> = { ...(progress?.data ?? {}) };
+  if (done >= stageIndex('agent')) log(`continuing the interrupted attempt after stage "${STAGES[done]}" (its agent run is not repeated)`);
+  const advance = (stage: Stage, more: Record<string, unknown>): boolean => {
+    Object.assign(data, more);
+    if (!attempt.advance(stage, more)) return false;
+    failpoint(`after-${stage}`, id);
+    return true;
+  };
+
+  const resolved = resolveAgentConfig({ task, options: options.agent });
+  if (!resolved.ok) return { outcome: blocked('agent_config', resolved.error, { result_dir: resultDir }), summary: resolved.error };
+
+  if (done < stageIndex('agent')) {
+    rmSync(paths.dir, { recursive: true, force: true });
+    mkdirSync(paths.dir, { recursive: true });
+    // 1. The snapshot the task's changes are told apart by.
+    const head = await getHeadSha({ cwd: root });
+    if (!head.ok) return { outcome: blocked('git_failed', head.error.message, { result_dir: resultDir }), summary: head.error.message };
+    const snap = await takeSnapshot(root);
+    if (!snap.ok) return { outcome: blocked('git_failed', snap.error, { result_dir: resultDir }), summary: snap.error };
+    if (!advance('worktree', { cwd: root, baseSha: head.value, snapshot: snap.value, startedAt: Date.now() })) return lostClaim(id, 'worktree');
+
+    // 2. The agent, in the shared checkout.
+    log(`agent ${resolved.value.config.adapter}${resolved.value.config.model ? ` (${resolved.value.config.model})` : ''} started in the shared checkout`);
+    const agent = await runAgent({
+      task,
+      config: resolved.value.config,
+      fallback: resolved.value.fallback,
+      cwd: root,
+      runId,
+      resultDir: paths.dir,
+      workspaceRoot: root,
+      signal: input.signal,
+      onSpawn: input.onAgentSpawn,
+    });
+    log(`agent ${agent.status}: ${agent.reason}`);
+    if (agent.status !== 'completed') {
+      // What it left in the checkout is recorded, so the tasks running beside it do not take it for theirs.
+      const now = await takeSnapshot(root);
+      const left = now.ok ? attributeChanges({ now: now.value, start: snap.value, own, ownedElsewhere: input.getPathsOwnedElsewhere?.(Number(data.startedAt)) ?? [], ignore }) : [];
+      return {
+        agent,
+        outcome: blocked(agentFailureReason(agent), agent.reason, {
+          result_dir: resultDir,
+          cost: costOf(agent),
+          agent_status: agent.status,
+          worktree: null,
+          files_modified: left,
+          ...judgeAcceptanceCriteria(task, agent),
+          blockers: agent.reported?.blockers ?? [],
+          ...(agent.resetAt ? { reset_at: agent.resetAt } : {}),
+        }),
+        summary: agent.reason,
+      };
+    }
+    if (!advance('agent', { agent })) return lostClaim(id, 'agent');
+    done = stageIndex('agent');
+  }
+
+  const baseSha = data.baseSha as string;
+  const agent = data.agent as AgentOutcome;
+  const common = { result_dir: resultDir, cost: costOf(agent), agent_status: agent.status, worktree: null };
+
+  // 3. Save exactly the task's own paths as a commit on the snapshot's HEAD.
+  if (done < stageIndex('saved')) {
+    const moved = await checkSharedBranch({ root, id, integrationBranch, baseSha });
+    if (moved) return { agent, outcome: blocked('branch_moved', moved, common), summary: moved };
+    const now = await takeSnapshot(root);
+    if (!now.ok) return { agent, outcome: blocked('git_failed', now.error, common), summary: now.error };
+    const mine = attributeChanges({
+      now: now.value,
+      start: data.snapshot as Snapshot,
+      own,
+      ownedElsewhere: input.getPathsOwnedElsewhere?.(Number(data.startedAt) || 0) ?? [],
+      ignore,
+    });
+    const commit = await commitPaths({
+      cwd: root,
+      parent: baseSha,
+      paths: mine,
+      message: buildTaskCommitMessage({ taskId: id, title: task.title, acceptanceCriteria: task.acceptance_criteria }),
+    });
+    if (!commit.ok) return { agent, outcome: blocked('commit_failed', commit.error.message, common), summary: commit.error.message };
+    const ref = `refs/vtm/attempts/${id}/work`;
+    const saved = await saveRef({ cwd: root, ref, sha: commit.value });
+    if (!saved.ok) return { agent, outcome: blocked('commit_failed', saved.error.message, common), summary: saved.error.message };
+    log(`the task's ${mine.length} changed path${mine.length === 1 ? '' : 's'} saved as ${ref} (${commit.value.slice(0, 8)})`);
+    if (!advance('saved', { sha: commit.value, paths: mine })) return lostClaim(id, 'saved');
+    done = stageIndex('saved');
+  }
+  const sha = data.sha as string;
+  const ownPaths = data.paths as string[];
+
+  // 4. Audit that commit.
+  const audited = await auditCommit({ input, cwd: root, from: baseSha, to: sha, dir: paths.dir });
+  if (!audited.ok) return { agent, outcome: blocked(audited.reason, audited.message, { ...common, ...audited.extra }), summary: audited.message };
+  const audit = audited.audit;
+  if (done < stageIndex('audited')) {
+    log(describeAudit(audit));
+    if (!advance('audited', { files: audit.files })) return lostClaim(id, 'audited');
+    done = stageIndex('audited');
+  }
+
+  // 5. The tests, in the shared checkout (it holds the task's files as saved, beside the other tasks' work).
+  if (done < stageIndex('verified')) {
+    const verified = await verifyTask({ input, cwd: root, dir: paths.dir });
+    if (!verified.ok) return { agent, outcome: blocked(verified.reason, verified.message, { ...common, files_modified: audit.files, ...verified.extra }), summary: verified.message };
+    if (!advance('verified', { verification: verified.verification ?? null })) return lostClaim(id, 'verified');
+    done = stageIndex('verified');
+  }
+  const verification = (data.verification ?? undefined) as VerificationResult | undefined;
+  const testResults = verification?.counts ? { total: verification.counts.total, passing: verification.counts.passed, failing: verification.counts.failed } : null;
+
+  // 6. Onto the branch: the saved commit replayed on its current tip, under the lock every commit of this mode takes.
+  if (done < stageIndex('integrated')) {
+    const integrated = await withWorktreeLock(root, () => integrateShared({ root, id, sha, baseSha, paths: ownPaths, integrationBranch, holds: () => attempt.holds() }));
+    if (!integrated.ok) {
+      if (integrated.reason === 'claim_lost') return lostClaim(id, 'integrated');
+      log(integrated.message);
+      return {
+        agent,
+        outcome: blocked(integrated.reason, integrated.message, { ...common, files_modified: audit.files, test_results: testResults, conflicted_paths: integrated.conflicted ?? [] }),
+        summary: integrated.message,
+      };
+    }
+    failpoint('after-merge', id);
+    log(`${id}: committed on ${integrationBranch} (${integrated.sha.slice(0, 8)})`);
+    const integration = { strategy: 'commit', status: 'committed', sha: integrated.sha, into: integrationBranch, task_sha: sha };
+    if (!advance('integrated', { integration })) return lostClaim(id, 'integrated');
+  }
+  return recordAccepted({ input, agent, common, audit, verification, testResults, integration: data.integration as Record<string, unknown> });
+}
+
+/**
+ * The shared checkout must still be on the integration branch, and every commit made on it since the task started
+ * must be another task's (with a `VTM-Task` trailer): an agent that switched branches, or committed itself (possibly
+ * other tasks' files with its own), cannot be attributed. Returns the message when it moved.
+ */
+async function checkSharedBranch({ root, id, integrationBranch, baseSha }: { root: string; id: string; integrationBranch: string; baseSha: string }): Promise<string | null> {
+  const sym = await runGit({ cwd: root, args: ['symbolic-ref', '-q', 'HEAD'] });
+  if (sym.code !== 0 || sym.stdout.trim() !== `refs/heads/${integrationBranch}`) {
+    const where = sym.code === 0 ? sym.stdout.trim().replace(/^refs\/heads\//, '') : 'a detached HEAD';
+    return `Task ${id}: the shared checkout is on ${where}, not ${integrationBranch} (isolation "none": agents must not switch branches); nothing was committed. The task's files are in the working tree; switch back to ${integrationBranch} and re-run ${id}`;
+  }
+  const foreign = await gitOk({ cwd: root, args: ['rev-list', '--invert-grep', '--grep=^VTM-Task: ', `${baseSha}..HEAD`] });
+  if (!foreign.ok) return `Task ${id}: ${integrationBranch} no longer contains the commit the task started from (${baseSha.slice(0, 8)}): it was reset or rewritten during the task; nothing was committed. Re-run ${id}`;
+  const shas = foreign.value.split('\n').filter(Boolean);
+  if (shas.length > 0) {
+    return `Task ${id}: ${shas.length} commit${shas.length === 1 ? '' : 's'} without a VTM-Task trailer appeared on ${integrationBranch} during the task (${shas.slice(0, 3).map((s) => s.slice(0, 8)).join(', ')}): made by an agent or by hand, they cannot be attributed (isolation "none": agents must not commit). Nothing was committed for ${id}; inspect them, then re-run ${id}`;
+  }
+  return null;
+}
+
+type SharedIntegration = { ok: true; sha: string } | { ok: false; reason: string; message: string; conflicted?: string[] };
+
+/** Replay the task's commit onto the branch tip and move the branch by compare-and-set; idempotent after a crash. */
+async function integrateShared({
+  root,
+  id,
+  sha,
+  baseSha,
+  paths,
+  integrationBranch,
+  holds,
+}: {
+  root: string;
+  id: string;
+  sha: string;
+  baseSha: string;
+  paths: string[];
+  integrationBranch: string;
+  holds: () => boolean;
+}): Promise<SharedIntegration> {
+  if (!holds()) return { ok: false, reason: 'claim_lost', message: `Task ${id}: claim lost` };
+  const tip = await getHeadSha({ cwd: root, ref: `refs/heads/${integrationBranch}` });
+  if (!tip.ok) return { ok: false, reason: 'git_failed', message: tip.error.message };
+  // Already on the branch (a crash after the commit, before the state write): recognised by its trailer.
+  const found = await gitOk({ cwd: root, args: ['rev-list', '-n', '1', '--fixed-strings', `--grep=VTM-Task: ${id}`, `${baseSha}..${tip.value}`] });
+  if (found.ok && found.value.trim()) {
+    await gitOk({ cwd: root, args: ['reset', '-q', '--', ...paths.map((p) => `:(literal)${p}`)] });
+    return { ok: true, sha: found.value.trim() };
+  }
+  if (paths.length === 0) return { ok: true, sha: tip.value };
+  const message = await gitOk({ cwd: root, args: ['log', '-1', '--format=%B', sha] });
+  const replayed = await replayPathsOnto({ cwd: root, sha, onto: tip.value, paths, message: message.ok ? message.value : `feat(${id})\n\nVTM-Task: ${id}\n` });
+  if (!replayed.ok) return { ok: false, reason: 'git_failed', message: replayed.error.message };
+  if ('conflicted' in replayed.value) {
+    const c = replayed.value.conflicted;
+    return {
+      ok: false,
+      reason: 'merge_conflict',
+      conflicted: c,
+      message: `Task ${id}: ${c.length} of its files changed on ${integrationBranch} since the task started (${c.slice(0, 5).join(', ')}); its work is kept as refs/vtm/attempts/${id}/work (${sha.slice(0, 8)}); merge it by hand or re-run ${id}`,
+    };
+  }
+  const moved = await gitOk({ cwd: root, args: ['update-ref', '-m', `nx-vtm: ${id}`, `refs/heads/${integrationBranch}`, replayed.value.sha, tip.value] });
+  if (!moved.ok) return { ok: false, reason: 'git_failed', message: `Task ${id}: ${integrationBranch} moved while committing (${moved.error.message}); re-run ${id}` };
+  // The shared index follows the new commit for the task's paths only (other tasks' staged changes stay as they are).
+  await gitOk({ cwd: root, args: ['reset', '-q', '--', ...paths.map((p) => `:(literal)${p}`)] });
+  return { ok: true, sha: replayed.value.sha };
+}
