@@ -1,0 +1,184 @@
+/**
+ * The pipeline against agents that misbehave, with real git and a real agent process (the scripted stand-in agent):
+ * each case is one way the verdict used to be fooled or agent work paid twice. "completed" must come from the audited
+ * commit and the tests, and only that commit may reach the integration branch.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parsePluginOptions, type PluginOptions } from '../config/plugin-options';
+import type { TaskInput } from '../manifest/schema';
+import { buildTask } from '../test-support/manifest-fixtures';
+import { makeTempRepo, type TempRepo } from '../workspace/test-support/git-fixture';
+import { runTaskPipeline, type PipelineInput } from './pipeline';
+import { attributeChanges } from './shared-checkout';
+import { memoryAttempt, type MemoryAttempt } from './test-support/memory-attempt';
+
+const SCRIPTED_AGENT = path.resolve(__dirname, '../../../../e2e/support/agents/scripted-agent.js');
+
+let repo: TempRepo;
+let agentLog: string;
+
+beforeEach(() => {
+  repo = makeTempRepo();
+  agentLog = path.join(repo.root, '.vtm', 'agent.log');
+});
+afterEach(() => repo.cleanup());
+
+function buildOptions(plan: Record<string, unknown>, over: Record<string, unknown> = {}): PluginOptions {
+  const parsed = parsePluginOptions({
+    worktree: { linkDirs: [] },
+    agent: {
+      adapter: 'command',
+      command: [process.execPath, SCRIPTED_AGENT],
+      timeoutMs: 60_000,
+      retries: 0,
+      env: { SCRIPTED_AGENT_LOG: agentLog, SCRIPTED_AGENT_PLAN: JSON.stringify(plan) },
+    },
+    ...over,
+  });
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+}
+
+const TESTED: Partial<TaskInput> = { file_scope: ['src/a.js'], test_verification: ['tests/a.test.js'] };
+
+function run(
+  taskId: string,
+  options: PluginOptions,
+  { attempt = memoryAttempt(), task = TESTED, extra = {} }: { attempt?: MemoryAttempt; task?: Partial<TaskInput>; extra?: Partial<PipelineInput> } = {},
+) {
+  return runTaskPipeline({
+    workspaceRoot: repo.root,
+    task: buildTask(taskId, task),
+    options,
+    runId: 'spec-run',
+    integrationBranch: 'main',
+    stateFile: 'docs/backlog/task-state.json',
+    attempt: attempt.port,
+    log: () => undefined,
+    ...extra,
+  });
+}
+
+const agentStarts = (): string[] =>
+  fs.existsSync(agentLog)
+    ? fs
+        .readFileSync(agentLog, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+        .filter((e) => e.event === 'start')
+        .map((e) => e.taskId)
+    : [];
+
+const filesOnMain = () => repo.git(['ls-tree', '-r', '--name-only', 'main']).split('\n').sort();
+
+describe('a verdict nobody can fool', () => {
+  it('never merges a file a test wrote after the audit; files_modified is the merged commit', async () => {
+    const r = await run('SIDE--T01', buildOptions({ '*': { testWrites: 'LEFT_BY_TEST.md' } }));
+    expect(r.outcome).toMatchObject({ status: 'completed', files_modified: ['src/a.js', 'tests/a.test.js'] });
+    expect(filesOnMain()).toEqual(['.gitignore', 'README.md', 'src/a.js', 'tests/a.test.js']);
+    expect(repo.git(['diff', '--name-only', 'HEAD~1', 'HEAD'])).toBe('src/a.js\ntests/a.test.js');
+  }, 30_000);
+
+  it.each([
+    ['a new branch', ['checkout', '-q', '-b', 'side']],
+    ['a detached HEAD', ['checkout', '-q', '--detach']],
+  ])('an agent that moves its worktree to %s is blocked branch_moved, nothing merged, its work kept under a ref', async (_what, move) => {
+    const before = repo.git(['rev-parse', 'main']);
+    const plan = { '*': { git: [move, ['add', '-A'], ['commit', '-qm', 'agent commit']] } };
+    const r = await run('MOVED--T01', buildOptions(plan));
+    expect(r.outcome).toMatchObject({ status: 'blocked', reason: 'branch_moved' });
+    expect(String(r.outcome.error)).toMatch(/refs\/vtm\/attempts\/MOVED--T01\/moved-\d+/);
+    expect(repo.git(['rev-parse', 'main'])).toBe(before);
+    const ref = repo.git(['for-each-ref', '--format=%(refname)', 'refs/vtm/attempts/MOVED--T01/']);
+    expect(repo.git(['show', `${ref}:src/a.js`])).toMatch(/MOVED--T01/);
+  }, 30_000);
+
+  it('a lost claim stops before the merge: nothing reaches main and nothing is recorded', async () => {
+    const before = repo.git(['rev-parse', 'main']);
+    const attempt = memoryAttempt({ loseAt: 'verified' });
+    const r = await run('LOST--T01', buildOptions({}), { attempt });
+    expect(r.claimLost).toBe(true);
+    expect(attempt.stages).toEqual(['worktree', 'agent', 'saved', 'audited']);
+    expect(repo.git(['rev-parse', 'main'])).toBe(before);
+    expect(fs.existsSync(path.join(repo.root, '.vtm/results/LOST--T01/outcome/result.json'))).toBe(false);
+  }, 30_000);
+
+  it('a claim lost while waiting for the integration lock is seen inside it (no merge)', async () => {
+    const before = repo.git(['rev-parse', 'main']);
+    const attempt = memoryAttempt();
+    const advance = attempt.port.advance;
+    attempt.port.advance = (stage, data) => {
+      const ok = advance(stage, data);
+      if (stage === 'verified') attempt.lose(); // taken over between the tests and the merge
+      return ok;
+    };
+    const r = await run('LOCKWAIT--T01', buildOptions({}), { attempt });
+    expect(r.claimLost).toBe(true);
+    expect(repo.git(['rev-parse', 'main'])).toBe(before);
+  }, 30_000);
+
+  it('records ACs done only when the agent reported them; the rest are "not reported"', async () => {
+    const r = await run('NOACS--T01', buildOptions({ '*': { noAcs: true } }));
+    expect(r.outcome).toMatchObject({ status: 'completed', acs_completed: [], acs_remaining: [], acs_not_reported: ['NOACS--T01-AC01'] });
+  }, 30_000);
+});
+
+describe('agent work paid for once', () => {
+  it('continues after a crash once the agent finished: the agent is not called again', async () => {
+    const first = memoryAttempt({ loseAt: 'audited' }); // the process "dies" after saving the work
+    expect((await run('RESUME--T01', buildOptions({}), { attempt: first })).claimLost).toBe(true);
+    const second = memoryAttempt({ from: first.progress() });
+    const r = await run('RESUME--T01', buildOptions({}), { attempt: second });
+    expect(r.outcome).toMatchObject({ status: 'completed', files_modified: ['src/a.js', 'tests/a.test.js'] });
+    expect(second.stages).toEqual(['audited', 'verified', 'integrated']);
+    expect(agentStarts()).toEqual(['RESUME--T01']);
+  }, 30_000);
+
+  it('recognises a merge that happened before the crash and records it without merging twice', async () => {
+    const first = memoryAttempt({ loseAt: 'integrated' }); // merged, then died before recording it
+    expect((await run('MERGED--T01', buildOptions({}), { attempt: first })).claimLost).toBe(true);
+    const merges = () => repo.git(['log', '--format=%s', 'main']).split('\n').filter((s) => s.startsWith('Merge vtm/MERGED--T01'));
+    expect(merges()).toHaveLength(1);
+    const r = await run('MERGED--T01', buildOptions({}), { attempt: memoryAttempt({ from: first.progress() }) });
+    expect(r.outcome).toMatchObject({ status: 'completed', integration: { status: 'already_integrated' } });
+    expect(merges()).toHaveLength(1);
+    expect(agentStarts()).toEqual(['MERGED--T01']);
+  }, 30_000);
+});
+
+describe('isolation "none"', () => {
+  it('commits only the task’s own paths, new files included; the user’s edits and other tasks’ files stay out', async () => {
+    repo.commit({ 'src/shared.js': 'v1\n' }, 'shared');
+    repo.write({ 'NOTES.md': 'the user is editing this\n' }); // dirty before the task started: not the task's
+    const options = buildOptions({ '*': { sleepMs: 300 } }, { isolation: 'none' });
+    const scopes: Record<string, string[]> = { 'NA--T01': ['src/na.js', 'tests/na.test.js'], 'NB--T01': ['src/nb.js', 'tests/nb.test.js'] };
+    const other = (id: string) => () => scopes[id === 'NA--T01' ? 'NB--T01' : 'NA--T01'];
+    const [a, b] = await Promise.all(
+      (['NA--T01', 'NB--T01'] as const).map((id) =>
+        run(id, options, {
+          task: { file_scope: [scopes[id][0]], test_verification: [scopes[id][1]] },
+          extra: { getPathsOwnedElsewhere: other(id) },
+        }),
+      ),
+    );
+    expect(a.outcome).toMatchObject({ status: 'completed', files_modified: ['src/na.js', 'tests/na.test.js'] });
+    expect(b.outcome).toMatchObject({ status: 'completed', files_modified: ['src/nb.js', 'tests/nb.test.js'] });
+    for (const id of ['NA--T01', 'NB--T01']) {
+      const sha = repo.git(['log', '-1', '--format=%H', `--grep=VTM-Task: ${id}`, 'main']);
+      expect(repo.git(['diff-tree', '--no-commit-id', '--name-only', '-r', sha]).split('\n')).toEqual(scopes[id]);
+      const patch = fs.readFileSync(path.join(repo.root, `.vtm/results/${id}/outcome/task.patch`), 'utf8');
+      expect(patch).toMatch(new RegExp(`new file mode[\\s\\S]*${scopes[id][0].replace('.', '\\.')}`));
+    }
+    expect(repo.git(['status', '--porcelain'])).toBe('?? NOTES.md');
+  }, 60_000);
+
+  it('attributes by content at start and by ownership (pure)', () => {
+    const start = { 'NOTES.md': 'h1', 'src/left.js': 'h2' };
+    const now = { 'NOTES.md': 'h1', 'src/left.js': 'h2', 'src/mine.js': 'h3', 'src/theirs.js': 'h4', 'README.md': 'h5', '.vtm/x': 'h6' };
+    expect(attributeChanges({ now, start, own: ['src/mine.js'], ownedElsewhere: ['src/theirs.js'], ignore: ['.vtm/'] })).toEqual(['README.md', 'src/mine.js']);
+    // A file the user had changed before the task, changed again: the task's (its audit judges it).
+    expect(attributeChanges({ now: { 'NOTES.md': 'h9' }, start, own: [], ownedElsewhere: [], ignore: [] })).toEqual(['NOTES.md']);
+  });
+});
