@@ -12,7 +12,7 @@ const SLICE = ['run-many', '-t', 'implement', '--projects=slice-1.1', '--outputS
 const POINTS = ['after-agent', 'after-saved', 'after-verified', 'after-merge', 'before-finish'];
 
 describe('a run killed at a stage boundary (real nx, real agents)', () => {
-  it('continues each task from where it died: every agent called once, every task merged once, every task's files on main', () => {
+  it("continues each task from where it died: every agent called once, every task merged once, every task's files on main", () => {
     const tasks = POINTS.map((_, i) => task(`KILL_${i}--T01`));
     const ws = createAgentWorkspace({ tasks });
     workspaces.push(ws);
