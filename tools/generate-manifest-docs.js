@@ -195,6 +195,8 @@ of one file must not dodge that check, and no entry may point outside the reposi
 
 Two scope entries overlap when they are equal or one is a directory containing the other (\`src/\` overlaps
 \`src/a.ts\`; \`src/a\` does not overlap \`src/ab.ts\`). Tasks with overlapping scopes never run at the same time.
+A task's \`test_verification\` files count as part of its scope for this check (the agent may write them): two tasks
+naming the same test file, or one naming a test file inside the other's \`file_scope\`, never run at the same time.
 
 #### Named document references
 
