@@ -175,15 +175,19 @@ Invalid Virtual Task Manifest docs/backlog/virtual-task-manifest.json (3 problem
 ### Paths
 
 \`file_scope\`, \`test_verification\`, \`related_specs\`, \`related_adrs\` and \`related_guides\` hold paths relative to
-the workspace root, written with \`/\`. A path ending with \`/\` is a directory and covers everything below it. Each
-path must be:
+the workspace root, written with \`/\`. A path ending with \`/\` is a directory and covers everything below it.
+
+Harmless spellings are normalised when the manifest is read: \`./\` at the start, repeated \`/\` and \`/./\` are dropped
+(\`./tests/x.spec.ts\` is \`tests/x.spec.ts\`, \`src//a.ts\` and \`src/./a.ts\` are \`src/a.ts\`, \`lib/.\` is \`lib/\`).
+Everything after that (scope checks, conflicts, the audit, cache inputs, the task hash and the snapshot files) sees
+the normalised path, so two spellings of one file are the same entry. After normalising, each path must be:
 
 | rule | message (example) |
 |---|---|
-| relative | \`path is absolute ("/etc/passwd"); write it relative to the workspace root\` |
-| inside the workspace | \`path escapes the workspace with ".." ("../secrets/")\` |
+| relative (\`//etc/passwd\` too: absolute paths are never rewritten) | \`path is absolute ("/etc/passwd"); write it relative to the workspace root\` |
+| inside the workspace (no \`..\` segment anywhere) | \`path escapes the workspace with ".." ("../secrets/")\` |
 | not in a home directory | \`path points into a home directory ("~/x"); write it relative to the workspace root\` |
-| normalised | \`path is not normalised ("./src//a.ts"); write "src/a.ts"\` |
+| not the workspace root itself | \`path names the workspace root itself ("./"); list the files or directories (ending with "/") inside it\` |
 | written with \`/\` | \`path uses "\\"; write paths with "/" (e.g. "src/a.ts")\` |
 | not in \`.git\` | \`path points into .git (".git/config")\` |
 | without glob characters (\`* ? [ ] { }\`) | \`path contains glob characters ("src/*.ts"); list files, or a directory ending with "/"\` |
@@ -191,10 +195,13 @@ path must be:
 | \`file_scope\` only: an existing directory ends with \`/\` | \`"src/hash" is a directory; write it as "src/hash/"\` |
 
 Why so strict: scopes decide which tasks may run at the same time and which changes an agent may make; two spellings
-of one file must not dodge that check, and no entry may point outside the repository.
+of one file must not dodge that check (hence the normalising), and no entry may point outside the repository (hence
+the refusals: a path is rewritten only where the rewrite cannot change which file it names).
 
 Two scope entries overlap when they are equal or one is a directory containing the other (\`src/\` overlaps
 \`src/a.ts\`; \`src/a\` does not overlap \`src/ab.ts\`). Tasks with overlapping scopes never run at the same time.
+A task's \`test_verification\` files count as part of its scope for this check (the agent may write them): two tasks
+naming the same test file, or one naming a test file inside the other's \`file_scope\`, never run at the same time.
 
 #### Named document references
 

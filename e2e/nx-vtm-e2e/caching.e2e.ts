@@ -3,6 +3,7 @@
  * (Nx's self-hosted OpenAPI protocol, served locally) implements nothing with an agent and ends with the same code;
  * `nx affected -t verify` selects the tasks whose files, documents or manifest entries changed.
  */
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAgentWorkspace, MANIFEST, task, type AgentWorkspace } from '../support/vtm';
@@ -53,6 +54,44 @@ describe('a second clone sharing a remote cache', () => {
     const subjects = second.git(['log', '--format=%s', 'main']).split('\n');
     expect(subjects.indexOf('feat(NEXT--T01): Implement NEXT--T01')).toBeLessThan(subjects.indexOf('feat(BASE--T01): Implement BASE--T01'));
     expect(second.git(['status', '--porcelain', '--untracked-files=no'])).toBe('');
+  });
+});
+
+describe('nx-vtm reset', () => {
+  it('makes the next run call the agent again instead of serving the discarded result from the Nx cache', () => {
+    const ws = make({ tasks: [task('REDO--T01'), task('KEEP--T01')] });
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, [join(ws.root, 'node_modules/nx-vtm/src/cli/main.js'), ...args], { cwd: ws.root, encoding: 'utf8' });
+    const starts = () => ws.agentEvents().filter((e) => e.event === 'start').map((e) => e.taskId);
+
+    const r1 = ws.run(SLICE);
+    if (r1.code !== 0) throw new Error(r1.output.slice(-3000));
+    expect(starts().sort()).toEqual(['KEEP--T01', 'REDO--T01']);
+    // Without a reset, the next run is served from the cache.
+    const r2 = ws.run(SLICE);
+    expect(r2.code).toBe(0);
+    expect(r2.output).toMatch(/2 from cache/);
+    expect(starts()).toHaveLength(2);
+
+    const reset = cli(['reset', 'REDO--T01', '--yes']);
+    expect(reset.stderr).toBe('');
+    expect(reset.stdout).toMatch(/REDO--T01: completed -> pending/);
+    expect(reset.status).toBe(0);
+
+    const redone = "module.exports = 'redone';\n";
+    const r3 = ws.run(SLICE, { 'REDO--T01': { content: redone } });
+    if (r3.code !== 0) throw new Error(r3.output.slice(-3000));
+    expect(starts().slice(2)).toEqual(['REDO--T01']);
+    expect(r3.output).toMatch(/1 completed, 1 from cache/);
+    expect(ws.state().tasks['REDO--T01']).toMatchObject({ status: 'completed' });
+    expect(ws.state().tasks['REDO--T01'].from_cache).toBeFalsy();
+    expect(ws.git(['show', 'HEAD:src/redo-t01.js'])).toBe(redone);
+
+    // The re-run's result is cached under the new key: the run after it calls nobody.
+    const r4 = ws.run(SLICE);
+    expect(r4.code).toBe(0);
+    expect(r4.output).toMatch(/2 from cache/);
+    expect(starts()).toHaveLength(3);
   });
 });
 

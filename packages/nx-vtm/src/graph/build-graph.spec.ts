@@ -42,12 +42,13 @@ describe('buildGraph', () => {
     expect(byName['A--T01'].config.targets!.implement.dependsOn).toBeUndefined();
   });
 
-  it('puts the task hash and run config hash in options (the cache key) and only workspace-root inputs', () => {
+  it('puts the task hash and run config hash in options (the cache key), its reset count and workspace-root inputs', () => {
     const impl = byName['A--T01'].config.targets!.implement;
     expect(impl.options).toEqual({ taskId: 'A--T01', manifest: FILE, taskHash: hashTask(a), runConfigHash: 'cfg' });
     expect(impl.inputs).toEqual([
       '{workspaceRoot}/docs/spec.md',
       { dependentTasksOutputFiles: '**/*', transitive: true },
+      { env: 'NX_VTM_RESET_A--T01' },
       { externalDependencies: [] },
     ]);
     const verify = byName['A--T01'].config.targets!.verify;

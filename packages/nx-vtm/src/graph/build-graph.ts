@@ -77,6 +77,13 @@ export function getGroupKey(label: string, word: 'slice' | 'phase'): string {
 export const sliceProjectName = (label: string): string => `slice-${getGroupKey(label, 'slice')}`;
 export const phaseProjectName = (label: string): string => `phase-${getGroupKey(label, 'phase')}`;
 
+/**
+ * The environment variable holding how many times `nx-vtm reset` reset a task (unset before the first reset); an
+ * input of the task's implement target. Task ids are valid in variable names as they are (letters, digits, "_", "-",
+ * "."); Nx reads inputs from its own copy of the environment, never a shell.
+ */
+export const getResetEnvName = (taskId: string): string => `NX_VTM_RESET_${taskId}`;
+
 const asInput = (path: string): string =>
   path.endsWith('/') ? `{workspaceRoot}/${path}**/*` : `{workspaceRoot}/${path}`;
 
@@ -111,6 +118,10 @@ function taskTargets(task: Task, file: string, snapshotDir: string, names: Graph
       ...docInputs,
       // Upstream results are part of the key: a dependency implemented again makes its dependents due again.
       { dependentTasksOutputFiles: '**/*', transitive: true },
+      // `nx-vtm reset` must re-run the task, not have Nx serve the result the user just discarded. The task's reset
+      // count lives in the task store, which inference cannot read (it changes without any workspace file changing);
+      // the preTasksExecution hook sets this variable from the store before Nx hashes the tasks.
+      { env: getResetEnvName(task.task_id) },
       // No npm packages: installing or upgrading a package must not make finished agent work due again (naming
       // nx-vtm here fails in workspaces whose lock file does not list it).
       { externalDependencies: [] },

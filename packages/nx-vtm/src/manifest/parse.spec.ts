@@ -66,6 +66,39 @@ describe('valid manifests', () => {
     expect((t as Record<string, unknown>).something_new).toEqual({ kept: true });
   });
 
+  it('normalises ./, // and /./ in every path field, keeping a directory\'s trailing slash and named references', () => {
+    const r = parseManifestValue({
+      raw: manifest(
+        task('A--T01', {
+          file_scope: ['./src/a.ts', 'src//b/', 'src/./c.ts', 'lib/.'],
+          test_verification: ['./tests/x.spec.ts'],
+          related_specs: ['docs//spec.md'],
+          related_adrs: ['./docs/adr/0001.md', 'ADR-0002: Dual Hash Migration'],
+          related_guides: ['docs/./guide.md'],
+        }),
+      ),
+      file: FILE,
+    });
+    if (!r.ok) throw new Error(formatProblems(r.error));
+    const t = r.value.tasks[0];
+    expect(t.file_scope).toEqual(['src/a.ts', 'src/b/', 'src/c.ts', 'lib/']);
+    expect(t.test_verification).toEqual(['tests/x.spec.ts']);
+    expect(t.related_specs).toEqual(['docs/spec.md']);
+    expect(t.related_adrs).toEqual(['docs/adr/0001.md', 'ADR-0002: Dual Hash Migration']);
+    expect(t.related_guides).toEqual(['docs/guide.md']);
+  });
+
+  it('gives two spellings of one task the same parsed task (so the same task hash and footprint)', () => {
+    const parse = (over: Record<string, unknown>) => {
+      const r = parseManifestValue({ raw: manifest(task('A--T01', over)), file: FILE });
+      if (!r.ok) throw new Error(formatProblems(r.error));
+      return r.value.tasks[0];
+    };
+    expect(parse({ file_scope: ['./src/a/'], test_verification: ['tests//a.spec.ts'] })).toEqual(
+      parse({ file_scope: ['src/a/'], test_verification: ['tests/a.spec.ts'] }),
+    );
+  });
+
   it('accepts dependencies in any order and a diamond', () => {
     const r = parseManifestValue({
       raw: manifest(
@@ -134,7 +167,11 @@ const cases: Case[] = [
   ['absolute file_scope', manifest(task('A--T01', { file_scope: ['/etc/passwd'] })), 'A--T01', 'tasks[0].file_scope[0]', /absolute/],
   ['.. escape in file_scope', manifest(task('A--T01', { file_scope: ['src/../../etc/'] })), 'A--T01', 'tasks[0].file_scope[0]', /escapes the workspace/],
   ['NUL in test_verification', manifest(task('A--T01', { test_verification: ['a\0.spec.ts'] })), 'A--T01', 'tasks[0].test_verification[0]', /NUL/],
-  ['not normalised spec path', manifest(task('A--T01', { related_specs: ['./docs/spec.md'] })), 'A--T01', 'tasks[0].related_specs[0]', /not normalised.*"docs\/spec.md"/],
+  ['.. after ./ in test_verification', manifest(task('A--T01', { test_verification: ['./tests/../../x.spec.ts'] })), 'A--T01', 'tasks[0].test_verification[0]', /escapes the workspace/],
+  ['absolute path written with //', manifest(task('A--T01', { file_scope: ['//etc/passwd'] })), 'A--T01', 'tasks[0].file_scope[0]', /absolute \("\/\/etc\/passwd"\)/],
+  ['the workspace root as scope', manifest(task('A--T01', { file_scope: ['./'] })), 'A--T01', 'tasks[0].file_scope[0]', /names the workspace root/],
+  ['.git behind ./', manifest(task('A--T01', { file_scope: ['./.git/hooks/'] })), 'A--T01', 'tasks[0].file_scope[0]', /\.git/],
+  ['glob behind //', manifest(task('A--T01', { file_scope: ['src//*.ts'] })), 'A--T01', 'tasks[0].file_scope[0]', /glob/],
   ['backslash guide path', manifest(task('A--T01', { related_guides: ['docs\\guide.md'] })), 'A--T01', 'tasks[0].related_guides[0]', /"\/"/],
   ['absolute ADR path', manifest(task('A--T01', { related_adrs: ['/adr/0001.md'] })), 'A--T01', 'tasks[0].related_adrs[0]', /absolute/],
   ['glob in file_scope', manifest(task('A--T01', { file_scope: ['src/**/*.ts'] })), 'A--T01', 'tasks[0].file_scope[0]', /glob/],

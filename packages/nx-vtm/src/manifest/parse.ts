@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
-import { manifestSchema, taskSchema, type Manifest, type Task } from './schema';
+import { manifestSchema, PATH_FIELDS, taskSchema, type Manifest, type Task } from './schema';
+import { normaliseManifestPath } from './paths';
 import { err, formatFieldPath, ok, type ManifestProblem, type Result } from './problems';
 import { getManifestRuleProblems, type PathProbe } from './rules';
 
@@ -61,7 +62,7 @@ export function parseManifestValue({
   rawTasks.forEach((rawTask, index) => {
     const r = taskSchema.safeParse(rawTask);
     if (r.success) {
-      indexed.push({ index, task: r.data });
+      indexed.push({ index, task: normaliseTaskPaths(r.data) });
       return;
     }
     for (const issue of r.error.issues) problems.push(describeIssue({ ...issue, path: ['tasks', index, ...issue.path] }, raw, file));
@@ -73,6 +74,17 @@ export function parseManifestValue({
   problems.push(...getManifestRuleProblems({ manifest, file, probe, indexed, otherIds }));
   problems.sort((a, b) => comparePaths(a.path, b.path));
   return problems.length > 0 ? err(problems) : ok(manifest);
+}
+
+/**
+ * The task with every path of its path fields in one spelling (`./tests/x.spec.ts` -> `tests/x.spec.ts`), so the
+ * rules, the conflict footprint, the audit, the cache inputs and the task hash all see the same path however a
+ * planner wrote it. Field positions are kept (problems name `file_scope[2]` as written). Pure.
+ */
+function normaliseTaskPaths(task: Task): Task {
+  const out: Task = { ...task };
+  for (const field of PATH_FIELDS) out[field] = task[field].map(normaliseManifestPath);
+  return out;
 }
 
 /** Order problems by task position, so a long list reads top to bottom like the file. */

@@ -1,4 +1,4 @@
-import { getPathProblem, isNamedDocReference, isPathInScope, scopeEntriesOverlap } from './paths';
+import { normaliseManifestPath, getPathProblem, isNamedDocReference, isPathInScope, scopeEntriesOverlap } from './paths';
 
 describe('getPathProblem', () => {
   it.each([
@@ -14,6 +14,8 @@ describe('getPathProblem', () => {
     ['a/../../b', /escapes/],
     ['./a', /not normalised.*"a"/],
     ['a//b', /not normalised.*"a\/b"/],
+    ['.', /workspace root/],
+    ['./', /workspace root/],
     ['a\\b', /uses "\\"/],
     ['a\0b', /NUL/],
     ['~/x', /home/],
@@ -21,6 +23,45 @@ describe('getPathProblem', () => {
     ['src/**/*.ts', /glob/],
     [' a', /whitespace/],
   ])('rejects %j', (p, re) => expect(getPathProblem(p)).toMatch(re));
+});
+
+describe('normaliseManifestPath', () => {
+  it.each([
+    ['./tests/x.spec.ts', 'tests/x.spec.ts'],
+    ['src//a.ts', 'src/a.ts'],
+    ['src/./a.ts', 'src/a.ts'],
+    ['./src/.//a/', 'src/a/'],
+    ['src/a/.', 'src/a/'],
+    ['src/a//', 'src/a/'],
+    ['src/a.ts', 'src/a.ts'],
+    ['ADR-0002: Dual Hash Migration', 'ADR-0002: Dual Hash Migration'],
+  ])('%j -> %j (and the result is accepted)', (raw, expected) => {
+    expect(normaliseManifestPath(raw)).toBe(expected);
+    expect(getPathProblem(normaliseManifestPath(raw))).toBeUndefined();
+  });
+
+  it.each([
+    ['/etc/passwd', /absolute/],
+    ['//etc/passwd', /absolute/],
+    ['./../outside', /escapes/],
+    ['src/./../../x', /escapes/],
+    ['./.git/config', /\.git/],
+    ['.//.git/', /\.git/],
+    ['./a\0b', /NUL/],
+    ['.\\a', /uses "\\"/],
+    ['./src/*.ts', /glob/],
+    [' ./a', /whitespace/],
+    ['./', /workspace root/],
+    ['.', /workspace root/],
+    ['~/x', /home/],
+  ])('still refuses %j after normalising', (raw, re) => {
+    expect(getPathProblem(normaliseManifestPath(raw))).toMatch(re);
+  });
+
+  it('leaves refused spellings as written, so the message quotes them', () => {
+    expect(normaliseManifestPath('//etc/passwd')).toBe('//etc/passwd');
+    expect(normaliseManifestPath('.\\a//b')).toBe('.\\a//b');
+  });
 });
 
 describe('scopeEntriesOverlap', () => {

@@ -3,13 +3,33 @@
  *
  * Every path must stay inside the workspace: agents get these paths as their allowed scope and the runner reads and
  * hashes them, so an absolute path or a `..` escape would let a manifest point the tool at any file on the machine.
- * Paths must already be normalised (no `./`, `//`, `\`) so that two spellings of one file cannot dodge the
- * file-scope conflict check.
+ * Two spellings of one file must not dodge the file-scope conflict check, so parsing rewrites the harmless spellings
+ * planners produce (`./tests/x.spec.ts`, `src//a.ts`, `src/./a.ts`) into one form (`normaliseManifestPath`) before
+ * any rule or consumer sees them; what cannot be rewritten safely (`\`, `..`, absolute paths) is refused.
  */
 
 const GLOB_CHARS = /[*?[\]{}]/;
 
-/** Why a manifest path is unacceptable, or undefined when it is fine. Pure. */
+/**
+ * The one spelling of a manifest path: empty and `.` segments dropped (`./a`, `a//b`, `a/./b` -> `a`, `a/b`,
+ * `a/b`), a trailing "/" kept (and added for a trailing `/.`, which names a directory). Paths that are refused
+ * whatever their spelling are returned unchanged, so the refusal quotes what the user wrote: absolute ones (`//x`
+ * must not turn into a relative `x`), ones with `\`, NUL or surrounding whitespace, and ones naming the workspace
+ * root itself (`.`, `./`). `..` segments are kept (and refused by `getPathProblem`). Pure.
+ */
+export function normaliseManifestPath(p: string): string {
+  if (p.startsWith('/') || p.includes('\\') || p.includes('\0') || p.trim() !== p) return p;
+  const segments = p.split('/').filter((s) => s !== '' && s !== '.');
+  if (segments.length === 0) return p;
+  const directory = p.endsWith('/') || p.endsWith('/.');
+  return segments.join('/') + (directory ? '/' : '');
+}
+
+/**
+ * Why a manifest path is unacceptable, or undefined when it is fine. Expects a path already passed through
+ * `normaliseManifestPath` (the manifest parser does that); a raw path with `./` or `//` is reported as not normalised.
+ * Pure.
+ */
 export function getPathProblem(p: string, { allowGlob = false }: { allowGlob?: boolean } = {}): string | undefined {
   if (p.includes('\0')) return 'contains a NUL character';
   if (p.trim() !== p) return `has leading or trailing whitespace: ${JSON.stringify(p)}`;
@@ -19,9 +39,11 @@ export function getPathProblem(p: string, { allowGlob = false }: { allowGlob?: b
   const body = p.endsWith('/') ? p.slice(0, -1) : p;
   const segments = body.split('/');
   if (segments.includes('..')) return `escapes the workspace with ".." (${JSON.stringify(p)})`;
+  if (segments.every((s) => s === '' || s === '.')) {
+    return `names the workspace root itself (${JSON.stringify(p)}); list the files or directories (ending with "/") inside it`;
+  }
   if (segments.some((s) => s === '' || s === '.')) {
-    const normalised = segments.filter((s) => s !== '' && s !== '.').join('/') + (p.endsWith('/') ? '/' : '');
-    return `is not normalised (${JSON.stringify(p)}); write ${JSON.stringify(normalised || '.')}`;
+    return `is not normalised (${JSON.stringify(p)}); write ${JSON.stringify(normaliseManifestPath(p))}`;
   }
   if (segments[0] === '.git') return `points into .git (${JSON.stringify(p)})`;
   if (!allowGlob && GLOB_CHARS.test(p)) {

@@ -74,7 +74,9 @@ export const taskSchema = z
       'Architecture decision records the agent must read. A path, or a named reference such as "ADR-0002: Dual Hash Migration".',
     ),
     related_guides: pathList('Guides the agent must read.'),
-    test_verification: pathList('Test files that verify the task; run after the agent finishes.'),
+    test_verification: pathList(
+      'Test files that verify the task; run after the agent finishes. The agent may write them, so they count as scope: tasks naming the same test file never run at the same time.',
+    ),
     file_scope: pathList(
       'Files and directories (directories end with "/") the task may change. Overlapping scopes never run at the same time.',
     ),

@@ -14,7 +14,8 @@ import { findManifestFiles, loadRunContext, type RunContext } from './context';
 import { checkRunPreconditions, getIntegrationBranch, RUNS_DIR } from './preconditions';
 import { integrateCachedTasks } from './cache-restore';
 import { buildRunReport, formatRunReportMarkdown, type NxTaskStatus } from './report';
-import { openTaskStore } from '../state/task-store';
+import { openTaskStore, TASK_STORE_DB } from '../state/task-store';
+import { getResetEnvName } from '../graph/build-graph';
 import type { TaskRecord } from '../state/task-record';
 
 /** Whether an nx command line runs `target` (run-many/affected -t, run p:target, the `nx p:target` shorthand). */
@@ -57,6 +58,9 @@ export async function runPreTasksHook({
   if (!commandRunsTarget(argv, options.implementTargetName)) return;
   const runId = process.env.VTM_RUN_ID || createRunId();
   process.env.VTM_RUN_ID = runId;
+  // Nx hashes the tasks after this hook, with the environment it leaves (it forwards what we set, also from an
+  // isolated plugin worker or the daemon): the reset counts make a reset task miss the cache (graph/build-graph.ts).
+  for (const [taskId, generation] of readResetGenerations(workspaceRoot, options.stateFile)) process.env[getResetEnvName(taskId)] = String(generation);
   mkdirSync(join(workspaceRoot, RUNS_DIR, 'by-command'), { recursive: true });
   writeFileSync(commandFile(workspaceRoot, commandId), JSON.stringify({ runId, argv: argv.slice(2), startedAt: new Date().toISOString() }));
   const ctx: RunContext = { workspaceRoot, options, manifests: [], tasks: new Map(), manifestHash: '' };
@@ -64,6 +68,17 @@ export async function runPreTasksHook({
   if (!branch.ok) throw new HookError(branch.error);
   const pre = await checkRunPreconditions({ ctx, runId });
   if (!pre.ok) throw new HookError(pre.error);
+}
+
+/** The task store's reset counts; none when no task has run yet (no store: nothing was ever reset). */
+function readResetGenerations(workspaceRoot: string, stateFile: string): Map<string, number> {
+  if (!existsSync(join(workspaceRoot, TASK_STORE_DB))) return new Map();
+  const store = openTaskStore({ workspaceRoot, stateFile });
+  try {
+    return store.getResetGenerations();
+  } finally {
+    store.close();
+  }
 }
 
 interface NxTaskResultLike {

@@ -1,3 +1,4 @@
+import { decideAdmission } from './admission';
 import { buildFootprint, findFootprintConflict, footprintsConflict, isExclusiveTask } from './conflicts';
 import { fp } from './test-support/footprints';
 
@@ -53,5 +54,43 @@ describe('buildFootprint', () => {
 
   it('defaults missing lists to empty', () => {
     expect(buildFootprint({ task_id: 'T', risk: 'Low' })).toEqual({ taskId: 'T', fileScope: [], conflictsWith: [], exclusive: false });
+  });
+
+  it('adds the test_verification files not already inside file_scope, once each', () => {
+    const f = buildFootprint({
+      task_id: 'T',
+      risk: 'Low',
+      file_scope: ['src/a/', 'src/b.ts'],
+      test_verification: ['tests/a.spec.ts', 'src/a/a.spec.ts', 'tests/a.spec.ts', 'src/b.ts'],
+    });
+    expect(f.fileScope).toEqual(['src/a/', 'src/b.ts', 'tests/a.spec.ts']);
+  });
+});
+
+describe('test_verification files in the conflict footprint', () => {
+  const writer = (id: string, scope: string, tests: string[]) =>
+    buildFootprint({ task_id: id, risk: 'Low', file_scope: [scope], test_verification: tests });
+
+  it('keeps two tasks that write the same test file from running at once', () => {
+    const a = writer('A', 'src/a.ts', ['tests/shared.spec.ts']);
+    const b = writer('B', 'src/b.ts', ['tests/shared.spec.ts']);
+    expect(findFootprintConflict(a, b)).toEqual({ kind: 'scope', entry: 'tests/shared.spec.ts', otherEntry: 'tests/shared.spec.ts' });
+    expect(decideAdmission({ candidate: b, running: [{ ...a, startedAt: 0 }], wipLimit: 3 })).toEqual({
+      admit: false,
+      reason: { kind: 'scope', entry: 'tests/shared.spec.ts', heldBy: 'A', heldEntry: 'tests/shared.spec.ts' },
+    });
+  });
+
+  it("conflicts when one task's test file lies in the other's file_scope", () => {
+    const a = writer('A', 'tests/', []);
+    const b = writer('B', 'src/b.ts', ['tests/b.spec.ts']);
+    expect(footprintsConflict(a, b)).toBe(true);
+    expect(footprintsConflict(b, a)).toBe(true);
+  });
+
+  it('admits tasks whose test files differ', () => {
+    const a = writer('A', 'src/a.ts', ['tests/a.spec.ts']);
+    const b = writer('B', 'src/b.ts', ['tests/b.spec.ts']);
+    expect(decideAdmission({ candidate: b, running: [{ ...a, startedAt: 0 }], wipLimit: 3 })).toEqual({ admit: true });
   });
 });

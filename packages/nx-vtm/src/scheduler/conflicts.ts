@@ -1,11 +1,13 @@
 /**
  * When two tasks may not run at the same time, and why.
  *
- * Two rules, both symmetric: their file scopes overlap (same path, or one a directory prefix of the other on a "/"
- * boundary; `findScopeOverlap`), or either names the other in `conflicts_with`. Whether a task must run alone
+ * Two rules, both symmetric: the paths they may write overlap (same path, or one a directory prefix of the other on a
+ * "/" boundary; `findScopeOverlap`), or either names the other in `conflicts_with`. The paths a task may write are its
+ * `file_scope` and its `test_verification` files: the audit lets the agent write both, so two tasks naming the same
+ * test file would otherwise both be admitted and edit it at once. Whether a task must run alone
  * (High risk, `parallel: false`) is not a pairwise conflict; admission handles it.
  */
-import { findScopeOverlap } from '../manifest/paths';
+import { findScopeOverlap, isPathInScope } from '../manifest/paths';
 import type { Task } from '../manifest/schema';
 import type { TaskFootprint } from './types';
 
@@ -39,17 +41,23 @@ export function isExclusiveTask(task: Pick<Task, 'risk'> & { parallel?: boolean 
   return task.risk === 'High' || task.parallel === false;
 }
 
-/** The admission footprint of a parsed manifest task. Pure. */
+/**
+ * The admission footprint of a parsed manifest task: `file_scope` then the `test_verification` files not already
+ * covered by it (so a wait reason names the scope entry when both apply). Pure.
+ */
 export function buildFootprint(
   task: Pick<Task, 'task_id' | 'risk'> & {
     file_scope?: readonly string[];
+    test_verification?: readonly string[];
     conflicts_with?: readonly string[];
     parallel?: boolean;
   },
 ): TaskFootprint {
+  const scope = task.file_scope ?? [];
+  const tests = (task.test_verification ?? []).filter((t, i, all) => all.indexOf(t) === i && !isPathInScope(t, scope));
   return {
     taskId: task.task_id,
-    fileScope: task.file_scope ?? [],
+    fileScope: [...scope, ...tests],
     conflictsWith: task.conflicts_with ?? [],
     exclusive: isExclusiveTask(task),
   };

@@ -7,7 +7,10 @@
 /** What admission needs to know about a task: where it writes and whether it must run alone. */
 export interface TaskFootprint {
   taskId: string;
-  /** Normalised manifest `file_scope` entries (directories end with "/"). */
+  /**
+   * The paths the task may write: normalised manifest `file_scope` entries (directories end with "/"), then its
+   * `test_verification` files not inside them.
+   */
   fileScope: readonly string[];
   /** Manifest `conflicts_with` ids (admission checks both directions). */
   conflictsWith: readonly string[];

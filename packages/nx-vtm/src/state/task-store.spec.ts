@@ -674,6 +674,21 @@ describe('invalidate', () => {
     const store = open();
     claim(store, 'A');
     expect(store.invalidate({ taskId: 'A' })).toMatchObject({ ok: false, error: { code: 'claim-held' } });
+    expect(store.getResetGenerations()).toEqual(new Map());
+  });
+
+  it('counts the resets of each task (the implement cache key includes the count), kept across reopening', () => {
+    const store = open();
+    expect(store.getResetGenerations()).toEqual(new Map());
+    const c = claim(store, 'A');
+    store.finish({ taskId: 'A', token: c.token, outcome: { status: 'completed' } });
+    store.invalidate({ taskId: 'A' });
+    store.invalidate({ taskId: 'A' });
+    store.invalidate({ taskId: 'B' });
+    expect(events().at(-1)).toMatchObject({ type: 'invalidate', task_id: 'B', reset_generation: 1 });
+    expect(store.getResetGenerations()).toEqual(new Map([['A', 2], ['B', 1]]));
+    store.close();
+    expect(open().getResetGenerations()).toEqual(new Map([['A', 2], ['B', 1]]));
   });
 });
 

@@ -204,6 +204,12 @@ function isBusy(e: unknown): boolean {
  * Opens (creating when needed) the task store of a workspace. On an empty store, an existing task-state.json is
  * imported first, so progress recorded by earlier tooling is kept.
  */
+/** The store's database, relative to the workspace root (unless `dbFile` says otherwise). */
+export const TASK_STORE_DB = '.vtm/state.db';
+
+/** Meta keys holding each task's reset generation (`reset_generation:<task_id>`). */
+const RESET_GENERATION_PREFIX = 'reset_generation:';
+
 export function openTaskStore(options: OpenTaskStoreOptions): TaskStore {
   return new TaskStore(options);
 }
@@ -222,7 +228,7 @@ export class TaskStore {
   constructor(options: OpenTaskStoreOptions) {
     const root = path.resolve(options.workspaceRoot);
     const at = (file: string | undefined, fallback: string) => path.resolve(root, file ?? fallback);
-    this.dbFile = at(options.dbFile, '.vtm/state.db');
+    this.dbFile = at(options.dbFile, TASK_STORE_DB);
     this.stateFile = at(options.stateFile, '.vtm/task-state.json');
     this.eventsFile = at(options.eventsFile, '.vtm/events.jsonl');
     this.clock = options.clock ?? systemClock;
@@ -616,7 +622,7 @@ export class TaskStore {
 
   /**
    * Resets a task to `pending` (a user re-runs it deliberately): clears its result and task hash, keeps the attempt
-   * count. Refused while a live claim holds the task.
+   * count, and bumps the task's reset generation (`getResetGenerations`). Refused while a live claim holds the task.
    */
   invalidate({ taskId, runId = null }: { taskId: string; runId?: string | null }): Result<TaskRecord, StoreRefusal> {
     return this.write((now, tx) => {
@@ -629,8 +635,11 @@ export class TaskStore {
       const next: TaskRow = { ...pendingRow(taskId, now), attempts: row.attempts };
       this.upsertRow(next);
       this.deleteWaiter(taskId);
+      // In the same transaction as the status: a reset that took effect always changes the implement cache key.
+      const generation = Number(this.getMeta(`${RESET_GENERATION_PREFIX}${taskId}`) ?? '0') + 1;
+      this.setMeta(`${RESET_GENERATION_PREFIX}${taskId}`, String(generation));
       tx.changed = true;
-      tx.events.push({ type: 'invalidate', runId, taskId, status: 'pending', extra: { from: row.status } });
+      tx.events.push({ type: 'invalidate', runId, taskId, status: 'pending', extra: { from: row.status, reset_generation: generation } });
       return ok(toRecord(next));
     });
   }
@@ -700,6 +709,19 @@ export class TaskStore {
       this.setMeta('dispatch_paused_reason', reason);
       tx.events.push({ type: 'pause', runId, extra: { until: new Date(untilMs).toISOString(), reason } });
     });
+  }
+
+  /**
+   * How many times each task was reset (`invalidate`), for tasks reset at least once. The `preTasksExecution` hook
+   * puts these into the environment that is part of each implement target's cache key, so that a reset task misses
+   * the Nx cache on the next run instead of being served the result the user just discarded.
+   */
+  getResetGenerations(): Map<string, number> {
+    const rows = this.sql('SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?').all(
+      RESET_GENERATION_PREFIX.length,
+      RESET_GENERATION_PREFIX,
+    ) as { key: string; value: string }[];
+    return new Map(rows.map((r) => [r.key.slice(RESET_GENERATION_PREFIX.length), Number(r.value)]));
   }
 
   /** The end of the current dispatch pause (epoch ms), or undefined when dispatching is allowed. */
