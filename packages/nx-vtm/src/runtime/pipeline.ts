@@ -21,6 +21,7 @@ import type { Task } from '../manifest/schema';
 import type { PluginOptions } from '../config/plugin-options';
 import type { AttemptProgress, TaskOutcome } from '../state/task-record';
 import type { AgentOutcome } from '../agents/outcome';
+import type { AgentConfig } from '../agents/config';
 import { resolveAgentConfig } from '../agents/routing';
 import { runAgent } from '../agents/run-agent';
 import { runProcess } from '../agents/process-runner';
@@ -117,7 +118,7 @@ export const lostClaim = (taskId: string, stage: string): PipelineResult => ({
 });
 
 /** Map an agent's own non-success to the state's reason codes. */
-export function agentFailureReason(agent: AgentOutcome): string {
+function agentFailureReason(agent: AgentOutcome): string {
   switch (agent.status) {
     case 'failed':
       return 'agent_failed';
@@ -139,6 +140,51 @@ export function costOf(agent: AgentOutcome | undefined) {
     session_id: agent.sessionId ?? null,
     attempts: agent.attempts ?? 1,
     duration_ms: agent.durationMs,
+  };
+}
+
+/** The agent stage's side effect: run the task's agent in `cwd`, logging its start and end. */
+export async function runStageAgent({
+  input,
+  config,
+  cwd,
+  dir,
+}: {
+  input: PipelineInput;
+  config: { config: AgentConfig; fallback?: AgentConfig };
+  cwd: string;
+  dir: string;
+}): Promise<AgentOutcome> {
+  const { config: c } = config;
+  input.log(`agent ${c.adapter}${c.model ? ` (${c.model})` : ''} started${cwd === input.workspaceRoot ? ' in the shared checkout' : ''}`);
+  const agent = await runAgent({
+    task: input.task,
+    config: c,
+    fallback: config.fallback,
+    cwd,
+    runId: input.runId,
+    resultDir: dir,
+    workspaceRoot: input.workspaceRoot,
+    signal: input.signal,
+    onSpawn: input.onAgentSpawn,
+  });
+  input.log(`agent ${agent.status}: ${agent.reason}`);
+  return agent;
+}
+
+/** The blocked result of an agent run that did not complete (its own failure, limit, timeout...). */
+export function agentNotCompleted({ task, agent, extra }: { task: Task; agent: AgentOutcome; extra: Partial<TaskOutcome> }): PipelineResult {
+  return {
+    agent,
+    outcome: blocked(agentFailureReason(agent), agent.reason, {
+      cost: costOf(agent),
+      agent_status: agent.status,
+      ...extra,
+      ...judgeAcceptanceCriteria(task, agent),
+      blockers: agent.reported?.blockers ?? [],
+      ...(agent.resetAt ? { reset_at: agent.resetAt } : {}),
+    }),
+    summary: agent.reason,
   };
 }
 
@@ -229,7 +275,7 @@ export async function runTaskPipeline(input: PipelineInput): Promise<PipelineRes
 }
 
 async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> {
-  const { workspaceRoot, task, options, runId, integrationBranch, log, attempt } = input;
+  const { workspaceRoot, task, options, integrationBranch, log, attempt } = input;
   const id = task.task_id;
   const paths = getResultPaths(workspaceRoot, id);
   const resultDir = relative(workspaceRoot, paths.dir);
@@ -270,34 +316,8 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
     if (!advance('worktree', { cwd: prepared.cwd, baseSha: prepared.baseSha })) return lostClaim(id, 'worktree');
 
     // 2. The agent.
-    log(`agent ${resolved.value.config.adapter}${resolved.value.config.model ? ` (${resolved.value.config.model})` : ''} started`);
-    const agent = await runAgent({
-      task,
-      config: resolved.value.config,
-      fallback: resolved.value.fallback,
-      cwd: prepared.cwd,
-      runId,
-      resultDir: paths.dir,
-      workspaceRoot,
-      signal: input.signal,
-      onSpawn: input.onAgentSpawn,
-    });
-    log(`agent ${agent.status}: ${agent.reason}`);
-    if (agent.status !== 'completed') {
-      return {
-        agent,
-        outcome: blocked(agentFailureReason(agent), agent.reason, {
-          result_dir: resultDir,
-          cost: costOf(agent),
-          agent_status: agent.status,
-          worktree: relative(workspaceRoot, prepared.cwd),
-          ...judgeAcceptanceCriteria(task, agent),
-          blockers: agent.reported?.blockers ?? [],
-          ...(agent.resetAt ? { reset_at: agent.resetAt } : {}),
-        }),
-        summary: agent.reason,
-      };
-    }
+    const agent = await runStageAgent({ input, config: resolved.value, cwd: prepared.cwd, dir: paths.dir });
+    if (agent.status !== 'completed') return agentNotCompleted({ task, agent, extra: { result_dir: resultDir, worktree: relative(workspaceRoot, prepared.cwd) } });
     // The agent's finished run is paid for: recorded before anything else happens, so no crash repeats it.
     if (!advance('agent', { agent })) return lostClaim(id, 'agent');
     done = stageIndex('agent');

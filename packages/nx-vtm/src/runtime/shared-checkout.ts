@@ -23,7 +23,6 @@ import { lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync } from 'node:f
 import { join, relative } from 'node:path';
 import type { AgentOutcome } from '../agents/outcome';
 import { resolveAgentConfig } from '../agents/routing';
-import { runAgent } from '../agents/run-agent';
 import { isPathInScope } from '../manifest/paths';
 import { buildTaskCommitMessage } from '../workspace/integrate';
 import { getHeadSha, getStatusEntries, gitOk, runGit } from '../workspace/git';
@@ -32,15 +31,15 @@ import type { VerificationResult } from '../workspace/verify';
 import { failpoint } from './failpoint';
 import {
   STAGES,
-  agentFailureReason,
+  agentNotCompleted,
   auditCommit,
   blocked,
   costOf,
   describeAudit,
   getResultPaths,
-  judgeAcceptanceCriteria,
   lostClaim,
   recordAccepted,
+  runStageAgent,
   stageIndex,
   verifyTask,
   withWorktreeLock,
@@ -99,7 +98,7 @@ export function attributeChanges({
 }
 
 export async function runSharedCheckoutStages(input: PipelineInput): Promise<PipelineResult> {
-  const { workspaceRoot: root, task, options, runId, integrationBranch, log, attempt } = input;
+  const { workspaceRoot: root, task, options, integrationBranch, log, attempt } = input;
   const id = task.task_id;
   const paths = getResultPaths(root, id);
   const resultDir = relative(root, paths.dir);
@@ -131,37 +130,12 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
     if (!advance('worktree', { cwd: root, baseSha: head.value, snapshot: snap.value, startedAt: Date.now() })) return lostClaim(id, 'worktree');
 
     // 2. The agent, in the shared checkout.
-    log(`agent ${resolved.value.config.adapter}${resolved.value.config.model ? ` (${resolved.value.config.model})` : ''} started in the shared checkout`);
-    const agent = await runAgent({
-      task,
-      config: resolved.value.config,
-      fallback: resolved.value.fallback,
-      cwd: root,
-      runId,
-      resultDir: paths.dir,
-      workspaceRoot: root,
-      signal: input.signal,
-      onSpawn: input.onAgentSpawn,
-    });
-    log(`agent ${agent.status}: ${agent.reason}`);
+    const agent = await runStageAgent({ input, config: resolved.value, cwd: root, dir: paths.dir });
     if (agent.status !== 'completed') {
       // What it left in the checkout is recorded, so the tasks running beside it do not take it for theirs.
       const now = await takeSnapshot(root);
       const left = now.ok ? attributeChanges({ now: now.value, start: snap.value, own, ownedElsewhere: input.getPathsOwnedElsewhere?.(Number(data.startedAt)) ?? [], ignore }) : [];
-      return {
-        agent,
-        outcome: blocked(agentFailureReason(agent), agent.reason, {
-          result_dir: resultDir,
-          cost: costOf(agent),
-          agent_status: agent.status,
-          worktree: null,
-          files_modified: left,
-          ...judgeAcceptanceCriteria(task, agent),
-          blockers: agent.reported?.blockers ?? [],
-          ...(agent.resetAt ? { reset_at: agent.resetAt } : {}),
-        }),
-        summary: agent.reason,
-      };
+      return agentNotCompleted({ task, agent, extra: { result_dir: resultDir, worktree: null, files_modified: left } });
     }
     if (!advance('agent', { agent })) return lostClaim(id, 'agent');
     done = stageIndex('agent');

@@ -23,6 +23,30 @@ async function createPrivateIndex(cwd: string): Promise<Result<{ env: Record<str
   return ok({ env: { GIT_INDEX_FILE: file }, dispose: () => fs.rmSync(file, { force: true }) });
 }
 
+/**
+ * Runs `stage(env)` on a private index loaded with `base`'s tree, then writes that index as a tree; returns the tree's
+ * sha. The index file is removed whatever happens.
+ */
+async function buildTree(
+  cwd: string,
+  base: string,
+  stage: (env: Record<string, string>) => Promise<Result<unknown, GitError>>,
+): Promise<Result<string, GitError>> {
+  const index = await createPrivateIndex(cwd);
+  if (!index.ok) return index;
+  const { env, dispose } = index.value;
+  try {
+    const read = await gitOk({ cwd, args: ['read-tree', base], env });
+    if (!read.ok) return read;
+    const staged = await stage(env);
+    if (!staged.ok) return staged;
+    const tree = await gitOk({ cwd, args: ['write-tree'], env });
+    return tree.ok ? ok(tree.value.trim()) : tree;
+  } finally {
+    dispose();
+  }
+}
+
 /** `git commit-tree` of `tree` on `parent` with `message` (author from git config, or nx-vtm's fallback). */
 async function commitTree({ cwd, tree, parent, message }: { cwd: string; tree: string; parent: string; message: string }) {
   const env = await getIdentityEnv(cwd);
@@ -44,23 +68,12 @@ export async function commitWorkingTree({
   parent: string;
   message: string;
 }): Promise<Result<string | null, GitError>> {
-  const index = await createPrivateIndex(cwd);
-  if (!index.ok) return index;
-  const { env, dispose } = index.value;
-  try {
-    const read = await gitOk({ cwd, args: ['read-tree', parent], env });
-    if (!read.ok) return read;
-    const added = await gitOk({ cwd, args: ['add', '-A', '--', '.'], env });
-    if (!added.ok) return added;
-    const tree = await gitOk({ cwd, args: ['write-tree'], env });
-    if (!tree.ok) return tree;
-    const parentTree = await gitOk({ cwd, args: ['rev-parse', `${parent}^{tree}`] });
-    if (!parentTree.ok) return parentTree;
-    if (tree.value.trim() === parentTree.value.trim()) return ok(null);
-    return await commitTree({ cwd, tree: tree.value.trim(), parent, message });
-  } finally {
-    dispose();
-  }
+  const tree = await buildTree(cwd, parent, (env) => gitOk({ cwd, args: ['add', '-A', '--', '.'], env }));
+  if (!tree.ok) return tree;
+  const parentTree = await gitOk({ cwd, args: ['rev-parse', `${parent}^{tree}`] });
+  if (!parentTree.ok) return parentTree;
+  if (tree.value === parentTree.value.trim()) return ok(null);
+  return commitTree({ cwd, tree: tree.value, parent, message });
 }
 
 /**
@@ -79,24 +92,13 @@ export async function commitPaths({
   paths: readonly string[];
   message: string;
 }): Promise<Result<string, GitError>> {
-  const index = await createPrivateIndex(cwd);
-  if (!index.ok) return index;
-  const { env, dispose } = index.value;
-  try {
-    const read = await gitOk({ cwd, args: ['read-tree', parent], env });
-    if (!read.ok) return read;
-    if (paths.length > 0) {
-      // --add for new files, --remove for deleted ones; update-index reads each file's mode and symlink target itself.
-      // Paths go through stdin (-z), so no argv length limit and no pathspec magic.
-      const updated = await gitOk({ cwd, args: ['update-index', '--add', '--remove', '-z', '--stdin'], env, input: `${paths.join('\0')}\0` });
-      if (!updated.ok) return updated;
-    }
-    const tree = await gitOk({ cwd, args: ['write-tree'], env });
-    if (!tree.ok) return tree;
-    return await commitTree({ cwd, tree: tree.value.trim(), parent, message });
-  } finally {
-    dispose();
-  }
+  // --add for new files, --remove for deleted ones; update-index reads each file's mode and symlink target itself.
+  // Paths go through stdin (-z), so no argv length limit and no pathspec magic.
+  const tree = await buildTree(cwd, parent, async (env) =>
+    paths.length > 0 ? gitOk({ cwd, args: ['update-index', '--add', '--remove', '-z', '--stdin'], env, input: `${paths.join('\0')}\0` }) : ok(''),
+  );
+  if (!tree.ok) return tree;
+  return commitTree({ cwd, tree: tree.value, parent, message });
 }
 
 /**
@@ -121,33 +123,22 @@ export async function replayPathsOnto({
   if (!changed.ok) return changed;
   const conflicted = paths.length > 0 ? changed.value.split('\0').filter(Boolean) : [];
   if (conflicted.length > 0) return ok({ conflicted });
-  const index = await createPrivateIndex(cwd);
-  if (!index.ok) return index;
-  const { env, dispose } = index.value;
-  try {
-    const read = await gitOk({ cwd, args: ['read-tree', onto], env });
-    if (!read.ok) return read;
-    const listed = await gitOk({ cwd, args: ['ls-tree', '-r', '-z', '--full-tree', sha, '--', ...paths.map((p) => `:(literal)${p}`)] });
-    if (!listed.ok) return listed;
-    const present = new Map<string, string>();
-    for (const entry of listed.value.split('\0').filter(Boolean)) {
-      const tab = entry.indexOf('\t');
-      const [mode, , blob] = entry.slice(0, tab).split(' ');
-      present.set(entry.slice(tab + 1), `${mode} ${blob}`);
-    }
-    // --index-info: "<mode> <sha>\t<path>" adds or replaces; mode 0 removes.
-    const lines = paths.map((p) => (present.has(p) ? `${present.get(p)}\t${p}` : `0 ${'0'.repeat(40)}\t${p}`));
-    if (lines.length > 0) {
-      const info = await gitOk({ cwd, args: ['update-index', '-z', '--index-info'], env, input: `${lines.join('\0')}\0` });
-      if (!info.ok) return info;
-    }
-    const tree = await gitOk({ cwd, args: ['write-tree'], env });
-    if (!tree.ok) return tree;
-    const commit = await commitTree({ cwd, tree: tree.value.trim(), parent: onto, message });
-    return commit.ok ? ok({ sha: commit.value }) : commit;
-  } finally {
-    dispose();
+  const listed = await gitOk({ cwd, args: ['ls-tree', '-r', '-z', '--full-tree', sha, '--', ...paths.map((p) => `:(literal)${p}`)] });
+  if (!listed.ok) return listed;
+  const present = new Map<string, string>();
+  for (const entry of listed.value.split('\0').filter(Boolean)) {
+    const tab = entry.indexOf('\t');
+    const [mode, , blob] = entry.slice(0, tab).split(' ');
+    present.set(entry.slice(tab + 1), `${mode} ${blob}`);
   }
+  // --index-info: "<mode> <sha>\t<path>" adds or replaces; mode 0 removes.
+  const lines = paths.map((p) => (present.has(p) ? `${present.get(p)}\t${p}` : `0 ${'0'.repeat(40)}\t${p}`));
+  const tree = await buildTree(cwd, onto, async (env) =>
+    lines.length > 0 ? gitOk({ cwd, args: ['update-index', '-z', '--index-info'], env, input: `${lines.join('\0')}\0` }) : ok(''),
+  );
+  if (!tree.ok) return tree;
+  const commit = await commitTree({ cwd, tree: tree.value, parent: onto, message });
+  return commit.ok ? ok({ sha: commit.value }) : commit;
 }
 
 /** Points `ref` at `sha` (creating it). */
