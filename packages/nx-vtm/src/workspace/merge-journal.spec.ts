@@ -72,4 +72,21 @@ describe('recoverInterruptedMerge', () => {
     expect(repo.git(['status', '--porcelain'])).toMatch(/^UU a\.txt/m);
     expect(fs.existsSync(path.join(repo.root, '.vtm/merging.json'))).toBe(false);
   });
+
+  it('removes ref locks a killed merge left (ORIG_HEAD.lock, the branch lock), never older ones', async () => {
+    repo.commit({ 'a.txt': 'base\n' }, 'base');
+    const gitDir = path.join(repo.root, '.git');
+    const old = path.join(gitDir, 'REBASE_HEAD.lock');
+    fs.writeFileSync(old, ''); // from before our merge began: not ours
+    fs.utimesSync(old, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    journalOfDeadProcess('T1', 'main');
+    fs.writeFileSync(path.join(gitDir, 'ORIG_HEAD.lock'), '');
+    fs.writeFileSync(path.join(gitDir, 'refs', 'heads', 'main.lock'), '');
+
+    const line = await recoverInterruptedMerge({ repoRoot: repo.root });
+    expect(line).toMatch(/removed the stale \.git\/ORIG_HEAD\.lock, removed the stale \.git\/refs\/heads\/main\.lock/);
+    expect(fs.existsSync(path.join(gitDir, 'ORIG_HEAD.lock'))).toBe(false);
+    expect(fs.existsSync(old)).toBe(true);
+    repo.commit({ 'a.txt': 'after\n' }, 'git works again');
+  });
 });

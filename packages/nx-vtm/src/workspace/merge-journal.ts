@@ -93,6 +93,16 @@ export async function recoverInterruptedMerge({ repoRoot }: { repoRoot: string }
     fs.rmSync(lock, { force: true });
     done.push('removed the stale .git/index.lock');
   }
+  // A merge killed while updating refs leaves their locks too (ORIG_HEAD.lock, HEAD.lock, refs/heads/<branch>.lock;
+  // seen in the kill benchmark): every later merge then fails "cannot lock ref". Only locks created after our journal
+  // entry, and held open by no process, are ours.
+  const since = Date.parse(entry.startedAt) - 1000;
+  for (const stale of findRefLocks(gitDir.value.trim())) {
+    const st = fs.statSync(stale, { throwIfNoEntry: false });
+    if (!st || st.mtimeMs < since || isFileOpenByAnyProcess(stale)) continue;
+    fs.rmSync(stale, { force: true });
+    done.push(`removed the stale ${path.relative(path.dirname(gitDir.value.trim()), stale)}`);
+  }
   if (mergeHead !== undefined) {
     const aborted = await gitOk({ cwd: repoRoot, args: ['merge', '--abort'] });
     if (!aborted.ok) return `could not abort the interrupted merge of ${entry.branch}: ${aborted.error.message}`;
@@ -100,4 +110,22 @@ export async function recoverInterruptedMerge({ repoRoot }: { repoRoot: string }
   }
   endMergeJournal({ repoRoot });
   return `recovered from a merge interrupted by the death of pid ${entry.owner.pid} (${entry.taskId}): ${done.join(', ') || 'nothing left to undo'}`;
+}
+
+/** Lock files of refs a merge updates: `<gitdir>/*_HEAD.lock`, `HEAD.lock`, and `refs/heads/.../*.lock`. */
+function findRefLocks(gitDir: string): string[] {
+  const top = fs
+    .readdirSync(gitDir)
+    .filter((f) => f.endsWith('.lock') && f !== 'index.lock' && /^[A-Z_]+\.lock$/.test(f))
+    .map((f) => path.join(gitDir, f));
+  const heads: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.lock')) heads.push(p);
+    }
+  };
+  if (fs.existsSync(path.join(gitDir, 'refs', 'heads'))) walk(path.join(gitDir, 'refs', 'heads'));
+  return [...top, ...heads];
 }
