@@ -146,41 +146,31 @@ export function buildStateLine(record: TaskRecord): string {
 /**
  * Assembles task-state.json (pure): the JSON value of `buildStateSnapshot`, laid out one task per line so that it
  * stays readable, greppable and diff-friendly at 10,000 tasks while taking about half the bytes of a pretty-printed
- * file. `lines` are encoded `buildStateLine`s, each followed by `STATE_LINE_SEPARATOR`, in task id order.
+ * file. `body` is the encoded `buildStateLine`s, each followed by `STATE_LINE_SEPARATOR`, in task id order. Returns
+ * the chunks to write one after the other (the body is not copied).
  */
-export function buildStateFileBytes({
-  lines,
+export function buildStateFileChunks({
+  body,
   manifestHash,
   now,
 }: {
-  lines: readonly Buffer[];
+  body: Buffer;
   manifestHash: string | null;
   now: number;
-}): Buffer {
-  const head =
-    `{\n  "manifest_hash": ${JSON.stringify(manifestHash)},\n  "last_updated": ${JSON.stringify(new Date(now).toISOString())},\n` +
-    (lines.length === 0 ? '  "tasks": {}\n}\n' : '  "tasks": {\n');
-  if (lines.length === 0) return Buffer.from(head);
-  const parts = new Array<Buffer>(lines.length + 2);
-  parts[0] = Buffer.from(head);
-  for (let i = 0; i < lines.length - 1; i++) parts[i + 1] = lines[i];
-  // The last entry has no comma: the same bytes without the separator (a view, not a copy).
-  const last = lines[lines.length - 1];
-  parts[lines.length] = last.subarray(0, last.length - STATE_LINE_SEPARATOR.length);
-  parts[lines.length + 1] = Buffer.from('\n  }\n}\n');
-  return Buffer.concat(parts);
+}): Buffer[] {
+  const head = `{\n  "manifest_hash": ${JSON.stringify(manifestHash)},\n  "last_updated": ${JSON.stringify(new Date(now).toISOString())},\n`;
+  if (body.length === 0) return [Buffer.from(`${head}  "tasks": {}\n}\n`)];
+  // The last line has no comma: the body without its final separator, then the closing lines.
+  return [Buffer.from(`${head}  "tasks": {\n`), body.subarray(0, body.length - STATE_LINE_SEPARATOR.length), Buffer.from('\n  }\n}\n')];
 }
 
 /** The whole file for a snapshot (pure), in the layout of `buildStateFileBytes`. */
 export function buildStateFileText(snapshot: TaskStateFile): string {
-  const lines = Object.entries(snapshot.tasks).map(([taskId, entry]) =>
-    Buffer.from(`    ${JSON.stringify(taskId)}: ${JSON.stringify(entry)}${STATE_LINE_SEPARATOR}`),
-  );
-  return buildStateFileBytes({
-    lines,
-    manifestHash: snapshot.manifest_hash,
-    now: Date.parse(snapshot.last_updated),
-  }).toString('utf8');
+  const body = Object.entries(snapshot.tasks)
+    .map(([taskId, entry]) => `    ${JSON.stringify(taskId)}: ${JSON.stringify(entry)}${STATE_LINE_SEPARATOR}`)
+    .join('');
+  const chunks = buildStateFileChunks({ body: Buffer.from(body), manifestHash: snapshot.manifest_hash, now: Date.parse(snapshot.last_updated) });
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
@@ -189,7 +179,7 @@ export function buildStateFileText(snapshot: TaskStateFile): string {
  * mix. Creates the directory when missing. No fsync: the store is the truth and rewrites a projection lost to a
  * power cut when it next opens, and an fsync per change would cost more than the whole transaction.
  */
-export function writeStateFileBytes(file: string, bytes: Uint8Array): void {
+export function writeStateFileBytes(file: string, chunks: readonly Uint8Array[]): void {
   const temp = `${file}.${process.pid}.${threadId}.tmp`;
   let fd: number;
   try {
@@ -201,7 +191,9 @@ export function writeStateFileBytes(file: string, bytes: Uint8Array): void {
   }
   try {
     try {
-      for (let at = 0; at < bytes.length; ) at += fs.writeSync(fd, bytes, at, bytes.length - at);
+      for (const bytes of chunks) {
+        for (let at = 0; at < bytes.length; ) at += fs.writeSync(fd, bytes, at, bytes.length - at);
+      }
     } finally {
       fs.closeSync(fd);
     }
@@ -214,7 +206,7 @@ export function writeStateFileBytes(file: string, bytes: Uint8Array): void {
 
 /** Replaces task-state.json with a snapshot (see `writeStateFileBytes`). */
 export function writeStateFile(file: string, snapshot: TaskStateFile): void {
-  writeStateFileBytes(file, Buffer.from(buildStateFileText(snapshot)));
+  writeStateFileBytes(file, [Buffer.from(buildStateFileText(snapshot))]);
 }
 
 /** Temp files `writeStateFileBytes` leaves behind when its process dies mid-write: `<file>.<pid>.<thread>.tmp`. */

@@ -963,10 +963,10 @@ export class TaskStore {
       const changed = this.sql('SELECT * FROM tasks WHERE rev > ?').all(this.projection.since) as TaskRow[];
       if (changed.length > 0) this.projection.apply(changed.map((r) => ({ record: toRecord(r), rev: r.rev ?? null })));
     }
-    const bytes = this.projection.render({ manifestHash: this.getMeta('manifest_hash') ?? null, now });
-    writeStateFileBytes(this.stateFile, bytes);
+    const chunks = this.projection.render({ manifestHash: this.getMeta('manifest_hash') ?? null, now });
+    writeStateFileBytes(this.stateFile, chunks);
     this.setMeta('projection_rev', String(this.stateRevision()));
-    this.setMeta('projection_size', String(bytes.length));
+    this.setMeta('projection_size', String(chunks.reduce((size, c) => size + c.length, 0)));
   }
 
   /** Writes the deferred projection on the next turn of the event loop (callers reading it at once flush first). */
