@@ -13,7 +13,26 @@ export const SCHEMA_VERSION = 2;
 /** Columns added after schema 1, with their definitions, for `ALTER TABLE` on stores written by older versions. */
 export const ADDED_COLUMNS: ReadonlyArray<{ table: string; column: string; definition: string }> = [
   { table: 'tasks', column: 'progress', definition: 'TEXT' },
+  { table: 'tasks', column: 'rev', definition: 'INTEGER' },
 ];
+
+/**
+ * Row revisions for the task-state.json projection: every insert of a task, and every update that sets a column the
+ * projection shows, stamps the row with a revision above all others. A process that keeps the projection's lines
+ * (`StateProjection`) reads only the rows above the revision it last saw, whichever process changed them. Triggers,
+ * not code, so no write path (nor an older nx-vtm sharing the store, which knows nothing of revisions) can miss one.
+ * Heartbeats and stage advances set no projected column and leave the revision alone. Run after `ADDED_COLUMNS`.
+ */
+export const REVISION_SCHEMA = `
+CREATE INDEX IF NOT EXISTS tasks_by_rev ON tasks(rev);
+CREATE TRIGGER IF NOT EXISTS tasks_rev_on_insert AFTER INSERT ON tasks BEGIN
+  UPDATE tasks SET rev = (SELECT IFNULL(MAX(rev), 0) + 1 FROM tasks) WHERE task_id = NEW.task_id;
+END;
+CREATE TRIGGER IF NOT EXISTS tasks_rev_on_update
+AFTER UPDATE OF status, reason, task_hash, attempts, started_at, completed_at, outcome, claim ON tasks BEGIN
+  UPDATE tasks SET rev = (SELECT IFNULL(MAX(rev), 0) + 1 FROM tasks) WHERE task_id = NEW.task_id;
+END;
+`;
 
 /** A task that was refused admission and is still waiting (for `waitingSummary`). */
 export interface WaitingTask {
@@ -45,6 +64,8 @@ export interface TaskRow {
   agent: string | null;
   /** JSON AttemptProgress of the current or interrupted attempt (schema 2). */
   progress: string | null;
+  /** Revision of the row's projected content (see REVISION_SCHEMA); set by triggers, never written by the code. */
+  rev?: number | null;
 }
 
 export interface WaiterRow {
@@ -78,7 +99,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   fence INTEGER,
   heartbeat_at INTEGER,
   agent TEXT,
-  progress TEXT
+  progress TEXT,
+  rev INTEGER
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks(status);
 CREATE TABLE IF NOT EXISTS waiters (

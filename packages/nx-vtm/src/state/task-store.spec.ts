@@ -87,8 +87,12 @@ const stateFile = () => path.join(root, '.vtm', 'task-state.json');
 const readProjection = () => JSON.parse(fs.readFileSync(stateFile(), 'utf8'));
 const events = () => readEventLog(path.join(root, '.vtm', 'events.jsonl')).events;
 
-/** The projection must always equal a snapshot of the store (apart from its own timestamp). */
+/**
+ * Once written, the projection equals a snapshot of the store (apart from its own timestamp). A change writes it on
+ * the next turn of the event loop; flushing reads it in the same tick (task-store.projection.spec.ts covers the lag).
+ */
 function expectProjectionMatchesStore(store: TaskStore) {
+  store.flushProjection();
   const file = readProjection();
   expect(taskStateFileSchema.safeParse(file).success).toBe(true);
   const expected = buildStateSnapshot({ records: store.listTasks(), manifestHash: store.getManifestHash(), now: 0 });
@@ -146,6 +150,7 @@ describe('tryClaim', () => {
       owner: { host: os.hostname(), pid: process.pid, startTime: readProcessStartTime(process.pid) },
     });
     expect(record?.claim?.owner.bootId).toBe(fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+    store.flushProjection();
     expect(readProjection().tasks.A).toMatchObject({ status: 'in-progress', run_id: 'run-9', owner: `${os.hostname()}:${process.pid}` });
     expect(events()).toEqual([
       expect.objectContaining({ type: 'claim', run_id: 'run-9', task_id: 'A', status: 'in-progress', attempt: 1, fence: 1, pid: process.pid }),
@@ -305,6 +310,7 @@ describe('stale claims', () => {
     alive.add(100);
 
     const before = other.getTask('A');
+    other.flushProjection();
     const projectionBefore = fs.readFileSync(stateFile(), 'utf8');
     clock.t = T0 + 6_000;
     expect(owner.heartbeat({ taskId: 'A', token: old.token })).toBe(false);
@@ -702,6 +708,7 @@ describe('manifest hash', () => {
     expect(store.getManifestHash()).toBe('aaa');
     store.acceptManifestHash('bbb');
     expect(store.checkManifestHash('bbb').ok).toBe(true);
+    store.flushProjection();
     expect(readProjection().manifest_hash).toBe('bbb');
   });
 });

@@ -12,8 +12,8 @@
  * changes nothing. Admission (WIP limit, scope overlap, exclusive tasks) is decided inside the claim transaction over
  * the claims of ALL processes, which is what makes the limits hold across processes.
  *
- * Inside each write transaction the store also rewrites task-state.json and appends to events.jsonl, so the
- * projection always matches the committed state and the log's order is the commit order.
+ * Inside each write transaction the store appends to events.jsonl, so the log's order is the commit order, and keeps
+ * task-state.json at most one change behind the committed state (see `write`).
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
@@ -29,8 +29,9 @@ import type {
 import { err, ok, type Result } from '../manifest/problems';
 import { appendEventLine, buildEventLine, type EventInput } from './event-log';
 import { judgeOwner, type OwnerVerdict, type StaleCause } from './lease';
-import { isSameProcess, readProcessIdentity } from './process-identity';
-import { buildImportedRecords, buildStateSnapshot, readStateFile, writeStateFile } from './state-file';
+import { isProcessAlive, isSameProcess, readProcessIdentity } from './process-identity';
+import { StateProjection } from './projection';
+import { buildImportedRecords, parseStateTempFile, readStateFile, writeStateFileBytes } from './state-file';
 import {
   isCompletedFor,
   type AttemptProgress,
@@ -43,6 +44,7 @@ import {
 import {
   ADDED_COLUMNS,
   pendingRow,
+  REVISION_SCHEMA,
   SCHEMA,
   SCHEMA_VERSION,
   toRecord,
@@ -224,6 +226,10 @@ export class TaskStore {
   private readonly identity: IdentityPort;
   private readonly me: ProcessIdentity;
   private readonly statements = new Map<string, Database.Statement>();
+  /** This process's serialised task-state.json lines, loaded on the first projection write. */
+  private readonly projection = new StateProjection();
+  private scheduledFlush: NodeJS.Immediate | null = null;
+  private closed = false;
 
   constructor(options: OpenTaskStoreOptions) {
     const root = path.resolve(options.workspaceRoot);
@@ -246,9 +252,33 @@ export class TaskStore {
     }
   }
 
-  /** Closes the database connection. Claims stay in the store (they end by `finish` or by going stale). */
+  /**
+   * Writes task-state.json up to date when it trails the store, and closes the database connection. Claims stay in
+   * the store (they end by `finish` or by going stale).
+   */
   close(): void {
-    this.db.close();
+    if (this.closed) return;
+    try {
+      this.flushProjection();
+    } finally {
+      this.closed = true;
+      this.cancelScheduledFlush();
+      openStores.delete(this);
+      this.db.close();
+    }
+  }
+
+  /**
+   * Brings task-state.json up to date with the store now, when the last change is not written yet (by this or any
+   * process). Changes schedule this themselves (see `write`); call it before reading the file in the same tick.
+   */
+  flushProjection(): void {
+    this.cancelScheduledFlush();
+    if (!this.projectionDue()) return;
+    const run = this.db.transaction(() => {
+      if (this.projectionDue()) this.writeProjection(this.clock.now());
+    });
+    this.guardProjection(() => run.immediate());
   }
 
   /** The identity this store writes into claims (this process unless a fake identity was given). */
@@ -808,6 +838,7 @@ export class TaskStore {
         const columns = this.db.pragma(`table_info(${table})`) as Array<{ name: string }>;
         if (!columns.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
       }
+      this.db.exec(REVISION_SCHEMA);
       const version = Number(this.getMeta('schema_version') ?? SCHEMA_VERSION);
       if (version > SCHEMA_VERSION) {
         throw new Error(
@@ -818,10 +849,40 @@ export class TaskStore {
       this.setMeta('schema_version', String(SCHEMA_VERSION));
       const count = (this.sql('SELECT COUNT(*) AS n FROM tasks').get() as { n: number }).n;
       if (count === 0) this.importStateFile(now, tx);
-      // A missing or unreadable projection (first open, deleted by the user, cut short by a power loss: it is written
-      // without fsync because the store is the truth) is recreated from the store.
-      if (!tx.changed && readStateFile(this.stateFile)?.ok !== true) tx.changed = true;
+      // A missing or damaged projection (first open, deleted or edited by the user, cut short by a power loss: it is
+      // written without fsync because the store is the truth) is recreated from the store. Its size tells, without
+      // reading and validating megabytes at every open.
+      if (!this.projectionIntact()) tx.changed = true;
     });
+    // Recreated at once, so that an opened store always has its projection on disk.
+    this.flushProjection();
+    this.removeDeadTempFiles();
+    openStores.add(this);
+    installExitFlush();
+  }
+
+  private projectionIntact(): boolean {
+    const size = this.getMeta('projection_size');
+    if (size === undefined) return false;
+    try {
+      return fs.statSync(this.stateFile).size === Number(size);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Temp files of task-state.json left by processes that died while writing it. */
+  private removeDeadTempFiles(): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.dirname(this.stateFile));
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const temp = parseStateTempFile(this.stateFile, name);
+      if (temp && !isProcessAlive(temp.pid)) fs.rmSync(path.join(path.dirname(this.stateFile), name), { force: true });
+    }
   }
 
   private importStateFile(now: number, tx: Tx): void {
@@ -860,9 +921,16 @@ export class TaskStore {
   }
 
   /**
-   * Runs `fn` in a `BEGIN IMMEDIATE` transaction. When `fn` marks the transaction changed, task-state.json is
-   * rewritten before the commit: a projection written after the commit could be overwritten by an older one from a
-   * slower process, while inside the write lock the order of projections is the order of commits.
+   * Runs `fn` in a `BEGIN IMMEDIATE` transaction, and keeps task-state.json at most one change behind the store.
+   *
+   * Rewriting the whole projection costs its size (milliseconds at 10,000 tasks), so a change does not write it
+   * itself: it is written on the next turn of the event loop (`flushProjection`), by `close`, or at process exit.
+   * But a change that finds the previous change still unwritten (by this or any other process: a crash, or changes
+   * in quick succession) writes the file itself, inside the write lock and with its own change, before it commits.
+   * So after every commit the file shows the committed state or the one before it, never older, whoever crashes; and
+   * it is only ever replaced inside the write lock, so a slower process never puts back an older one. A crash before
+   * the commit can leave the file showing the change the store rolled back; the next change rewrites it.
+   * Transactions that change nothing the projection shows (stages, waits) never write it.
    */
   private write<T>(fn: (now: number, tx: Tx) => T): T {
     // SQLite's own busy handler waits for the lock (up to the busy timeout). Measured against polling with short
@@ -872,17 +940,77 @@ export class TaskStore {
       const now = this.clock.now();
       const tx: Tx = { changed: false, events: [] };
       const result = fn(now, tx);
-      if (tx.changed) this.writeProjection(now);
+      let deferred = false;
+      if (tx.changed) {
+        const behind = this.projectionDue();
+        this.setMeta('state_rev', String(this.stateRevision() + 1));
+        if (behind) this.writeProjection(now);
+        else deferred = true;
+      }
       for (const event of tx.events) this.appendEvent(event, now);
-      return result;
+      return { result, deferred };
     });
-    return run.immediate();
+    const { result, deferred } = this.guardProjection(() => run.immediate());
+    if (deferred) this.scheduleFlush();
+    return result;
   }
 
+  /**
+   * Runs a transaction that may have refreshed the projection's lines from uncommitted rows: if it rolls back, those
+   * lines (and their revisions) are dropped and reloaded from the committed store next time.
+   */
+  private guardProjection<T>(run: () => T): T {
+    try {
+      return run();
+    } catch (e) {
+      this.projection.reset();
+      throw e;
+    }
+  }
+
+  private stateRevision(): number {
+    return Number(this.getMeta('state_rev') ?? '0');
+  }
+
+  /** Whether a committed change is not in task-state.json yet. */
+  private projectionDue(): boolean {
+    return (this.getMeta('projection_rev') ?? '0') !== (this.getMeta('state_rev') ?? '0');
+  }
+
+  /** Writes task-state.json from the rows as this transaction sees them; call inside the write lock only. */
   private writeProjection(now: number): void {
-    const records = (this.sql('SELECT * FROM tasks').all() as TaskRow[]).map(toRecord);
-    const manifestHash = this.getMeta('manifest_hash') ?? null;
-    writeStateFile(this.stateFile, buildStateSnapshot({ records, manifestHash, now }));
+    if (!this.projection.loaded) {
+      this.projection.load(this.sql('SELECT * FROM tasks').all().map((r) => ({ record: toRecord(r as TaskRow), rev: (r as TaskRow).rev ?? null })));
+    } else {
+      const changed = this.sql('SELECT * FROM tasks WHERE rev > ?').all(this.projection.since) as TaskRow[];
+      if (changed.length > 0) this.projection.apply(changed.map((r) => ({ record: toRecord(r), rev: r.rev ?? null })));
+    }
+    const chunks = this.projection.render({ manifestHash: this.getMeta('manifest_hash') ?? null, now });
+    writeStateFileBytes(this.stateFile, chunks);
+    this.setMeta('projection_rev', String(this.stateRevision()));
+    this.setMeta('projection_size', String(chunks.reduce((size, c) => size + c.length, 0)));
+  }
+
+  /** Writes the deferred projection on the next turn of the event loop (callers reading it at once flush first). */
+  private scheduleFlush(): void {
+    if (this.scheduledFlush || this.closed) return;
+    this.scheduledFlush = setImmediate(() => {
+      this.scheduledFlush = null;
+      if (this.closed) return;
+      try {
+        this.flushProjection();
+      } catch {
+        // Nobody to tell from here; the next change of any process (or close, or the next open) writes it and
+        // reports the error to its caller.
+      }
+    });
+    // Never keeps a process alive on its own: the exit hook writes what is left.
+    this.scheduledFlush.unref();
+  }
+
+  private cancelScheduledFlush(): void {
+    if (this.scheduledFlush) clearImmediate(this.scheduledFlush);
+    this.scheduledFlush = null;
   }
 
   private appendEvent(event: EventInput, now: number): void {
@@ -1066,6 +1194,24 @@ export class TaskStore {
       .sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
       .run(key, value);
   }
+}
+
+/** Open stores of this process, whose deferred projection is written when the process exits normally. */
+const openStores = new Set<TaskStore>();
+let exitFlushInstalled = false;
+
+function installExitFlush(): void {
+  if (exitFlushInstalled) return;
+  exitFlushInstalled = true;
+  process.on('exit', () => {
+    for (const store of openStores) {
+      try {
+        store.flushProjection();
+      } catch {
+        // Exiting: the next open rewrites a projection that is behind.
+      }
+    }
+  });
 }
 
 /** What a write transaction accumulates: whether the projection must be rewritten, and the events to append. */

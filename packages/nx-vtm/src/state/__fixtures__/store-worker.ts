@@ -17,7 +17,8 @@ type Config =
   | { mode: 'hold'; root: string; taskId: string; leaseMs: number }
   | { mode: 'reclaim'; root: string; taskId: string; goFile: string }
   | { mode: 'wip'; root: string; worker: number; holdMs: number; wipLimit: number; goFile: string }
-  | { mode: 'append'; file: string; worker: number; count: number; size: number };
+  | { mode: 'append'; file: string; worker: number; count: number; size: number }
+  | { mode: 'churn'; root: string; tasks: string[] };
 
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
 
@@ -168,6 +169,32 @@ async function main(): Promise<void> {
       store.close();
       report({ worker: config.worker, claimed, maxRunning });
       return;
+    }
+    case 'churn': {
+      // Claims and finishes the tasks round-robin, without ever yielding to the event loop (so the deferred projection
+      // write only happens through the next change), until the test kills this process. Each finish's outcome is
+      // unique, so the projection shows which transition it is at.
+      const store = (await loadStore())({ workspaceRoot: config.root });
+      store.registerTasks({ taskIds: config.tasks });
+      report({ churning: true, pid: process.pid });
+      for (let n = 0; ; n++) {
+        const taskId = config.tasks[n % config.tasks.length] as string;
+        const claim = store.tryClaim({
+          taskId,
+          footprint: footprint(taskId),
+          taskHash: 'h',
+          runId: 'churn',
+          leaseMs: 60_000,
+          wipLimit: 99,
+          admit: admitAll,
+          waitingSinceMs: Date.now(),
+          reserveAfterMs: 60_000,
+        });
+        if (claim.kind !== 'claimed') throw new Error(`churn: ${taskId} ${claim.kind}`);
+        store.advanceStage({ taskId, token: claim.token, fence: claim.fence, stage: 'agent' });
+        const done = store.finish({ taskId, token: claim.token, outcome: { status: 'pending', files_modified: [`n${n}`] } });
+        if (!done.ok) throw new Error(done.error.message);
+      }
     }
     case 'append': {
       const { appendEventLine, buildEventLine } = await import('../event-log');
