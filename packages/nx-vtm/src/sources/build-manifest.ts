@@ -28,11 +28,11 @@ const FIELD_WORDS: Record<string, string> = {
   task_id: 'id',
 };
 
-/** `tasks[3].file_scope[1]` of the generated manifest -> `line 41 (file scope)` of the source. */
+/** `tasks[3].file_scope[1]` of the generated manifest -> `line 41, file scope` of the source. */
 function describeField(path: string): string {
   const m = /^tasks\[\d+\]\.?([a-z_]+)?/.exec(path);
   const field = m?.[1];
-  return field ? ` (${FIELD_WORDS[field] ?? field.replace(/_/g, ' ')})` : '';
+  return field ? `, ${FIELD_WORDS[field] ?? field.replace(/_/g, ' ')}` : '';
 }
 
 export function buildSourceManifest({

@@ -12,14 +12,17 @@ import { buildSourceManifest } from './build-manifest';
 import { parseSourceText } from './parse';
 import type { SourceInfo, SourceSpec } from './types';
 
-/** Never part of a wide scope: version control, our own run-time files, Nx's cache, installed packages. */
-const NOT_SCOPE = new Set(['.git', '.vtm', '.nx', 'node_modules']);
+/**
+ * Never part of a wide scope: version control, our own run-time files, Nx's cache, installed packages, and the
+ * task tools' own folders (the backlog is written back by nx-vtm, never by an agent).
+ */
+const NOT_SCOPE = new Set(['.git', '.vtm', '.nx', 'node_modules', '.beads', '.taskmaster']);
 
 /** Every top-level entry of the workspace (`src/`, `README.md`), the scope of a task whose source names none. */
-export function readWideScope(workspaceRoot: string): string[] {
+export function readWideScope(workspaceRoot: string, sourceFile?: string): string[] {
   try {
     return readdirSync(workspaceRoot, { withFileTypes: true })
-      .filter((e) => !NOT_SCOPE.has(e.name))
+      .filter((e) => !NOT_SCOPE.has(e.name) && e.name !== sourceFile)
       .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
       .sort();
   } catch {
@@ -95,7 +98,7 @@ export function readSource({
       // best effort only
     }
   }
-  const built = buildSourceManifest({ type: spec.type, file, parsed, wideScope: readWideScope(workspaceRoot), probe, externalIds });
+  const built = buildSourceManifest({ type: spec.type, file, parsed, wideScope: readWideScope(workspaceRoot, file), probe, externalIds });
   return built.ok ? ok({ file, ...built.value }) : built;
 }
 

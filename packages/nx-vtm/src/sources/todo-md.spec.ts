@@ -100,7 +100,7 @@ describe('buildSourceManifest on TODO.md', () => {
     const r = buildSourceManifest({ type: 'todo-md', file: 'TODO.md', parsed: parseTodoMd({ text: bad }), wideScope: [] });
     expect(r.ok).toBe(false);
     const lines = (r as { error: { path: string; message: string }[] }).error.map((p) => `${p.path}: ${p.message}`);
-    expect(lines.some((l) => l.startsWith('line 1 (file scope): path escapes the workspace'))).toBe(true);
-    expect(lines.some((l) => /^line \d+ \(dependencies\): .*cycle/i.test(l))).toBe(true);
+    expect(lines.some((l) => l.startsWith('line 1, file scope: path escapes the workspace'))).toBe(true);
+    expect(lines.some((l) => /^line \d+, dependencies: .*cycle/i.test(l))).toBe(true);
   });
 });
