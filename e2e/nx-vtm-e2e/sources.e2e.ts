@@ -3,6 +3,8 @@
  * the projects Nx infers, a run of the ready tasks, the source's blocked task refused with its dependent, and the
  * completions written back into TODO.md (and committed, so later merges see a clean checkout).
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { createAgentWorkspace, type AgentWorkspace } from '../support/vtm';
 
 const TODO = `# TODO
@@ -59,10 +61,38 @@ beforeAll(() => {
 });
 afterAll(() => ws.remove());
 
+/** The installed nx-vtm command line, with the scripted agent's environment (for `run`). */
+const cli = (args: string[]) => {
+  const r = spawnSync(process.execPath, [join(ws.root, 'node_modules/nx-vtm/src/cli/main.js'), ...args], {
+    cwd: ws.root,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, ...ws.env(), NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', CI: 'true', FORCE_COLOR: '0' },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+
 const projects = () =>
   JSON.parse(ws.run(['show', 'projects', '--json']).stdout)
     .filter((p: string) => p.startsWith('todo-'))
     .sort();
+
+describe('nx-vtm next before any run', () => {
+  it('lists the one task that can start (63: 64 waits for it, 66 is blocked, 67 waits for 66)', () => {
+    const r = cli(['next', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).map((t: { id: string }) => t.id)).toEqual(['todo-63']);
+  });
+
+  it('run --dry-run resolves the selection, skips the complete task and names unknown ones', () => {
+    const r = cli(['run', '64, 65, 90-91', '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('nx-vtm run: todo-65: already complete in its source (skipped)');
+    expect(r.err).toContain('nx-vtm run: 90: no such task (skipped)');
+    expect(r.out).toContain('  todo-63 (dependency)  Add content hashing\n  todo-64  Migrate artifacts');
+    expect(r.out).toContain('nx-vtm run: nx run-many -t implement --projects=todo-64');
+  });
+});
 
 describe('a TODO.md source through real nx', () => {
   let run: ReturnType<AgentWorkspace['run']>;
@@ -100,7 +130,20 @@ describe('a TODO.md source through real nx', () => {
     expect(ws.read('src/migrate.js')).toContain('todo-64');
   });
 
-  it('afterwards infers only the tasks still open', () => {
+  it('afterwards infers only the tasks still open; next has none (exit 1); run of done tasks runs nothing', () => {
     expect(projects()).toEqual(['todo-66', 'todo-67']);
+    expect(cli(['next']).code).toBe(1);
+    const r = cli(['run', '63-64']);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('todo-63: already complete in its source (skipped)');
+  });
+
+  it('nx-vtm run "66" runs the real nx and returns its exit code once the source unblocks it', () => {
+    ws.write('TODO.md', ws.read('TODO.md').replace('- **Status**: [BLOCKED]', '- **Status**: [NOT STARTED]'));
+    ws.commitAll('unblock 66');
+    const r = cli(['run', '66']);
+    expect(r.code).toBe(0);
+    expect(ws.state().tasks['todo-66'].status).toBe('completed');
+    expect(ws.read('TODO.md')).toContain('### 66. Garbage-collect artifacts \u2705');
   });
 });
