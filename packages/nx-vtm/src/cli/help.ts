@@ -4,6 +4,29 @@
  */
 
 const COMMANDS: Record<string, { summary: string; page: string }> = {
+  next: {
+    summary: 'the tasks that can start now, High risk first, then the source\'s priority',
+    page: `nx-vtm next [--json]
+
+The tasks that can start now: not completed, open in their source (not blocked, cancelled or in progress),
+not provisional, every dependency completed, and no running task on an overlapping file scope. Sorted High risk
+first, then the source's priority (Beads 0-4, Task Master critical..low, TODO.md Priority), then id.
+Exit code 1 when there are none. Reads only.
+
+  --json    the list as JSON`,
+  },
+  run: {
+    summary: 'run a selection of tasks ("63, 65-67, 88", ids, globs) through nx run-many',
+    page: `nx-vtm run "<selection>" [--dry-run]
+
+Seed 002's /task syntax: numbers and inclusive ranges ("63, 65-67, 88"), task ids (bd-a3f8, T012, tm-3.2), source
+ids ("3.2") and globs over task ids ("todo-6*"). A number selects every source task with that number. Unknown ids
+and tasks already complete (in their source or the task store) are reported and skipped; the plan (with the
+unfinished dependencies Nx will run first) is shown, then \`nx run-many -t implement --projects=...\` runs and its exit
+code is returned. See docs/sources.md.
+
+  --dry-run   show the plan and the nx command; run nothing`,
+  },
   status: {
     summary: 'progress pulse: counts, progress, running and next tasks, blockers, warnings',
     page: `nx-vtm status [--json]

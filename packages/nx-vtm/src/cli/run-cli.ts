@@ -18,6 +18,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   reset: async () => (await import('./commands/reset')).runResetCommand,
   abandon: async () => (await import('./commands/reset')).runAbandonCommand,
   report: async () => (await import('./commands/report')).runReportCommand,
+  next: async () => (await import('./commands/sources')).runNextCommand,
+  run: async () => (await import('./commands/sources')).runRunCommand,
 };
 
 /** Runs one command line; never throws for expected failures (those print a message and return 1 or 2). */

@@ -5,7 +5,7 @@
 import type { NxJsonConfiguration } from '@nx/devkit';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { getManifestPatterns, parsePluginOptions, type PluginOptions } from '../config/plugin-options';
+import { getTaskFilePatterns, parsePluginOptions, type PluginOptions } from '../config/plugin-options';
 import { err, ok, type Result } from '../manifest/problems';
 import { findManifestFiles, findPluginOptions, loadRunContext, PLUGIN_NAME, type RunContext } from '../runtime/context';
 import { buildImportedRecords, readStateFile } from '../state/state-file';
@@ -65,10 +65,10 @@ export async function readManifestContext(ws: CliWorkspace): Promise<Result<RunC
     for (const f of await findManifestFiles({ workspaceRoot: ws.root, options })) files.add(f);
   }
   if (files.size === 0) {
-    const patterns = ws.registrations.flatMap(getManifestPatterns).join(', ');
+    const patterns = ws.registrations.flatMap(getTaskFilePatterns).join(', ');
     return err(
       `no manifest matching ${patterns} is known to git in ${ws.root}; create it (nx g nx-vtm:init writes an example), ` +
-        'add it to git, or set the plugin option "manifest" in nx.json',
+        'add it to git, or set the plugin option "manifest" (or "sources") in nx.json',
     );
   }
   return loadRunContext({ workspaceRoot: ws.root, nxJson: ws.nxJson, manifestFiles: [...files].sort() });

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../manifest/hash';
 import { agentOptionsSchema, formatIssues } from '../agents/config';
+import { SOURCE_TYPES } from '../sources/types';
 
 export const DEFAULT_MANIFEST = 'docs/backlog/virtual-task-manifest.json';
 export const DEFAULT_STATE_FILE = 'docs/backlog/task-state.json';
@@ -19,6 +20,16 @@ export const pluginOptionsSchema = z
     .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
     .default(DEFAULT_MANIFEST)
     .describe('Manifest path or glob (or a list), relative to the workspace root.'),
+  sources: z
+    .array(
+      z.strictObject({
+        type: z.enum(SOURCE_TYPES).describe('Format: "todo-md" (seed 002 TODO.md), "beads" (.beads/issues.jsonl), "taskmaster" (tasks.json), "speckit" (tasks.md).'),
+        path: z.string().min(1).describe('Workspace-relative path of the source file (a glob is allowed, e.g. "specs/*/tasks.md").'),
+        tag: z.string().min(1).optional().describe('Task Master only: the tag to read (default: currentTag of .taskmaster/state.json, else "master").'),
+      }),
+    )
+    .default([])
+    .describe('Backlogs in their own format, read beside (or instead of) manifests; see docs/sources.md.'),
   stateFile: z.string().min(1).default(DEFAULT_STATE_FILE).describe('Where task-state.json is written.'),
   wipLimit: z.number().int().min(1).max(64).default(3).describe('Most tasks in progress at once, across all processes.'),
   implementTargetName: z.string().min(1).default('implement'),
@@ -85,6 +96,9 @@ export function parsePluginOptions(raw: unknown): { ok: true; value: PluginOptio
 
 export const getManifestPatterns = (options: PluginOptions): string[] =>
   Array.isArray(options.manifest) ? options.manifest : [options.manifest];
+
+/** Manifest patterns and source paths: every file whose tasks this registration infers. */
+export const getTaskFilePatterns = (options: PluginOptions): string[] => [...getManifestPatterns(options), ...options.sources.map((s) => s.path)];
 
 /**
  * Hash of the options that change what an agent run produces (agent, verification, isolation, integration, setup),

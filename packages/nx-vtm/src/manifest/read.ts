@@ -7,6 +7,8 @@ import type { Manifest } from './schema';
 import { err, ok, type ManifestProblem, type Result } from './problems';
 import { parseManifestText } from './parse';
 import { getCrossManifestProblems, type PathProbe } from './rules';
+import { findSourceSpec, readSource, readSourceTaskIds } from '../sources/read';
+import type { SourceInfo, SourceSpec } from '../sources/types';
 
 /** A probe answering from the workspace's file system. */
 export function createFsPathProbe(workspaceRoot: string): PathProbe {
@@ -25,6 +27,8 @@ export interface LoadedManifest {
   /** Workspace-relative path of the manifest file. */
   file: string;
   manifest: Manifest;
+  /** Present when the file is a task source (TODO.md, Beads, Task Master, Spec Kit) rather than a manifest. */
+  source?: SourceInfo;
 }
 
 /** A manifest's text, or a problem saying why it cannot be read. */
@@ -72,15 +76,27 @@ function getTaskIds(text: string): string[] {
 export function readManifests({
   workspaceRoot,
   files,
+  sources,
 }: {
   workspaceRoot: string;
   files: readonly string[];
+  /** The plugin option `sources`: files matching one are read by the source layer (docs/sources.md). */
+  sources?: readonly SourceSpec[];
 }): Result<LoadedManifest[], ManifestProblem[]> {
   const loaded: LoadedManifest[] = [];
   const problems: ManifestProblem[] = [];
-  const texts = files.map((file) => ({ file, text: readText(workspaceRoot, file) }));
+  const sourceFiles = files.map((file) => ({ file, spec: findSourceSpec(sources, file) })).filter((x) => x.spec !== undefined);
+  const manifestFiles = files.filter((f) => !sourceFiles.some((s) => s.file === f));
+  const texts = manifestFiles.map((file) => ({ file, text: readText(workspaceRoot, file) }));
   const idsByFile = new Map(texts.map(({ file, text }) => [file, text.ok ? getTaskIds(text.value) : []]));
+  for (const { file, spec } of sourceFiles) idsByFile.set(file, readSourceTaskIds({ workspaceRoot, spec: spec!, file }));
   const probe = createFsPathProbe(workspaceRoot);
+  for (const { file, spec } of sourceFiles) {
+    const externalIds = files.filter((f) => f !== file).flatMap((f) => idsByFile.get(f) ?? []);
+    const r = readSource({ workspaceRoot, spec: spec!, file, probe, externalIds });
+    if (r.ok) loaded.push(r.value);
+    else problems.push(...r.error);
+  }
   for (const { file, text } of texts) {
     if (!text.ok) {
       problems.push(...text.error);

@@ -2,6 +2,7 @@ import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { AggregateCreateNodesError, type CreateNodesContext, type ProjectConfiguration } from '@nx/devkit';
+import { minimatch } from 'minimatch';
 import { createDependencies, createNodes, createNodesV2 } from './plugin';
 import { buildTaskInput } from '../test-support/manifest-fixtures';
 
@@ -39,9 +40,36 @@ beforeEach(() => {
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 describe('createNodes', () => {
-  it('exports the same tuple as createNodesV2 and matches JSON files', () => {
+  it('exports the same tuple as createNodesV2 and matches JSON files and the task sources\' formats', () => {
     expect(createNodesV2).toBe(createNodes);
-    expect(glob).toBe('**/*.json');
+    for (const f of ['docs/backlog/virtual-task-manifest.json', 'TODO.md', '.beads/issues.jsonl', 'specs/001-x/tasks.md']) {
+      expect(minimatch(f, glob, { dot: true })).toBe(true);
+    }
+    expect(minimatch('src/a.ts', glob, { dot: true })).toBe(false);
+  });
+
+  it('infers task projects from a TODO.md source (done tasks are not projects) and points errors at its lines', async () => {
+    write('TODO.md', '# TODO\n\n### 63. First\n- **Status**: [NOT STARTED]\n\n### 64. Second\n- **Status**: [NOT STARTED]\n- **Dependencies**: 63\n\n### 65. Old \u2705\n');
+    const all = () => createNodesFn(listFiles().filter((f) => /\.(json|md)$/.test(f)), { sources: [{ type: 'todo-md', path: 'TODO.md' }] }, context());
+    const results = await all();
+    expect(results.map(([f]) => f)).toEqual(['TODO.md']);
+    const projects = Object.values(results[0][1].projects!);
+    expect(projects.map((p) => p.name).sort()).toEqual(['todo-63', 'todo-64']);
+    const second = projects.find((p) => p.name === 'todo-64')!;
+    expect(second.targets!.implement.dependsOn).toEqual([{ target: 'implement', projects: ['todo-63'] }]);
+    expect(second.targets!.implement.options.manifest).toBe('TODO.md');
+
+    write('TODO.md', '### 1. A\n- **Dependencies**: 1-2\n\n### 2. B\n- **Dependencies**: 1\n');
+    let error: Error | undefined;
+    try {
+      await all();
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(error).toBeInstanceOf(AggregateCreateNodesError);
+    const [file, inner] = (error as AggregateCreateNodesError).errors[0];
+    expect(file).toBe('TODO.md');
+    expect(inner.message).toMatch(/TODO\.md: task todo-2 \(line 4, dependencies\): dependency cycle: todo-1 -> todo-2 -> todo-1/);
   });
 
   it('infers projects from the default manifest path', async () => {

@@ -17,13 +17,15 @@ import { ManifestError, type ManifestProblem } from '../manifest/problems';
 import { readManifests } from '../manifest/read';
 import { buildGraph, VIRTUAL_ROOT } from '../graph/build-graph';
 import { SNAPSHOT_DIR_NAME } from '../graph/task-snapshots';
-import { getManifestPatterns, hashRunConfig, parsePluginOptions, type PluginOptionsInput } from '../config/plugin-options';
+import { getTaskFilePatterns, hashRunConfig, parsePluginOptions, type PluginOptionsInput } from '../config/plugin-options';
 
 /**
  * Manifests may be named anything (the `manifest` option is a path or glob), but the createNodes glob is fixed when
- * the module loads; so Nx hands us every JSON file and we keep the ones the options select (a cheap string match).
+ * the module loads; so Nx hands us every JSON file (and every Markdown and JSONL file, the formats of task sources:
+ * TODO.md, Spec Kit tasks.md, Beads issues.jsonl) and we keep the ones the options select (a cheap string match).
+ * Nx re-runs inference when a matched file changes, which is how edits of a source reach the graph.
  */
-export const MANIFEST_CANDIDATE_GLOB = '**/*.json';
+export const MANIFEST_CANDIDATE_GLOB = '**/*.{json,jsonl,md}';
 
 function groupByFile(problems: readonly ManifestProblem[]): Map<string, ManifestProblem[]> {
   const byFile = new Map<string, ManifestProblem[]>();
@@ -41,13 +43,13 @@ export const createNodes: CreateNodes<PluginOptionsInput> = [
       throw e;
     }
     const options = parsedOptions.value;
-    const patterns = getManifestPatterns(options);
+    const patterns = getTaskFilePatterns(options);
     const manifestFiles = files
       .filter((f) => f !== options.stateFile && !f.includes(`/${SNAPSHOT_DIR_NAME}/`)) // our own files, never manifests
       .filter((f) => patterns.some((p) => f === p || minimatch(f, p, { dot: true })));
     if (manifestFiles.length === 0) return [];
 
-    const loaded = readManifests({ workspaceRoot: context.workspaceRoot, files: manifestFiles });
+    const loaded = readManifests({ workspaceRoot: context.workspaceRoot, files: manifestFiles, sources: options.sources });
     if (!loaded.ok) {
       const errors = [...groupByFile(loaded.error)].map(([file, problems]) => [file, new ManifestError(problems)] as [string, Error]);
       throw new AggregateCreateNodesError(errors, []);

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SNAPSHOT_DIR_NAME } from '../graph/task-snapshots';
-import { getManifestPatterns, parsePluginOptions, type PluginOptions } from '../config/plugin-options';
+import { getTaskFilePatterns, parsePluginOptions, type PluginOptions } from '../config/plugin-options';
 import { formatProblems } from '../manifest/problems';
 import { readManifests, type LoadedManifest } from '../manifest/read';
 import type { Task } from '../manifest/schema';
@@ -51,7 +51,7 @@ export function findPluginOptions({
     parsed.push(r.value);
   }
   if (!manifestFile) return ok(parsed[0]);
-  const match = parsed.find((o) => getManifestPatterns(o).some((p) => p === manifestFile || minimatch(manifestFile, p, { dot: true })));
+  const match = parsed.find((o) => getTaskFilePatterns(o).some((p) => p === manifestFile || minimatch(manifestFile, p, { dot: true })));
   return match ? ok(match) : err(`no nx-vtm registration in nx.json selects the manifest ${manifestFile}`);
 }
 
@@ -71,11 +71,11 @@ export function getManifestFiles(projects: Record<string, ProjectConfiguration>)
  * the files git knows (tracked and untracked, not ignored: Nx's own view of the workspace) matching the patterns.
  */
 export async function findManifestFiles({ workspaceRoot, options }: { workspaceRoot: string; options: PluginOptions }): Promise<string[]> {
-  const patterns = getManifestPatterns(options);
+  const patterns = getTaskFilePatterns(options);
   const { gitOk } = await import('../workspace/git');
   // .nxignore too, as Nx's own file list does (a glob like docs/backlog/*.json must not pick up the state file).
   const nxignore = existsSync(join(workspaceRoot, '.nxignore')) ? ['--exclude-from=.nxignore'] : [];
-  const listed = await gitOk({ cwd: workspaceRoot, args: ['ls-files', '-z', '--cached', '--others', '--exclude-standard', ...nxignore, '--', '*.json'] });
+  const listed = await gitOk({ cwd: workspaceRoot, args: ['ls-files', '-z', '--cached', '--others', '--exclude-standard', ...nxignore, '--', '*.json', ...options.sources.map((s) => s.path)] });
   if (!listed.ok) return [];
   const files = new Set(listed.value.split('\0').filter(Boolean));
   return [...files]
@@ -98,7 +98,7 @@ export function loadRunContext({
 }): Result<RunContext, string> {
   const options = findPluginOptions({ nxJson, manifestFile: manifestFile ?? manifestFiles[0] });
   if (!options.ok) return options;
-  const loaded = readManifests({ workspaceRoot, files: manifestFiles });
+  const loaded = readManifests({ workspaceRoot, files: manifestFiles, sources: options.value.sources });
   if (!loaded.ok) return err(formatProblems(loaded.error));
   const tasks: RunContext['tasks'] = new Map();
   const hash = createHash('sha256');

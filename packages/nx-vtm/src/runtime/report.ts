@@ -76,6 +76,8 @@ export function getRemediation(taskId: string, reason: string | null, record?: T
     agent_config: 'Fix the agent settings named in the error (nx.json plugin options "agent" or the task\'s own "agent").',
     touches_linked_folder: `The task changed a linked folder (node_modules); discard that change in its branch, ${rerun}.`,
     dirty_worktree: `The main checkout has uncommitted changes; commit or stash them, ${rerun}.`,
+    source_blocked: 'Its task source (TODO.md, Beads, Task Master) marks it blocked (BLOCKED::SOURCE-STATUS); change its status there, then run it again.',
+    source_cancelled: 'Its task source marks it cancelled or abandoned (BLOCKED::SOURCE-STATUS); reopen it there to run it, or remove the dependencies on it.',
   };
   return byReason[reason] ?? `See ${dir} and the error above, ${rerun}.`;
 }

@@ -6,6 +6,8 @@
  */
 import type { ExecutorContext, TaskGraph } from '@nx/devkit';
 import { runImplementTasks } from '../../runtime/run-tasks';
+import { gateSourceTasks } from '../../sources/run-hooks';
+import { writeBackResult } from '../../sources/write-back-run';
 import type { ImplementExecutorOptions } from './schema';
 
 export default async function* implementBatch(
@@ -18,14 +20,23 @@ export default async function* implementBatch(
   const nxIdByTask = new Map<string, string>();
   for (const [nxId, options] of Object.entries(inputs)) nxIdByTask.set(options.taskId, nxId);
   const targetName = Object.values(taskGraph.tasks)[0]?.target.target ?? 'implement';
+  const projects = context.projectsConfigurations?.projects ?? {};
+  // Tasks from a source (TODO.md, Beads, ...) that it marks blocked or cancelled, and their dependents: not started.
+  const gate = gateSourceTasks({ workspaceRoot: context.root, nxJson: context.nxJsonConfiguration, projects, taskIds: [...nxIdByTask.keys()] });
+  for (const r of gate.refused) {
+    const now = Date.now();
+    yield { task: nxIdByTask.get(r.taskId)!, result: { success: false, status: r.reason.startsWith('dependency_failed:') ? 'skipped' : 'failure', terminalOutput: `${r.message}\n`, startTime: now, endTime: now } };
+  }
+  if (gate.runnable.length === 0) return;
   for await (const r of runImplementTasks({
     workspaceRoot: context.root,
     nxJson: context.nxJsonConfiguration,
-    projects: context.projectsConfigurations?.projects ?? {},
+    projects,
     fullTaskGraph: context.taskGraph,
-    taskIds: [...nxIdByTask.keys()],
+    taskIds: gate.runnable,
     targetName,
   })) {
+    if (gate.ctx) await writeBackResult({ ctx: gate.ctx, taskId: r.taskId, status: r.status, reason: r.reason });
     yield {
       task: nxIdByTask.get(r.taskId)!,
       result: {

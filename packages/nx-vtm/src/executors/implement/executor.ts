@@ -5,6 +5,8 @@
  */
 import type { ExecutorContext } from '@nx/devkit';
 import { runImplementTasks } from '../../runtime/run-tasks';
+import { gateSourceTasks } from '../../sources/run-hooks';
+import { writeBackResult } from '../../sources/write-back-run';
 import type { ImplementExecutorOptions } from './schema';
 
 export default async function implementExecutor(
@@ -12,14 +14,21 @@ export default async function implementExecutor(
   context: ExecutorContext,
 ): Promise<{ success: boolean }> {
   let success = false;
+  const projects = context.projectsConfigurations?.projects ?? {};
+  const gate = gateSourceTasks({ workspaceRoot: context.root, nxJson: context.nxJsonConfiguration, projects, taskIds: [options.taskId] });
+  if (gate.refused.length > 0) {
+    console.log(gate.refused[0].message);
+    return { success: false };
+  }
   for await (const r of runImplementTasks({
     workspaceRoot: context.root,
     nxJson: context.nxJsonConfiguration,
-    projects: context.projectsConfigurations?.projects ?? {},
+    projects,
     fullTaskGraph: context.taskGraph,
     taskIds: [options.taskId],
     targetName: context.targetName ?? 'implement',
   })) {
+    if (gate.ctx) await writeBackResult({ ctx: gate.ctx, taskId: r.taskId, status: r.status, reason: r.reason });
     if (r.taskId === options.taskId) success = r.status === 'success';
   }
   return { success };
