@@ -105,7 +105,7 @@ export const taskSchema = z
       .record(z.string(), z.unknown())
       .optional()
       .describe(
-        'Agent settings for this task only (adapter, model, timeoutMs, ...); override the plugin\'s routing. The fields that choose a program or its powers (command, bin, args, env, permissionMode, allowedTools, replayDir) are refused unless nx.json\'s plugin options set "trustManifestCommands": true.',
+        'Agent settings for this task only (adapter, model, timeoutMs, ...); override the plugin\'s routing. The fields that choose a program or its powers (command, bin, args, env, permissionMode, allowedTools, replayDir), and an adapter nx.json does not configure, are refused unless nx.json\'s plugin options set "trustManifestCommands": true.',
       ),
   })
   .describe('One planned task.');
