@@ -35,6 +35,7 @@ const sourceOf = (file: string): string => {
 /** Files whose snake_case string literals are (mostly) reason codes of blocked tasks. */
 const REASON_FILES = [
   'runtime/pipeline.ts',
+  'runtime/shared-checkout.ts',
   'runtime/run-tasks.ts',
   'runtime/hooks.ts',
   'runtime/report.ts',

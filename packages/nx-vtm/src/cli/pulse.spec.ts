@@ -332,6 +332,7 @@ describe('buildProgressPulse: flags', () => {
       flags: ['WARN::INCOMPLETE-ACS::A'],
     },
     { name: 'completed without any acs_completed', tasks: [task('A')], records: [record('A', 'completed')], flags: ['WARN::INCOMPLETE-ACS::A'] },
+
     { name: 'manifest hash mismatch', tasks: [task('A')], records: [], over: { storedManifestHash: 'b'.repeat(64) }, flags: ['WARN::MANIFEST-HASH-MISMATCH'] },
     { name: 'state of a task in no manifest', tasks: [task('A')], records: [done('GONE')], flags: ['WARN::STATE-NOT-IN-MANIFEST'] },
   ])('$name', ({ tasks, records, over = {}, flags }) => {
@@ -433,5 +434,14 @@ describe('formatAge', () => {
     [-5 * MIN, 'just now'],
   ])('%d ms -> %s', (ms, text) => {
     expect(formatAge(ms)).toBe(text);
+  });
+});
+
+describe('WARN::INCOMPLETE-ACS tells "reported not done" from "not reported"', () => {
+  it('names each kind', () => {
+    const t = task('A', { acceptance_criteria: [{ id: 'A-AC01', text: 'x' }, { id: 'A-AC02', text: 'y' }, { id: 'A-AC03', text: 'z' }] });
+    const r = record('A', 'completed', { outcome: { acs_completed: ['A-AC01'], acs_remaining: ['A-AC02'], acs_not_reported: ['A-AC03'] } });
+    const flag = buildProgressPulse(input({ tasks: [t], records: [r] })).flags.find((f) => f.code === 'WARN::INCOMPLETE-ACS::A');
+    expect(flag?.message).toMatch(/reported A-AC02 not done; the agent did not report A-AC03 \(not counted as done\)/);
   });
 });

@@ -312,13 +312,22 @@ export function buildProgressPulse(input: PulseInput): ProgressPulse {
         });
       }
     }
+    // Criteria are recorded done only when the agent reported them: "reported not done" and "not reported at all"
+    // call for different checks, so the message tells them apart.
     const done = strings(record.outcome.acs_completed);
+    const reportedRemaining = strings(record.outcome.acs_remaining);
     const notDone = task.acceptance_criteria.map((ac) => ac.id).filter((ac) => !done.includes(ac));
     if (notDone.length > 0) {
+      const remaining = notDone.filter((ac) => reportedRemaining.includes(ac));
+      const unreported = notDone.filter((ac) => !reportedRemaining.includes(ac));
+      const parts = [
+        ...(remaining.length > 0 ? [`the agent reported ${remaining.join(', ')} not done`] : []),
+        ...(unreported.length > 0 ? [`the agent did not report ${unreported.join(', ')} (not counted as done)`] : []),
+      ];
       flags.push({
         code: `WARN::INCOMPLETE-ACS::${id}`,
         task_id: id,
-        message: `${id} is completed but acs_completed lacks ${notDone.join(', ')}; verify those criteria, or run \`nx-vtm reset ${id}\` to redo it`,
+        message: `${id} is completed (diff audited, tests passed) but ${parts.join('; ')}; verify those criteria, or run \`nx-vtm reset ${id}\` to redo it`,
       });
     }
   }

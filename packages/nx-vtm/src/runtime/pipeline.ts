@@ -323,7 +323,8 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
   const sha = data.sha as string;
 
   // 4. The audit: exactly the commits that will be merged, against the declared scope (the agent's list is a claim).
-  const audited = await auditCommit({ input, cwd, from: baseSha, to: sha, dir: paths.dir });
+  // Commits are shared by every worktree: read them from the main checkout (the worktree is gone after "integrated").
+  const audited = await auditCommit({ input, cwd: workspaceRoot, from: baseSha, to: sha, dir: paths.dir });
   if (!audited.ok) return { agent, outcome: blocked(audited.reason, audited.message, { ...common, ...audited.extra }), summary: audited.message };
   const audit = audited.audit;
   if (done < stageIndex('audited')) {

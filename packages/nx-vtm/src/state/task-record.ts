@@ -55,6 +55,8 @@ export interface TaskOutcome {
   reason?: string | null;
   acs_completed?: string[];
   acs_remaining?: string[];
+  /** Criteria the agent reported neither done nor remaining: never counted as done. */
+  acs_not_reported?: string[];
   files_modified?: string[];
   test_results?: TestResults | null;
   blockers?: string[];
