@@ -91,7 +91,7 @@ const RUNTIME_FIELDS = `### Task fields read at run time but not part of the sch
 
 | field | type | effect |
 |---|---|---|
-| \`verification_command\` | \`string[]\` | This task's test command, replacing the plugin option \`verify.command\` for it (same \`"{files}"\` expansion; see [configuration.md](configuration.md#verify)). Used by \`implement\` and \`verify\`. Ignored unless it is a non-empty array of non-empty strings. |
+| \`verification_command\` | \`string[]\` | This task's test command, replacing the plugin option \`verify.command\` for it (same \`"{files}"\` expansion; see [configuration.md](configuration.md#verify)). Used by \`implement\` and \`verify\`. Ignored unless it is a non-empty array of non-empty strings. Refused (\`BLOCKED::UNTRUSTED-MANIFEST-COMMAND\`) unless \`nx.json\` sets \`"trustManifestCommands": true\` ([trust model](configuration.md#trust-model)). |
 
 Notes on some schema fields:
 

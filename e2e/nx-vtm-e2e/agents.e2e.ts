@@ -98,13 +98,21 @@ describe('real agent CLIs (stand-ins on PATH)', () => {
     expect(existsSync(join(ws.root, '.vtm/worktrees/GOOD--T01'))).toBe(false); // removed after success
   });
 
-  it('routes tasks to codex, gemini and opencode by the task field, each speaking its own format', () => {
+  it('routes tasks to codex, gemini and opencode (nx.json rules, or the task field among them), each speaking its own format', () => {
     const { ws, recorded, state } = setup({
       tasks: [
-        task('CODEX--T01', 'src/codex.js', { agent: { adapter: 'codex' } }),
-        task('GEMINI--T01', 'src/gemini.js', { agent: { adapter: 'gemini' } }),
+        task('CODEX--T01', 'src/codex.js'),
+        task('GEMINI--T01', 'src/gemini.js'),
+        // The task field may pick any CLI nx.json configures (here through the rules below).
         task('OPEN--T01', 'src/open.js', { agent: { adapter: 'opencode' } }),
       ],
+      agent: {
+        rules: [
+          { match: { taskIdPattern: '^CODEX--' }, agent: { adapter: 'codex' } },
+          { match: { taskIdPattern: '^GEMINI--' }, agent: { adapter: 'gemini' } },
+          { match: { taskIdPattern: '^NONE--' }, agent: { adapter: 'opencode' } },
+        ],
+      },
     });
     const r = ws.nx(SLICE);
     expect(r.code).toBe(0);

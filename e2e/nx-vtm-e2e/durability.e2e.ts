@@ -14,7 +14,9 @@ const POINTS = ['after-agent', 'after-saved', 'after-verified', 'after-merge', '
 describe('a run killed at a stage boundary (real nx, real agents)', () => {
   it("continues each task from where it died: every agent called once, every task merged once, every task's files on main", () => {
     const tasks = POINTS.map((_, i) => task(`KILL_${i}--T01`));
-    const ws = createAgentWorkspace({ tasks });
+    // One task at a time: a kill then never cuts another task's agent short (that run would rightly be paid again,
+    // see bench:kill for the parallel case), so every agent must have run exactly once.
+    const ws = createAgentWorkspace({ tasks, options: { wipLimit: 1 } });
     workspaces.push(ws);
     // One task dies at each point; every run is killed by the first point it reaches. A point that killed a run is
     // dropped from the next (after-merge would be reached again: the continued attempt recognises the merge there).

@@ -70,6 +70,12 @@ export const pluginOptionsSchema = z
       setupTimeoutMs: z.number().int().positive().default(10 * 60_000),
     })
     .default({ linkDirs: ['node_modules'], setupTimeoutMs: 10 * 60_000 }),
+  trustManifestCommands: z
+    .boolean()
+    .default(false)
+    .describe(
+      'true: the manifests of this registration may choose programs and powers (a task\'s agent.command, bin, args, env, permissionMode, allowedTools, replayDir and verification_command). Default false: only nx.json may.',
+    ),
   contextDirs: z.array(z.string().min(1)).default(['docs']).describe('Where named references such as "ADR-0002: ..." are looked up.'),
   leaseMs: z.number().int().positive().default(90_000).describe('A claim not renewed for this long is taken over.'),
   heartbeatMs: z.number().int().positive().default(15_000),

@@ -98,11 +98,15 @@ export const taskSchema = z
       .array(z.string().min(1))
       .min(1)
       .optional()
-      .describe('Test command for this task only, as an argv array ("{files}" expands to test_verification); overrides the plugin\'s verify.command.'),
+      .describe(
+        'Test command for this task only, as an argv array ("{files}" expands to test_verification); overrides the plugin\'s verify.command. Refused unless nx.json\'s plugin options set "trustManifestCommands": true.',
+      ),
     agent: z
       .record(z.string(), z.unknown())
       .optional()
-      .describe('Agent settings for this task only (adapter, model, timeoutMs, ...); override the plugin\'s routing.'),
+      .describe(
+        'Agent settings for this task only (adapter, model, timeoutMs, ...); override the plugin\'s routing. The fields that choose a program or its powers (command, bin, args, env, permissionMode, allowedTools, replayDir), and an adapter nx.json does not configure, are refused unless nx.json\'s plugin options set "trustManifestCommands": true.',
+      ),
   })
   .describe('One planned task.');
 

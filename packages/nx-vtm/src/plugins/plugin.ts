@@ -15,6 +15,7 @@ import {
 import { minimatch } from 'minimatch';
 import { ManifestError, type ManifestProblem } from '../manifest/problems';
 import { readManifests } from '../manifest/read';
+import { getUntrustedCommandProblems } from '../manifest/trust';
 import { buildGraph, VIRTUAL_ROOT } from '../graph/build-graph';
 import { SNAPSHOT_DIR_NAME } from '../graph/task-snapshots';
 import { getTaskFilePatterns, hashRunConfig, parsePluginOptions, type PluginOptionsInput } from '../config/plugin-options';
@@ -53,6 +54,14 @@ export const createNodes: CreateNodes<PluginOptionsInput> = [
     if (!loaded.ok) {
       const errors = [...groupByFile(loaded.error)].map(([file, problems]) => [file, new ManifestError(problems)] as [string, Error]);
       throw new AggregateCreateNodesError(errors, []);
+    }
+    // Trust: unless this registration opts in, a manifest may not choose programs or their powers (manifest/trust.ts).
+    if (!options.trustManifestCommands) {
+      const untrusted = loaded.value.flatMap(({ file, manifest }) => getUntrustedCommandProblems({ manifest, file, agentOptions: options.agent }));
+      if (untrusted.length > 0) {
+        const errors = [...groupByFile(untrusted)].map(([file, problems]) => [file, new ManifestError(problems)] as [string, Error]);
+        throw new AggregateCreateNodesError(errors, []);
+      }
     }
     const graph = buildGraph({
       manifests: loaded.value.map(({ file, manifest }) => ({ file, status: manifest.status, tasks: manifest.tasks })),

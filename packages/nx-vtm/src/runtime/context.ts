@@ -11,6 +11,7 @@ import { SNAPSHOT_DIR_NAME } from '../graph/task-snapshots';
 import { getTaskFilePatterns, parsePluginOptions, type PluginOptions } from '../config/plugin-options';
 import { formatProblems } from '../manifest/problems';
 import { readManifests, type LoadedManifest } from '../manifest/read';
+import { getUntrustedCommandProblems } from '../manifest/trust';
 import type { Task } from '../manifest/schema';
 import { hashManifest } from '../manifest/hash';
 import { err, ok, type Result } from '../manifest/problems';
@@ -100,6 +101,14 @@ export function loadRunContext({
   if (!options.ok) return options;
   const loaded = readManifests({ workspaceRoot, files: manifestFiles, sources: options.value.sources });
   if (!loaded.ok) return err(formatProblems(loaded.error));
+  // Trust, checked here too (every run goes through this function): each manifest against its own registration's
+  // `trustManifestCommands`; a manifest no registration selects is trusted with nothing.
+  const untrusted = loaded.value.flatMap(({ file, manifest }) => {
+    const own = findPluginOptions({ nxJson, manifestFile: file });
+    if (own.ok && own.value.trustManifestCommands) return [];
+    return getUntrustedCommandProblems({ manifest, file, agentOptions: own.ok ? own.value.agent : undefined });
+  });
+  if (untrusted.length > 0) return err(formatProblems(untrusted));
   const tasks: RunContext['tasks'] = new Map();
   const hash = createHash('sha256');
   for (const m of loaded.value) {
