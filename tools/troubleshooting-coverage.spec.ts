@@ -67,6 +67,9 @@ const NOT_REASONS = new Set([
   'schema_version',
   'dispatch_paused_reason',
   'dispatch_paused_until',
+  'state_rev',
+  'projection_rev',
+  'projection_size',
   'latest_completed',
   // a folder name
   'node_modules',
