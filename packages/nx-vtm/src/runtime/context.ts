@@ -11,6 +11,7 @@ import { SNAPSHOT_DIR_NAME } from '../graph/task-snapshots';
 import { getTaskFilePatterns, parsePluginOptions, type PluginOptions } from '../config/plugin-options';
 import { formatProblems } from '../manifest/problems';
 import { readManifests, type LoadedManifest } from '../manifest/read';
+import { findSourceSpec } from '../sources/read';
 import type { Task } from '../manifest/schema';
 import { hashManifest } from '../manifest/hash';
 import { err, ok, type Result } from '../manifest/problems';
@@ -79,7 +80,7 @@ export async function findManifestFiles({ workspaceRoot, options }: { workspaceR
   if (!listed.ok) return [];
   const files = new Set(listed.value.split('\0').filter(Boolean));
   return [...files]
-    .filter((f) => f !== options.stateFile && !f.includes(`/${SNAPSHOT_DIR_NAME}/`))
+    .filter((f) => findSourceSpec(options.sources, f) !== undefined || (f !== options.stateFile && !f.includes(`/${SNAPSHOT_DIR_NAME}/`)))
     .filter((f) => patterns.some((p) => f === p || minimatch(f, p, { dot: true })))
     .sort();
 }
