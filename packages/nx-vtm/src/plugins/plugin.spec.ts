@@ -82,6 +82,13 @@ describe('createNodes', () => {
     expect(minimatch('src/a.ts', glob, { dot: true })).toBe(false);
   });
 
+  it('reads a Task Master source although it lives in a tasks/ folder (where manifests keep snapshots)', async () => {
+    write('.taskmaster/tasks/tasks.json', { master: { tasks: [{ id: 1, title: 'A', status: 'pending', dependencies: [], subtasks: [{ id: 1, title: 'A1', status: 'pending', dependencies: [] }] }, { id: 2, title: 'B', status: 'done', dependencies: [] }] } });
+    const results = await createNodesFn(listFiles().filter((f) => f.endsWith('.json')), { sources: [{ type: 'taskmaster', path: '.taskmaster/tasks/tasks.json' }] }, context());
+    expect(results.map(([f]) => f)).toEqual(['.taskmaster/tasks/tasks.json']);
+    expect(Object.values(results[0][1].projects!).map((p) => p.name).sort()).toEqual(['tm-1.1']);
+  });
+
   it('infers task projects from a TODO.md source (done tasks are not projects) and points errors at its lines', async () => {
     write('TODO.md', '# TODO\n\n### 63. First\n- **Status**: [NOT STARTED]\n\n### 64. Second\n- **Status**: [NOT STARTED]\n- **Dependencies**: 63\n\n### 65. Old \u2705\n');
     const all = () => createNodesFn(listFiles().filter((f) => /\.(json|md)$/.test(f)), { sources: [{ type: 'todo-md', path: 'TODO.md' }] }, context());

@@ -16,6 +16,7 @@ import { minimatch } from 'minimatch';
 import { ManifestError, type ManifestProblem } from '../manifest/problems';
 import { readManifests } from '../manifest/read';
 import { getUntrustedCommandProblems } from '../manifest/trust';
+import { findSourceSpec } from '../sources/read';
 import { buildGraph, VIRTUAL_ROOT } from '../graph/build-graph';
 import { SNAPSHOT_DIR_NAME } from '../graph/task-snapshots';
 import { getTaskFilePatterns, hashRunConfig, parsePluginOptions, type PluginOptionsInput } from '../config/plugin-options';
@@ -46,7 +47,8 @@ export const createNodes: CreateNodes<PluginOptionsInput> = [
     const options = parsedOptions.value;
     const patterns = getTaskFilePatterns(options);
     const manifestFiles = files
-      .filter((f) => f !== options.stateFile && !f.includes(`/${SNAPSHOT_DIR_NAME}/`)) // our own files, never manifests
+      // Our own files are never manifests; a source keeps its path (Task Master's lives in `.taskmaster/tasks/`).
+      .filter((f) => findSourceSpec(options.sources, f) !== undefined || (f !== options.stateFile && !f.includes(`/${SNAPSHOT_DIR_NAME}/`)))
       .filter((f) => patterns.some((p) => f === p || minimatch(f, p, { dot: true })));
     if (manifestFiles.length === 0) return [];
 

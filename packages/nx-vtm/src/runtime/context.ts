@@ -12,6 +12,7 @@ import { getTaskFilePatterns, parsePluginOptions, type PluginOptions } from '../
 import { formatProblems } from '../manifest/problems';
 import { readManifests, type LoadedManifest } from '../manifest/read';
 import { getUntrustedCommandProblems } from '../manifest/trust';
+import { findSourceSpec } from '../sources/read';
 import type { Task } from '../manifest/schema';
 import { hashManifest } from '../manifest/hash';
 import { err, ok, type Result } from '../manifest/problems';
@@ -80,7 +81,7 @@ export async function findManifestFiles({ workspaceRoot, options }: { workspaceR
   if (!listed.ok) return [];
   const files = new Set(listed.value.split('\0').filter(Boolean));
   return [...files]
-    .filter((f) => f !== options.stateFile && !f.includes(`/${SNAPSHOT_DIR_NAME}/`))
+    .filter((f) => findSourceSpec(options.sources, f) !== undefined || (f !== options.stateFile && !f.includes(`/${SNAPSHOT_DIR_NAME}/`)))
     .filter((f) => patterns.some((p) => f === p || minimatch(f, p, { dot: true })))
     .sort();
 }
