@@ -4,6 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { makeTempRepo, type TempRepo } from './test-support/git-fixture';
 import { beginMergeJournal, recoverInterruptedMerge } from './merge-journal';
 
+// Each case makes several real commits and merges: seconds on a loaded 2-core machine.
+jest.setTimeout(30_000);
+
 let repo: TempRepo;
 beforeEach(() => {
   repo = makeTempRepo();
