@@ -71,6 +71,21 @@ saved against serial execution.
 
   --json   print report.json instead`,
   },
+  preview: {
+    summary: 'the execution plan of a run, on the estimates, before anything runs',
+    page: `nx-vtm preview [SELECTION...] [--json]
+
+What a run would do, without claiming or running anything: the schedule the scheduler produces when every task
+takes its estimate (est.minutes, else the measured duration of an earlier run, else est.size), with each task's
+start and end, what it waits for and why (its dependencies, the WIP limit, a file scope held by another task, a
+High-risk task running alone), the critical path, and the expected makespan beside serial execution, the lower
+bound, and a band (p10, median, p90) for real durations scattering around the estimates.
+
+SELECTION is what you would pass to --projects: task ids, slice-<n>, phase-<n> or tag:<tag> (default: every
+task). Their dependencies are included, as nx includes them; completed tasks are left out.
+
+  --json   the plan as JSON`,
+  },
   help: {
     summary: 'this overview, or the page of a command or target',
     page: `nx-vtm help [COMMAND]
