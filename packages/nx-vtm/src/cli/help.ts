@@ -86,6 +86,23 @@ task). Their dependencies are included, as nx includes them; completed tasks are
 
   --json   the plan as JSON`,
   },
+  watch: {
+    summary: 'a live view of the running workspace: running, waiting and finished tasks',
+    page: `nx-vtm watch [--interval SECONDS] [--once] [--exit-when-idle] [--json]
+
+A live view of the workspace's runs, from the task store and the event log, for a second terminal while
+\`nx run-many -t implement\` runs (any nx process of the workspace): tasks per status, cost so far, each running
+task with what it is doing now (agent working, auditing the diff, verifying, merging), its elapsed time and owner
+process, each waiting task with the reason it waits (WIP limit, a file scope held by another task, a High-risk task
+running alone) and for how long, and the latest finished tasks. Reads only. Ctrl-C ends it.
+
+In a terminal the view is redrawn in place; otherwise a frame is printed only when something changed.
+
+  --interval SECONDS   refresh period (default 1)
+  --once               print one frame and exit
+  --exit-when-idle     exit when the run it saw has ended and nothing runs or waits
+  --json               one JSON object per frame`,
+  },
   help: {
     summary: 'this overview, or the page of a command or target',
     page: `nx-vtm help [COMMAND]

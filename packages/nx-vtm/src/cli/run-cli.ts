@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   reset: async () => (await import('./commands/reset')).runResetCommand,
   abandon: async () => (await import('./commands/reset')).runAbandonCommand,
   report: async () => (await import('./commands/report')).runReportCommand,
+  watch: async () => (await import('./commands/watch')).runWatchCommand,
   preview: async () => (await import('./commands/preview')).runPreviewCommand,
 };
 
