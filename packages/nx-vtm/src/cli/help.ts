@@ -63,13 +63,15 @@ run holds the task. A completed task must be reset first. Undo with "nx-vtm rese
   },
   report: {
     summary: 'print the latest (or a given) run report',
-    page: `nx-vtm report [RUN_ID] [--json]
+    page: `nx-vtm report [RUN_ID] [--json] [--open]
 
 Prints the report of the latest run (.vtm/runs/<RUN_ID>/report.md), or of the run given (a unique prefix is enough):
 outcome per task, acceptance criteria, tests, blockers with remediation, next eligible tasks, slice progress, time
 saved against serial execution.
 
-  --json   print report.json instead`,
+  --json   print report.json instead
+  --open   print the path of report.html, the run's picture (a timeline with one lane per task), to open in a
+           browser`,
   },
   preview: {
     summary: 'the execution plan of a run, on the estimates, before anything runs',
