@@ -91,9 +91,9 @@ describe('scheduling limits (real nx, real agents)', () => {
     expect(report.json).toMatchObject({ status: 'SUCCESS', totals: { tasks: 11, completed: 11 } });
     expect(report.md).toContain('### Slice progress');
     expect(report.md).toContain('Slice 1.1: 11/11 tasks (100%)');
-    // The picture of the run: one lane per task, each with its agent phase drawn from the run's own stage events.
+    // The picture of the run: one lane per task, each with a bar for its attempt (claim to finish), the critical path.
     expect(report.html.match(/<g class="lane"/g)).toHaveLength(11);
-    expect(report.html.match(/<rect class="seg seg-agent"/g)?.length).toBeGreaterThanOrEqual(11);
+    expect(report.html.match(/<rect class="seg seg-(attempt|worktree|agent)"/g)?.length).toBeGreaterThanOrEqual(11);
     expect(report.html).toContain('data-critical="true"');
   });
 

@@ -73,7 +73,8 @@ export function buildWatchView({
       return {
         taskId: c.taskId,
         title: titles.get(c.taskId) ?? '',
-        phase: stage ? (NEXT_PHASE[stage] ?? `after ${stage}`) : 'preparing its worktree',
+        // No completed stage recorded yet: the attempt is starting, or its runner records no stages.
+        phase: stage ? (NEXT_PHASE[stage] ?? `after ${stage}`) : 'running',
         elapsedMs: Math.max(0, now - c.claimedAt),
         pid: c.owner.pid,
         host: c.owner.host,

@@ -85,6 +85,8 @@ describe('report.html', () => {
       ['finish', 110, 112],
     ]);
     expect(lanes[2].segments[0]).toMatchObject({ kind: 'wait', label: 'src/a/ held by A', start: T0, end: T0 + 113_000 });
+    // No stage events: one bar from claim to finish, phases unknown.
+    expect(lanes[2].segments.slice(1)).toEqual([{ kind: 'attempt', start: T0 + 113_000, end: T0 + 150_000 }]);
     expect(lanes.filter((l) => l.critical).map((l) => l.taskId)).toEqual(['A', 'B']);
   });
 

@@ -12,7 +12,8 @@ import type { RunReport } from './report';
 
 /** A phase of a lane: from one event to the next. */
 export interface LaneSegment {
-  kind: 'wait' | 'worktree' | 'agent' | 'save' | 'audit' | 'verify' | 'merge' | 'finish';
+  /** `attempt`: claimed, phases unknown (an attempt that logged no stage events). */
+  kind: 'wait' | 'attempt' | 'worktree' | 'agent' | 'save' | 'audit' | 'verify' | 'merge' | 'finish';
   /** Epoch ms. */
   start: number;
   end: number;
@@ -70,8 +71,9 @@ export function buildLanes({ report, events, tasks }: { report: RunReport; event
     });
     if (claimAt !== undefined) {
       let at = claimAt;
-      let current: LaneSegment['kind'] = 'worktree';
-      for (const e of mine.filter((x) => x.type === 'stage' && ms(x) >= claimAt)) {
+      const stages = mine.filter((x) => x.type === 'stage' && ms(x) >= claimAt);
+      let current: LaneSegment['kind'] = stages.length > 0 ? 'worktree' : 'attempt';
+      for (const e of stages) {
         const stage = String(e.stage ?? '');
         const kind = PHASE_ENDED_BY[stage] ?? current;
         segments.push({ kind, start: at, end: Math.max(at, ms(e)) });
@@ -98,6 +100,7 @@ export function buildLanes({ report, events, tasks }: { report: RunReport; event
 
 const COLORS: Record<LaneSegment['kind'], string> = {
   wait: '#d9d9d9',
+  attempt: '#08519c',
   worktree: '#9ecae1',
   agent: '#3182bd',
   save: '#6baed6',

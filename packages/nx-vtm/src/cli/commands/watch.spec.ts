@@ -76,7 +76,7 @@ describe('nx-vtm watch', () => {
       try {
         store.logEvent({ type: 'run-start', runId: 'RUN-LIVE', extra: { tasks: 1 } });
         ws.claimTask(store, 'A');
-        await waitFor(() => /Running \(1 of 3 slots\):\n {2}A {2}preparing its worktree/.test(out));
+        await waitFor(() => /Running \(1 of 3 slots\):\n {2}A {2}running/.test(out));
         store.finish({ taskId: 'A', token: store.getTask('A')!.claim!.token, outcome: { status: 'completed', acs_completed: ['A-AC01'] } });
         store.logEvent({ type: 'run-end', runId: 'RUN-LIVE', status: 'SUCCESS' });
       } finally {
