@@ -38,7 +38,7 @@ export interface AgentWorkspace extends TestWorkspace {
   agentEvents(): AgentEvent[];
   state(): { manifest_hash: string; tasks: Record<string, Record<string, unknown>> };
   events(): Record<string, unknown>[];
-  reports(): { json: Record<string, unknown>; md: string }[];
+  reports(): { json: Record<string, unknown>; md: string; html: string }[];
 }
 
 export interface AgentEvent {
