@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   abandon: async () => (await import('./commands/reset')).runAbandonCommand,
   report: async () => (await import('./commands/report')).runReportCommand,
   watch: async () => (await import('./commands/watch')).runWatchCommand,
+  plan: async () => (await import('./commands/plan')).runPlanCommand,
   preview: async () => (await import('./commands/preview')).runPreviewCommand,
 };
 
