@@ -9,23 +9,17 @@
  * array, in the result file or as the last JSON line of stdout.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { runProcess } from '../../agents/process-runner';
-import { DEFAULT_TIMEOUT_MS } from '../../agents/config';
 import { getManifestPatterns } from '../../config/plugin-options';
 import { getSnapshotDir, getSnapshotPath, buildSnapshotContent } from '../../graph/task-snapshots';
 import { parseManifestText } from '../../manifest/parse';
-import { formatProblems, type ManifestProblem } from '../../manifest/problems';
+import { formatProblems } from '../../manifest/problems';
 import type { Task } from '../../manifest/schema';
-import { gitOk } from '../../workspace/git';
-import { buildPlanPrompt, buildSingleTask, isSingleTaskRequest, readPlanAnswer, validatePlan } from '../../planning/plan';
+import { buildPlannedManifestText, planTasks } from '../../planning/run-plan';
 import { parseCommandArgs } from '../args';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo, type ExitCode } from '../cli-io';
 import { getCommandHelp } from '../help';
 import { readCliWorkspace } from '../workspace';
-
-const LAYOUT_FILES = 300;
 
 /** Writes `content` to `file` through a temporary file in the same folder and a rename: readers never see half. */
 function writeFileAtomic(file: string, content: string): void {
@@ -81,74 +75,15 @@ export async function runPlanCommand({ args, cwd, io }: { args: readonly string[
     existing = current.value.tasks;
   }
 
-  let planned: Task[];
-  let rounds = 0;
-  if (isSingleTaskRequest(request)) {
-    const one = validatePlan({ raw: { tasks: [buildSingleTask({ request, existingIds: new Set(existing.map((t) => t.task_id)) })] }, file: manifestFile, existing });
-    if (!one.ok) {
-      io.err(`nx-vtm plan: ${formatProblems(one.problems)}`);
-      return EXIT_FAILURE;
-    }
-    planned = one.tasks;
-  } else {
-    const agent = ws.value.options.agent;
-    if (agent?.adapter !== 'command' || !agent.command) {
-      io.err(
-        'nx-vtm plan: planning asks the configured agent, and this version supports the "command" adapter only; set ' +
-          '"agent": { "adapter": "command", "command": ["node", "my-planner.js"] } in nx.json (or give a request small enough for one task)',
-      );
-      return EXIT_FAILURE;
-    }
-    const listed = await gitOk({ cwd: root, args: ['ls-files'] });
-    const layout = (listed.ok ? listed.value.split('\n').filter(Boolean) : []).slice(0, LAYOUT_FILES);
-    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'nx-vtm-plan-'));
-    let problems: ManifestProblem[] = [];
-    let previousAnswer: string | undefined;
-    let result: Task[] | undefined;
-    try {
-      for (let round = 1; round <= maxRounds && !result; round++) {
-        rounds = round;
-        const resultFile = path.join(scratch, `answer-${round}.json`);
-        const run = await runProcess({
-          argv: agent.command,
-          cwd: root,
-          env: { ...process.env, VTM_PLAN: '1', VTM_PLAN_ROUND: String(round), VTM_RESULT_FILE: resultFile, VTM_WORKSPACE_ROOT: root },
-          stdin: buildPlanPrompt({ request, layout, existing, round, problems, previousAnswer }),
-          timeoutMs: agent.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-        });
-        if (run.spawnError || run.exitCode !== 0) {
-          const why = run.spawnError ? run.spawnError.message : run.timedOut ? 'timed out' : `exited with ${run.exitCode ?? run.signal}`;
-          io.err(`nx-vtm plan: the planner ${JSON.stringify(agent.command)} ${why} in round ${round}; ${run.stderrTail.trim().split('\n').pop() ?? ''}`.trim());
-          return EXIT_FAILURE;
-        }
-        const answer = readPlanAnswer({ resultFile: fs.existsSync(resultFile) ? fs.readFileSync(resultFile, 'utf8') : undefined, stdout: run.stdoutTail });
-        if (!answer.ok) {
-          problems = [{ file: manifestFile, path: '(root)', message: answer.message }];
-          previousAnswer = undefined;
-        } else {
-          const checked = validatePlan({ raw: answer.raw, file: manifestFile, existing });
-          if (checked.ok) result = checked.tasks;
-          else {
-            problems = checked.problems;
-            previousAnswer = answer.text;
-          }
-        }
-        if (!result) io.err(`nx-vtm plan: round ${round}: ${problems.length} problem${problems.length === 1 ? '' : 's'}${round < maxRounds ? '; asking the planner to repair them' : ''}`);
-      }
-    } finally {
-      fs.rmSync(scratch, { recursive: true, force: true });
-    }
-    if (!result) {
-      io.err(`nx-vtm plan: no valid plan after ${maxRounds} round${maxRounds === 1 ? '' : 's'}; ${manifestFile} was not changed. Problems of the last answer:\n${formatProblems(problems)}`);
-      return EXIT_FAILURE;
-    }
-    planned = result;
+  const outcome = await planTasks({ root, agent: ws.value.options.agent, request, existing, manifestFile, maxRounds, onNote: (line) => io.err(`nx-vtm plan: ${line}`) });
+  if (!outcome.ok) {
+    io.err(`nx-vtm plan: ${outcome.message}`);
+    return EXIT_FAILURE;
   }
+  const { planned, rounds } = outcome;
 
-  // Write the tasks as the planner gave them (defaults applied by parsing are not written back).
-  const rawExisting = existingText !== undefined ? (JSON.parse(existingText) as { tasks: unknown[] }) : { status: 'OK', tasks: [] as unknown[] };
-  const next = { ...rawExisting, tasks: [...rawExisting.tasks, ...planned] };
-  const text = `${JSON.stringify(next, null, 2)}\n`;
+  // The tasks as validated (defaults applied), so the written manifest is exactly what was checked.
+  const text = buildPlannedManifestText({ existingText, planned });
   if (values.json || values['dry-run']) io.out(values.json ? JSON.stringify({ manifest: manifestFile, rounds, written: !values['dry-run'], tasks: planned }, null, 2) : text);
   if (values['dry-run']) return EXIT_OK;
   writeFileAtomic(manifestPath, text);
