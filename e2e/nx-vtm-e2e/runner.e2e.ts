@@ -91,6 +91,10 @@ describe('scheduling limits (real nx, real agents)', () => {
     expect(report.json).toMatchObject({ status: 'SUCCESS', totals: { tasks: 11, completed: 11 } });
     expect(report.md).toContain('### Slice progress');
     expect(report.md).toContain('Slice 1.1: 11/11 tasks (100%)');
+    // The picture of the run: one lane per task, each with a bar for its attempt (claim to finish), the critical path.
+    expect(report.html.match(/<g class="lane"/g)).toHaveLength(11);
+    expect(report.html.match(/<rect class="seg seg-(attempt|worktree|agent)"/g)?.length).toBeGreaterThanOrEqual(11);
+    expect(report.html).toContain('data-critical="true"');
   });
 
   it('serves a second run from the Nx cache without calling any agent, and skips completed tasks even without the cache', () => {

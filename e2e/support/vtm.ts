@@ -38,7 +38,7 @@ export interface AgentWorkspace extends TestWorkspace {
   agentEvents(): AgentEvent[];
   state(): { manifest_hash: string; tasks: Record<string, Record<string, unknown>> };
   events(): Record<string, unknown>[];
-  reports(): { json: Record<string, unknown>; md: string }[];
+  reports(): { json: Record<string, unknown>; md: string; html: string }[];
 }
 
 export interface AgentEvent {
@@ -98,7 +98,7 @@ export function createAgentWorkspace({
       return readdirSync(dir)
         .filter((d) => existsSync(join(dir, d, 'report.json')))
         .sort()
-        .map((d) => ({ json: JSON.parse(readFileSync(join(dir, d, 'report.json'), 'utf8')), md: readFileSync(join(dir, d, 'report.md'), 'utf8') }));
+        .map((d) => ({ json: JSON.parse(readFileSync(join(dir, d, 'report.json'), 'utf8')), md: readFileSync(join(dir, d, 'report.md'), 'utf8'), html: readFileSync(join(dir, d, 'report.html'), 'utf8') }));
     },
   };
 }

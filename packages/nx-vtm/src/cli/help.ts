@@ -86,13 +86,67 @@ run holds the task. A completed task must be reset first. Undo with "nx-vtm rese
   },
   report: {
     summary: 'print the latest (or a given) run report',
-    page: `nx-vtm report [RUN_ID] [--json]
+    page: `nx-vtm report [RUN_ID] [--json] [--open]
 
 Prints the report of the latest run (.vtm/runs/<RUN_ID>/report.md), or of the run given (a unique prefix is enough):
 outcome per task, acceptance criteria, tests, blockers with remediation, next eligible tasks, slice progress, time
 saved against serial execution.
 
-  --json   print report.json instead`,
+  --json   print report.json instead
+  --open   print the path of report.html, the run's picture (a timeline with one lane per task), to open in a
+           browser`,
+  },
+  plan: {
+    summary: 'turn a request into manifest tasks (one task, or asked of the configured command agent)',
+    page: `nx-vtm plan "<REQUEST>" [--dry-run] [--max-rounds N] [--manifest PATH] [--json]
+
+A request small enough for one task (one short sentence, no list or "and") becomes one task. Otherwise the
+configured agent (adapter "command") is asked for tasks in the manifest format, given the request, the repository's
+files, the existing tasks (their ids are taken; new tasks may depend on them), the manifest JSON Schema and the rules
+of a runnable plan. Its answer is validated like the manifest itself; every problem (task id and field) goes back
+to it in a repair round, up to --max-rounds (default 3). Only a valid plan is written, atomically, appended to the
+manifest (or a new one); --dry-run prints it instead. Exit 0 when a valid plan was written (or printed), 1 otherwise,
+and then the manifest is untouched.
+
+Planner contract: the prompt on stdin; VTM_PLAN=1, VTM_PLAN_ROUND (1, 2, ...), VTM_RESULT_FILE, VTM_WORKSPACE_ROOT;
+the answer is {"tasks": [...]} in VTM_RESULT_FILE or as the last JSON line of stdout.
+
+  --dry-run          print the resulting manifest, write nothing
+  --max-rounds N     planner rounds including repairs (1-10, default 3)
+  --manifest PATH    the manifest to write (default: the plugin option "manifest", when it is not a glob)
+  --json             print {manifest, rounds, written, tasks}`,
+  },
+  preview: {
+    summary: 'the execution plan of a run, on the estimates, before anything runs',
+    page: `nx-vtm preview [SELECTION...] [--json]
+
+What a run would do, without claiming or running anything: the schedule the scheduler produces when every task
+takes its estimate (est.minutes, else the measured duration of an earlier run, else est.size), with each task's
+start and end, what it waits for and why (its dependencies, the WIP limit, a file scope held by another task, a
+High-risk task running alone), the critical path, and the expected makespan beside serial execution, the lower
+bound, and a band (p10, median, p90) for real durations scattering around the estimates.
+
+SELECTION is what you would pass to --projects: task ids, slice-<n>, phase-<n> or tag:<tag> (default: every
+task). Their dependencies are included, as nx includes them; completed tasks are left out.
+
+  --json   the plan as JSON`,
+  },
+  watch: {
+    summary: 'a live view of the running workspace: running, waiting and finished tasks',
+    page: `nx-vtm watch [--interval SECONDS] [--once] [--exit-when-idle] [--json]
+
+A live view of the workspace's runs, from the task store and the event log, for a second terminal while
+\`nx run-many -t implement\` runs (any nx process of the workspace): tasks per status, cost so far, each running
+task with what it is doing now (agent working, auditing the diff, verifying, merging), its elapsed time and owner
+process, each waiting task with the reason it waits (WIP limit, a file scope held by another task, a High-risk task
+running alone) and for how long, and the latest finished tasks. Reads only. Ctrl-C ends it.
+
+In a terminal the view is redrawn in place; otherwise a frame is printed only when something changed.
+
+  --interval SECONDS   refresh period (default 1)
+  --once               print one frame and exit
+  --exit-when-idle     exit when the run it saw has ended and nothing runs or waits
+  --json               one JSON object per frame`,
   },
   help: {
     summary: 'this overview, or the page of a command or target',

@@ -13,7 +13,7 @@ describe('nx-vtm help and dispatch', () => {
   it('lists every command, with exit code 0', async () => {
     const r = await ws.runCli(['help']);
     expect(r.code).toBe(0);
-    for (const command of ['status', 'worktrees', 'reset', 'abandon', 'report', 'help']) {
+    for (const command of ['status', 'worktrees', 'reset', 'abandon', 'report', 'watch', 'plan', 'preview', 'help']) {
       expect(r.stdout).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
     }
     expect(r.stdout).toContain('Exit codes: 0 ok, 1');

@@ -20,6 +20,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   report: async () => (await import('./commands/report')).runReportCommand,
   next: async () => (await import('./commands/sources')).runNextCommand,
   run: async () => (await import('./commands/sources')).runRunCommand,
+  watch: async () => (await import('./commands/watch')).runWatchCommand,
+  plan: async () => (await import('./commands/plan')).runPlanCommand,
+  preview: async () => (await import('./commands/preview')).runPreviewCommand,
 };
 
 /** Runs one command line; never throws for expected failures (those print a message and return 1 or 2). */

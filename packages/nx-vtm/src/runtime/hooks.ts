@@ -16,6 +16,8 @@ import { integrateCachedTasks } from './cache-restore';
 import { buildRunReport, formatRunReportMarkdown, type NxTaskStatus } from './report';
 import { openTaskStore, TASK_STORE_DB } from '../state/task-store';
 import { getResetEnvName } from '../graph/build-graph';
+import { buildLanes, formatRunReportHtml } from './report-html';
+import { readEventLog } from '../state/event-log';
 import type { TaskRecord } from '../state/task-record';
 
 /** Whether an nx command line runs `target` (run-many/affected -t, run p:target, the `nx p:target` shorthand). */
@@ -166,6 +168,11 @@ export async function runPostTasksHook({
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(dir, 'report.md'), formatRunReportMarkdown(report));
+    // The picture of the run, from this run's events (the store appended them before this hook runs).
+    const taskById = new Map([...ctx.tasks].map(([id, e]) => [id, e.task]));
+    const { events } = readEventLog(join(workspaceRoot, '.vtm', 'events.jsonl'));
+    const lanes = buildLanes({ report, events, tasks: taskById });
+    writeFileSync(join(dir, 'report.html'), formatRunReportHtml({ report, lanes, tasks: taskById, wipLimit: options.wipLimit }));
     store.logEvent({ type: 'run-end', runId, taskId: null, status: report.status, reason: null, extra: { totals: report.totals } });
     print('');
     print(
@@ -174,7 +181,7 @@ export async function runPostTasksHook({
     );
     for (const b of report.blockers) print(`  ${b.task_id}: ${b.reason} -> ${b.remediation}`);
     if (report.next_eligible.length > 0) print(`  next eligible: ${report.next_eligible.slice(0, 8).join(', ')}${report.next_eligible.length > 8 ? ', ...' : ''}`);
-    print(`  report: ${join(RUNS_DIR, runId, 'report.md')}  state: ${options.stateFile}  events: .vtm/events.jsonl`);
+    print(`  report: ${join(RUNS_DIR, runId, 'report.md')} (picture: report.html)  state: ${options.stateFile}  events: .vtm/events.jsonl`);
   } finally {
     store.close();
   }

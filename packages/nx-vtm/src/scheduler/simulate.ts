@@ -13,7 +13,7 @@ import { decideAdmission, DEFAULT_STARVATION_THRESHOLD_MS, orderForDispatch, sho
 import { buildFootprint, footprintsConflict } from './conflicts';
 import { buildEstimates, type EstimableTask } from './estimate';
 import { buildPriorities } from './priority';
-import type { ExclusiveReservation, RunningTask, TaskFootprint } from './types';
+import type { ExclusiveReservation, RunningTask, TaskFootprint, WaitReason } from './types';
 import type { Task } from '../manifest/schema';
 
 const MS_PER_MINUTE = 60_000;
@@ -83,6 +83,9 @@ export function buildSimInstance({
   };
 }
 
+/** Called whenever a ready task is refused by admission in a simulation (once per dispatch pass it stays refused). */
+export type WaitObserver = (wait: { taskId: string; minute: number; reason: WaitReason }) => void;
+
 const toMs = (minutes: number): number => Math.max(1, Math.round(minutes * MS_PER_MINUTE));
 
 /**
@@ -97,6 +100,7 @@ function runListEngine({
   wipLimit,
   thresholdMs,
   exclusiveFirst,
+  onWait,
 }: {
   tasks: readonly SimTask[];
   dependsOn: (t: SimTask) => readonly string[];
@@ -104,6 +108,7 @@ function runListEngine({
   wipLimit: number;
   thresholdMs: number;
   exclusiveFirst: boolean;
+  onWait?: WaitObserver;
 }): SimSchedule {
   const estimatesMs = new Map(tasks.map((t) => [t.taskId, toMs(t.estimateMinutes)]));
   const byId = new Map(tasks.map((t) => [t.taskId, t]));
@@ -144,6 +149,7 @@ function runListEngine({
       }
       const decision = decideAdmission({ candidate: task, running, reservations, wipLimit, now, estimatesMs });
       if (!decision.admit) {
+        onWait?.({ taskId: id, minute: now / MS_PER_MINUTE, reason: decision.reason });
         stillReady.push(id);
         continue;
       }
@@ -195,14 +201,17 @@ export function simulateListSchedule(
       tasks: instance.tasks.map((t) => ({ task_id: t.taskId, depends_on_tasks: t.dependsOn })),
       estimates: new Map(instance.tasks.map((t) => [t.taskId, t.estimateMinutes])),
     }).order,
+    onWait,
   }: {
     wipLimit: number;
     thresholdMs?: number;
     /** Priority order to use instead of critical-path priorities (for experiments: other orderings, random search). */
     order?: readonly string[];
+    /** Sees every admission refusal (the preview shows why a task waits). */
+    onWait?: WaitObserver;
   },
 ): SimSchedule {
-  return runListEngine({ tasks: instance.tasks, dependsOn: (t) => t.dependsOn, order, wipLimit, thresholdMs, exclusiveFirst: true });
+  return runListEngine({ tasks: instance.tasks, dependsOn: (t) => t.dependsOn, order, wipLimit, thresholdMs, exclusiveFirst: true, onWait });
 }
 
 /** Topological level per task: 0 for tasks without dependencies, else 1 + the deepest dependency. Pure. */

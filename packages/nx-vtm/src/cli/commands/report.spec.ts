@@ -63,6 +63,12 @@ describe('nx-vtm report', () => {
     const json = await ws.runCli(['report', '--json', 'run-old']);
     expect(JSON.parse(json.stdout)).toEqual({ run_id: 'run-old' });
 
+    // --open: where the run's picture is (only runs that have one).
+    fs.writeFileSync(path.join(ws.root, '.vtm', 'runs', 'run-old', 'report.html'), '<!doctype html>');
+    const open = await ws.runCli(['report', '--open']);
+    expect(open.code).toBe(0);
+    expect(open.stdout).toBe(`${fs.realpathSync(ws.root)}/.vtm/runs/run-old/report.html\n`);
+
     const missing = await ws.runCli(['report', 'run-refused']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no report for run "run-refused" in .vtm/runs; latest runs: run-new, run-old');

@@ -14,7 +14,7 @@ export interface RunReportFile {
 }
 
 /** Runs that have a report, latest first (by the report's write time; run ids of other tools need not sort). */
-export function listRunReports(workspaceRoot: string, file: 'report.md' | 'report.json' = 'report.md'): RunReportFile[] {
+export function listRunReports(workspaceRoot: string, file: 'report.md' | 'report.json' | 'report.html' = 'report.md'): RunReportFile[] {
   const dir = path.join(workspaceRoot, RUNS_DIR);
   let names: string[];
   try {
@@ -47,7 +47,7 @@ export function selectRunReport({ runs, runId }: { runs: readonly RunReportFile[
 }
 
 export async function runReportCommand({ args, cwd, io }: { args: readonly string[]; cwd: string; io: CliIo }): Promise<ExitCode> {
-  const parsed = parseCommandArgs({ command: 'report', args, options: { json: { type: 'boolean' } }, positionals: { min: 0, max: 1, name: 'run id' } });
+  const parsed = parseCommandArgs({ command: 'report', args, options: { json: { type: 'boolean' }, open: { type: 'boolean' } }, positionals: { min: 0, max: 1, name: 'run id' } });
   if (!parsed.ok) {
     io.err(parsed.error);
     return EXIT_USAGE;
@@ -62,13 +62,18 @@ export async function runReportCommand({ args, cwd, io }: { args: readonly strin
     io.err(`nx-vtm report: no nx.json in ${path.resolve(cwd)} or any folder above it; run nx-vtm inside an Nx workspace`);
     return EXIT_FAILURE;
   }
-  const file = parsed.value.values.json ? 'report.json' : 'report.md';
+  const file = parsed.value.values.open ? 'report.html' : parsed.value.values.json ? 'report.json' : 'report.md';
   const selected = selectRunReport({ runs: listRunReports(root, file), runId: parsed.value.positionals[0] });
   if (!selected.ok) {
     io.err(`nx-vtm report: ${selected.message}`);
     return EXIT_FAILURE;
   }
   const reportPath = path.join(root, RUNS_DIR, selected.runId, file);
+  // The page is for a browser: print where it is (no browser is started, so this works over ssh and in CI too).
+  if (parsed.value.values.open) {
+    io.out(reportPath);
+    return EXIT_OK;
+  }
   io.out(fs.readFileSync(reportPath, 'utf8'));
   return EXIT_OK;
 }

@@ -1,0 +1,163 @@
+/**
+ * The frame `nx-vtm watch` draws: tasks by state, what each running task is doing now (its attempt's last completed
+ * stage), what each waiting task waits for, elapsed times, cost so far, and the latest run from the event log. Pure:
+ * the command reads the store and the event log and passes them in with the clock.
+ */
+import { formatWaitReason } from '../scheduler/admission';
+import type { VtmEvent } from '../state/event-log';
+import type { TaskRecord } from '../state/task-record';
+import { TASK_STATUSES, type TaskStatus } from '../state/task-record';
+import type { RunningClaim, WaitingTask } from '../state/task-store';
+
+/** What a running attempt is doing after its last completed stage (the stages of runtime/pipeline.ts). */
+const NEXT_PHASE: Record<string, string> = {
+  worktree: 'agent working',
+  agent: 'saving the work',
+  saved: 'auditing the diff',
+  audited: 'verifying',
+  verified: 'merging',
+  integrated: 'finishing',
+};
+
+export interface WatchView {
+  /** ISO time of the frame. */
+  at: string;
+  wipLimit: number;
+  counts: Record<TaskStatus, number>;
+  /** The latest run in the event log. */
+  run: { runId: string; startedAt: string; ended: boolean; status: string | null } | null;
+  running: { taskId: string; title: string; phase: string; elapsedMs: number; pid: number; host: string; runId: string; stale: boolean }[];
+  waiting: { taskId: string; title: string; why: string; waitedMs: number }[];
+  /** Latest final outcomes, newest first. */
+  recent: { taskId: string; status: TaskStatus; reason: string | null; minutes: number | null; at: number }[];
+  /** Sum of the known agent costs of every task record. */
+  costUsd: number | null;
+}
+
+const RECENT = 8;
+
+export function buildWatchView({
+  titles,
+  records,
+  claims,
+  waiting,
+  events,
+  wipLimit,
+  now,
+}: {
+  /** Title per task id of the manifests (tasks of the manifests only are counted). */
+  titles: ReadonlyMap<string, string>;
+  records: readonly TaskRecord[];
+  claims: readonly RunningClaim[];
+  waiting: readonly WaitingTask[];
+  events: readonly VtmEvent[];
+  wipLimit: number;
+  now: number;
+}): WatchView {
+  const recordOf = new Map(records.map((r) => [r.taskId, r]));
+  const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+  for (const id of titles.keys()) counts[recordOf.get(id)?.status ?? 'pending']++;
+
+  let run = null as WatchView['run'];
+  for (const e of events) {
+    if (e.type === 'run-start' && e.run_id && e.run_id !== run?.runId) run = { runId: e.run_id, startedAt: e.ts, ended: false, status: null };
+    if (e.type === 'run-end' && run && e.run_id === run.runId) {
+      run.ended = true;
+      run.status = e.status;
+    }
+  }
+
+  const running = claims
+    .map((c) => {
+      const stage = recordOf.get(c.taskId)?.progress?.stage;
+      return {
+        taskId: c.taskId,
+        title: titles.get(c.taskId) ?? '',
+        // No completed stage recorded yet: the attempt is starting, or its runner records no stages.
+        phase: stage ? (NEXT_PHASE[stage] ?? `after ${stage}`) : 'running',
+        elapsedMs: Math.max(0, now - c.claimedAt),
+        pid: c.owner.pid,
+        host: c.owner.host,
+        runId: c.runId,
+        // Its process is gone: the next run reclaims it (status shows WARN::STALE-CLAIM).
+        stale: c.verdict.stale,
+      };
+    })
+    .sort((a, b) => b.elapsedMs - a.elapsedMs || a.taskId.localeCompare(b.taskId));
+
+  const waitingView = waiting
+    .map((w) => ({
+      taskId: w.taskId,
+      title: titles.get(w.taskId) ?? '',
+      why: formatWaitReason(w.reason).replace(/^waiting: /, '') + (w.reservedAt !== null ? ' (reserved: runs next)' : ''),
+      waitedMs: Math.max(0, now - w.since),
+    }))
+    .sort((a, b) => b.waitedMs - a.waitedMs || a.taskId.localeCompare(b.taskId));
+
+  const recent = records
+    .filter((r) => r.status === 'completed' || r.status === 'blocked' || r.status === 'abandoned')
+    .map((r) => ({
+      taskId: r.taskId,
+      status: r.status,
+      reason: r.reason,
+      minutes: typeof r.outcome.duration_minutes === 'number' ? r.outcome.duration_minutes : null,
+      at: r.completedAt ?? r.updatedAt,
+    }))
+    .sort((a, b) => b.at - a.at || a.taskId.localeCompare(b.taskId))
+    .slice(0, RECENT);
+
+  const costs = records
+    .map((r) => (r.outcome.cost as { usd?: unknown } | undefined)?.usd)
+    .filter((c): c is number => typeof c === 'number');
+  return {
+    at: new Date(now).toISOString(),
+    wipLimit,
+    counts,
+    run,
+    running,
+    waiting: waitingView,
+    recent,
+    costUsd: costs.length > 0 ? Math.round(costs.reduce((a, b) => a + b, 0) * 100) / 100 : null,
+  };
+}
+
+/** "4s", "2m05s", "1h03m". Pure. */
+export function formatElapsed(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** The frame as text. Pure. */
+export function formatWatchView(v: WatchView): string {
+  const lines: string[] = [];
+  const run = v.run ? `run ${v.run.runId}${v.run.ended ? ` ended (${v.run.status ?? 'unknown'})` : ' in progress'}` : 'no run yet';
+  lines.push(`nx-vtm watch  ${v.at}  ${run}`);
+  lines.push(
+    `Tasks: ${TASK_STATUSES.map((s) => `${s} ${v.counts[s]}`).join(' | ')}` + (v.costUsd !== null ? ` | cost so far $${v.costUsd.toFixed(2)}` : ''),
+  );
+  lines.push('');
+  lines.push(`Running (${v.running.length} of ${v.wipLimit} slots):`);
+  if (v.running.length === 0) lines.push('  none');
+  for (const r of v.running) {
+    const owner = r.stale ? `process ${r.pid} on ${r.host} is gone; the next run reclaims it` : `pid ${r.pid} on ${r.host}`;
+    lines.push(`  ${r.taskId}  ${r.phase}  ${formatElapsed(r.elapsedMs)}  (${owner})`);
+  }
+  lines.push(`Waiting (${v.waiting.length}):`);
+  if (v.waiting.length === 0) lines.push('  none');
+  for (const w of v.waiting) lines.push(`  ${w.taskId}  ${w.why}  for ${formatElapsed(w.waitedMs)}`);
+  lines.push('Finished (latest first):');
+  if (v.recent.length === 0) lines.push('  none');
+  for (const r of v.recent) {
+    const what = r.status === 'completed' ? 'completed' : `${r.status}${r.reason ? `: ${r.reason}` : ''}`;
+    lines.push(`  ${r.taskId}  ${what}${r.minutes !== null ? `  ${r.minutes} min` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+/** The frame without its clocks: two frames with the same key show the same state. Pure. */
+export function getWatchViewKey(v: WatchView): string {
+  return JSON.stringify({ ...v, at: null, running: v.running.map((r) => ({ ...r, elapsedMs: 0 })), waiting: v.waiting.map((w) => ({ ...w, waitedMs: 0 })) });
+}

@@ -1,0 +1,5 @@
+export interface PlanGeneratorSchema {
+  request: string;
+  maxRounds?: number;
+  manifest?: string;
+}
