@@ -15,9 +15,24 @@ describe('isRateLimitText', () => {
     '[API Error: RESOURCE_EXHAUSTED]',
     'Quota exceeded for quota metric',
     'rate_limit_error: Number of request tokens has exceeded your per-minute rate limit',
+    // Claude Code 2.1.197, subscriber limit (real output).
+    "You've hit your session limit · resets 10:16am (UTC)",
+    // Codex 0.171.0 after its retries on 429 (real output).
+    'exceeded retry limit, last status: 429 Too Many Requests',
+    'You exceeded your current quota, please check your plan and billing details.',
   ])('recognises %j', (text) => expect(isRateLimitText(text)).toBe(true));
 
-  it.each(['API Error: 500 Internal server error', 'Overloaded', 'Invalid API key', 'tests failed: 4 of 429 passed'])(
+  it.each([
+    'API Error: 500 Internal server error',
+    'Overloaded',
+    'Invalid API key',
+    'tests failed: 4 of 429 passed',
+    // A full disk is not an API limit: pausing the whole workspace for it would be wrong (issue 8).
+    'Disk quota exceeded',
+    "fatal: unable to write new index file: Disk quota exceeded",
+    'EDQUOT: disk quota exceeded, write',
+    'Error: line limit reached in file.txt',
+  ])(
     'does not flag %j',
     (text) => expect(isRateLimitText(text)).toBe(false),
   );

@@ -11,6 +11,8 @@ import {
   createCommandParser,
   createGeminiParser,
   createOpencodeParser,
+  getGeminiHttpStatus,
+  getHttpStatusKind,
   type AgentStreamParser,
   type ParserContext,
 } from './index';
@@ -42,7 +44,8 @@ describe('claude parser', () => {
       exitCode: 0,
       durationMs: 1000,
       costUsd: 0.8123,
-      tokens: { input: 31, output: 6120, cacheRead: 402113, cacheWrite: 18234 },
+      // input counts every prompt token: 31 uncached + 402113 cache reads + 18234 cache writes.
+      tokens: { input: 420378, output: 6120, cacheRead: 402113, cacheWrite: 18234 },
       sessionId: '9b1f2c3d-0000-4000-8000-000000000001',
       filesTouched: ['/tmp/elsewhere/config.json', 'packages/hash/src/hash.test.ts', 'packages/hash/src/hash.ts'],
     });
@@ -53,7 +56,7 @@ describe('claude parser', () => {
   it('trap: subtype success with is_error true and exit 0 is a (transient) failure', () => {
     const o = claude('is-error-exit0.jsonl');
     expect(o).toMatchObject({ status: 'failed', transient: true, exitCode: 0 });
-    expect(o.reason).toContain('is_error: true (exit 0): API Error: 529');
+    expect(o.reason).toContain('claude reported an API error (exit 0): API Error: 529');
   });
 
   it('trap: empty result is not completed', () => {
@@ -245,7 +248,8 @@ describe('opencode parser', () => {
     expect(o).toMatchObject({
       status: 'completed',
       sessionId: 'ses_494719016ffe85dkDMj0FPRbHK',
-      tokens: { input: 12000, output: 900, cacheRead: 17000, cacheWrite: 1000 },
+      // input counts every prompt token: 12000 uncached + 17000 cache reads + 1000 cache writes.
+      tokens: { input: 30000, output: 900, cacheRead: 17000, cacheWrite: 1000 },
       filesTouched: ['packages/hash/src/hash.test.ts', 'packages/hash/src/hash.ts'],
     });
     expect(o.costUsd).toBeCloseTo(0.02, 9);
@@ -297,5 +301,46 @@ describe('computeCostUsd', () => {
     expect(computeCostUsd({ input: 1_000_000, output: 0, cacheRead: 1_000_000 }, 'gpt-5', undefined)).toBeCloseTo(0.125, 9);
     expect(computeCostUsd({ input: 1_000_000, output: 1_000_000 }, 'x', { default: { input: 1, output: 2 } })).toBe(3);
     expect(computeCostUsd(undefined, 'gpt-5', undefined)).toBeUndefined();
+  });
+});
+
+describe('shared classification of real-CLI outcomes (issue 9)', () => {
+  it('maps API statuses: 429 limit, 401/403 auth, 5xx/408/409 retry, other 4xx permanent', () => {
+    expect([429, 401, 403, 500, 529, 408, 400, 404, 200, undefined].map(getHttpStatusKind)).toEqual([
+      'rate_limit', 'auth', 'auth', 'transient', 'transient', 'transient', 'permanent', 'permanent', undefined, undefined,
+    ]);
+  });
+
+  it('reads gemini exit codes >= 144 as HTTP status mod 256, and leaves its own codes alone', () => {
+    expect([145, 173, 244, 144, 41, 55, 130, 0, null].map(getGeminiHttpStatus)).toEqual([
+      401, 429, 500, 400, undefined, undefined, undefined, undefined, undefined,
+    ]);
+  });
+
+  it('gemini: 401 (exit 145) is failed and not retried; 429 (173) is rate_limited; 500 (244) is retried; 55 is not', () => {
+    const g = (exitCode: number, stderr: string[] = []) => run(createGeminiParser, undefined, { exitCode }, { stderr });
+    expect(g(145, ['[API Error: UNAUTHENTICATED]'])).toMatchObject({ status: 'failed', transient: false });
+    expect(g(145).reason).toContain('HTTP 401');
+    expect(g(173)).toMatchObject({ status: 'rate_limited', transient: true });
+    expect(g(244)).toMatchObject({ status: 'failed', transient: true });
+    expect(g(55)).toMatchObject({ status: 'failed', transient: false });
+    expect(g(55).reason).toContain('--skip-trust');
+  });
+
+  it('a "Disk quota exceeded" on stderr is an ordinary failure, not a workspace-wide pause', () => {
+    const o = run(createCodexParser, undefined, { exitCode: 1 }, { stderr: ['Error: Disk quota exceeded (os error 122)'] });
+    expect(o.status).toBe('failed');
+    expect(o.resetAt).toBeUndefined();
+  });
+
+  it('anchors a relative reset time at the moment the message arrived, not at the start of the run', () => {
+    let t = new Date('2026-01-01T10:00:00Z').getTime();
+    const parser = createCodexParser({ ...ctx, clock: () => new Date(t) });
+    parser.push('{"type":"thread.started","thread_id":"th_1"}');
+    t += 4 * 60_000; // four minutes of the CLI's own retries
+    parser.push('{"type":"turn.failed","error":{"message":"Rate limit reached. Please retry in 2.5s."}}');
+    t += 60_000;
+    const o = parser.finish({ ...ok, exitCode: 1 });
+    expect(o).toMatchObject({ status: 'rate_limited', resetAt: '2026-01-01T10:04:02.500Z' });
   });
 });
