@@ -151,30 +151,47 @@ describe.each<Cli>(['claude', 'codex', 'opencode', 'gemini'])('%s (real CLI, scr
     expect(r.code).not.toBe(0);
   });
 
-  const limitScenario: Partial<Record<Cli, (resetMs: () => number) => Record<string, unknown>>> = {
-    // A subscriber's session limit: the reset time comes in the rate-limit headers (epoch seconds).
-    claude: (resetMs) => ({
-      status: 429,
-      message: 'Rate limited',
-      headers: () => ({
-        'anthropic-ratelimit-unified-status': 'rejected',
-        'anthropic-ratelimit-unified-reset': String(Math.ceil(resetMs() / 1000)),
-        'anthropic-ratelimit-unified-representative-claim': 'five_hour',
+  /**
+   * A limit whose reset time the CLI passes on, as a function of "reset at" (ms, chosen per CLI: Claude gives epoch
+   * seconds, Codex prints a clock time rounded to the minute, so its reset is put on a minute boundary).
+   */
+  const limitScenario: Partial<Record<Cli, { auth?: 'oauth'; resetMs: () => number; error: (resetMs: number) => Record<string, unknown> }>> = {
+    // A subscriber's session limit: the reset time comes in the rate-limit headers.
+    claude: {
+      auth: 'oauth',
+      resetMs: () => Math.ceil((Date.now() + 6000) / 1000) * 1000,
+      error: (resetMs) => ({
+        status: 429,
+        message: 'Rate limited',
+        headers: {
+          'anthropic-ratelimit-unified-status': 'rejected',
+          'anthropic-ratelimit-unified-reset': String(resetMs / 1000),
+          'anthropic-ratelimit-unified-representative-claim': 'five_hour',
+        },
       }),
-    }),
+    },
+    // Codex: "You've hit your usage limit ... try again at 1:26 AM."
+    codex: {
+      resetMs: () => Math.ceil((Date.now() + 8000) / 60_000) * 60_000,
+      error: (resetMs) => ({
+        status: 429,
+        type: 'usage_limit_reached',
+        message: 'The usage limit has been reached',
+        extra: { plan_type: 'plus', resets_at: resetMs / 1000, resets_in_seconds: Math.round((resetMs - Date.now()) / 1000) },
+      }),
+    },
   };
   const limit = limitScenario[cli];
   (limit ? it : it.skip)('a usage limit with a reset time pauses dispatch until then; the task is not failed and completes after it', async () => {
     const id = `${cli.toUpperCase()}_LIMIT--T01`;
     server = await startModelServer({ maxRequests: 40, maxSeconds: 240 });
     servers.push(server);
-    const { ws, worktree } = makeWorkspace(cli, server, [id], 'oauth');
-    let resetAt = 0;
-    const resetMs = () => (resetAt = Math.ceil((Date.now() + 6000) / 1000) * 1000);
-    server.scenario = { byTask: { [id]: { ...writes(worktree(id), `src/${slug(id)}.js`, id), error: limit!(resetMs), errorTimes: 1 } } };
+    const { ws, worktree } = makeWorkspace(cli, server, [id], limit!.auth);
+    const resetAt = limit!.resetMs();
+    server.scenario = { byTask: { [id]: { ...writes(worktree(id), `src/${slug(id)}.js`, id), error: limit!.error(resetAt), errorTimes: 1 } } };
     const r = await ws.runAsync(SLICE);
-    const why = r.output.slice(-3000);
-    expectTask(ws.state().tasks[id], { status: 'completed' }, why);
+    expectTask(ws.state().tasks[id], { status: 'completed' }, r.output);
+    // The pause lasts exactly until the reset the CLI gave.
     expect(r.output).toContain(`rate-limited until ${new Date(resetAt).toISOString()}`);
     // The agent was started again only after the reset.
     const later = server.requests.filter((q) => q.raw.includes(id)).slice(1);

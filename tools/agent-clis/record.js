@@ -49,6 +49,18 @@ const CASES = {
       },
     }),
   },
+  // Codex's usage limit (a 429 whose body has type usage_limit_reached and the reset time).
+  'usage-limit': {
+    only: ['codex'],
+    scenario: () => ({
+      error: {
+        status: 429,
+        type: 'usage_limit_reached',
+        message: 'The usage limit has been reached',
+        extra: { plan_type: 'plus', resets_at: Math.floor(Date.now() / 1000) + 3600, resets_in_seconds: 3600 },
+      },
+    }),
+  },
 };
 
 async function recordOne(cli, name, { outDir, bins }) {

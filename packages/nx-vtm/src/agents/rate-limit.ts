@@ -112,6 +112,9 @@ export function parseResetTime(text: string, { now, utcOffsetMinutes }: ResetTim
       return new Date(Date.UTC(year, month, Number(dayText), hour, minute) - offset * 60_000);
     }
     let at = Date.UTC(local.getUTCFullYear(), local.getUTCMonth(), local.getUTCDate(), hour, minute) - offset * 60_000;
+    // Clock times are printed rounded down to the minute ("try again at 1:26 AM" for 1:26:40): a time in the current
+    // minute means the end of that minute, not the same time tomorrow.
+    if (at <= now.getTime() && now.getTime() - at < 60_000) return new Date(at + 60_000);
     if (at <= now.getTime()) at += 86_400_000;
     return new Date(at);
   }
