@@ -344,3 +344,65 @@ describe('shared classification of real-CLI outcomes (issue 9)', () => {
     expect(o).toMatchObject({ status: 'rate_limited', resetAt: '2026-01-01T10:04:02.500Z' });
   });
 });
+
+/**
+ * Real outputs of the pinned CLIs, recorded by tools/agent-clis/record.js with our argv against the scripted model
+ * server (stdout in real-<case>.jsonl; exit code and stderr tail in real-<case>.meta.json). Re-record when a CLI
+ * updates; a changed format shows up here.
+ */
+describe('real CLI recordings (Claude Code 2.1.197, Codex 0.171.0, Gemini CLI 0.61.0, opencode 1.18.33)', () => {
+  const seen = new Date('2026-12-02T00:13:00Z');
+  const real = (create: (c: ParserContext) => AgentStreamParser, cli: string, name: string) => {
+    const meta = JSON.parse(readFileSync(join(FIXTURES, cli, `real-${name}.meta.json`), 'utf8')) as { exitCode: number; stderrTail: string[] };
+    return run(create, `${cli}/real-${name}.jsonl`, { exitCode: meta.exitCode }, { stderr: meta.stderrTail, context: { now: seen, clock: () => seen } });
+  };
+
+  it('claude: a write completes with cost, session id, and input tokens counting the cache', () => {
+    const o = real(createClaudeParser, 'claude', 'write');
+    expect(o).toMatchObject({ status: 'completed', sessionId: expect.any(String), filesTouched: ['src/out.js'] });
+    expect(o.costUsd).toBeGreaterThan(0);
+    // The server sends 1000 uncached + 200 cached prompt tokens per call; `input` includes the cache.
+    expect(o.tokens!.input).toBe(6 * o.tokens!.cacheRead!);
+  });
+
+  it('claude: api_error_status 401 is an auth failure (not retried), 500 is retried, 429 is a limit', () => {
+    expect(real(createClaudeParser, 'claude', 'http-401')).toMatchObject({ status: 'failed', transient: false });
+    expect(real(createClaudeParser, 'claude', 'http-500')).toMatchObject({ status: 'failed', transient: true });
+    // "Please retry in 2.5s." in the API's message, anchored when it was seen.
+    expect(real(createClaudeParser, 'claude', 'http-429')).toMatchObject({ status: 'rate_limited', resetAt: '2026-12-02T00:13:02.500Z' });
+  });
+
+  it('claude: "You\'ve hit your session limit · resets 10:16am (UTC)" pauses until the reset', () => {
+    expect(real(createClaudeParser, 'claude', 'session-limit')).toMatchObject({ status: 'rate_limited', resetAt: '2026-12-02T10:16:00.000Z' });
+  });
+
+  it('codex: a write completes with session id and tokens; 401 not retried; 500 retried; 429 and usage limit are limits', () => {
+    const o = real(createCodexParser, 'codex', 'write');
+    expect(o).toMatchObject({ status: 'completed', sessionId: expect.any(String) });
+    expect(o.tokens!.input).toBe(6 * o.tokens!.cacheRead!);
+    expect(real(createCodexParser, 'codex', 'http-401')).toMatchObject({ status: 'failed', transient: false });
+    expect(real(createCodexParser, 'codex', 'http-500')).toMatchObject({ status: 'failed', transient: true });
+    // Codex drops the body's retry hint after a plain 429: limited, with no reset time (the gate's default pause).
+    expect(real(createCodexParser, 'codex', 'http-429')).toMatchObject({ status: 'rate_limited', transient: true });
+    // "... or try again at 1:26 AM." (recorded at 00:26 UTC; the clock here says 00:13).
+    expect(real(createCodexParser, 'codex', 'usage-limit')).toMatchObject({ status: 'rate_limited', resetAt: '2026-12-02T01:26:00.000Z' });
+  });
+
+  it('gemini: a write completes; 401 exits 145 and is not retried', () => {
+    const o = real(createGeminiParser, 'gemini', 'write');
+    expect(o).toMatchObject({ status: 'completed', sessionId: expect.any(String), filesTouched: ['src/out.js'] });
+    expect(o.tokens!.input).toBeGreaterThan(0);
+    expect(real(createGeminiParser, 'gemini', 'http-401')).toMatchObject({ status: 'failed', transient: false, exitCode: 145 });
+  });
+
+  it('opencode: statusCode 401 with isRetryable false is not retried; a 500 after its own retries is', () => {
+    const o = real(createOpencodeParser, 'opencode', 'http-401');
+    expect(o).toMatchObject({ status: 'failed', transient: false });
+    expect(o.reason).toContain('HTTP 401');
+    expect(real(createOpencodeParser, 'opencode', 'http-500')).toMatchObject({ status: 'failed', transient: true });
+  });
+
+  it('opencode: a write it auto-rejects (permission "ask" headless) is permission_denied', () => {
+    expect(real(createOpencodeParser, 'opencode', 'permission-external-dir')).toMatchObject({ status: 'permission_denied', transient: false });
+  });
+});
