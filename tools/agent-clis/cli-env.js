@@ -106,7 +106,18 @@ function prepareCliHome(cli, { dir, serverUrl, auth = 'key' }) {
         }),
       );
       return {
-        env: { ...common, OPENCODE_CONFIG: configFile, OPENCODE_DISABLE_AUTOUPDATE: 'true', OPENCODE_DISABLE_MODELS_FETCH: 'true', OPENCODE_DISABLE_LSP_DOWNLOAD: 'true' },
+        env: {
+          ...common,
+          OPENCODE_CONFIG: configFile,
+          OPENCODE_DISABLE_AUTOUPDATE: 'true',
+          OPENCODE_DISABLE_MODELS_FETCH: 'true',
+          OPENCODE_DISABLE_LSP_DOWNLOAD: 'true',
+          // Without it, opencode npm-installs its default plugins into the fresh config folder at every start.
+          OPENCODE_DISABLE_DEFAULT_PLUGINS: 'true',
+          OPENCODE_DISABLE_CLAUDE_CODE: 'true',
+          OPENCODE_DISABLE_EXTERNAL_SKILLS: 'true',
+          OPENCODE_DISABLE_SHARE: 'true',
+        },
         model: MODELS.opencode,
       };
     }
