@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   reset: async () => (await import('./commands/reset')).runResetCommand,
   abandon: async () => (await import('./commands/reset')).runAbandonCommand,
   report: async () => (await import('./commands/report')).runReportCommand,
+  doctor: async () => (await import('./commands/doctor')).runDoctorCommand,
 };
 
 /** Runs one command line; never throws for expected failures (those print a message and return 1 or 2). */
