@@ -24,7 +24,14 @@ export const AGENT_OUTCOME_STATUSES = [
 
 export type AgentOutcomeStatus = (typeof AGENT_OUTCOME_STATUSES)[number];
 
-/** Token counts of a run, summed over its turns. */
+/**
+ * Token counts of a run, summed over its turns, with ONE meaning whatever the CLI (each adapter converts):
+ * - `input`: every prompt token the model processed, INCLUDING cache reads and cache writes. Codex and Gemini report
+ *   it that way; Claude and opencode report uncached input only, so their adapters add the cache counts.
+ * - `cacheRead`: the part of `input` read from the prompt cache (billed cheaper); `cacheWrite`: the part of `input`
+ *   written to it (Claude, opencode).
+ * - `output`: generated tokens, reasoning ("thinking") tokens included.
+ */
 export interface TokenUsage {
   input: number;
   output: number;

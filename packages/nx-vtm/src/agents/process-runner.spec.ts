@@ -77,6 +77,13 @@ describe('runProcess', () => {
     expect(JSON.parse(lines[0])).toEqual({ argv: args, stdin });
   });
 
+  it('sets PWD to the working directory, whatever the parent\'s PWD says (opencode reads PWD as its project)', async () => {
+    const lines: string[] = [];
+    const r = await run('console.log(process.env.PWD)', { env: { ...process.env, PWD: '/somewhere/else' }, onStdoutLine: (l) => lines.push(l) });
+    expect(r.exitCode).toBe(0);
+    expect(lines).toEqual([dir]);
+  });
+
   it('delivers stdout and stderr lines as they come, with bounded tails', async () => {
     const out: string[] = [];
     const err: string[] = [];

@@ -127,7 +127,10 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
     try {
       child = spawn(argv[0], argv.slice(1), {
         cwd,
-        env,
+        // PWD as a shell would set it: inherited, it names the parent's directory (the workspace root, not the task's
+        // worktree), and opencode 1.18 takes PWD as its project folder, working on (and rejecting writes outside) the
+        // wrong checkout.
+        env: { ...env, PWD: cwd },
         shell: false,
         detached: true,
         windowsHide: true,

@@ -15,9 +15,24 @@ describe('isRateLimitText', () => {
     '[API Error: RESOURCE_EXHAUSTED]',
     'Quota exceeded for quota metric',
     'rate_limit_error: Number of request tokens has exceeded your per-minute rate limit',
+    // Claude Code 2.1.197, subscriber limit (real output).
+    "You've hit your session limit · resets 10:16am (UTC)",
+    // Codex 0.171.0 after its retries on 429 (real output).
+    'exceeded retry limit, last status: 429 Too Many Requests',
+    'You exceeded your current quota, please check your plan and billing details.',
   ])('recognises %j', (text) => expect(isRateLimitText(text)).toBe(true));
 
-  it.each(['API Error: 500 Internal server error', 'Overloaded', 'Invalid API key', 'tests failed: 4 of 429 passed'])(
+  it.each([
+    'API Error: 500 Internal server error',
+    'Overloaded',
+    'Invalid API key',
+    'tests failed: 4 of 429 passed',
+    // A full disk is not an API limit: pausing the whole workspace for it would be wrong (issue 8).
+    'Disk quota exceeded',
+    "fatal: unable to write new index file: Disk quota exceeded",
+    'EDQUOT: disk quota exceeded, write',
+    'Error: line limit reached in file.txt',
+  ])(
     'does not flag %j',
     (text) => expect(isRateLimitText(text)).toBe(false),
   );
@@ -32,8 +47,18 @@ describe('parseResetTime', () => {
     expect(at('5-hour limit reached ∙ resets 1pm')).toBe('2026-01-01T13:00:00.000Z');
     expect(at('resets 1:30pm', 120)).toBe('2026-01-01T11:30:00.000Z'); // 13:30 at UTC+2
     expect(at('resets 9am')).toBe('2026-01-02T09:00:00.000Z'); // already past today
-    expect(at('Your limit will reset at 10:00')).toBe('2026-01-02T10:00:00.000Z'); // "now" is not in the future
+    // A time in the current minute is that minute (printed rounded down), not tomorrow.
+    expect(at('Your limit will reset at 10:00')).toBe('2026-01-01T10:01:00.000Z');
+    expect(at('Your limit will reset at 9:59')).toBe('2026-01-02T09:59:00.000Z'); // a minute ago: tomorrow
     expect(at('try again at 11:15 PM')).toBe('2026-01-01T23:15:00.000Z');
+  });
+
+  it('reads a clock time in the current minute as the end of that minute, not tomorrow', () => {
+    // Codex 0.171.0 prints the reset rounded down to the minute (real output).
+    const seen = new Date('2026-01-01T01:26:40Z');
+    const msg = 'You’ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/settings/usage to purchase more credits or try again at 1:26 AM.';
+    expect(parseResetTime(msg, { now: seen, utcOffsetMinutes: 0 })?.toISOString()).toBe('2026-01-01T01:27:00.000Z');
+    expect(parseResetTime(msg, { now: new Date('2026-01-01T01:25:10Z'), utcOffsetMinutes: 0 })?.toISOString()).toBe('2026-01-01T01:26:00.000Z');
   });
 
   it('honours an IANA zone printed next to the time', () => {

@@ -11,13 +11,41 @@
  *   - Gemini / APIs:    "Please retry in 27.9s", ISO timestamps
  */
 
-/** Whether an error text is about a rate or usage limit (and not some other API failure). Pure. */
+/**
+ * Whether an error text is one of the agents' (or their APIs') own rate or usage limit messages. Pure.
+ *
+ * Only limit messages count, because a limit pauses dispatch for the whole workspace: words that also occur in
+ * ordinary failures stay out ("Disk quota exceeded" from a full disk, a bare "429" in a test count, "limit" alone).
+ * The shapes below are the ones the CLIs print (see docs/agents.md):
+ *   Claude "You've hit your session limit · resets 10:16am (UTC)", "5-hour limit reached ∙ resets 1pm",
+ *   "Claude AI usage limit reached|<epoch>", `rate_limit_error`; Codex "exceeded retry limit, last status: 429 Too
+ *   Many Requests", "You've hit your usage limit"; Gemini "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric",
+ *   "status 429"; OpenAI-style "You exceeded your current quota".
+ */
 export function isRateLimitText(text: string): boolean {
-  // A bare "429" is too common in ordinary text (test counts, line numbers); only an HTTP status 429 counts.
-  return /usage limit|rate[ _-]?limit|too many requests|(?:status|error|http)[: ]*429\b|\(429\)|quota|resource[_ ]exhausted|limit reached|hit your limit/i.test(
-    text,
-  );
+  return RATE_LIMIT_TEXT.test(text);
 }
+
+const RATE_LIMIT_TEXT = new RegExp(
+  [
+    'usage limit',
+    '\\brate[ _-]?limit',
+    'too many requests',
+    // A bare "429" is too common in ordinary text (test counts, line numbers); only an HTTP status 429 counts.
+    '(?:status|error|http|code)[: =]*429\\b',
+    '\\(429\\)',
+    'resource[_ ]exhausted',
+    'resource has been exhausted',
+    'exceeded your (?:current )?quota',
+    'quota exceeded for (?:quota )?metric',
+    'exhausted your (?:capacity|quota)',
+    'quota will reset',
+    '(?:terminal|retryable)quotaerror',
+    '(?:session|weekly|daily|hourly|\\d+-hour|opus|sonnet|usage) limit reached',
+    "hit your (?:\\w+ )?limit",
+  ].join('|'),
+  'i',
+);
 
 export interface ResetTimeOptions {
   now: Date;
@@ -84,6 +112,9 @@ export function parseResetTime(text: string, { now, utcOffsetMinutes }: ResetTim
       return new Date(Date.UTC(year, month, Number(dayText), hour, minute) - offset * 60_000);
     }
     let at = Date.UTC(local.getUTCFullYear(), local.getUTCMonth(), local.getUTCDate(), hour, minute) - offset * 60_000;
+    // Clock times are printed rounded down to the minute ("try again at 1:26 AM" for 1:26:40): a time in the current
+    // minute means the end of that minute, not the same time tomorrow.
+    if (at <= now.getTime() && now.getTime() - at < 60_000) return new Date(at + 60_000);
     if (at <= now.getTime()) at += 86_400_000;
     return new Date(at);
   }

@@ -34,7 +34,7 @@ export interface RunAgentInput {
   resultDir: string;
   /** Exported as VTM_WORKSPACE_ROOT and used to resolve a relative `replayDir`; defaults to `cwd`. */
   workspaceRoot?: string;
-  /** Anchors relative reset times in limit messages; defaults to the clock at each attempt. */
+  /** Anchors reset times in limit messages; by default each message is anchored at the moment it arrives. */
   now?: Date;
   /** Aborting stops the agent (kills its process group) and any backoff wait. */
   signal?: AbortSignal;
@@ -193,6 +193,8 @@ async function attemptOnce(
   const invocation = adapter.buildInvocation(config, ctx);
   const parser = adapter.createParser({
     now: input.now ?? deps.now(),
+    // A fixed `input.now` (tests, replays) anchors everything; otherwise a limit message is anchored when it arrives.
+    clock: input.now ? undefined : () => deps.now(),
     cwd,
     model: config.model,
     prices: config.prices,

@@ -27,6 +27,17 @@ code is returned. See docs/sources.md.
 
   --dry-run   show the plan and the nx command; run nothing`,
   },
+  doctor: {
+    summary: 'check that every configured agent CLI can run here: binary, tested version, credentials',
+    page: `nx-vtm doctor [--json]
+
+For every agent the nx-vtm options can route to (agent, agent.byRisk, agent.rules, agent.fallback): the binary is
+found and answers --version, its version is the one nx-vtm was tested against (docs/agents.md, "Tested versions";
+another version is a warning), and credentials are present (an API key variable in the environment or agent.env,
+or the CLI's own login file). No model is called. Exits 1 when a configured agent cannot run.
+
+  --json    the checks as JSON`,
+  },
   status: {
     summary: 'progress pulse: counts, progress, running and next tasks, blockers, warnings',
     page: `nx-vtm status [--json]

@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   watch: async () => (await import('./commands/watch')).runWatchCommand,
   plan: async () => (await import('./commands/plan')).runPlanCommand,
   preview: async () => (await import('./commands/preview')).runPreviewCommand,
+  doctor: async () => (await import('./commands/doctor')).runDoctorCommand,
 };
 
 /** Runs one command line; never throws for expected failures (those print a message and return 1 or 2). */

@@ -3,8 +3,9 @@
  *
  * Success only when: exit 0, a `result` line with `subtype: "success"` AND `is_error: false`, no permission
  * denials, and a non-empty result. Traps handled (see /work/shared/notes/agent-clis.md):
- * - `subtype: "success"` with `is_error: true` and exit 0 on API errors -> failed (transient), or rate_limited when
- *   the text is a usage limit ("5-hour limit reached ∙ resets 1pm");
+ * - `is_error: true` on API errors (exit 1 in 2.1; exit 0 in older versions) -> decided by `api_error_status`
+ *   (429 rate_limited, 401/403 failed and not retried, 5xx failed and retried), else by the text: a usage limit
+ *   ("You've hit your session limit · resets 10:16am (UTC)") is rate_limited;
  * - a stream that ends without a result line -> failed (transient), not completed;
  * - `error_max_budget_usd` -> budget_exceeded; `permission_denials` -> permission_denied;
  * - `rate_limit_event` with status "rejected" carries the reset time as epoch seconds.
@@ -14,6 +15,7 @@ import { extractAgentReport, firstLine, outcomeFromReport, parseAgentReport, typ
 import { isRateLimitText } from '../rate-limit';
 import {
   RunEvidence,
+  getHttpStatusKind,
   asNumber,
   asRecord,
   asString,
@@ -102,11 +104,14 @@ export function createClaudeParser(ctx: ParserContext): AgentStreamParser {
         ev.costUsd = asNumber(result.total_cost_usd);
         const usage = asRecord(result.usage);
         if (usage) {
+          // Claude's input_tokens excludes the cache: add both cache counts so `input` means all prompt tokens.
+          const cacheRead = asNumber(usage.cache_read_input_tokens) ?? 0;
+          const cacheWrite = asNumber(usage.cache_creation_input_tokens) ?? 0;
           ev.tokens = {
-            input: asNumber(usage.input_tokens) ?? 0,
+            input: (asNumber(usage.input_tokens) ?? 0) + cacheRead + cacheWrite,
             output: asNumber(usage.output_tokens) ?? 0,
-            cacheRead: asNumber(usage.cache_read_input_tokens) ?? 0,
-            cacheWrite: asNumber(usage.cache_creation_input_tokens) ?? 0,
+            cacheRead,
+            cacheWrite,
           };
         }
       }
@@ -150,6 +155,17 @@ export function createClaudeParser(ctx: ParserContext): AgentStreamParser {
           end,
         );
       }
+      if (result.is_error === true && (subtype === 'success' || result.api_error_status != null)) {
+        // Claude 2.1 carries the API's HTTP status on the result line; it decides before any guess from the text.
+        const kind = getHttpStatusKind(asNumber(result.api_error_status));
+        if (kind === 'rate_limit' || isRateLimitText(text)) ev.noteRateLimit(text || 'API rate limit (HTTP 429)');
+        const auth = kind === 'auth' || (kind === undefined && AUTH_TEXT.test(text));
+        const status = result.api_error_status !== undefined ? `, HTTP ${String(result.api_error_status)}` : '';
+        const reason = auth
+          ? `claude cannot authenticate (${firstLine(text, 120)}${status}); log in with \`claude\` or set ANTHROPIC_API_KEY`
+          : `claude reported an API error (exit ${String(end.exitCode)}${status}): ${firstLine(text || errors[0] || 'no message', 160)}`;
+        return ev.build(ev.failed(reason, !auth && kind !== 'permanent'), end);
+      }
       if (subtype !== 'success') {
         const detail = errors[0] ?? text;
         return ev.build(
@@ -161,14 +177,6 @@ export function createClaudeParser(ctx: ParserContext): AgentStreamParser {
           ),
           end,
         );
-      }
-      if (result.is_error === true) {
-        if (isRateLimitText(text)) ev.noteRateLimit(text);
-        const auth = AUTH_TEXT.test(text);
-        const reason = auth
-          ? `claude cannot authenticate (${firstLine(text, 120)}); log in with \`claude\` or set ANTHROPIC_API_KEY`
-          : `claude reported success with is_error: true (exit ${String(end.exitCode)}): ${firstLine(text || errors[0] || 'no message', 160)}; treated as an API error`;
-        return ev.build(ev.failed(reason, !auth), end);
       }
       const denials = Array.isArray(result.permission_denials) ? result.permission_denials : [];
       if (denials.length) {

@@ -45,7 +45,10 @@ export const DEFAULT_PRICES: PriceTable = {
   'gemini-2.5-flash': { input: 0.3, cachedInput: 0.075, output: 2.5 },
 };
 
-/** Cost of a run from its tokens, or undefined when the model has no price. Cached input is part of `input`. Pure. */
+/**
+ * Cost of a run from its tokens, or undefined when the model has no price. `input` counts every prompt token, cache
+ * reads included (see `TokenUsage`); cache reads are billed at `cachedInput`, the rest at `input`. Pure.
+ */
 export function computeCostUsd(
   tokens: TokenUsage | undefined,
   model: string | undefined,
@@ -60,6 +63,22 @@ export function computeCostUsd(
     ((tokens.input - cached) * price.input + cached * (price.cachedInput ?? price.input) + tokens.output * price.output) /
     1_000_000;
   return Math.round(usd * 1e6) / 1e6;
+}
+
+/** What an HTTP status from the model API means for the run. */
+export type HttpStatusKind = 'rate_limit' | 'auth' | 'transient' | 'permanent';
+
+/**
+ * The meaning of an API status a CLI passed on (Claude's `api_error_status`, opencode's `statusCode`, Gemini's exit
+ * code): 429 a limit (pause, not retry); 401/403 credentials (retrying cannot help); 408/409/5xx/529 worth a retry;
+ * other 4xx a request the API will refuse again (bad model name, prompt too large). Undefined for non-errors. Pure.
+ */
+export function getHttpStatusKind(status: number | undefined): HttpStatusKind | undefined {
+  if (status === undefined || status < 400 || status > 599) return undefined;
+  if (status === 429) return 'rate_limit';
+  if (status === 401 || status === 403) return 'auth';
+  if (status >= 500 || status === 408 || status === 409) return 'transient';
+  return 'permanent';
 }
 
 /** Workspace-relative POSIX path for a path from a tool event; paths outside `cwd` stay absolute (visibly out of scope). */
@@ -128,7 +147,8 @@ export class RunEvidence {
 
   /** Called when the CLI reported a rate or usage limit, with the reset time when it gave one. */
   noteRateLimit(text: string, resetAt?: Date): void {
-    const parsed = resetAt ?? parseResetTime(text, { now: this.ctx.now, utcOffsetMinutes: this.ctx.utcOffsetMinutes });
+    const now = this.ctx.clock?.() ?? this.ctx.now;
+    const parsed = resetAt ?? parseResetTime(text, { now, utcOffsetMinutes: this.ctx.utcOffsetMinutes });
     // Keep the first message, but learn a reset time from a later one.
     if (!this.rateLimit) this.rateLimit = { text, resetAt: parsed };
     else if (!this.rateLimit.resetAt && parsed) this.rateLimit.resetAt = parsed;

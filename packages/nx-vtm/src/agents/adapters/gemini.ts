@@ -3,13 +3,16 @@
  *
  * Gemini appends the `-p` text to what it reads on stdin, so the task prompt goes on stdin and `-p` only says
  * "carry out the task above" (with promptVia "file", `-p` names the prompt file instead). Outcome from the final
- * `result{status, stats}` event and the exit code: 41 auth, 42 bad input, 52 config (not retried), 53 turn limit,
- * 54 fatal tool error. No USD cost: computed from the tokens in `stats` with a price table.
+ * `result{status, stats}` event and the exit code: 41 auth, 42 bad input, 52 config, 55 untrusted folder (not
+ * retried), 53 turn limit, 54 fatal tool error, and 144..255 = the API's HTTP status mod 256 (see
+ * `getGeminiHttpStatus`). No USD cost: computed from the tokens in `stats` with a price table.
  */
 import type { AgentConfig } from '../config';
 import { firstLine } from '../outcome';
+import { isRateLimitText } from '../rate-limit';
 import {
   RunEvidence,
+  getHttpStatusKind,
   asNumber,
   asRecord,
   asString,
@@ -31,14 +34,31 @@ const EXIT_CODES: Record<number, { what: string; todo: string; transient: boolea
   52: { what: 'found a configuration error', todo: 'fix the gemini settings file', transient: false },
   53: { what: 'hit its session turn limit', todo: 'raise maxSessionTurns in the gemini settings or split the task', transient: false },
   54: { what: 'stopped on a fatal tool error', todo: 'see the transcript; it will be retried', transient: true },
+  // Gemini CLI 0.61 in a folder it does not trust, without --skip-trust: nothing on stdout. Retrying cannot help.
+  55: {
+    what: 'refused to run in an untrusted folder',
+    todo: 'keep --skip-trust in the invocation (agent.args must not remove it) or set GEMINI_CLI_TRUST_WORKSPACE=true',
+    transient: false,
+  },
   130: { what: 'was interrupted (SIGINT)', todo: 're-run the task', transient: false },
 };
+
+/**
+ * The HTTP status behind an exit code: Gemini CLI 0.61 exits with the API's status code, which the OS truncates to
+ * 8 bits (401 -> 145, 429 -> 173, 500 -> 244). Exit codes 144..255 are read as statuses 400..511; below that they
+ * are the CLI's own codes. Pure.
+ */
+export function getGeminiHttpStatus(exitCode: number | null): number | undefined {
+  return exitCode !== null && exitCode >= 144 && exitCode <= 255 ? exitCode + 256 : undefined;
+}
 
 /** argv and stdin for `gemini -p`. Pure. */
 export function buildGeminiInvocation(config: AgentConfig, ctx: InvocationContext): Invocation {
   const viaFile = config.promptVia === 'file';
   const argv = [getBin(config, 'gemini'), '-p', viaFile ? readPromptFileInstruction(ctx.promptFile) : GEMINI_STDIN_INSTRUCTION];
   argv.push('-o', 'stream-json', '--approval-mode', config.permissionMode ?? 'auto_edit');
+  // Task worktrees are fresh folders Gemini has never been told to trust: without this 0.61 exits 55 doing nothing.
+  argv.push('--skip-trust');
   if (config.model) argv.push('-m', config.model);
   // The prompt file lives in the result folder, outside the workspace Gemini's file tools may read by default.
   if (viaFile) argv.push('--include-directories', ctx.resultDir);
@@ -111,6 +131,16 @@ export function createGeminiParser(ctx: ParserContext): AgentStreamParser {
       if (killed) return ev.build(killed, end);
 
       const detail = lastError ?? ev.lastStderr;
+      const httpStatus = getGeminiHttpStatus(end.exitCode);
+      const kind = getHttpStatusKind(httpStatus);
+      if (kind) {
+        const what = `gemini exited ${String(end.exitCode)} (HTTP ${String(httpStatus)} from the model API)${detail ? `: ${firstLine(detail, 120)}` : ''}`;
+        if (kind === 'rate_limit') ev.noteRateLimit(detail && isRateLimitText(detail) ? detail : `${what}; rate limited`);
+        if (kind === 'auth') {
+          return ev.build(ev.failed(`${what}; check GEMINI_API_KEY or sign in by running \`gemini\` once`, false), end);
+        }
+        return ev.build(ev.failed(what, kind === 'transient'), end);
+      }
       const known = end.exitCode !== null ? EXIT_CODES[end.exitCode] : undefined;
       if (known) {
         return ev.build(
@@ -142,7 +172,7 @@ export function createGeminiParser(ctx: ParserContext): AgentStreamParser {
 export const geminiAdapter: ProcessAdapter = {
   name: 'gemini',
   defaultBin: 'gemini',
-  writtenFor: 'Gemini CLI 0.x (headless stream-json as documented late 2026)',
+  writtenFor: 'Gemini CLI 0.61.0 (checked against the real binary, 2026-12)',
   transcriptFormat: 'jsonl',
   buildInvocation: buildGeminiInvocation,
   createParser: createGeminiParser,

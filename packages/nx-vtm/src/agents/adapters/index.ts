@@ -19,8 +19,8 @@ export { claudeAdapter, codexAdapter, commandAdapter, geminiAdapter, opencodeAda
 export { buildClaudeInvocation, createClaudeParser } from './claude';
 export { buildCodexInvocation, createCodexParser } from './codex';
 export { buildCommandInvocation, createCommandParser } from './command';
-export { buildGeminiInvocation, createGeminiParser, GEMINI_STDIN_INSTRUCTION } from './gemini';
+export { buildGeminiInvocation, createGeminiParser, getGeminiHttpStatus, GEMINI_STDIN_INSTRUCTION } from './gemini';
 export { buildOpencodeInvocation, createOpencodeParser, OPENCODE_STDIN_INSTRUCTION } from './opencode';
 export { runReplay, getPatchPaths, defaultReplayPorts, type ReplayPorts } from './replay';
-export { computeCostUsd, DEFAULT_PRICES } from './common';
+export { computeCostUsd, DEFAULT_PRICES, getHttpStatusKind, type HttpStatusKind } from './common';
 export type { AgentStreamParser, Invocation, InvocationContext, ParserContext, ProcessAdapter } from './types';

@@ -104,12 +104,12 @@ describe('codex argv', () => {
 describe('gemini argv', () => {
   it('-p carries only a short instruction; the prompt goes on stdin', () => {
     expect(buildGeminiInvocation(cfg({ adapter: 'gemini' }), ctx)).toEqual({
-      argv: ['gemini', '-p', GEMINI_STDIN_INSTRUCTION, '-o', 'stream-json', '--approval-mode', 'auto_edit'],
+      argv: ['gemini', '-p', GEMINI_STDIN_INSTRUCTION, '-o', 'stream-json', '--approval-mode', 'auto_edit', '--skip-trust'],
       stdin: ctx.prompt,
       env: vtmEnv,
     });
     expect(buildGeminiInvocation(cfg({ adapter: 'gemini', model: 'gemini-2.5-pro', permissionMode: 'yolo', promptVia: 'file' }), ctx)).toEqual({
-      argv: ['gemini', '-p', readFile, '-o', 'stream-json', '--approval-mode', 'yolo', '-m', 'gemini-2.5-pro', '--include-directories', ctx.resultDir],
+      argv: ['gemini', '-p', readFile, '-o', 'stream-json', '--approval-mode', 'yolo', '--skip-trust', '-m', 'gemini-2.5-pro', '--include-directories', ctx.resultDir],
       env: vtmEnv,
       promptFile: ctx.promptFile,
     });

@@ -9,6 +9,7 @@ import type { AgentConfig } from '../config';
 import { firstLine } from '../outcome';
 import {
   RunEvidence,
+  getHttpStatusKind,
   asNumber,
   asRecord,
   asString,
@@ -43,18 +44,24 @@ export function createOpencodeParser(ctx: ParserContext): AgentStreamParser {
   let cost: number | undefined;
   let lastText: string | undefined;
   let error: string | undefined;
+  // From the error event's data (opencode 1.18): the API's HTTP status, and whether opencode itself would retry.
+  let errorStatus: number | undefined;
+  let errorRetryable: boolean | undefined;
   const denials: string[] = [];
 
   const addTokens = (t: Record<string, unknown> | undefined) => {
     if (!t) return;
     const cache = asRecord(t.cache);
     const prev = ev.tokens ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
+    const read = asNumber(cache?.read) ?? 0;
+    const write = asNumber(cache?.write) ?? 0;
     ev.tokens = {
-      input: prev.input + (asNumber(t.input) ?? 0),
+      // opencode's input excludes the cache: add both cache counts so `input` means all prompt tokens.
+      input: prev.input + (asNumber(t.input) ?? 0) + read + write,
       // Reasoning tokens are billed as output.
       output: prev.output + (asNumber(t.output) ?? 0) + (asNumber(t.reasoning) ?? 0),
-      cacheRead: (prev.cacheRead ?? 0) + (asNumber(cache?.read) ?? 0),
-      cacheWrite: (prev.cacheWrite ?? 0) + (asNumber(cache?.write) ?? 0),
+      cacheRead: (prev.cacheRead ?? 0) + read,
+      cacheWrite: (prev.cacheWrite ?? 0) + write,
     };
   };
 
@@ -87,9 +94,13 @@ export function createOpencodeParser(ctx: ParserContext): AgentStreamParser {
           break;
         case 'error': {
           const err = asRecord(e.error);
-          error =
-            asString(asRecord(err?.data)?.message) ?? asString(err?.message) ?? asString(err?.name) ?? 'unknown error';
-          ev.noteErrorText(error);
+          const data = asRecord(err?.data);
+          error = asString(data?.message) ?? asString(err?.message) ?? asString(err?.name) ?? 'unknown error';
+          errorStatus = asNumber(data?.statusCode) ?? asNumber(err?.statusCode) ?? errorStatus;
+          const retryable = data?.isRetryable ?? err?.isRetryable;
+          if (typeof retryable === 'boolean') errorRetryable = retryable;
+          if (getHttpStatusKind(errorStatus) === 'rate_limit') ev.noteRateLimit(error);
+          else ev.noteErrorText(error);
           break;
         }
       }
@@ -101,7 +112,14 @@ export function createOpencodeParser(ctx: ParserContext): AgentStreamParser {
       if (killed) return ev.build(killed, end);
 
       if (error !== undefined) {
-        return ev.build(ev.failed(`opencode reported an error (exit ${String(end.exitCode)}): ${firstLine(error, 160)}`, true), end);
+        const kind = getHttpStatusKind(errorStatus);
+        const http = errorStatus !== undefined ? `, HTTP ${errorStatus}` : '';
+        const what = `opencode reported an error (exit ${String(end.exitCode)}${http}): ${firstLine(error, 160)}`;
+        if (kind === 'auth') {
+          return ev.build(ev.failed(`${what}; check the provider's API key in the opencode config or run \`opencode auth login\``, false), end);
+        }
+        // opencode says whether the error is worth retrying (401: false); the HTTP status decides when it does not.
+        return ev.build(ev.failed(what, errorRetryable ?? kind !== 'permanent'), end);
       }
       if (end.exitCode !== 0) return ev.build(ev.failed(ev.describeExit(end), steps > 0), end);
       if (steps === 0) {
@@ -122,7 +140,7 @@ export function createOpencodeParser(ctx: ParserContext): AgentStreamParser {
 export const opencodeAdapter: ProcessAdapter = {
   name: 'opencode',
   defaultBin: 'opencode',
-  writtenFor: 'opencode 0.x/1.x (run --format json as documented late 2026)',
+  writtenFor: 'opencode 1.18.33 (checked against the real binary, 2026-12)',
   transcriptFormat: 'jsonl',
   buildInvocation: buildOpencodeInvocation,
   createParser: createOpencodeParser,

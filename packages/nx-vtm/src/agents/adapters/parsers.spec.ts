@@ -11,6 +11,8 @@ import {
   createCommandParser,
   createGeminiParser,
   createOpencodeParser,
+  getGeminiHttpStatus,
+  getHttpStatusKind,
   type AgentStreamParser,
   type ParserContext,
 } from './index';
@@ -42,7 +44,8 @@ describe('claude parser', () => {
       exitCode: 0,
       durationMs: 1000,
       costUsd: 0.8123,
-      tokens: { input: 31, output: 6120, cacheRead: 402113, cacheWrite: 18234 },
+      // input counts every prompt token: 31 uncached + 402113 cache reads + 18234 cache writes.
+      tokens: { input: 420378, output: 6120, cacheRead: 402113, cacheWrite: 18234 },
       sessionId: '9b1f2c3d-0000-4000-8000-000000000001',
       filesTouched: ['/tmp/elsewhere/config.json', 'packages/hash/src/hash.test.ts', 'packages/hash/src/hash.ts'],
     });
@@ -53,7 +56,7 @@ describe('claude parser', () => {
   it('trap: subtype success with is_error true and exit 0 is a (transient) failure', () => {
     const o = claude('is-error-exit0.jsonl');
     expect(o).toMatchObject({ status: 'failed', transient: true, exitCode: 0 });
-    expect(o.reason).toContain('is_error: true (exit 0): API Error: 529');
+    expect(o.reason).toContain('claude reported an API error (exit 0): API Error: 529');
   });
 
   it('trap: empty result is not completed', () => {
@@ -245,7 +248,8 @@ describe('opencode parser', () => {
     expect(o).toMatchObject({
       status: 'completed',
       sessionId: 'ses_494719016ffe85dkDMj0FPRbHK',
-      tokens: { input: 12000, output: 900, cacheRead: 17000, cacheWrite: 1000 },
+      // input counts every prompt token: 12000 uncached + 17000 cache reads + 1000 cache writes.
+      tokens: { input: 30000, output: 900, cacheRead: 17000, cacheWrite: 1000 },
       filesTouched: ['packages/hash/src/hash.test.ts', 'packages/hash/src/hash.ts'],
     });
     expect(o.costUsd).toBeCloseTo(0.02, 9);
@@ -297,5 +301,108 @@ describe('computeCostUsd', () => {
     expect(computeCostUsd({ input: 1_000_000, output: 0, cacheRead: 1_000_000 }, 'gpt-5', undefined)).toBeCloseTo(0.125, 9);
     expect(computeCostUsd({ input: 1_000_000, output: 1_000_000 }, 'x', { default: { input: 1, output: 2 } })).toBe(3);
     expect(computeCostUsd(undefined, 'gpt-5', undefined)).toBeUndefined();
+  });
+});
+
+describe('shared classification of real-CLI outcomes (issue 9)', () => {
+  it('maps API statuses: 429 limit, 401/403 auth, 5xx/408/409 retry, other 4xx permanent', () => {
+    expect([429, 401, 403, 500, 529, 408, 400, 404, 200, undefined].map(getHttpStatusKind)).toEqual([
+      'rate_limit', 'auth', 'auth', 'transient', 'transient', 'transient', 'permanent', 'permanent', undefined, undefined,
+    ]);
+  });
+
+  it('reads gemini exit codes >= 144 as HTTP status mod 256, and leaves its own codes alone', () => {
+    expect([145, 173, 244, 144, 41, 55, 130, 0, null].map(getGeminiHttpStatus)).toEqual([
+      401, 429, 500, 400, undefined, undefined, undefined, undefined, undefined,
+    ]);
+  });
+
+  it('gemini: 401 (exit 145) is failed and not retried; 429 (173) is rate_limited; 500 (244) is retried; 55 is not', () => {
+    const g = (exitCode: number, stderr: string[] = []) => run(createGeminiParser, undefined, { exitCode }, { stderr });
+    expect(g(145, ['[API Error: UNAUTHENTICATED]'])).toMatchObject({ status: 'failed', transient: false });
+    expect(g(145).reason).toContain('HTTP 401');
+    expect(g(173)).toMatchObject({ status: 'rate_limited', transient: true });
+    expect(g(244)).toMatchObject({ status: 'failed', transient: true });
+    expect(g(55)).toMatchObject({ status: 'failed', transient: false });
+    expect(g(55).reason).toContain('--skip-trust');
+  });
+
+  it('a "Disk quota exceeded" on stderr is an ordinary failure, not a workspace-wide pause', () => {
+    const o = run(createCodexParser, undefined, { exitCode: 1 }, { stderr: ['Error: Disk quota exceeded (os error 122)'] });
+    expect(o.status).toBe('failed');
+    expect(o.resetAt).toBeUndefined();
+  });
+
+  it('anchors a relative reset time at the moment the message arrived, not at the start of the run', () => {
+    let t = new Date('2026-01-01T10:00:00Z').getTime();
+    const parser = createCodexParser({ ...ctx, clock: () => new Date(t) });
+    parser.push('{"type":"thread.started","thread_id":"th_1"}');
+    t += 4 * 60_000; // four minutes of the CLI's own retries
+    parser.push('{"type":"turn.failed","error":{"message":"Rate limit reached. Please retry in 2.5s."}}');
+    t += 60_000;
+    const o = parser.finish({ ...ok, exitCode: 1 });
+    expect(o).toMatchObject({ status: 'rate_limited', resetAt: '2026-01-01T10:04:02.500Z' });
+  });
+});
+
+/**
+ * Real outputs of the pinned CLIs, recorded by tools/agent-clis/record.js with our argv against the scripted model
+ * server (stdout in real-<case>.jsonl; exit code and stderr tail in real-<case>.meta.json). Re-record when a CLI
+ * updates; a changed format shows up here.
+ */
+describe('real CLI recordings (Claude Code 2.1.197, Codex 0.171.0, Gemini CLI 0.61.0, opencode 1.18.33)', () => {
+  const seen = new Date('2026-12-02T00:13:00Z');
+  const real = (create: (c: ParserContext) => AgentStreamParser, cli: string, name: string) => {
+    const meta = JSON.parse(readFileSync(join(FIXTURES, cli, `real-${name}.meta.json`), 'utf8')) as { exitCode: number; stderrTail: string[] };
+    return run(create, `${cli}/real-${name}.jsonl`, { exitCode: meta.exitCode }, { stderr: meta.stderrTail, context: { now: seen, clock: () => seen } });
+  };
+
+  it('claude: a write completes with cost, session id, and input tokens counting the cache', () => {
+    const o = real(createClaudeParser, 'claude', 'write');
+    expect(o).toMatchObject({ status: 'completed', sessionId: expect.any(String), filesTouched: ['src/out.js'] });
+    expect(o.costUsd).toBeGreaterThan(0);
+    // The server sends 1000 uncached + 200 cached prompt tokens per call; `input` includes the cache.
+    expect(o.tokens!.input).toBe(6 * o.tokens!.cacheRead!);
+  });
+
+  it('claude: api_error_status 401 is an auth failure (not retried), 500 is retried, 429 is a limit', () => {
+    expect(real(createClaudeParser, 'claude', 'http-401')).toMatchObject({ status: 'failed', transient: false });
+    expect(real(createClaudeParser, 'claude', 'http-500')).toMatchObject({ status: 'failed', transient: true });
+    // "Please retry in 2.5s." in the API's message, anchored when it was seen.
+    expect(real(createClaudeParser, 'claude', 'http-429')).toMatchObject({ status: 'rate_limited', resetAt: '2026-12-02T00:13:02.500Z' });
+  });
+
+  it('claude: "You\'ve hit your session limit · resets 10:16am (UTC)" pauses until the reset', () => {
+    expect(real(createClaudeParser, 'claude', 'session-limit')).toMatchObject({ status: 'rate_limited', resetAt: '2026-12-02T10:16:00.000Z' });
+  });
+
+  it('codex: a write completes with session id and tokens; 401 not retried; 500 retried; 429 and usage limit are limits', () => {
+    const o = real(createCodexParser, 'codex', 'write');
+    expect(o).toMatchObject({ status: 'completed', sessionId: expect.any(String) });
+    expect(o.tokens!.input).toBe(6 * o.tokens!.cacheRead!);
+    expect(real(createCodexParser, 'codex', 'http-401')).toMatchObject({ status: 'failed', transient: false });
+    expect(real(createCodexParser, 'codex', 'http-500')).toMatchObject({ status: 'failed', transient: true });
+    // Codex drops the body's retry hint after a plain 429: limited, with no reset time (the gate's default pause).
+    expect(real(createCodexParser, 'codex', 'http-429')).toMatchObject({ status: 'rate_limited', transient: true });
+    // "... or try again at 1:26 AM." (recorded at 00:26 UTC; the clock here says 00:13).
+    expect(real(createCodexParser, 'codex', 'usage-limit')).toMatchObject({ status: 'rate_limited', resetAt: '2026-12-02T01:26:00.000Z' });
+  });
+
+  it('gemini: a write completes; 401 exits 145 and is not retried', () => {
+    const o = real(createGeminiParser, 'gemini', 'write');
+    expect(o).toMatchObject({ status: 'completed', sessionId: expect.any(String), filesTouched: ['src/out.js'] });
+    expect(o.tokens!.input).toBeGreaterThan(0);
+    expect(real(createGeminiParser, 'gemini', 'http-401')).toMatchObject({ status: 'failed', transient: false, exitCode: 145 });
+  });
+
+  it('opencode: statusCode 401 with isRetryable false is not retried; a 500 after its own retries is', () => {
+    const o = real(createOpencodeParser, 'opencode', 'http-401');
+    expect(o).toMatchObject({ status: 'failed', transient: false });
+    expect(o.reason).toContain('HTTP 401');
+    expect(real(createOpencodeParser, 'opencode', 'http-500')).toMatchObject({ status: 'failed', transient: true });
+  });
+
+  it('opencode: a write it auto-rejects (permission "ask" headless) is permission_denied', () => {
+    expect(real(createOpencodeParser, 'opencode', 'permission-external-dir')).toMatchObject({ status: 'permission_denied', transient: false });
   });
 });

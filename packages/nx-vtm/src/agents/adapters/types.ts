@@ -37,8 +37,14 @@ export interface Invocation {
 
 /** What a parser needs besides the output lines. */
 export interface ParserContext {
-  /** "Now" at the start of the run: anchors relative reset times ("resets 1pm"). */
+  /** "Now" at the start of the run: anchors reset times when `clock` is not given. */
   now: Date;
+  /**
+   * The current time, asked when a limit message arrives (and at `finish`): relative reset times ("retry in 2.5s",
+   * "resets 1pm") are anchored there, not at the start of the run — after minutes of the CLI's own retries a pause
+   * anchored at the start would already be over.
+   */
+  clock?: () => Date;
   /** Working directory of the agent, to make the absolute paths in tool events workspace-relative. */
   cwd: string;
   model?: string;
