@@ -34,7 +34,7 @@ describe('scheduling limits (real nx, real agents)', () => {
         task('RISKY--T01', { risk: 'High' }),
       ],
     });
-    result = ws.run(SLICE, { '*': { sleepMs: 400 } });
+    result = ws.run(SLICE, { '*': { sleepMs: 1200 } });
   });
 
   it('completes every task and exits 0', () => {

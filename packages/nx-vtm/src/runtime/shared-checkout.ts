@@ -25,7 +25,7 @@ import type { AgentOutcome } from '../agents/outcome';
 import { resolveAgentConfig } from '../agents/routing';
 import { isPathInScope } from '../manifest/paths';
 import { buildTaskCommitMessage } from '../workspace/integrate';
-import { getHeadSha, getStatusEntries, gitOk, runGit } from '../workspace/git';
+import { getHeadSha, getStatusEntries, gitOk, isRuntimePath, runGit } from '../workspace/git';
 import { commitPaths, replayPathsOnto, saveRef } from '../workspace/work-commit';
 import type { VerificationResult } from '../workspace/verify';
 import { failpoint } from './failpoint';
@@ -92,7 +92,7 @@ export function attributeChanges({
 }): string[] {
   return Object.keys(now)
     .filter((p) => now[p] !== start[p])
-    .filter((p) => !isPathInScope(p, ignore))
+    .filter((p) => !isRuntimePath(p, ignore))
     .filter((p) => isPathInScope(p, own) || !isPathInScope(p, ownedElsewhere))
     .sort();
 }

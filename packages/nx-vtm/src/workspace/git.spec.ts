@@ -109,11 +109,13 @@ describe('isWorkingTreeClean', () => {
       bare.commit({ 'a.txt': 'a', 'b.txt': 'b', 'docs/backlog/task-state.json': '{}' }, 'files');
       bare.write({ 'a.txt': 'changed', 'new dir/untracked file.txt': 'u', 'docs/backlog/task-state.json': '{"x":1}' });
       bare.write({ '.vtm/state.db': 'x' });
+      // The state file's temp sibling of an atomic write in progress (another process), and a look-alike that is not.
+      bare.write({ 'docs/backlog/task-state.json.9393.0.tmp': '{}', 'docs/backlog/other.json.9393.0.tmp': '{}' });
       bare.git(['mv', 'b.txt', 'c.txt']);
       const r = await isWorkingTreeClean({ cwd: bare.root, ignorePaths: ['.vtm/', 'docs/backlog/task-state.json'] });
       expect(r).toEqual({
         ok: true,
-        value: { clean: false, dirtyPaths: ['a.txt', 'b.txt', 'c.txt', 'new dir/untracked file.txt'] },
+        value: { clean: false, dirtyPaths: ['a.txt', 'b.txt', 'c.txt', 'docs/backlog/other.json.9393.0.tmp', 'new dir/untracked file.txt'] },
       });
       const all = await isWorkingTreeClean({ cwd: bare.root, ignorePaths: [] });
       expect(all.ok && all.value.dirtyPaths).toContain('.vtm/state.db');

@@ -194,6 +194,18 @@ export interface WorkingTreeState {
 }
 
 /**
+ * Whether `path` is one of the plugin's run-time paths: inside an entry of `ignorePaths` (entries ending with "/" are
+ * directories), or the temp sibling `<file>.<pid>.<thread>.tmp` a run-time file (task-state.json) is written through
+ * before its atomic rename: another process's `git status` can see it for that instant (it made a concurrent command
+ * refuse to start with BLOCKED::DIRTY-GIT-STATUS in CI). Pure.
+ */
+export function isRuntimePath(path: string, ignorePaths: readonly string[]): boolean {
+  if (isPathInScope(path, ignorePaths)) return true;
+  const temp = /^(.*)\.\d+\.\d+\.tmp$/.exec(path);
+  return temp !== null && ignorePaths.some((p) => !p.endsWith('/') && p === temp[1]);
+}
+
+/**
  * Whether the checkout at `cwd` has uncommitted work outside `ignorePaths`. Run-time paths the plugin itself writes
  * (`.vtm/`, a tracked state file) are passed as `ignorePaths` so that they never count as the user's changes.
  * Entries ending with "/" are directories.
@@ -212,7 +224,7 @@ export async function isWorkingTreeClean({
     for (const p of e.from ? [e.from, e.path] : [e.path]) {
       // An untracked directory is reported as "dir/"; compare without the slash.
       const bare = p.endsWith('/') ? p.slice(0, -1) : p;
-      if (!isPathInScope(bare, ignorePaths)) dirty.add(p);
+      if (!isRuntimePath(bare, ignorePaths)) dirty.add(p);
     }
   }
   const dirtyPaths = [...dirty].sort();
