@@ -107,6 +107,9 @@ async function main(): Promise<void> {
         clearInterval(keepAlive);
         store.close();
       });
+      // The projection write the claim deferred to the next tick happens now, inside the store's write lock: a test
+      // that stops this process right after the report must not stop it holding that lock.
+      store.flushProjection();
       report({ kind: claim.kind, pid: process.pid, ...(claim.kind === 'claimed' ? { token: claim.token } : {}) });
       return;
     }
