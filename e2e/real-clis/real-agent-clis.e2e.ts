@@ -62,6 +62,9 @@ function makeWorkspace(cli: Cli, server: ModelServer, ids: string[], auth: 'key'
     tasks,
     files,
     options: {
+      // opencode processes sharing one home failed at start once in CI (exit 1, "params:") when three ran at once;
+      // run them one at a time here (docs/agents.md, known problems).
+      ...(cli === 'opencode' ? { wipLimit: 1 } : {}),
       agent: {
         adapter: cli,
         bin: bins[cli],
