@@ -22,6 +22,7 @@ export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
 export const DEFAULT_RETRIES = 1;
 export const DEFAULT_BACKOFF_MS = 30_000;
+export const DEFAULT_REPAIR_TURNS = 2;
 
 /** USD per 1M tokens for one model. */
 export const modelPriceSchema = z
@@ -131,6 +132,21 @@ export const partialAgentConfigSchema = z
       .record(z.string(), z.string())
       .optional()
       .describe('Extra environment variables for the agent process.'),
+    repairTurns: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .optional()
+      .describe(
+        'Repair turns: when the tests fail, the diff leaves the scope, the branch moved or the merge conflicts, the same agent continues in the same worktree with the evidence, up to this many times. Default 2; 0 blocks at the first failure.',
+      ),
+    allowNoChanges: z
+      .boolean()
+      .optional()
+      .describe(
+        'Accept an agent run that changed nothing (e.g. a check-only task). Default false: such a run ends blocked "no_changes", not completed.',
+      ),
   })
   .describe('Agent settings; every field optional so that layers can be merged.');
 
@@ -145,6 +161,8 @@ export const agentConfigSchema = partialAgentConfigSchema
     idleTimeoutMs: z.number().int().positive().default(DEFAULT_IDLE_TIMEOUT_MS),
     retries: z.number().int().min(0).max(10).default(DEFAULT_RETRIES),
     backoffMs: z.number().int().nonnegative().default(DEFAULT_BACKOFF_MS),
+    repairTurns: z.number().int().min(0).max(10).default(DEFAULT_REPAIR_TURNS),
+    allowNoChanges: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
     if (c.adapter === 'command' && !c.command) {

@@ -20,6 +20,20 @@ import type { AgentConfig } from './config';
 import type { AgentOutcome } from './outcome';
 import { runProcess, type ProcessResult, type RunProcessOptions } from './process-runner';
 import { buildPrompt } from './prompt';
+import { buildRepairPrompt, type RepairEvidence } from './repair-prompt';
+
+/** A repair turn: the agent continues its own work with the evidence of why it was not accepted. */
+export interface RepairTurnInput {
+  /** 2 for the first repair turn. */
+  turn: number;
+  /** 1 + repairTurns. */
+  maxTurns: number;
+  evidence: RepairEvidence;
+  /** The previous turn's session, resumed when the CLI can (`claude --resume`, `codex exec resume`, ...). */
+  resumeSessionId?: string;
+  /** The adapter that ran the previous turn: a session is only resumed by the same CLI. */
+  previousAdapter?: string;
+}
 
 export interface RunAgentInput {
   task: Task;
@@ -42,6 +56,8 @@ export interface RunAgentInput {
   onSpawn?: (pid: number) => void;
   /** Called for every output line of the agent, e.g. to show progress. */
   onOutputLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Set for a repair turn (see `RepairTurnInput`). */
+  repair?: RepairTurnInput;
 }
 
 /** The world as `runAgent` sees it. */
@@ -116,17 +132,24 @@ export async function runAgent(input: RunAgentInput, deps: RunAgentDeps = defaul
 
 /** Attempts of one agent config: retried while the outcome is transient, up to `config.retries` times. */
 async function runWithRetries(input: RunAgentInput, config: AgentConfig, deps: RunAgentDeps): Promise<AgentOutcome> {
-  const prompt = buildPrompt({
-    task: input.task,
-    runId: input.runId,
-    // Only a command agent is asked for the result file: CLI agents would need write access outside their sandbox.
-    resultFile: config.adapter === 'command' ? join(input.resultDir, RESULT_FILES.result) : undefined,
-  });
+  const resumeSessionId = getResumableSession(input.repair, config);
+  const taskPrompt = () =>
+    buildPrompt({
+      task: input.task,
+      runId: input.runId,
+      // Only a command agent is asked for the result file: CLI agents would need write access outside their sandbox.
+      resultFile: config.adapter === 'command' ? join(input.resultDir, RESULT_FILES.result) : undefined,
+    });
+  const repairPrompt = input.repair
+    ? buildRepairPrompt({ task: input.task, turn: input.repair.turn, maxTurns: input.repair.maxTurns, evidence: input.repair.evidence, resumed: !!resumeSessionId })
+    : undefined;
+  // A resumed session still holds the task: it gets only the repair message. A fresh run gets the task, then it.
+  const prompt = repairPrompt === undefined ? taskPrompt() : resumeSessionId ? repairPrompt : `${taskPrompt()}\n---\n\n${repairPrompt}`;
   await deps.writeFile(join(input.resultDir, RESULT_FILES.prompt), prompt);
 
   let costUsd: number | undefined;
   for (let attempt = 1; ; attempt++) {
-    const outcome = await attemptOnce({ input, config, prompt, attempt }, deps);
+    const outcome = await attemptOnce({ input, config, prompt, attempt, resumeSessionId }, deps);
     if (outcome.costUsd !== undefined) costUsd = (costUsd ?? 0) + outcome.costUsd;
     // Money spent by failed attempts is still spent: report the total.
     if (costUsd !== undefined) outcome.costUsd = Math.round(costUsd * 1e6) / 1e6;
@@ -139,6 +162,18 @@ async function runWithRetries(input: RunAgentInput, config: AgentConfig, deps: R
       return outcome; // aborted while waiting
     }
   }
+}
+
+/**
+ * The session a repair turn resumes: the previous turn's, when the same CLI ran it and can resume (every process
+ * adapter but `command`, which gets VTM_REPAIR_ROUND instead). A session id is CLI output, so it must look like one
+ * (it becomes one argv element; one starting with "-" would read as a flag). Pure.
+ */
+export function getResumableSession(repair: RepairTurnInput | undefined, config: AgentConfig): string | undefined {
+  const id = repair?.resumeSessionId;
+  if (!id || config.adapter === 'command' || config.adapter === 'replay') return undefined;
+  if (repair.previousAdapter !== config.adapter) return undefined;
+  return /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/.test(id) ? id : undefined;
 }
 
 /** Whether an outcome is worth another attempt of the same agent. Pure. */
@@ -167,7 +202,13 @@ export function computeBackoffMs({
 }
 
 async function attemptOnce(
-  { input, config, prompt, attempt }: { input: RunAgentInput; config: AgentConfig; prompt: string; attempt: number },
+  {
+    input,
+    config,
+    prompt,
+    attempt,
+    resumeSessionId,
+  }: { input: RunAgentInput; config: AgentConfig; prompt: string; attempt: number; resumeSessionId?: string },
   deps: RunAgentDeps,
 ): Promise<AgentOutcome> {
   const { task, cwd, resultDir } = input;
@@ -189,6 +230,8 @@ async function attemptOnce(
     taskFile: join(resultDir, RESULT_FILES.task),
     resultFile,
     resultDir,
+    ...(resumeSessionId ? { resumeSessionId } : {}),
+    ...(input.repair ? { repairRound: input.repair.turn - 1 } : {}),
   };
   const invocation = adapter.buildInvocation(config, ctx);
   const parser = adapter.createParser({

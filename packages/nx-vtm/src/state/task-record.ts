@@ -31,6 +31,7 @@ export const KNOWN_REASONS = [
   'provisional',
   'owner_lost',
   'task_changed',
+  'no_changes',
 ] as const;
 export type KnownReason = (typeof KNOWN_REASONS)[number];
 

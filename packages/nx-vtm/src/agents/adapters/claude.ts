@@ -37,6 +37,8 @@ export function buildClaudeInvocation(config: AgentConfig, ctx: InvocationContex
   argv.push('--output-format', 'stream-json', '--verbose');
   argv.push('--permission-mode', config.permissionMode ?? 'acceptEdits');
   if (config.model) argv.push('--model', config.model);
+  // A repair turn continues the previous turn's conversation (Claude Code keeps sessions per working directory).
+  if (ctx.resumeSessionId) argv.push('--resume', ctx.resumeSessionId);
   if (config.maxBudgetUsd !== undefined) argv.push('--max-budget-usd', String(config.maxBudgetUsd));
   if (config.allowedTools?.length) argv.push('--allowedTools', config.allowedTools.join(','));
   // The prompt file lives in the result folder, outside the working directory Claude may read by default.

@@ -29,6 +29,9 @@ export function buildCodexInvocation(config: AgentConfig, ctx: InvocationContext
   argv.push('-C', ctx.cwd);
   if (config.model) argv.push('-m', config.model);
   argv.push(...(config.args ?? []));
+  // A repair turn: `codex exec [exec options] resume <SESSION_ID> <PROMPT|->` (0.171: exec's options go before
+  // the subcommand and apply to the resumed session).
+  if (ctx.resumeSessionId) argv.push('resume', ctx.resumeSessionId);
   // "-" reads the prompt from stdin; with promptVia "file" the prompt argument tells codex where to read it.
   argv.push(viaFile ? readPromptFileInstruction(ctx.promptFile) : '-');
   const invocation: Invocation = { argv, env: buildVtmEnv(config, ctx) };

@@ -22,6 +22,7 @@ export function buildVtmEnv(config: AgentConfig, ctx: InvocationContext): Record
     VTM_PROMPT_FILE: ctx.promptFile,
     VTM_WORKSPACE_ROOT: ctx.workspaceRoot,
     VTM_RUN_ID: ctx.runId,
+    ...(ctx.repairRound ? { VTM_REPAIR_ROUND: String(ctx.repairRound) } : {}),
   };
 }
 

@@ -60,6 +60,9 @@ export function buildGeminiInvocation(config: AgentConfig, ctx: InvocationContex
   // Task worktrees are fresh folders Gemini has never been told to trust: without this 0.61 exits 55 doing nothing.
   argv.push('--skip-trust');
   if (config.model) argv.push('-m', config.model);
+  // A repair turn: 0.61's --resume takes "latest" or an index, not a session id; sessions are kept per project
+  // folder, and the task's worktree is its own folder, so "latest" is the task's previous turn.
+  if (ctx.resumeSessionId) argv.push('--resume', 'latest');
   // The prompt file lives in the result folder, outside the workspace Gemini's file tools may read by default.
   if (viaFile) argv.push('--include-directories', ctx.resultDir);
   argv.push(...(config.args ?? []));

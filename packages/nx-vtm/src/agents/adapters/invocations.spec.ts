@@ -137,3 +137,36 @@ describe('command argv', () => {
     expect(viaFile).toEqual({ argv: ['./agent'], env: vtmEnv, promptFile: ctx.promptFile });
   });
 });
+
+describe('repair turns resume the previous session with each CLI\'s own flag', () => {
+  const resume = { ...ctx, resumeSessionId: 'sess-42', repairRound: 1 };
+  const withRound = { ...vtmEnv, VTM_REPAIR_ROUND: '1' };
+  it('claude --resume <id>', () => {
+    const inv = buildClaudeInvocation(cfg({ adapter: 'claude' }), resume);
+    expect(inv.argv.slice(inv.argv.indexOf('--resume'), inv.argv.indexOf('--resume') + 2)).toEqual(['--resume', 'sess-42']);
+    expect(inv.env).toEqual(withRound);
+  });
+  it('codex exec <options> resume <id> -', () => {
+    const inv = buildCodexInvocation(cfg({ adapter: 'codex', model: 'gpt-5' }), resume);
+    expect(inv.argv).toEqual(['codex', 'exec', '--json', '--sandbox', 'workspace-write', '-C', ctx.cwd, '-m', 'gpt-5', 'resume', 'sess-42', '-']);
+  });
+  it('gemini --resume latest (0.61 resumes by index or "latest"; the worktree is the task\'s own project)', () => {
+    const inv = buildGeminiInvocation(cfg({ adapter: 'gemini' }), resume);
+    expect(inv.argv.slice(inv.argv.indexOf('--resume'), inv.argv.indexOf('--resume') + 2)).toEqual(['--resume', 'latest']);
+  });
+  it('opencode run --session <id>', () => {
+    const inv = buildOpencodeInvocation(cfg({ adapter: 'opencode' }), resume);
+    expect(inv.argv).toEqual(['opencode', 'run', '--format', 'json', '--session', 'sess-42', OPENCODE_STDIN_INSTRUCTION]);
+  });
+  it('command: a new invocation with VTM_REPAIR_ROUND', () => {
+    const inv = buildCommandInvocation(cfg({ adapter: 'command', command: ['./agent'] }), { ...ctx, repairRound: 2 });
+    expect(inv.argv).toEqual(['./agent']);
+    expect(inv.env.VTM_REPAIR_ROUND).toBe('2');
+  });
+  it('no resume flag without a session', () => {
+    for (const inv of [buildClaudeInvocation(cfg({ adapter: 'claude' }), ctx), buildGeminiInvocation(cfg({ adapter: 'gemini' }), ctx)]) {
+      expect(inv.argv).not.toContain('--resume');
+    }
+    expect(buildCodexInvocation(cfg({ adapter: 'codex' }), ctx).argv).not.toContain('resume');
+  });
+});

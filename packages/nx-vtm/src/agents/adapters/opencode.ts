@@ -29,6 +29,8 @@ export function buildOpencodeInvocation(config: AgentConfig, ctx: InvocationCont
   const viaFile = config.promptVia === 'file';
   const argv = [getBin(config, 'opencode'), 'run', '--format', 'json'];
   if (config.model) argv.push('-m', config.model);
+  // A repair turn continues the previous turn's session.
+  if (ctx.resumeSessionId) argv.push('--session', ctx.resumeSessionId);
   argv.push(...(config.args ?? []));
   argv.push(viaFile ? readPromptFileInstruction(ctx.promptFile) : OPENCODE_STDIN_INSTRUCTION);
   const invocation: Invocation = { argv, env: buildVtmEnv(config, ctx) };

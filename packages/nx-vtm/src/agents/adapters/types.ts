@@ -23,6 +23,10 @@ export interface InvocationContext {
   resultFile: string;
   /** The folder holding the files above. */
   resultDir: string;
+  /** A repair turn resumes this session of the same CLI (its own flag: --resume, exec resume, --session). */
+  resumeSessionId?: string;
+  /** A repair turn's number (1 for the first repair), exported as VTM_REPAIR_ROUND. */
+  repairRound?: number;
 }
 
 /** How to start the agent: argv (never a shell string), optional stdin, extra environment. */
