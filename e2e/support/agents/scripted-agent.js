@@ -18,6 +18,9 @@
  *   git           git argv lists run after writing, e.g. [["checkout","-q","-b","side"],["add","-A"],["commit","-qm","x"]]
  *   lingerWrite   { "path", "afterMs" }: a detached process the agent leaves behind writes this file later
  *   noAcs         report no acceptance criteria at all (neither completed nor remaining)
+ *   removeFiles   workspace-relative paths deleted after writing (e.g. a repair that undoes an out-of-scope file)
+ *   repairs       { "<round>": { ... } }: overrides for repair round <round> ($VTM_REPAIR_ROUND), e.g.
+ *                 { "failTests": true, "repairs": { "1": { "failTests": false } } } fails, then is repaired
  * Every start and end is appended to $SCRIPTED_AGENT_LOG as {"event","taskId","pid","at","cwd"} (concurrency checks).
  */
 const fs = require('node:fs');
@@ -25,12 +28,14 @@ const path = require('node:path');
 
 const task = JSON.parse(fs.readFileSync(process.env.VTM_TASK_FILE, 'utf8'));
 const plan = JSON.parse(process.env.SCRIPTED_AGENT_PLAN || '{}');
-const step = { ...(plan['*'] || {}), ...(plan[task.task_id] || {}) };
+const round = process.env.VTM_REPAIR_ROUND || '';
+const base = { ...(plan['*'] || {}), ...(plan[task.task_id] || {}) };
+const step = { ...base, ...((round && base.repairs && base.repairs[round]) || {}) };
 const log = (event, extra = {}) => {
   if (!process.env.SCRIPTED_AGENT_LOG) return;
   fs.appendFileSync(
     process.env.SCRIPTED_AGENT_LOG,
-    `${JSON.stringify({ event, taskId: task.task_id, pid: process.pid, at: Date.now(), cwd: process.cwd(), ...extra })}\n`,
+    `${JSON.stringify({ event, taskId: task.task_id, pid: process.pid, at: Date.now(), cwd: process.cwd(), ...(round ? { round: Number(round) } : {}), ...extra })}\n`,
   );
 };
 
@@ -42,7 +47,7 @@ process.stdin.on('end', async () => {
   log('start', { promptBytes: Buffer.byteLength(stdin) });
   if (process.env.SCRIPTED_AGENT_PROMPT_DIR) {
     fs.mkdirSync(process.env.SCRIPTED_AGENT_PROMPT_DIR, { recursive: true });
-    fs.writeFileSync(path.join(process.env.SCRIPTED_AGENT_PROMPT_DIR, `${task.task_id}.md`), stdin);
+    fs.writeFileSync(path.join(process.env.SCRIPTED_AGENT_PROMPT_DIR, `${task.task_id}${round ? `.repair-${round}` : ''}.md`), stdin);
   }
   if (step.sleepMs) await new Promise((r) => setTimeout(r, step.sleepMs));
   if (step.exitCode) {
@@ -78,6 +83,7 @@ process.stdin.on('end', async () => {
     write(t, `const test = require('node:test');\nconst assert = require('node:assert');\n${sideEffect}test(${JSON.stringify(`${task.task_id} works`)}, () => { ${assertion}; });\n`);
   }
   if (step.outOfScope) write(step.outOfScope, 'outside the scope\n');
+  for (const rel of step.removeFiles || []) fs.rmSync(rel, { force: true });
   for (const argv of step.git || []) require('node:child_process').execFileSync('git', argv, { stdio: 'ignore' });
   if (step.lingerWrite) {
     const code = `setTimeout(() => require('node:fs').writeFileSync(${JSON.stringify(path.resolve(step.lingerWrite.path))}, 'written by a leftover process\\n'), ${Number(step.lingerWrite.afterMs) || 0});`;

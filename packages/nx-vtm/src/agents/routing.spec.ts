@@ -21,6 +21,8 @@ describe('agent config', () => {
       idleTimeoutMs: 5 * 60_000,
       retries: 1,
       backoffMs: 30_000,
+      repairTurns: 2,
+      allowNoChanges: false,
     });
   });
 

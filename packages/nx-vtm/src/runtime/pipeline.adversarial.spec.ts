@@ -24,10 +24,11 @@ beforeEach(() => {
 });
 afterEach(() => repo.cleanup());
 
-function buildOptions(plan: Record<string, unknown>, over: Record<string, unknown> = {}): PluginOptions {
+function buildOptions(plan: Record<string, unknown>, over: Record<string, unknown> = {}, agentOver: Record<string, unknown> = {}): PluginOptions {
   const parsed = parsePluginOptions({
     worktree: { linkDirs: [] },
     agent: {
+      ...agentOver,
       adapter: 'command',
       command: [process.execPath, SCRIPTED_AGENT],
       timeoutMs: 60_000,
@@ -87,7 +88,7 @@ describe('a verdict nobody can fool', () => {
   ])('an agent that moves its worktree to %s is blocked branch_moved, nothing merged, its work kept under a ref', async (_what, move) => {
     const before = repo.git(['rev-parse', 'main']);
     const plan = { '*': { git: [move, ['add', '-A'], ['commit', '-qm', 'agent commit']] } };
-    const r = await run('MOVED--T01', buildOptions(plan));
+    const r = await run('MOVED--T01', buildOptions(plan, {}, { repairTurns: 0 }));
     expect(r.outcome).toMatchObject({ status: 'blocked', reason: 'branch_moved' });
     expect(String(r.outcome.error)).toMatch(/refs\/vtm\/attempts\/MOVED--T01\/moved-\d+/);
     expect(repo.git(['rev-parse', 'main'])).toBe(before);

@@ -15,7 +15,7 @@
  * written after the save (a test that creates files, a process the agent left behind, a branch switch) never reaches
  * the integration branch unaudited. Failures keep the worktree (never delete work); success removes it.
  */
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Task } from '../manifest/schema';
 import type { PluginOptions } from '../config/plugin-options';
@@ -23,7 +23,9 @@ import type { AttemptProgress, TaskOutcome } from '../state/task-record';
 import type { AgentOutcome } from '../agents/outcome';
 import type { AgentConfig } from '../agents/config';
 import { resolveAgentConfig } from '../agents/routing';
-import { runAgent } from '../agents/run-agent';
+import { runAgent, type RepairTurnInput } from '../agents/run-agent';
+import { isRepairable, trimEvidence, type RepairEvidence, type RepairKind } from '../agents/repair-prompt';
+import { getIdentityEnv } from '../workspace/identity';
 import { runProcess } from '../agents/process-runner';
 import { createTaskWorktree, getTaskBranch, removeTaskWorktree } from '../workspace/worktree';
 import { auditScope, collectCommittedChanges, formatScopeViolation, type ScopeAudit } from '../workspace/audit';
@@ -149,14 +151,17 @@ export async function runStageAgent({
   config,
   cwd,
   dir,
+  repair,
 }: {
   input: PipelineInput;
   config: { config: AgentConfig; fallback?: AgentConfig };
   cwd: string;
   dir: string;
+  repair?: RepairTurnInput;
 }): Promise<AgentOutcome> {
   const { config: c } = config;
-  input.log(`agent ${c.adapter}${c.model ? ` (${c.model})` : ''} started${cwd === input.workspaceRoot ? ' in the shared checkout' : ''}`);
+  const what = repair ? ` for repair turn ${repair.turn} of ${repair.maxTurns}${repair.resumeSessionId && repair.previousAdapter === c.adapter ? ' (resuming its session)' : ''}` : '';
+  input.log(`agent ${c.adapter}${c.model ? ` (${c.model})` : ''} started${what}${cwd === input.workspaceRoot ? ' in the shared checkout' : ''}`);
   const agent = await runAgent({
     task: input.task,
     config: c,
@@ -167,6 +172,7 @@ export async function runStageAgent({
     workspaceRoot: input.workspaceRoot,
     signal: input.signal,
     onSpawn: input.onAgentSpawn,
+    repair,
   });
   input.log(`agent ${agent.status}: ${agent.reason}`);
   return agent;
@@ -248,13 +254,25 @@ export async function saveLeftoverWork({ worktree, taskId }: { worktree: string;
  * that switched branches, detached HEAD or reset the branch would otherwise have its commits merged from the wrong
  * place, or lost. Everything found there is kept under a ref named in the message.
  */
-async function checkTaskBranch({ cwd, taskId, baseSha }: { cwd: string; taskId: string; baseSha: string }): Promise<{ ok: true; head: string } | { ok: false; message: string }> {
+async function checkTaskBranch({
+  cwd,
+  taskId,
+  baseSha,
+  pendingMerge = false,
+}: {
+  cwd: string;
+  taskId: string;
+  baseSha: string;
+  /** Before the save: a merge of the base in progress (a repair turn resolving a conflict) counts as containing it. */
+  pendingMerge?: boolean;
+}): Promise<{ ok: true; head: string } | { ok: false; message: string; ref?: string }> {
   const branch = getTaskBranch(taskId);
   const sym = await runGit({ cwd, args: ['symbolic-ref', '-q', 'HEAD'] });
   const head = await getHeadSha({ cwd });
   if (!head.ok) return { ok: false, message: `Task ${taskId}: cannot read HEAD in ${cwd}: ${head.error.message}` };
   const attached = sym.code === 0 && sym.stdout.trim() === `refs/heads/${branch}`;
-  const grown = await isAncestor({ cwd, ancestor: baseSha, descendant: head.value });
+  const mergeHead = pendingMerge ? await getHeadSha({ cwd, ref: 'MERGE_HEAD' }) : undefined;
+  const grown = mergeHead?.ok && mergeHead.value === baseSha ? { ok: true as const, value: true } : await isAncestor({ cwd, ancestor: baseSha, descendant: head.value });
   if (attached && grown.ok && grown.value) return { ok: true, head: head.value };
   const where = sym.code === 0 ? sym.stdout.trim().replace(/^refs\/heads\//, '') : 'a detached HEAD';
   const kept = await commitWorkingTree({ cwd, parent: head.value, message: `nx-vtm: work of ${taskId} found on ${where}\n` });
@@ -264,6 +282,7 @@ async function checkTaskBranch({ cwd, taskId, baseSha }: { cwd: string; taskId: 
   const what = attached ? `${branch} no longer contains its base ${baseSha.slice(0, 8)} (reset or rewritten)` : `the worktree is on ${where}, not ${branch}`;
   return {
     ok: false,
+    ref,
     message: `Task ${taskId}: ${what}; nothing was committed to ${branch} or merged. The work is kept as ${ref} (${keptSha.slice(0, 8)}) and in the worktree ${cwd}; inspect it (git log ${ref}), then re-run ${taskId}`,
   };
 }
@@ -275,23 +294,21 @@ export async function runTaskPipeline(input: PipelineInput): Promise<PipelineRes
 }
 
 async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> {
-  const { workspaceRoot, task, options, integrationBranch, log, attempt } = input;
+  const { workspaceRoot, task, options, log, attempt } = input;
   const id = task.task_id;
   const paths = getResultPaths(workspaceRoot, id);
   const resultDir = relative(workspaceRoot, paths.dir);
-  const ignorePaths = ['.vtm/', input.stateFile];
-  const linkDirs = options.worktree.linkDirs;
-  const branch = getTaskBranch(id);
 
   // Where an earlier owner of this attempt got to. A finished agent run is never repeated; the worktree it worked in
   // must still be there (the commit that saved its work is enough from "saved" on).
   const progress = attempt.progress();
   let done = stageIndex(progress?.stage);
   const data: Record<string, unknown> = { ...(progress?.data ?? {}) };
-  if (done >= stageIndex('agent') && done < stageIndex('integrated') && !(typeof data.cwd === 'string' && existsSync(data.cwd))) {
+  if ((done >= stageIndex('agent') || getTurn(data) > 1) && done < stageIndex('integrated') && !(typeof data.cwd === 'string' && existsSync(data.cwd))) {
     log(`the worktree of the interrupted attempt (${String(data.cwd)}) is gone; starting the task over`);
     done = -1;
   }
+  if (done < 0) for (const k of ['turn', 'turns', 'repair']) delete data[k];
   if (done >= stageIndex('agent')) log(`continuing the interrupted attempt after stage "${STAGES[done]}" (its agent run is not repeated)`);
 
   const advance = (stage: Stage, more: Record<string, unknown>): boolean => {
@@ -301,23 +318,175 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
     return true;
   };
 
-  // 1. Where the agent works.
-  if (done < stageIndex('worktree') || done < stageIndex('agent')) {
-    // A fresh audit trail per attempt (an attempt continued after "agent" keeps the agent's transcript).
+  if (done < stageIndex('agent') && getTurn(data) === 1) {
+    // A fresh audit trail per attempt (an attempt continued after "agent" keeps the agent's transcript; a repair turn
+    // keeps the earlier turns' files).
     rmSync(paths.dir, { recursive: true, force: true });
     mkdirSync(paths.dir, { recursive: true });
   }
   const resolved = resolveAgentConfig({ task, options: options.agent });
   if (!resolved.ok) return { outcome: blocked('agent_config', resolved.error, { result_dir: resultDir }), summary: resolved.error };
+  const maxTurns = 1 + resolved.value.config.repairTurns;
 
+  // Each turn runs the stages agent -> saved -> audited -> verified -> integrated. A turn whose work is not accepted
+  // for a reason the agent can fix (failing tests, changes outside the scope, a moved branch, a conflicting merge,
+  // no changes) is followed by a repair turn of the same agent in the same worktree, given the evidence, until the
+  // turns run out. The stage record goes back to "worktree" with the next turn's number and evidence, so a kill
+  // during a repair turn continues that turn.
+  for (;;) {
+    const turn = getTurn(data);
+    const result = await runTurn({ input, data, done, advance, resolved: resolved.value, turn, maxTurns });
+    const turns = getTurns(data);
+    const evidence = result.repair;
+    if (!evidence || result.claimLost || turn >= maxTurns) return withTurns(result, turns, turn);
+    const recordOfTurn = buildTurnRecord({ turn, agent: result.agent, evidence, sha: typeof data.sha === 'string' ? data.sha : null });
+    log(`turn ${turn} not accepted (${evidence.kind}); repair turn ${turn + 1} of ${maxTurns} with the evidence`);
+    const nextBase = evidence.kind === 'merge_conflict' ? await getHeadSha({ cwd: workspaceRoot, ref: `refs/heads/${input.integrationBranch}` }) : undefined;
+    if (nextBase && !nextBase.ok) return withTurns(result, turns, turn);
+    if (
+      !advance('worktree', {
+        turn: turn + 1,
+        turns: [...turns, recordOfTurn],
+        repair: { evidence, previousSessionId: result.agent?.sessionId ?? null, previousAdapter: result.agent?.adapter ?? null, lastSha: data.sha ?? data.baseSha },
+        ...(nextBase?.ok ? { baseSha: nextBase.value } : {}),
+      })
+    ) {
+      return lostClaim(id, 'worktree');
+    }
+    done = stageIndex('worktree');
+  }
+}
+
+/** The turn an attempt is in (1 = the first agent run). */
+const getTurn = (data: Record<string, unknown>): number => (typeof data.turn === 'number' && data.turn >= 1 ? data.turn : 1);
+const getTurns = (data: Record<string, unknown>): TurnRecord[] => (Array.isArray(data.turns) ? (data.turns as TurnRecord[]) : []);
+
+/** What the report shows of a turn that was not accepted. */
+export interface TurnRecord {
+  turn: number;
+  result: string;
+  summary: string;
+  /** The evidence handed to the next turn (shortened for the state file; the full text is in turn-<n+1>/prompt.md). */
+  evidence: string;
+  paths: string[];
+  sha: string | null;
+  agent: { adapter: string | null; status: string | null; session_id: string | null; usd: number | null; tokens: Record<string, number> | null; duration_ms: number | null } | null;
+}
+
+export function buildTurnRecord({ turn, agent, evidence, sha }: { turn: number; agent: AgentOutcome | undefined; evidence: RepairEvidence; sha: string | null }): TurnRecord {
+  return {
+    turn,
+    result: evidence.kind,
+    summary: evidence.summary,
+    evidence: trimEvidence(evidence.details, 2000),
+    paths: evidence.paths,
+    sha,
+    agent: agent
+      ? {
+          adapter: agent.adapter ?? null,
+          status: agent.status,
+          session_id: agent.sessionId ?? null,
+          usd: agent.costUsd ?? null,
+          tokens: (agent.tokens as Record<string, number> | undefined) ?? null,
+          duration_ms: agent.durationMs ?? null,
+        }
+      : null,
+  };
+}
+
+/**
+ * The task's result with its turns: the cost is what every turn spent (money spent by turns that were not accepted
+ * is still spent), `turns` lists the turns that were not accepted with their evidence. Pure.
+ */
+export function withTurns(result: TurnResult, earlier: TurnRecord[], turn: number): PipelineResult {
+  const { repair: _repair, ...rest } = result;
+  if (earlier.length === 0 || result.claimLost) return rest;
+  const last = (rest.outcome.cost ?? null) as { usd: number | null; tokens: Record<string, number> | null; attempts?: number; duration_ms?: number } | null;
+  let usd: number | null = last?.usd ?? null;
+  const tokens: Record<string, number> = { ...(last?.tokens ?? {}) };
+  let duration = last?.duration_ms ?? 0;
+  for (const t of earlier) {
+    if (t.agent?.usd != null) usd = Math.round(((usd ?? 0) + t.agent.usd) * 1e6) / 1e6;
+    for (const [k, v] of Object.entries(t.agent?.tokens ?? {})) if (typeof v === 'number') tokens[k] = (tokens[k] ?? 0) + v;
+    duration += t.agent?.duration_ms ?? 0;
+  }
+  const cost = { ...(last ?? {}), usd, tokens: Object.keys(tokens).length ? tokens : null, duration_ms: duration, turns: turn };
+  return { ...rest, outcome: { ...rest.outcome, cost, turns: earlier, repair_turns: turn - 1 } };
+}
+
+type TurnResult = PipelineResult & { repair?: RepairEvidence };
+
+/** Read a file's text, or '' (evidence is best effort). */
+function readText(path: string | undefined): string {
+  try {
+    return path ? readFileSync(path, 'utf8') : '';
+  } catch {
+    return '';
+  }
+}
+
+/** One turn's stages, from the agent run to the integration. A result with `repair` can be retried by a repair turn. */
+async function runTurn({
+  input,
+  data,
+  done: doneAtStart,
+  advance,
+  resolved,
+  turn,
+  maxTurns,
+}: {
+  input: PipelineInput;
+  data: Record<string, unknown>;
+  done: number;
+  advance: (stage: Stage, more: Record<string, unknown>) => boolean;
+  resolved: { config: AgentConfig; fallback?: AgentConfig };
+  turn: number;
+  maxTurns: number;
+}): Promise<TurnResult> {
+  const { workspaceRoot, task, options, integrationBranch, log, attempt } = input;
+  const id = task.task_id;
+  const paths = getResultPaths(workspaceRoot, id);
+  const resultDir = relative(workspaceRoot, paths.dir);
+  const ignorePaths = ['.vtm/', input.stateFile];
+  const linkDirs = options.worktree.linkDirs;
+  const branch = getTaskBranch(id);
+  let done = doneAtStart;
+  // A repair turn's files (prompt, transcript, verify.log) go to turn-<n>/, beside the first turn's.
+  const turnDir = turn === 1 ? paths.dir : join(paths.dir, `turn-${turn}`);
+  const repairable = (reason: string, evidence: () => RepairEvidence | Promise<RepairEvidence>) =>
+    isRepairable(reason) && turn < maxTurns ? evidence() : undefined;
+
+  // 1. Where the agent works, 2. the agent.
   if (done < stageIndex('agent')) {
-    const prepared = await prepareWorktree(input, paths.dir);
-    if (!prepared.ok) return { outcome: blocked(prepared.reason, prepared.message, { result_dir: resultDir }), summary: prepared.message };
-    if (!advance('worktree', { cwd: prepared.cwd, baseSha: prepared.baseSha })) return lostClaim(id, 'worktree');
-
-    // 2. The agent.
-    const agent = await runStageAgent({ input, config: resolved.value, cwd: prepared.cwd, dir: paths.dir });
-    if (agent.status !== 'completed') return agentNotCompleted({ task, agent, extra: { result_dir: resultDir, worktree: relative(workspaceRoot, prepared.cwd) } });
+    let cwd: string;
+    if (turn === 1) {
+      const prepared = await prepareWorktree(input, paths.dir);
+      if (!prepared.ok) return { outcome: blocked(prepared.reason, prepared.message, { result_dir: resultDir }), summary: prepared.message };
+      if (!advance('worktree', { cwd: prepared.cwd, baseSha: prepared.baseSha })) return lostClaim(id, 'worktree');
+      cwd = prepared.cwd;
+    } else {
+      cwd = data.cwd as string;
+      mkdirSync(turnDir, { recursive: true });
+      const ready = await prepareRepairWorktree({ cwd, taskId: id, baseSha: data.baseSha as string, repair: data.repair as RepairState, log });
+      if (!ready.ok) return { outcome: blocked('worktree_failed', ready.message, { result_dir: resultDir, worktree: relative(workspaceRoot, cwd) }), summary: ready.message };
+    }
+    const repair = turn > 1 ? (data.repair as RepairState) : undefined;
+    const agent = await runStageAgent({
+      input,
+      config: resolved,
+      cwd,
+      dir: turnDir,
+      repair: repair
+        ? {
+            turn,
+            maxTurns,
+            evidence: repair.evidence,
+            resumeSessionId: repair.previousSessionId ?? undefined,
+            previousAdapter: repair.previousAdapter ?? undefined,
+          }
+        : undefined,
+    });
+    if (agent.status !== 'completed') return agentNotCompleted({ task, agent, extra: { result_dir: resultDir, worktree: relative(workspaceRoot, cwd) } });
     // The agent's finished run is paid for: recorded before anything else happens, so no crash repeats it.
     if (!advance('agent', { agent })) return lostClaim(id, 'agent');
     done = stageIndex('agent');
@@ -327,16 +496,22 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
   const baseSha = data.baseSha as string;
   const agent = data.agent as AgentOutcome;
   const common = { result_dir: resultDir, cost: costOf(agent), agent_status: agent.status, worktree: relative(workspaceRoot, cwd) };
+  const notAccepted = async (reason: string, message: string, extra: Partial<TaskOutcome>, evidence: () => RepairEvidence | Promise<RepairEvidence>): Promise<TurnResult> => ({
+    agent,
+    outcome: blocked(reason, message, { ...common, ...extra }),
+    summary: message,
+    repair: await repairable(reason, evidence),
+  });
 
   // 3. Save the work as a commit on vtm/<id> (the repository's commit hooks run: they are the user's gate).
   if (done < stageIndex('saved')) {
-    const before = await checkTaskBranch({ cwd, taskId: id, baseSha });
-    if (!before.ok) return { agent, outcome: blocked('branch_moved', before.message, common), summary: before.message };
+    const before = await checkTaskBranch({ cwd, taskId: id, baseSha, pendingMerge: turn > 1 });
+    if (!before.ok) return notAccepted('branch_moved', before.message, {}, () => movedEvidence(before));
     const commit = await commitTaskWork({ worktree: cwd, taskId: id, title: task.title, acceptanceCriteria: task.acceptance_criteria, linkDirs, baseSha });
     if (!commit.ok) return { agent, outcome: blocked('commit_failed', commit.error.message, common), summary: commit.error.message };
     // A hook may have switched branches or committed elsewhere too.
     const after = await checkTaskBranch({ cwd, taskId: id, baseSha });
-    if (!after.ok) return { agent, outcome: blocked('branch_moved', after.message, common), summary: after.message };
+    if (!after.ok) return notAccepted('branch_moved', after.message, {}, () => movedEvidence(after));
     if (!advance('saved', { sha: after.head })) return lostClaim(id, 'saved');
     done = stageIndex('saved');
   }
@@ -344,8 +519,15 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
 
   // 4. The audit: exactly the commits that will be merged, against the declared scope (the agent's list is a claim).
   // Commits are shared by every worktree: read them from the main checkout (the worktree is gone after "integrated").
-  const audited = await auditCommit({ input, cwd: workspaceRoot, from: baseSha, to: sha, dir: paths.dir });
-  if (!audited.ok) return { agent, outcome: blocked(audited.reason, audited.message, { ...common, ...audited.extra }), summary: audited.message };
+  const audited = await auditCommit({ input, cwd: workspaceRoot, from: baseSha, to: sha, dir: turnDir, allowNoChanges: resolved.config.allowNoChanges });
+  if (!audited.ok) {
+    return notAccepted(audited.reason, audited.message, audited.extra, () => ({
+      kind: audited.reason as RepairKind,
+      summary: audited.message,
+      details: audited.reason === 'scope_violation' ? `Outside the scope: ${((audited.extra.outside_scope as string[] | undefined) ?? []).join(', ')}\nFile scope: ${task.file_scope.join(', ')}` : audited.message,
+      paths: (audited.extra.outside_scope as string[] | undefined) ?? [],
+    }));
+  }
   const audit = audited.audit;
   if (done < stageIndex('audited')) {
     log(describeAudit(audit));
@@ -355,8 +537,15 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
 
   // 5. Verification decides "completed" (on the saved commit, in the worktree).
   if (done < stageIndex('verified')) {
-    const verified = await verifyTask({ input, cwd, dir: paths.dir });
-    if (!verified.ok) return { agent, outcome: blocked(verified.reason, verified.message, { ...common, files_modified: audit.files, ...verified.extra }), summary: verified.message };
+    const verified = await verifyTask({ input, cwd, dir: turnDir });
+    if (!verified.ok) {
+      return notAccepted(verified.reason, verified.message, { files_modified: audit.files, ...verified.extra }, () => ({
+        kind: verified.reason as RepairKind,
+        summary: verified.message,
+        details: trimEvidence(readText(join(turnDir, 'verify.log')) || verified.message),
+        paths: verified.reason === 'missing_tests' ? (((verified.extra.verification as { missing?: string[] } | undefined)?.missing) ?? []) : [],
+      }));
+    }
     // Tests run the task's own code, which can do anything: the branch must still be the audited commit.
     const still = await checkTaskBranch({ cwd, taskId: id, baseSha });
     const tip = await getHeadSha({ cwd, ref: `refs/heads/${branch}` });
@@ -364,7 +553,8 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
       const message = still.ok
         ? `Task ${id}: ${branch} moved during verification (audited ${sha.slice(0, 8)}, now ${tip.ok ? tip.value.slice(0, 8) : 'unreadable'}); nothing was merged. Inspect the worktree ${cwd}, then re-run ${id}`
         : still.message;
-      return { agent, outcome: blocked('branch_moved', message, { ...common, files_modified: audit.files }), summary: message };
+      // Moved by the task's own tests: that is the agent's code to fix.
+      return notAccepted('branch_moved', message, { files_modified: audit.files }, () => (still.ok ? { kind: 'branch_moved', summary: message, details: message, paths: [] } : movedEvidence(still)));
     }
     const leftovers = await gitOk({ cwd, args: ['status', '--porcelain', '--untracked-files=all'] });
     if (leftovers.ok && leftovers.value.trim()) log(`files changed in the worktree after the save (e.g. by the tests) are not part of the task's commit and are not merged`);
@@ -392,16 +582,16 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
     if (!merged.ok) {
       if (merged.error.reason === 'claim_lost') return lostClaim(id, 'integrated');
       log(`${merged.error.message}`);
-      return {
-        agent,
-        outcome: blocked(merged.error.reason, merged.error.message, {
-          ...common,
-          files_modified: audit.files,
-          test_results: testResults,
-          conflicted_paths: merged.error.conflictedPaths ?? [],
-        }),
-        summary: merged.error.message,
-      };
+      const conflicted = merged.error.conflictedPaths ?? [];
+      return notAccepted(merged.error.reason, merged.error.message, { files_modified: audit.files, test_results: testResults, conflicted_paths: conflicted }, async () => {
+        const commits = await gitOk({ cwd: workspaceRoot, args: ['log', '--oneline', '--no-decorate', '-n', '30', `${sha}..refs/heads/${integrationBranch}`] });
+        return {
+          kind: 'merge_conflict',
+          summary: merged.error.message,
+          details: trimEvidence(`Conflicting files: ${conflicted.join(', ')}\nNew commits on ${integrationBranch}:\n${commits.ok ? commits.value : '(unreadable)'}`),
+          paths: conflicted,
+        };
+      });
     }
     failpoint('after-merge', id);
     const integration = { strategy: options.integration, ...merged.value, task_sha: sha };
@@ -423,7 +613,55 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
     verification,
     testResults,
     integration: data.integration as Record<string, unknown>,
+    patchDir: turnDir,
   });
+}
+
+/** The evidence of a moved branch: where the work was found, and the ref it is kept under. */
+function movedEvidence(moved: { message: string; ref?: string }): RepairEvidence {
+  return { kind: 'branch_moved', summary: moved.message, details: moved.message, paths: moved.ref ? [moved.ref] : [] };
+}
+
+/** What a repair turn carries over from the turn that was not accepted (stored with the stage, survives a kill). */
+interface RepairState {
+  evidence: RepairEvidence;
+  previousSessionId: string | null;
+  previousAdapter: string | null;
+  /** The task branch's last good commit: the previous turn's saved work, or the base. */
+  lastSha: string;
+}
+
+/**
+ * Put the worktree where a repair turn starts: on vtm/<id> at the last good commit (a branch the agent moved is put
+ * back; what was found there is already kept under a ref), with anything left uncommitted (by the tests, a process
+ * the agent left, or a repair turn killed halfway) saved under a ref and cleaned away, and — when the base moved
+ * (a merge conflict) — in the middle of merging the new base, conflicts in place for the agent to resolve. Idempotent,
+ * so a turn killed before its agent finished is prepared the same way again.
+ */
+async function prepareRepairWorktree({ cwd, taskId, baseSha, repair, log }: { cwd: string; taskId: string; baseSha: string; repair: RepairState; log: (line: string) => void }): Promise<{ ok: true } | { ok: false; message: string }> {
+  const branch = getTaskBranch(taskId);
+  const fail = (what: string, e: { message: string }) => ({ ok: false as const, message: `Task ${taskId}: cannot prepare the repair turn in ${cwd}: ${what}: ${e.message}` });
+  // A merge of ours left halfway by a killed turn: abort it first (its result is redone below).
+  if ((await runGit({ cwd, args: ['rev-parse', '-q', '--verify', 'MERGE_HEAD'] })).code === 0) await runGit({ cwd, args: ['merge', '--abort'] });
+  const saved = await saveLeftoverWork({ worktree: cwd, taskId });
+  if (!saved.ok) return fail('saving the uncommitted files', { message: saved.error });
+  if (saved.value !== '(nothing to save)') log(`files left uncommitted in the worktree saved as ${saved.value} before the repair turn`);
+  const sym = await runGit({ cwd, args: ['symbolic-ref', '-q', 'HEAD'] });
+  const head = await getHeadSha({ cwd });
+  if (!(sym.code === 0 && sym.stdout.trim() === `refs/heads/${branch}` && head.ok && head.value === repair.lastSha)) {
+    const back = await gitOk({ cwd, args: ['checkout', '--quiet', '--force', '-B', branch, repair.lastSha] });
+    if (!back.ok) return fail(`putting ${branch} back at ${repair.lastSha.slice(0, 8)}`, back.error);
+    await gitOk({ cwd, args: ['clean', '-fdq'] });
+  }
+  const contains = await isAncestor({ cwd, ancestor: baseSha, descendant: repair.lastSha });
+  if (contains.ok && !contains.value) {
+    const merge = await runGit({ cwd, args: ['merge', '--no-ff', '--no-commit', baseSha], env: await getIdentityEnv(cwd) });
+    // Conflicts exit 1 and leave the markers: that is the agent's work in this turn.
+    if (merge.code !== 0 && (await runGit({ cwd, args: ['rev-parse', '-q', '--verify', 'MERGE_HEAD'] })).code !== 0) {
+      return fail(`merging the new base ${baseSha.slice(0, 8)}`, { message: merge.stderr || merge.stdout });
+    }
+  }
+  return { ok: true };
 }
 
 type Prepared = { ok: true; cwd: string; baseSha: string } | { ok: false; reason: string; message: string };
@@ -483,7 +721,22 @@ export type Audited =
   | { ok: false; reason: string; message: string; extra: Partial<TaskOutcome> };
 
 /** The scope audit of the commit range `from..to`, with its patch kept as `diff.patch`. */
-export async function auditCommit({ input, cwd, from, to, dir }: { input: PipelineInput; cwd: string; from: string; to: string; dir: string }): Promise<Audited> {
+export async function auditCommit({
+  input,
+  cwd,
+  from,
+  to,
+  dir,
+  allowNoChanges = false,
+}: {
+  input: PipelineInput;
+  cwd: string;
+  from: string;
+  to: string;
+  dir: string;
+  /** `agent.allowNoChanges`: an empty diff is accepted (otherwise the run ends `no_changes`). */
+  allowNoChanges?: boolean;
+}): Promise<Audited> {
   const { task } = input;
   const changes = await collectCommittedChanges({ cwd, from, to });
   if (!changes.ok) return { ok: false, reason: 'git_failed', message: changes.error.message, extra: {} };
@@ -494,6 +747,13 @@ export async function auditCommit({ input, cwd, from, to, dir }: { input: Pipeli
     const message = formatScopeViolation({ taskId: task.task_id, audit });
     input.log(message);
     return { ok: false, reason: 'scope_violation', message, extra: { files_modified: audit.files, outside_scope: audit.outside.map((o) => o.path) } };
+  }
+  if (audit.files.length === 0 && !allowNoChanges) {
+    // An agent that says "done" and changed nothing has not done the task (or it was done before): nothing to verify
+    // or integrate, and not "completed" on its word alone.
+    const message = `Task ${task.task_id}: the agent reported success but changed no file; nothing was verified or integrated. If the task needs no change (a check-only task, or its work is already on the branch), set agent.allowNoChanges for it`;
+    input.log(message);
+    return { ok: false, reason: 'no_changes', message, extra: { files_modified: [] } };
   }
   return { ok: true, audit };
 }
@@ -552,6 +812,7 @@ export function recordAccepted({
   verification,
   testResults,
   integration,
+  patchDir,
 }: {
   input: PipelineInput;
   agent: AgentOutcome;
@@ -560,6 +821,8 @@ export function recordAccepted({
   verification: VerificationResult | undefined;
   testResults: TaskOutcome['test_results'];
   integration: Record<string, unknown>;
+  /** Where the accepted turn's diff.patch is (a repair turn's folder); default the task's result folder. */
+  patchDir?: string;
 }): PipelineResult {
   const { workspaceRoot, task, runId } = input;
   const id = task.task_id;
@@ -580,7 +843,8 @@ export function recordAccepted({
   rmSync(paths.outcomeDir, { recursive: true, force: true });
   mkdirSync(paths.outcomeDir, { recursive: true });
   writeFileSync(join(paths.outcomeDir, 'result.json'), `${JSON.stringify({ task_id: id, run_id: runId, ...outcome }, null, 2)}\n`);
-  if (existsSync(join(paths.dir, 'diff.patch'))) copyFileSync(join(paths.dir, 'diff.patch'), join(paths.outcomeDir, 'task.patch'));
+  const patch = join(patchDir ?? paths.dir, 'diff.patch');
+  if (existsSync(patch)) copyFileSync(patch, join(paths.outcomeDir, 'task.patch'));
   if (verification && existsSync(verification.logFile)) copyFileSync(verification.logFile, join(paths.outcomeDir, 'verify.log'));
   failpoint('before-finish', id);
   const n = audit.files.length;

@@ -125,7 +125,10 @@ export async function commitTaskWork({
   const added = await gitOk({ cwd: worktree, args: ['add', '-A', '--', '.', ...(await excludeLinked(worktree, linkDirs))] });
   if (!added.ok) return gitFailed(added.error, `cannot stage the changes in ${worktree}`);
   const staged = await runGit({ cwd: worktree, args: ['diff', '--cached', '--quiet', '--no-ext-diff'] });
-  if (staged.code === 0) {
+  // A merge in progress (a repair turn resolving a conflict with the new base) is committed even when its result
+  // equals HEAD: the merge commit is what makes the new base part of the branch.
+  const merging = staged.code === 0 && (await runGit({ cwd: worktree, args: ['rev-parse', '-q', '--verify', 'MERGE_HEAD'] })).code === 0;
+  if (staged.code === 0 && !merging) {
     const head = await getHeadSha({ cwd: worktree });
     if (!head.ok) return gitFailed(head.error, 'cannot read HEAD');
     return ok({
@@ -134,7 +137,7 @@ export async function commitTaskWork({
       ...(baseSha ? { hasCommitsSinceBase: head.value !== baseSha } : {}),
     });
   }
-  if (staged.code !== 1) {
+  if (staged.code !== 1 && !merging) {
     const e = new GitError({ cwd: worktree, args: ['diff', '--cached', '--quiet'], code: staged.code, stderr: staged.stderr });
     return gitFailed(e, 'cannot compare the index');
   }
