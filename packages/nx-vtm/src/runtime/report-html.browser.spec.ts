@@ -32,7 +32,7 @@ it('renders in headless chromium with one lane per task and no console errors; s
     events.push({ ...base, ts: at(i * 60 + 40), type: 'stage', stage: 'agent' });
     events.push({ ...base, ts: at(i * 60 + 50), type: 'stage', stage: 'audited' });
     events.push({ ...base, ts: at(i * 60 + 58), type: 'finish' });
-    return { task_id: id, title: id, slice: 'Slice 1.1', risk: 'Low', outcome: 'completed', reason: null, error: null, acs_completed: 1, acs_total: 1, tests: null, files_modified: 1, duration_minutes: 1, cost_usd: 0.05, attempts: 1, result_dir: null, remediation: null };
+    return { task_id: id, title: id, slice: 'Slice 1.1', risk: 'Low', outcome: 'completed', reason: null, error: null, acs_completed: 1, acs_total: 1, tests: null, files_modified: 1, duration_minutes: 1, cost_usd: 0.05, attempts: 1, result_dir: null, remediation: null, turns: 1, repairs: [] };
   });
   const report: RunReport = {
     run_id: 'RUN1', manifest_hash: 'h', started_at: at(0), ended_at: at(240), status: 'SUCCESS',

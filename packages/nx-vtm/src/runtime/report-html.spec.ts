@@ -1,6 +1,6 @@
 import { buildTask } from '../test-support/manifest-fixtures';
 import type { VtmEvent } from '../state/event-log';
-import type { RunReport, RunReportTask } from './report';
+import { formatRunReportMarkdown, type RunReport, type RunReportTask } from './report';
 import { buildLanes, formatRunReportHtml } from './report-html';
 
 const T0 = Date.parse('2026-12-01T10:00:00.000Z');
@@ -31,6 +31,8 @@ const reportTask = (id: string, over: Partial<RunReportTask> = {}): RunReportTas
   attempts: 1,
   result_dir: null,
   remediation: null,
+  turns: 1,
+  repairs: [],
   ...over,
 });
 
@@ -102,5 +104,43 @@ describe('report.html', () => {
     expect(html).toContain('Measured makespan <b id="makespan">5.00 min</b>; lower bound 4.83 min (makespan / LB 1.03)');
     expect(html).toContain('serial 5.45 min; agent cost $0.20');
     expect(html).toContain('<li><b>C</b>: scope_violation — Widen file_scope</li>');
+  });
+});
+
+describe('repair turns in the reports', () => {
+  const repaired = reportTask('R', {
+    turns: 2,
+    repairs: [{ turn: 1, result: 'verification_failed', summary: 'Task R: verification failed (0 passed, 1 failed of 1)', evidence: 'not ok 1 - R works\n# fail 1 <script>' }],
+  });
+  const report: RunReport = {
+    run_id: 'RUN2',
+    manifest_hash: 'h',
+    started_at: at(0),
+    ended_at: at(60),
+    status: 'SUCCESS',
+    totals: { tasks: 1, completed: 1, from_cache: 0, blocked: 0, skipped: 0 },
+    tasks: [repaired],
+    blockers: [],
+    next_eligible: [],
+    slices: [],
+    time: { wall_minutes: 1, serial_minutes: 1, saved_minutes: 0, saved_percent: 0 },
+    cost: { usd: null },
+  };
+
+  it('markdown lists each turn that was not accepted, with the end of its evidence', () => {
+    const md = formatRunReportMarkdown(report);
+    expect(md).toContain('### Repair turns');
+    expect(md).toContain('- **R** — 2 turns, the last accepted');
+    expect(md).toContain('  - turn 1: verification_failed — Task R: verification failed (0 passed, 1 failed of 1)');
+    expect(md).toContain('not ok 1 - R works ⏎ # fail 1 <script>');
+    expect(formatRunReportMarkdown({ ...report, tasks: [reportTask('A')] })).not.toContain('Repair turns');
+  });
+
+  it('html shows the turns column and the evidence, escaped', () => {
+    const html = formatRunReportHtml({ report, lanes: [], tasks: new Map([['R', buildTask('R')]]), wipLimit: 3 });
+    expect(html).toContain('<th>turns</th>');
+    expect(html).toMatch(/<ul id="repairs"><li data-task="R"><b>R<\/b>: 2 turns, the last accepted/);
+    expect(html).toContain('# fail 1 &lt;script&gt;');
+    expect(html).not.toContain('<script>');
   });
 });

@@ -164,7 +164,17 @@ export function formatRunReportHtml({ report, lanes, tasks, wipLimit }: { report
   const taskRows = report.tasks
     .map(
       (t) =>
-        `<tr class="outcome-${escapeHtml(t.outcome)}"><td>${escapeHtml(t.task_id)}</td><td>${escapeHtml(t.title)}</td><td>${escapeHtml(t.risk)}</td><td>${escapeHtml(t.outcome)}${t.reason ? `: ${escapeHtml(t.reason)}` : ''}</td><td>${t.acs_completed}/${t.acs_total}</td><td>${t.tests ? `${t.tests.passing}/${t.tests.total}` : '–'}</td><td>${t.duration_minutes ?? '–'}</td><td>${t.cost_usd !== null ? `$${t.cost_usd.toFixed(2)}` : '–'}</td></tr>`,
+        `<tr class="outcome-${escapeHtml(t.outcome)}"><td>${escapeHtml(t.task_id)}</td><td>${escapeHtml(t.title)}</td><td>${escapeHtml(t.risk)}</td><td>${escapeHtml(t.outcome)}${t.reason ? `: ${escapeHtml(t.reason)}` : ''}</td><td>${t.acs_completed}/${t.acs_total}</td><td>${t.tests ? `${t.tests.passing}/${t.tests.total}` : '–'}</td><td>${t.duration_minutes ?? '–'}</td><td>${t.cost_usd !== null ? `$${t.cost_usd.toFixed(2)}` : '–'}</td><td>${t.turns ?? 1}</td></tr>`,
+    )
+    .join('\n');
+  // Each turn that was not accepted, with the evidence its repair turn was given (collapsed: it can be long).
+  const repairs = report.tasks
+    .filter((t) => (t.repairs ?? []).length > 0)
+    .map(
+      (t) =>
+        `<li data-task="${escapeHtml(t.task_id)}"><b>${escapeHtml(t.task_id)}</b>: ${t.turns} turns, the last ${t.outcome === 'completed' ? 'accepted' : `not accepted (${escapeHtml(t.reason ?? t.outcome)})`}<ol>${t.repairs
+          .map((r) => `<li value="${r.turn}">${escapeHtml(r.result)}: ${escapeHtml(r.summary)}<details><summary>evidence</summary><pre>${escapeHtml(r.evidence)}</pre></details></li>`)
+          .join('')}</ol></li>`,
     )
     .join('\n');
   const blockers = report.blockers.map((b) => `<li><b>${escapeHtml(b.task_id)}</b>: ${escapeHtml(b.reason)} — ${escapeHtml(b.remediation)}</li>`).join('\n');
@@ -192,9 +202,10 @@ ${ticks}
 ${rows}
 </svg>
 <h2>Tasks</h2>
-<table id="tasks"><tr><th>task</th><th>title</th><th>risk</th><th>outcome</th><th>ACs</th><th>tests</th><th>minutes</th><th>cost</th></tr>
+<table id="tasks"><tr><th>task</th><th>title</th><th>risk</th><th>outcome</th><th>ACs</th><th>tests</th><th>minutes</th><th>cost</th><th>turns</th></tr>
 ${taskRows}
 </table>
+${repairs ? `<h2>Repair turns</h2><ul id="repairs">${repairs}</ul>` : ''}
 ${blockers ? `<h2>Blockers</h2><ul id="blockers">${blockers}</ul>` : ''}
 <h2>Slices</h2><ul id="slices">${slices}</ul>
 ${report.next_eligible.length ? `<h2>Next eligible</h2><p>${report.next_eligible.map(escapeHtml).join(', ')}</p>` : ''}

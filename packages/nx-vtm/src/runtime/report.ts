@@ -26,6 +26,10 @@ export interface RunReportTask {
   attempts: number;
   result_dir: string | null;
   remediation: string | null;
+  /** Agent turns the task took (1 + repair turns). */
+  turns: number;
+  /** The turns that were not accepted, each with why and the evidence the next turn was given. */
+  repairs: { turn: number; result: string; summary: string; evidence: string }[];
 }
 
 export interface RunReport {
@@ -67,6 +71,7 @@ export function getRemediation(taskId: string, reason: string | null, record?: T
     verification_failed: `The task's tests failed (see ${dir}/verify.log).${kept} Fix the implementation or the tests, ${rerun}.`,
     missing_tests: `test_verification files do not exist after the agent ran.${kept} Have the task write them or fix their paths in the manifest, ${rerun}.`,
     merge_conflict: `Merging vtm/${taskId} conflicted (see conflicted_paths); the branch is kept. Merge it by hand (git merge vtm/${taskId}, resolve, commit), ${rerun}: a branch merged by hand is recorded completed without calling the agent.`,
+    no_changes: `The agent reported success but changed no file (see ${dir}/ and its transcript). If the task needs no change, set agent.allowNoChanges for it; otherwise improve the task's description, ${rerun}.`,
     missing_context: `Add the missing related documents (BLOCKED::MISSING-CONTEXT) or fix their paths in the manifest, ${rerun}.`,
     empty_ac: 'Add acceptance criteria to the task in the manifest (BLOCKED::EMPTY-AC).',
     provisional: `Provisional tasks wait until every non-provisional High-risk task is in progress or done (BLOCKED::PROVISIONAL); run those first, or set "provisional": false, ${rerun}.`,
@@ -139,6 +144,15 @@ export function buildRunReport({
       attempts: record?.attempts ?? 0,
       result_dir: (o.result_dir as string | undefined) ?? null,
       remediation: reason ? getRemediation(taskId, reason, record) : null,
+      turns: 1 + (typeof o.repair_turns === 'number' ? o.repair_turns : 0),
+      repairs: Array.isArray(o.turns)
+        ? (o.turns as Record<string, unknown>[]).map((t) => ({
+            turn: Number(t.turn),
+            result: String(t.result),
+            summary: String(t.summary ?? ''),
+            evidence: String(t.evidence ?? ''),
+          }))
+        : [],
     });
   }
 
@@ -229,6 +243,20 @@ export function formatRunReportMarkdown(r: RunReport): string {
       if (b.error) lines.push(`   - Seen: ${b.error.split('\n')[0]}`);
       lines.push(`   - Remediation: ${b.remediation}`);
     });
+    lines.push('');
+  }
+  const repaired = r.tasks.filter((t) => t.repairs.length > 0);
+  if (repaired.length > 0) {
+    lines.push('### Repair turns', '');
+    for (const t of repaired) {
+      const last = t.outcome === 'completed' ? 'accepted' : `not accepted (${t.reason ?? t.outcome})`;
+      lines.push(`- **${t.task_id}** — ${t.turns} turns, the last ${last}`);
+      for (const turn of t.repairs) {
+        lines.push(`  - turn ${turn.turn}: ${turn.result} — ${turn.summary.split('\n')[0]}`);
+        const evidence = turn.evidence.trim().split('\n').slice(-3).join(' ⏎ ');
+        if (evidence && evidence !== turn.summary.split('\n')[0]) lines.push(`    - evidence (end): ${evidence.slice(0, 300)}`);
+      }
+    }
     lines.push('');
   }
   lines.push('### Next eligible tasks', '');
