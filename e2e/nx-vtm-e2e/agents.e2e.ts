@@ -121,8 +121,9 @@ describe('real agent CLIs (stand-ins on PATH)', () => {
     expect(state()['OPEN--T01'].cost).toMatchObject({ adapter: 'opencode' });
   });
 
+  // The next three cases show what a person finds when repair turns are off (or used up): repair.e2e.ts has them on.
   it('an edit outside the file scope blocks the task (scope_violation) and is not merged', () => {
-    const { ws, state } = setup({ tasks: [task('SCOPE--T01', 'src/scope.js')], fake: { mode: 'edit-out-of-scope', outOfScopeFile: 'package.json' } });
+    const { ws, state } = setup({ tasks: [task('SCOPE--T01', 'src/scope.js')], fake: { mode: 'edit-out-of-scope', outOfScopeFile: 'package.json' }, agent: { repairTurns: 0 } });
     const r = ws.nx(SLICE);
     expect(r.code).not.toBe(0);
     expect(state()['SCOPE--T01']).toMatchObject({ status: 'blocked', reason: 'scope_violation', outside_scope: ['package.json'] });
@@ -144,7 +145,7 @@ describe('real agent CLIs (stand-ins on PATH)', () => {
     const t = task('TESTFAIL--T01', 'src/tf.js');
     const testFile = Object.keys(t.files)[0];
     t.files[testFile] = `const test = require('node:test');\nconst assert = require('node:assert');\ntest('needs a real implementation', () => assert.match(require('node:fs').readFileSync('src/tf.js', 'utf8'), /IMPLEMENTED/));\n`;
-    const { ws, state } = setup({ tasks: [t] });
+    const { ws, state } = setup({ tasks: [t], agent: { repairTurns: 0 } });
     const r = ws.nx(SLICE);
     expect(r.code).not.toBe(0);
     expect(state()['TESTFAIL--T01']).toMatchObject({ status: 'blocked', reason: 'verification_failed', test_results: { total: 1, passing: 0, failing: 1 } });
@@ -157,6 +158,7 @@ describe('real agent CLIs (stand-ins on PATH)', () => {
       tasks: [task('CONFLICT--T01', 'src/conflict.js')],
       files: { 'src/conflict.js': 'original\n' },
       fake: { delayMs: 2500 },
+      agent: { repairTurns: 0 },
     });
     const child = spawn(process.execPath, [join(ws.root, 'node_modules/nx/dist/bin/nx.js'), ...SLICE], {
       cwd: ws.root,

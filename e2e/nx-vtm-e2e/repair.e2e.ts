@@ -1,0 +1,52 @@
+/**
+ * Repair turns through the real nx CLI, real git worktrees and a real agent process (the scripted stand-in, which
+ * changes behaviour per VTM_REPAIR_ROUND): a task whose tests fail goes back to its agent with the failure output and
+ * is completed when the repair passes; one whose repairs never pass is blocked with the last evidence. What a person
+ * sees afterwards (task-state.json, the run report) shows every turn.
+ */
+import { readFileSync } from 'node:fs';
+import { createAgentWorkspace, task, type AgentWorkspace } from '../support/vtm';
+
+const workspaces: AgentWorkspace[] = [];
+afterAll(() => workspaces.forEach((w) => w.remove()));
+
+const SLICE = ['run-many', '-t', 'implement', '--projects=slice-1.1', '--outputStyle=stream'];
+
+describe('repair turns (real nx)', () => {
+  it('a failing test goes back to the agent with its output: repaired -> completed with two turns; never repaired -> blocked after three', () => {
+    const fixed = task('FIXED--T01');
+    const stuck = task('STUCK--T01');
+    const ws = createAgentWorkspace({ tasks: [fixed, stuck] });
+    workspaces.push(ws);
+    const plan = {
+      'FIXED--T01': { failTests: true, repairs: { '1': { failTests: false } } },
+      'STUCK--T01': { failTests: true },
+    };
+    const r = ws.run(SLICE, plan);
+    expect(r.code).not.toBe(0); // STUCK is blocked
+    const tasks = ws.state().tasks;
+
+    expect(tasks['FIXED--T01']).toMatchObject({ status: 'completed', repair_turns: 1, cost: expect.objectContaining({ turns: 2 }) });
+    expect(tasks['FIXED--T01'].turns).toEqual([expect.objectContaining({ turn: 1, result: 'verification_failed' })]);
+    const repairPrompt = readFileSync(`${ws.root}.prompts/FIXED--T01.repair-1.md`, 'utf8');
+    expect(repairPrompt).toContain('Repair turn 2 of 3 for task FIXED--T01');
+    expect(repairPrompt).toContain('FIXED--T01 works'); // the failing test, from the runner's output
+    expect(ws.git(['show', 'main:test/fixed-t01.test.js'])).toContain('assert.equal(1, 1)');
+
+    expect(tasks['STUCK--T01']).toMatchObject({ status: 'blocked', reason: 'verification_failed', repair_turns: 2 });
+    expect((tasks['STUCK--T01'].turns as { turn: number }[]).map((t) => t.turn)).toEqual([1, 2]);
+    expect(ws.git(['ls-tree', '-r', '--name-only', 'main'])).not.toContain('src/stuck-t01.js');
+
+    // Each turn ran its agent once: FIXED twice, STUCK three times.
+    const starts = ws.agentEvents().filter((e) => e.event === 'start');
+    expect(starts.filter((e) => e.taskId === 'FIXED--T01')).toHaveLength(2);
+    expect(starts.filter((e) => e.taskId === 'STUCK--T01')).toHaveLength(3);
+
+    // The run report shows the turns.
+    const [report] = ws.reports().slice(-1);
+    expect(report.md).toContain('### Repair turns');
+    expect(report.md).toContain('- **FIXED--T01** — 2 turns, the last accepted');
+    expect(report.md).toContain('- **STUCK--T01** — 3 turns, the last not accepted (verification_failed)');
+    expect(report.html).toContain('<ul id="repairs">');
+  });
+});
