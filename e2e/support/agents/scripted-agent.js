@@ -18,6 +18,7 @@
  *   git           git argv lists run after writing, e.g. [["checkout","-q","-b","side"],["add","-A"],["commit","-qm","x"]]
  *   lingerWrite   { "path", "afterMs" }: a detached process the agent leaves behind writes this file later
  *   noAcs         report no acceptance criteria at all (neither completed nor remaining)
+ *   files         { "<path>": "<content>" } written verbatim after the scope and test files (realistic code and tests)
  *   removeFiles   workspace-relative paths deleted after writing (e.g. a repair that undoes an out-of-scope file)
  *   repairs       { "<round>": { ... } }: overrides for repair round <round> ($VTM_REPAIR_ROUND), e.g.
  *                 { "failTests": true, "repairs": { "1": { "failTests": false } } } fails, then is repaired
@@ -82,6 +83,7 @@ process.stdin.on('end', async () => {
     const sideEffect = step.testWrites ? `require('node:fs').writeFileSync(${JSON.stringify(step.testWrites)}, 'written by a test\\n');\n` : '';
     write(t, `const test = require('node:test');\nconst assert = require('node:assert');\n${sideEffect}test(${JSON.stringify(`${task.task_id} works`)}, () => { ${assertion}; });\n`);
   }
+  for (const [rel, text] of Object.entries(step.files || {})) write(rel, text);
   if (step.outOfScope) write(step.outOfScope, 'outside the scope\n');
   for (const rel of step.removeFiles || []) fs.rmSync(rel, { force: true });
   for (const argv of step.git || []) require('node:child_process').execFileSync('git', argv, { stdio: 'ignore' });

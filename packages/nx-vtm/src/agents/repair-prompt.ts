@@ -18,6 +18,7 @@ export const REPAIRABLE_REASONS = [
   'scope_violation',
   'branch_moved',
   'merge_conflict',
+  'integration_check_failed',
   'no_changes',
 ] as const;
 export type RepairKind = (typeof REPAIRABLE_REASONS)[number];
@@ -68,6 +69,8 @@ const WHAT_TO_DO: Record<RepairKind, (task: Task) => string> = {
     `Your work was found on another branch or commit than vtm/${task.task_id}: switching branches, resetting or committing is not allowed. The worktree is back on vtm/${task.task_id}; the work that was found is kept under the ref named below: bring back what belongs to the task (e.g. \`git checkout <ref> -- <path>\`), without switching branches or committing.`,
   merge_conflict: () =>
     'The integration branch moved while you worked, and your work conflicts with its new commits (below). The worktree is in the middle of merging it: resolve the conflicts in the listed files (keep both sides\' intent, remove every conflict marker), without committing or aborting the merge.',
+  integration_check_failed: () =>
+    'Your work passes its tests on its own, but the tests fail once it is merged with the integration branch\'s new commits (output and commits below): other work landed meanwhile. The worktree now holds those commits merged into yours (not committed yet): fix your work so that the tests pass on top of them, without committing or aborting the merge.',
   no_changes: () =>
     'Your run ended without changing any file, so nothing can be verified or integrated. Do the task: make the changes it asks for.',
 };

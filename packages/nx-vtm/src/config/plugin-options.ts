@@ -58,6 +58,23 @@ export const pluginOptionsSchema = z
     .default('merge')
     .describe('"merge": finished work is merged into the integration branch; "branch": left on vtm/<task_id> for a pull request.'),
   integrationBranch: z.string().min(1).optional().describe('Branch tasks start from and merge into; default: the branch checked out.'),
+  integrationCheck: z
+    .strictObject({
+      testMerged: z
+        .boolean()
+        .default(true)
+        .describe(
+          'integration "merge": test the merged result before the integration branch moves (the task\'s own verification, re-run when the branch moved since the task started); a failure goes back to the agent as a repair turn.',
+        ),
+      command: z
+        .array(z.string().min(1))
+        .min(1)
+        .optional()
+        .describe('A workspace check run on every merged result (and on a task branch before "branch" declares it ready), e.g. ["npx", "nx", "affected", "-t", "test", "--base=HEAD~1"].'),
+      timeoutMs: z.number().int().positive().default(10 * 60_000).describe('Kill the check after this long (it then fails).'),
+    })
+    .default({ testMerged: true, timeoutMs: 10 * 60_000 })
+    .describe('The merge queue: what must pass on the merged result before the integration branch moves.'),
   allowedBranches: z
     .array(z.string().min(1))
     .min(1)
@@ -113,7 +130,7 @@ export const getTaskFilePatterns = (options: PluginOptions): string[] => [...get
  * cache, decides whether an agent is called again: completed tasks are never re-run silently.)
  */
 export function hashRunConfig(options: PluginOptions): string {
-  const { agent, verify, isolation, integration, integrationBranch, worktree } = options;
-  const relevant = { agent, verify, isolation, integration, integrationBranch, worktree };
+  const { agent, verify, isolation, integration, integrationBranch, integrationCheck, worktree } = options;
+  const relevant = { agent, verify, isolation, integration, integrationBranch, integrationCheck, worktree };
   return createHash('sha256').update(canonicalJson(relevant)).digest('hex').slice(0, 16);
 }

@@ -163,3 +163,82 @@ describe('repair turns', () => {
     expect(agentRounds()).toEqual([0, 1]); // paid once per turn
   }, 60_000);
 });
+
+describe('the merge queue', () => {
+  // Two tasks with disjoint scopes, each green on its own: A renames lib's greet() to hello(); B, started before A
+  // landed, calls greet(). Merged together they break B's test.
+  const test = (body: string) => `const test = require('node:test');\nconst assert = require('node:assert');\ntest('works', () => { ${body} });\n`;
+  const plan = {
+    'A--T01': {
+      sleepMs: 500,
+      writeScope: 'none',
+      files: { 'src/lib.js': "exports.hello = () => 'hi';\n", 'tests/lib.test.js': test("assert.equal(require('../src/lib.js').hello(), 'hi');") },
+    },
+    'B--T01': {
+      sleepMs: 3000,
+      writeScope: 'none',
+      files: { 'src/use.js': "module.exports = () => require('./lib').greet();\n", 'tests/use.test.js': test("assert.equal(require('../src/use.js')(), 'hi');") },
+      repairs: { '1': { sleepMs: 0, files: { 'src/use.js': "module.exports = () => require('./lib').hello();\n", 'tests/use.test.js': test("assert.equal(require('../src/use.js')(), 'hi');") } } },
+    },
+  };
+  const tasks = {
+    'A--T01': { file_scope: ['src/lib.js'], test_verification: ['tests/lib.test.js'] },
+    'B--T01': { file_scope: ['src/use.js'], test_verification: ['tests/use.test.js'] },
+  };
+  /** Every commit main's first-parent history went through since `from`, with whether all tests pass there. */
+  const greenness = (from: string) =>
+    repo
+      .git(['rev-list', '--first-parent', `${from}..main`])
+      .split('\n')
+      .filter(Boolean)
+      .map((sha) => {
+        repo.git(['checkout', '-q', '--detach', sha]);
+        const files = repo.git(['ls-files', 'tests']).split('\n').filter(Boolean);
+        const r = require('node:child_process').spawnSync(process.execPath, ['--test', ...files], { cwd: repo.root, encoding: 'utf8' });
+        repo.git(['checkout', '-q', 'main']);
+        return r.status === 0;
+      });
+  const runBoth = (options: PluginOptions) => Promise.all((['A--T01', 'B--T01'] as const).map((id) => run(id, options, { task: tasks[id] })));
+
+  beforeEach(() => repo.commit({ 'src/lib.js': "exports.greet = () => 'hi';\n" }, 'lib with greet'));
+
+  it('tests the merged result before main moves: B is repaired on top of A, and main is green at every commit', async () => {
+    const base = repo.git(['rev-parse', 'main']);
+    const [a, b] = await runBoth(buildOptions(plan));
+    expect(a.outcome).toMatchObject({ status: 'completed' });
+    expect(b.outcome).toMatchObject({ status: 'completed', repair_turns: 1 });
+    expect(b.outcome.turns).toEqual([expect.objectContaining({ result: 'integration_check_failed' })]);
+    expect(prompt('B--T01.repair-1.md')).toMatch(/greet is not a function/);
+    expect(greenness(base)).toEqual([true, true]);
+    expect(repo.git(['show', 'main:src/use.js'])).toContain('hello()');
+  }, 90_000);
+
+  it('out of turns: blocked integration_check_failed, main not moved by B and still green', async () => {
+    const base = repo.git(['rev-parse', 'main']);
+    const [a, b] = await runBoth(buildOptions(plan, { repairTurns: 0 }));
+    expect(a.outcome).toMatchObject({ status: 'completed' });
+    expect(b.outcome).toMatchObject({ status: 'blocked', reason: 'integration_check_failed' });
+    expect(String(b.outcome.error)).toMatch(/fail on the merged result with main/);
+    expect(greenness(base)).toEqual([true]);
+    expect(repo.git(['ls-tree', '-r', '--name-only', 'main'])).not.toContain('src/use.js');
+  }, 90_000);
+
+  it('without the queue (testMerged false) the same pair turns main red: the check is what keeps it green', async () => {
+    const base = repo.git(['rev-parse', 'main']);
+    const parsed = buildOptions(plan, { repairTurns: 0 });
+    const [, b] = await runBoth({ ...parsed, integrationCheck: { ...parsed.integrationCheck, testMerged: false } });
+    expect(b.outcome).toMatchObject({ status: 'completed' });
+    expect(greenness(base)).toEqual([false, true]);
+  }, 90_000);
+
+  it('integrationCheck.command runs on every merged result; a failing one keeps main where it was', async () => {
+    const before = repo.git(['rev-parse', 'main']);
+    const parsed = buildOptions({ '*': {} });
+    const check = [process.execPath, '-e', "process.exit(require('node:fs').existsSync('src/a.js') ? 3 : 0)"];
+    const r = await run('CHECKED--T01', { ...parsed, agent: { ...parsed.agent, repairTurns: 0 }, integrationCheck: { ...parsed.integrationCheck, command: check } });
+    expect(r.outcome).toMatchObject({ status: 'blocked', reason: 'integration_check_failed' });
+    expect(String(r.outcome.error)).toContain('exited with 3 on the merged result');
+    expect(repo.git(['rev-parse', 'main'])).toBe(before);
+    expect(fs.existsSync(path.join(repo.root, '.vtm/results/CHECKED--T01/integration-check.log'))).toBe(true);
+  }, 60_000);
+});

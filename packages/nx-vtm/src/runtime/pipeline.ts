@@ -341,7 +341,8 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
     if (!evidence || result.claimLost || turn >= maxTurns) return withTurns(result, turns, turn);
     const recordOfTurn = buildTurnRecord({ turn, agent: result.agent, evidence, sha: typeof data.sha === 'string' ? data.sha : null });
     log(`turn ${turn} not accepted (${evidence.kind}); repair turn ${turn + 1} of ${maxTurns} with the evidence`);
-    const nextBase = evidence.kind === 'merge_conflict' ? await getHeadSha({ cwd: workspaceRoot, ref: `refs/heads/${input.integrationBranch}` }) : undefined;
+    const rebase = evidence.kind === 'merge_conflict' || (evidence.kind === 'integration_check_failed' && options.integration === 'merge');
+    const nextBase = rebase ? await getHeadSha({ cwd: workspaceRoot, ref: `refs/heads/${input.integrationBranch}` }) : undefined;
     if (nextBase && !nextBase.ok) return withTurns(result, turns, turn);
     if (
       !advance('worktree', {
@@ -566,8 +567,22 @@ async function runTurn({
     ? { total: verification.counts.total, passing: verification.counts.passed, failing: verification.counts.failed }
     : null;
 
-  // 6. Integrate exactly the audited commit.
+  // 6. Integrate exactly the audited commit (in "merge" mode through the merge queue: the merged result is tested
+  // before the integration branch moves; in "branch" mode the workspace check runs on the branch before it is ready).
   if (done < stageIndex('integrated')) {
+    const checkMerged = buildMergedCheck({ input, dir: turnDir });
+    if (options.integration === 'branch' && options.integrationCheck.command) {
+      const checked = await checkMerged({ cwd, tipInTask: true });
+      if (!checked.ok) {
+        return notAccepted('integration_check_failed', checked.message, { files_modified: audit.files, test_results: testResults }, () => ({
+          kind: 'integration_check_failed',
+          summary: checked.message,
+          details: checked.details,
+          paths: [],
+        }));
+      }
+    }
+    const useQueue = options.integration === 'merge' && (options.integrationCheck.testMerged || !!options.integrationCheck.command);
     const merged = await integrateTaskBranch({
       repoRoot: workspaceRoot,
       taskId: id,
@@ -578,10 +593,23 @@ async function runTurn({
       linkDirs,
       sha,
       guard: () => (attempt.holds() ? undefined : 'its claim was lost (another process owns the task now)'),
+      ...(useQueue ? { testMerged: { worktree: cwd, run: checkMerged } } : {}),
     });
     if (!merged.ok) {
       if (merged.error.reason === 'claim_lost') return lostClaim(id, 'integrated');
       log(`${merged.error.message}`);
+      if (merged.error.reason === 'integration_check_failed') {
+        const failed = merged.error;
+        return notAccepted('integration_check_failed', failed.message, { files_modified: audit.files, test_results: testResults }, async () => {
+          const commits = await gitOk({ cwd: workspaceRoot, args: ['log', '--oneline', '--no-decorate', '-n', '30', `${sha}..refs/heads/${integrationBranch}`] });
+          return {
+            kind: 'integration_check_failed',
+            summary: failed.message,
+            details: trimEvidence(`${failed.details ?? ''}\n\nNew commits on ${integrationBranch} since your work started:\n${commits.ok ? commits.value : '(unreadable)'}`),
+            paths: [],
+          };
+        });
+      }
       const conflicted = merged.error.conflictedPaths ?? [];
       return notAccepted(merged.error.reason, merged.error.message, { files_modified: audit.files, test_results: testResults, conflicted_paths: conflicted }, async () => {
         const commits = await gitOk({ cwd: workspaceRoot, args: ['log', '--oneline', '--no-decorate', '-n', '30', `${sha}..refs/heads/${integrationBranch}`] });
@@ -615,6 +643,51 @@ async function runTurn({
     integration: data.integration as Record<string, unknown>,
     patchDir: turnDir,
   });
+}
+
+/**
+ * The merge queue's test of a merged result (checked out in `cwd`): the task's own tests again when the merged tree
+ * differs from the one they passed on (the integration branch moved since the task started), then the workspace
+ * check (`integrationCheck.command`). Logs go to verify-merged.log and integration-check.log in the turn's folder.
+ */
+function buildMergedCheck({ input, dir }: { input: PipelineInput; dir: string }) {
+  const { task, options, workspaceRoot, log } = input;
+  const id = task.task_id;
+  return async ({ cwd, tipInTask }: { cwd: string; tipInTask: boolean }): Promise<{ ok: true; ran: boolean } | { ok: false; message: string; details: string }> => {
+    let ran = false;
+    const { testMerged, command, timeoutMs } = options.integrationCheck;
+    if (testMerged && !tipInTask && options.verify !== false && task.test_verification.length > 0) {
+      const logFile = join(dir, 'verify-merged.log');
+      const v = await runVerification(
+        { cwd, command: getVerificationCommand(task, options.verify.command), files: task.test_verification, timeoutMs: options.verify.timeoutMs, logFile, taskId: id },
+        { runProcess },
+      );
+      log(`tests on the merged result ${v.status}: ${v.message}`);
+      if (v.status !== 'passed' && v.status !== 'skipped') {
+        return {
+          ok: false,
+          message: `Task ${id}: its tests pass on its own work but fail on the merged result with ${input.integrationBranch} (${v.message}); ${input.integrationBranch} was not moved. See ${relative(workspaceRoot, logFile)}`,
+          details: trimEvidence(readText(logFile) || v.message),
+        };
+      }
+      ran = true;
+    }
+    if (command) {
+      const logFile = join(dir, 'integration-check.log');
+      const r = await runProcess({ argv: command, cwd, env: { ...process.env, CI: 'true' }, timeoutMs, transcriptFile: logFile });
+      const how = r.timedOut ? `timed out after ${Math.round(timeoutMs / 1000)} s` : r.exitCode === 0 ? 'passed' : r.exitCode === null ? 'was killed by a signal' : `exited with ${r.exitCode}`;
+      log(`integration check ${JSON.stringify(command.join(' '))} ${how}`);
+      if (r.timedOut || r.exitCode !== 0) {
+        return {
+          ok: false,
+          message: `Task ${id}: the integration check ${JSON.stringify(command.join(' '))} ${how} on the ${options.integration === 'merge' ? `merged result with ${input.integrationBranch}; ${input.integrationBranch} was not moved` : `branch vtm/${id}; the branch is not ready`}. See ${relative(workspaceRoot, logFile)}`,
+          details: trimEvidence(readText(logFile) || `${r.stdoutTail ?? ''}\n${r.stderrTail ?? ''}`),
+        };
+      }
+      ran = true;
+    }
+    return { ok: true, ran };
+  };
 }
 
 /** The evidence of a moved branch: where the work was found, and the ref it is kept under. */

@@ -32,6 +32,7 @@ export const KNOWN_REASONS = [
   'owner_lost',
   'task_changed',
   'no_changes',
+  'integration_check_failed',
 ] as const;
 export type KnownReason = (typeof KNOWN_REASONS)[number];
 

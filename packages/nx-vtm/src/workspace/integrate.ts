@@ -171,7 +171,7 @@ export type IntegrationStrategy = 'merge' | 'branch';
 
 export type IntegrationOutcome =
   /** Merged with `--no-ff`; `sha` is the merge commit. */
-  | { status: 'merged'; sha: string; branch: string; into: string }
+  | { status: 'merged'; sha: string; branch: string; into: string; /** The merged result was tested before the branch moved. */ tested?: boolean }
   /** The branch was already contained in the integration branch; nothing was merged. */
   | { status: 'already_integrated'; sha: string; branch: string; into: string }
   /** `branch` strategy: the branch is left for a pull request; `sha` is its tip. */
@@ -190,6 +190,7 @@ export type IntegrationFailure =
   | 'lock_timeout'
   | 'branch_moved'
   | 'claim_lost'
+  | 'integration_check_failed'
   | 'git_failed';
 
 export interface IntegrationProblem {
@@ -201,6 +202,8 @@ export interface IntegrationProblem {
   conflictedPaths?: string[];
   /** Uncommitted paths of the main checkout (`dirty_worktree`). */
   paths?: string[];
+  /** The failing output of the merged result's tests (`integration_check_failed`). */
+  details?: string;
   cause?: GitError | Error;
 }
 
@@ -232,6 +235,21 @@ export interface IntegrateTaskBranchOptions {
    * the task was lost), then nothing is merged (`claim_lost`).
    */
   guard?: () => string | undefined;
+  /**
+   * The merge queue: test the merged result before the integration branch moves. The merge is built in the task's
+   * own worktree (detached at the integration branch's tip), `run` tests it there, and only a result that passes is
+   * fast-forwarded onto the integration branch. Inside the integration lock, so merges are tested one at a time, each
+   * on top of the one before.
+   */
+  testMerged?: {
+    /** The task's worktree (holds the linked folders the tests need). */
+    worktree: string;
+    /**
+     * Test the merged result checked out in `cwd`. `tipInTask`: the integration branch's tip was already part of the
+     * task's commit, so the merged tree is the one the task's own verification passed on.
+     */
+    run(options: { cwd: string; tipInTask: boolean }): Promise<{ ok: true; ran: boolean } | { ok: false; message: string; details: string }>;
+  };
 }
 
 /**
@@ -251,6 +269,7 @@ export async function integrateTaskBranch({
   linkDirs = DEFAULT_LINK_DIRS,
   sha,
   guard,
+  testMerged,
 }: IntegrateTaskBranchOptions): Promise<Result<IntegrationOutcome, IntegrationProblem>> {
   const fail = (p: Omit<IntegrationProblem, 'taskId'>) => err<IntegrationProblem>({ taskId, ...p });
   const gitFailed = (e: GitError, what: string) => fail({ reason: 'git_failed', message: `Task ${taskId}: ${what}: ${e.message}`, cause: e });
@@ -268,7 +287,7 @@ export async function integrateTaskBranch({
   }
 
   try {
-    return await lock.withLock(INTEGRATION_LOCK, () => mergeLocked({ repoRoot, taskId, title, branch, integrationBranch, ignorePaths, linkDirs, sha, guard }));
+    return await lock.withLock(INTEGRATION_LOCK, () => mergeLocked({ repoRoot, taskId, title, branch, integrationBranch, ignorePaths, linkDirs, sha, guard, testMerged }));
   } catch (e) {
     if (e instanceof LockTimeoutError) return fail({ reason: 'lock_timeout', message: `Task ${taskId}: ${e.message}`, cause: e });
     throw e;
@@ -285,6 +304,7 @@ async function mergeLocked({
   linkDirs,
   sha,
   guard,
+  testMerged,
 }: {
   repoRoot: string;
   taskId: string;
@@ -295,6 +315,7 @@ async function mergeLocked({
   linkDirs: readonly string[];
   sha?: string;
   guard?: () => string | undefined;
+  testMerged?: IntegrateTaskBranchOptions['testMerged'];
 }): Promise<Result<IntegrationOutcome, IntegrationProblem>> {
   const fail = (p: Omit<IntegrationProblem, 'taskId'>) => err<IntegrationProblem>({ taskId, ...p });
   const gitFailed = (e: GitError, what: string) => fail({ reason: 'git_failed', message: `Task ${taskId}: ${what}: ${e.message}`, cause: e });
@@ -372,6 +393,7 @@ async function mergeLocked({
 
   const message = buildMergeMessage({ taskId, title });
   const mergeArgs = ['merge', '--no-ff', '--no-edit', '-m', message, '-m', `VTM-Task: ${taskId}`, target];
+  if (testMerged) return mergeTested({ repoRoot, taskId, branch, into, target, mergeArgs, guard, testMerged });
   const identityEnv = await getIdentityEnv(repoRoot);
   const tipSha = await getHeadSha({ cwd: repoRoot, ref: target });
   if (!tipSha.ok) return gitFailed(tipSha.error, `cannot read ${target}`);
@@ -416,4 +438,89 @@ async function mergeLocked({
     message: `Task ${taskId}: git merge of ${branch} into ${into} failed (exit ${merged.code}): ${firstLines(merged.stderr || merged.stdout) || 'no output'}`,
     cause: new GitError({ cwd: repoRoot, args: mergeArgs, code: merged.code, stderr: merged.stderr }),
   });
+}
+
+/**
+ * The merge queue's step, inside the integration lock: build the merge of `target` onto the integration branch's tip
+ * in the task's worktree (detached, so neither branch moves), test it there, and only when it passes move the
+ * integration branch to it with a fast-forward. The integration branch therefore only ever points at merged results
+ * that passed; a result that fails is the task's to repair (`integration_check_failed`), and its worktree is put back
+ * on its branch.
+ */
+async function mergeTested({
+  repoRoot,
+  taskId,
+  branch,
+  into,
+  target,
+  mergeArgs,
+  guard,
+  testMerged,
+}: {
+  repoRoot: string;
+  taskId: string;
+  branch: string;
+  into: string;
+  target: string;
+  mergeArgs: string[];
+  guard?: () => string | undefined;
+  testMerged: NonNullable<IntegrateTaskBranchOptions['testMerged']>;
+}): Promise<Result<IntegrationOutcome, IntegrationProblem>> {
+  const fail = (p: Omit<IntegrationProblem, 'taskId'>) => err<IntegrationProblem>({ taskId, ...p });
+  const gitFailed = (e: GitError, what: string) => fail({ reason: 'git_failed', message: `Task ${taskId}: ${what}: ${e.message}`, cause: e });
+  const wt = testMerged.worktree;
+  const tip = await getHeadSha({ cwd: repoRoot });
+  if (!tip.ok) return gitFailed(tip.error, 'cannot read the integration branch');
+  const tipInTask = await isAncestor({ cwd: repoRoot, ancestor: tip.value, descendant: target });
+  if (!tipInTask.ok) return gitFailed(tipInTask.error, `cannot compare ${into} with ${branch}`);
+  // Back on the task's branch whatever happens below (a repair turn or a re-run continues there).
+  const restore = async () => {
+    await runGit({ cwd: wt, args: ['merge', '--abort'] });
+    await runGit({ cwd: wt, args: ['checkout', '--quiet', '--force', branch] });
+    await runGit({ cwd: wt, args: ['clean', '-fdq'] });
+  };
+  // Files the tests left in the worktree are not the task's (they were not committed): out of the way.
+  await runGit({ cwd: wt, args: ['clean', '-fdq'] });
+  const detached = await gitOk({ cwd: wt, args: ['checkout', '--quiet', '--force', '--detach', tip.value] });
+  if (!detached.ok) {
+    await restore();
+    return gitFailed(detached.error, `cannot check out ${into} (${tip.value.slice(0, 8)}) in the task's worktree ${wt}`);
+  }
+  const merged = await runGit({ cwd: wt, args: mergeArgs, env: await getIdentityEnv(wt) });
+  if (merged.code !== 0) {
+    const conflicts = await gitOk({ cwd: wt, args: ['diff', '--name-only', '--diff-filter=U', '-z'] });
+    const conflictedPaths = conflicts.ok ? conflicts.value.split('\0').filter(Boolean).sort() : [];
+    await restore();
+    if (conflictedPaths.length > 0) {
+      return fail({
+        reason: 'merge_conflict',
+        conflictedPaths,
+        message: `Task ${taskId}: ${branch} conflicts with ${into} in ${summarisePaths(conflictedPaths)}; nothing was merged and ${branch} kept. Resolve it by merging ${into} into ${branch}, or re-run ${taskId} on the new ${into}`,
+      });
+    }
+    return fail({ reason: 'merge_failed', message: `Task ${taskId}: git merge of ${branch} onto ${into} failed (exit ${merged.code}): ${firstLines(merged.stderr || merged.stdout) || 'no output'}` });
+  }
+  const result = await getHeadSha({ cwd: wt });
+  if (!result.ok) {
+    await restore();
+    return gitFailed(result.error, 'cannot read the merge commit');
+  }
+  const tested = await testMerged.run({ cwd: wt, tipInTask: tipInTask.value });
+  if (!tested.ok) {
+    await restore();
+    return fail({ reason: 'integration_check_failed', message: tested.message, details: tested.details });
+  }
+  // Last check before the one side effect that cannot be taken back: a process that lost its claim merges nothing.
+  const stop = guard?.();
+  if (stop) {
+    await restore();
+    return fail({ reason: 'claim_lost', message: `Task ${taskId}: not merging ${branch}: ${stop}` });
+  }
+  // The integration branch moves only to the tested commit, and only forward (the tip cannot have moved: we hold the lock).
+  const ff = await gitOk({ cwd: repoRoot, args: ['merge', '--ff-only', '--quiet', result.value] });
+  if (!ff.ok) {
+    await restore();
+    return fail({ reason: 'merge_failed', message: `Task ${taskId}: could not fast-forward ${into} to the tested merge ${result.value.slice(0, 8)}: ${firstLines(ff.error.stderr) || ff.error.message}`, cause: ff.error });
+  }
+  return ok({ status: 'merged', sha: result.value, branch, into, tested: tested.ran });
 }
