@@ -7,6 +7,7 @@
  * result, by `agentConfigSchema`.
  */
 import { z } from 'zod';
+import { DEFAULT_HANDOFF_BUDGET_CHARS } from './handoff';
 
 /**
  * The manifest's risk levels, repeated here (a spec checks they match `RISK_LEVELS` of the manifest schema) so that
@@ -131,6 +132,15 @@ export const partialAgentConfigSchema = z
       .record(z.string(), z.string())
       .optional()
       .describe('Extra environment variables for the agent process.'),
+    handoffBudgetChars: z
+      .number()
+      .int()
+      .min(0)
+      .max(100_000)
+      .optional()
+      .describe(
+        'Characters of the finished dependencies\' work (commit, files, their agents\' summaries and notes) the prompt may carry; most relevant first, trimmed beyond. 0 leaves it out. Default 4000.',
+      ),
   })
   .describe('Agent settings; every field optional so that layers can be merged.');
 
@@ -145,6 +155,7 @@ export const agentConfigSchema = partialAgentConfigSchema
     idleTimeoutMs: z.number().int().positive().default(DEFAULT_IDLE_TIMEOUT_MS),
     retries: z.number().int().min(0).max(10).default(DEFAULT_RETRIES),
     backoffMs: z.number().int().nonnegative().default(DEFAULT_BACKOFF_MS),
+    handoffBudgetChars: z.number().int().min(0).max(100_000).default(DEFAULT_HANDOFF_BUDGET_CHARS),
   })
   .superRefine((c, ctx) => {
     if (c.adapter === 'command' && !c.command) {

@@ -21,6 +21,7 @@ describe('agent config', () => {
       idleTimeoutMs: 5 * 60_000,
       retries: 1,
       backoffMs: 30_000,
+      handoffBudgetChars: 4000,
     });
   });
 

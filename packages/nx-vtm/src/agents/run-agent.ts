@@ -19,6 +19,7 @@ import type { InvocationContext } from './adapters/types';
 import type { AgentConfig } from './config';
 import type { AgentOutcome } from './outcome';
 import { runProcess, type ProcessResult, type RunProcessOptions } from './process-runner';
+import type { DependencyHandoff } from './handoff';
 import { buildPrompt } from './prompt';
 
 export interface RunAgentInput {
@@ -42,6 +43,8 @@ export interface RunAgentInput {
   onSpawn?: (pid: number) => void;
   /** Called for every output line of the agent, e.g. to show progress. */
   onOutputLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** What the task's finished dependencies did, for the prompt (trimmed to `config.handoffBudgetChars`). */
+  handoffs?: readonly DependencyHandoff[];
 }
 
 /** The world as `runAgent` sees it. */
@@ -121,6 +124,8 @@ async function runWithRetries(input: RunAgentInput, config: AgentConfig, deps: R
     runId: input.runId,
     // Only a command agent is asked for the result file: CLI agents would need write access outside their sandbox.
     resultFile: config.adapter === 'command' ? join(input.resultDir, RESULT_FILES.result) : undefined,
+    handoffs: input.handoffs,
+    handoffBudgetChars: config.handoffBudgetChars,
   });
   await deps.writeFile(join(input.resultDir, RESULT_FILES.prompt), prompt);
 

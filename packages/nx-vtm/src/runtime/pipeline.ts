@@ -22,6 +22,7 @@ import type { PluginOptions } from '../config/plugin-options';
 import type { AttemptProgress, TaskOutcome } from '../state/task-record';
 import type { AgentOutcome } from '../agents/outcome';
 import type { AgentConfig } from '../agents/config';
+import type { DependencyHandoff } from '../agents/handoff';
 import { resolveAgentConfig } from '../agents/routing';
 import { runAgent } from '../agents/run-agent';
 import { runProcess } from '../agents/process-runner';
@@ -91,6 +92,8 @@ export interface PipelineInput {
    * running now, and the files recorded by tasks that finished since `sinceMs` (a blocked task's leftovers).
    */
   getPathsOwnedElsewhere?: (sinceMs: number) => string[];
+  /** Called when the agent is about to start: what the task's finished dependencies did, for its prompt. */
+  getHandoffs?: () => readonly DependencyHandoff[];
 }
 
 export interface PipelineResult {
@@ -167,6 +170,7 @@ export async function runStageAgent({
     workspaceRoot: input.workspaceRoot,
     signal: input.signal,
     onSpawn: input.onAgentSpawn,
+    handoffs: input.getHandoffs?.(),
   });
   input.log(`agent ${agent.status}: ${agent.reason}`);
   return agent;
