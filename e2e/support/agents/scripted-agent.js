@@ -18,6 +18,9 @@
  *   git           git argv lists run after writing, e.g. [["checkout","-q","-b","side"],["add","-A"],["commit","-qm","x"]]
  *   lingerWrite   { "path", "afterMs" }: a detached process the agent leaves behind writes this file later
  *   noAcs         report no acceptance criteria at all (neither completed nor remaining)
+ *   summary       a "summary" for the return JSON (handed to dependent tasks)
+ *   notes         "notes" for the return JSON (a string or a list; handed to dependent tasks)
+ *   resultFile    also write the return JSON to $VTM_RESULT_FILE (as the command adapter's contract allows)
  * Every start and end is appended to $SCRIPTED_AGENT_LOG as {"event","taskId","pid","at","cwd"} (concurrency checks).
  */
 const fs = require('node:fs');
@@ -85,15 +88,17 @@ process.stdin.on('end', async () => {
   }
   log('end', { written });
   console.log('working...');
-  console.log(
-    JSON.stringify({
-      task_id: task.task_id,
-      status: 'completed',
-      ...(step.noAcs ? {} : { acs_completed: task.acceptance_criteria.map((a) => a.id), acs_remaining: [] }),
-      files_modified: written,
-      test_results: { total: tests.size, passing: step.failTests ? 0 : tests.size, failing: step.failTests ? tests.size : 0 },
-      blockers: [],
-      duration_minutes: 0,
-    }),
-  );
+  const report = {
+    task_id: task.task_id,
+    status: 'completed',
+    ...(step.noAcs ? {} : { acs_completed: task.acceptance_criteria.map((a) => a.id), acs_remaining: [] }),
+    files_modified: written,
+    test_results: { total: tests.size, passing: step.failTests ? 0 : tests.size, failing: step.failTests ? tests.size : 0 },
+    blockers: [],
+    duration_minutes: 0,
+    ...(step.summary !== undefined ? { summary: step.summary } : {}),
+    ...(step.notes !== undefined ? { notes: step.notes } : {}),
+  };
+  if (step.resultFile) fs.writeFileSync(process.env.VTM_RESULT_FILE, JSON.stringify(report, null, 2));
+  console.log(JSON.stringify(report));
 });
