@@ -22,6 +22,9 @@
  *   removeFiles   workspace-relative paths deleted after writing (e.g. a repair that undoes an out-of-scope file)
  *   repairs       { "<round>": { ... } }: overrides for repair round <round> ($VTM_REPAIR_ROUND), e.g.
  *                 { "failTests": true, "repairs": { "1": { "failTests": false } } } fails, then is repaired
+ *   summary       a "summary" for the return JSON (handed to dependent tasks)
+ *   notes         "notes" for the return JSON (a string or a list; handed to dependent tasks)
+ *   resultFile    also write the return JSON to $VTM_RESULT_FILE (as the command adapter's contract allows)
  * Every start and end is appended to $SCRIPTED_AGENT_LOG as {"event","taskId","pid","at","cwd"} (concurrency checks).
  */
 const fs = require('node:fs');
@@ -93,15 +96,17 @@ process.stdin.on('end', async () => {
   }
   log('end', { written });
   console.log('working...');
-  console.log(
-    JSON.stringify({
-      task_id: task.task_id,
-      status: 'completed',
-      ...(step.noAcs ? {} : { acs_completed: task.acceptance_criteria.map((a) => a.id), acs_remaining: [] }),
-      files_modified: written,
-      test_results: { total: tests.size, passing: step.failTests ? 0 : tests.size, failing: step.failTests ? tests.size : 0 },
-      blockers: [],
-      duration_minutes: 0,
-    }),
-  );
+  const report = {
+    task_id: task.task_id,
+    status: 'completed',
+    ...(step.noAcs ? {} : { acs_completed: task.acceptance_criteria.map((a) => a.id), acs_remaining: [] }),
+    files_modified: written,
+    test_results: { total: tests.size, passing: step.failTests ? 0 : tests.size, failing: step.failTests ? tests.size : 0 },
+    blockers: [],
+    duration_minutes: 0,
+    ...(step.summary !== undefined ? { summary: step.summary } : {}),
+    ...(step.notes !== undefined ? { notes: step.notes } : {}),
+  };
+  if (step.resultFile) fs.writeFileSync(process.env.VTM_RESULT_FILE, JSON.stringify(report, null, 2));
+  console.log(JSON.stringify(report));
 });

@@ -7,6 +7,7 @@
  * result, by `agentConfigSchema`.
  */
 import { z } from 'zod';
+import { DEFAULT_HANDOFF_BUDGET_CHARS } from './handoff';
 
 /**
  * The manifest's risk levels, repeated here (a spec checks they match `RISK_LEVELS` of the manifest schema) so that
@@ -147,6 +148,15 @@ export const partialAgentConfigSchema = z
       .describe(
         'Accept an agent run that changed nothing (e.g. a check-only task). Default false: such a run ends blocked "no_changes", not completed.',
       ),
+    handoffBudgetChars: z
+      .number()
+      .int()
+      .min(0)
+      .max(100_000)
+      .optional()
+      .describe(
+        'Characters of the finished dependencies\' work (commit, files, their agents\' summaries and notes) the prompt may carry; most relevant first, trimmed beyond. 0 leaves it out. Default 4000.',
+      ),
   })
   .describe('Agent settings; every field optional so that layers can be merged.');
 
@@ -163,6 +173,7 @@ export const agentConfigSchema = partialAgentConfigSchema
     backoffMs: z.number().int().nonnegative().default(DEFAULT_BACKOFF_MS),
     repairTurns: z.number().int().min(0).max(10).default(DEFAULT_REPAIR_TURNS),
     allowNoChanges: z.boolean().default(false),
+    handoffBudgetChars: z.number().int().min(0).max(100_000).default(DEFAULT_HANDOFF_BUDGET_CHARS),
   })
   .superRefine((c, ctx) => {
     if (c.adapter === 'command' && !c.command) {

@@ -54,3 +54,10 @@ export {
   type RunAgentDeps,
 } from './run-agent';
 export * from './adapters';
+export {
+  buildHandoffSection,
+  orderHandoffs,
+  DEFAULT_HANDOFF_BUDGET_CHARS,
+  type DependencyHandoff,
+  type HandoffSection,
+} from './handoff';

@@ -1,4 +1,4 @@
-import { extractAgentReport, findLastJsonObject, firstLine, outcomeFromReport, parseAgentReport } from './outcome';
+import { extractAgentReport, findLastJsonObject, firstLine, outcomeFromReport, parseAgentReport, parseReportNotes } from './outcome';
 
 const report = {
   task_id: 'T1',
@@ -48,6 +48,20 @@ describe('parseAgentReport', () => {
     });
     expect(parseAgentReport({ acs_completed: ['AC1'] })).toBeUndefined();
     expect(parseAgentReport('completed')).toBeUndefined();
+  });
+
+  it('keeps the optional summary and notes (a string or a list), trimmed and capped, for the dependent tasks', () => {
+    expect(parseAgentReport({ ...report, summary: '  Added the hash.  ', notes: 'Use hash() not hashSync().' })).toMatchObject({
+      summary: 'Added the hash.',
+      notes: ['Use hash() not hashSync().'],
+    });
+    expect(parseAgentReport({ ...report, summary: '', notes: ['a', 7, ' ', 'b'] })).toEqual({ ...report, notes: ['a', 'b'] });
+    expect(parseAgentReport({ ...report, summary: { x: 1 }, notes: 3 })).toEqual(report);
+    const huge = parseAgentReport({ ...report, summary: 's'.repeat(5000), notes: ['n'.repeat(6000), 'm'.repeat(6000), 'late'] });
+    expect(huge?.summary).toHaveLength(2000);
+    expect(huge?.notes?.map((n) => n.length)).toEqual([6000, 2000]);
+    expect(parseReportNotes({ notes: 'x' })).toEqual({ notes: ['x'] });
+    expect(parseReportNotes('text')).toEqual({ notes: [] });
   });
 
   it('extracts a report from free text', () => {

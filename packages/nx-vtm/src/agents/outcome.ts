@@ -49,6 +49,10 @@ export interface AgentReport {
   test_results?: { total: number; passing: number; failing: number };
   blockers: string[];
   duration_minutes?: number;
+  /** The agent's one-paragraph account of what it did (optional; handed to the tasks that depend on this one). */
+  summary?: string;
+  /** What tasks building on this work should know (optional; handed to them, see `handoff.ts`). */
+  notes?: string[];
 }
 
 /** A normalised agent run. */
@@ -94,11 +98,42 @@ export interface ProcessEnd {
   resultFileContent?: string;
 }
 
+/** Caps on the free text kept from a report: a runaway agent must not bloat outcome.json or later prompts. */
+const MAX_SUMMARY_CHARS = 2000;
+const MAX_NOTES_CHARS = 8000;
+const capText = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
+
 const countOrZero = z.number().int().nonnegative().catch(0);
 const stringList = z
   .array(z.unknown())
   .catch([])
   .transform((xs) => xs.filter((x): x is string => typeof x === 'string'));
+
+/** Optional free text of a report: trimmed, capped, empty treated as absent. */
+const summarySchema = z
+  .string()
+  .optional()
+  .catch(undefined)
+  .transform((x) => (x && x.trim() ? capText(x.trim(), MAX_SUMMARY_CHARS) : undefined));
+
+/** A string or a list of strings (agents write both); other entries are dropped; the total is capped. */
+const notesSchema = z
+  .union([z.string(), z.array(z.unknown())])
+  .optional()
+  .catch(undefined)
+  .transform((x) => {
+    const list = (typeof x === 'string' ? [x] : (x ?? []))
+      .filter((n): n is string => typeof n === 'string' && n.trim() !== '')
+      .map((n) => n.trim());
+    const kept: string[] = [];
+    let left = MAX_NOTES_CHARS;
+    for (const n of list) {
+      if (left <= 0) break;
+      kept.push(capText(n, left));
+      left -= n.length;
+    }
+    return kept;
+  });
 
 /** Lenient on purpose: an agent that gets one field wrong still gave useful evidence in the others. */
 const reportSchema = z.looseObject({
@@ -118,18 +153,34 @@ const reportSchema = z.looseObject({
     // Agents write blockers as strings or as objects ({ issue, recommendation }); keep both readable as one line.
     .transform((xs) => xs.map((x) => (typeof x === 'string' ? x : JSON.stringify(x)))),
   duration_minutes: z.number().nonnegative().optional().catch(undefined),
+  summary: summarySchema,
+  notes: notesSchema,
 });
 
 /** Read a return JSON value into an `AgentReport`, or undefined when it is not one (no `status`). Pure. */
 export function parseAgentReport(value: unknown): AgentReport | undefined {
   const r = reportSchema.safeParse(value);
   if (!r.success) return undefined;
-  const { task_id, status, acs_completed, acs_remaining, files_modified, test_results, blockers, duration_minutes } = r.data;
+  const { task_id, status, acs_completed, acs_remaining, files_modified, test_results, blockers, duration_minutes, summary, notes } = r.data;
   const report: AgentReport = { status, acs_completed, acs_remaining, files_modified, blockers };
   if (task_id !== undefined) report.task_id = task_id;
   if (test_results !== undefined) report.test_results = test_results;
   if (duration_minutes !== undefined) report.duration_minutes = duration_minutes;
+  if (summary !== undefined) report.summary = summary;
+  if (notes.length > 0) report.notes = notes;
   return report;
+}
+
+/**
+ * The `summary` and `notes` of any JSON value (a report, or a result file without a valid `status`), normalised as in
+ * `parseAgentReport`. Pure.
+ */
+export function parseReportNotes(value: unknown): { summary?: string; notes: string[] } {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { notes: [] };
+  const v = value as Record<string, unknown>;
+  const summary = summarySchema.parse(v.summary);
+  const notes = notesSchema.parse(v.notes);
+  return summary === undefined ? { notes } : { summary, notes };
 }
 
 // Final messages are bounded in practice; the cap keeps a pathological transcript from costing quadratic time.

@@ -7,21 +7,27 @@
  * through a shell, so `$(rm -rf ~)`, backticks and quotes need no escaping (and escaping would change the task).
  */
 import type { Task } from '../manifest/schema';
+import { buildHandoffSection, DEFAULT_HANDOFF_BUDGET_CHARS, type DependencyHandoff } from './handoff';
 
 export interface BuildPromptInput {
   task: Task;
   runId: string;
   /** When given, the agent is also asked to write its return JSON to this file (more reliable than its last message). */
   resultFile?: string;
+  /** What the task's finished dependencies did (see `handoff.ts`); untrusted text, quoted and bounded. */
+  handoffs?: readonly DependencyHandoff[];
+  /** Characters of dependency text the prompt may carry (`agent.handoffBudgetChars`); 0 leaves handoffs out. */
+  handoffBudgetChars?: number;
 }
 
 const none = '(none)';
 const list = (xs: readonly string[]): string => (xs.length ? xs.join(', ') : none);
 
 /** The complete prompt for a task. Pure. */
-export function buildPrompt({ task, runId, resultFile }: BuildPromptInput): string {
+export function buildPrompt({ task, runId, resultFile, handoffs = [], handoffBudgetChars = DEFAULT_HANDOFF_BUDGET_CHARS }: BuildPromptInput): string {
   const acs = task.acceptance_criteria;
   const high = task.risk === 'High';
+  const handoff = buildHandoffSection({ handoffs, budgetChars: handoffBudgetChars }).lines;
   const returnJson = JSON.stringify(
     {
       task_id: task.task_id,
@@ -60,6 +66,8 @@ export function buildPrompt({ task, runId, resultFile }: BuildPromptInput): stri
     `ADRs: ${list(task.related_adrs)}`,
     `Guides: ${list(task.related_guides)}`,
     '',
+    // After the task's own text and before the rules: the rules are read last and are ours alone.
+    ...(handoff.length ? [...handoff, ''] : []),
     '**Test Verification (the orchestrator runs these after you finish; they must pass):**',
     ...(task.test_verification.length ? task.test_verification.map((t) => `- ${t}`) : [none]),
     '',
@@ -67,7 +75,9 @@ export function buildPrompt({ task, runId, resultFile }: BuildPromptInput): stri
     ...(task.file_scope.length ? task.file_scope : ['(none: this task may not modify any file)']),
     '',
     '**Instructions:**',
-    '1. Read ALL related specs, ADRs, and guides before implementing.',
+    handoff.length
+      ? '1. Read ALL related specs, ADRs, and guides before implementing, and the handoffs of the tasks you depend on (their work is already in your branch).'
+      : '1. Read ALL related specs, ADRs, and guides before implementing.',
     high
       ? `2. Apply strict TDD (risk=${task.risk}): for each acceptance criterion, write a failing test first, then the code that makes it pass.`
       : `2. Apply a TDD approach (risk=${task.risk}): cover each acceptance criterion with a test.`,
@@ -83,6 +93,7 @@ export function buildPrompt({ task, runId, resultFile }: BuildPromptInput): stri
     '```',
     '',
     'Return ONLY the JSON. Do NOT include code snippets, explanations, or preamble.',
+    'You may add "summary" (one sentence: what you did) and "notes" (what tasks that build on your work should know: interfaces, decisions, caveats) to the JSON; they are handed to those tasks.',
   ];
   if (resultFile) {
     sections.push(`Also write exactly the same JSON to the file ${resultFile} (the one file outside your scope you may write).`);

@@ -23,6 +23,7 @@ describe('agent config', () => {
       backoffMs: 30_000,
       repairTurns: 2,
       allowNoChanges: false,
+      handoffBudgetChars: 4000,
     });
   });
 

@@ -92,6 +92,26 @@ const claudeResult = (extra: Record<string, unknown>) =>
 describe('runAgent (scripted process runner)', () => {
   const input = (config: AgentConfig, extra = {}) => ({ task: makeTask(), config, cwd: '/ws', runId: 'run-1', resultDir: '/res', ...extra });
 
+  it('puts the dependencies\' handoffs in the prompt, within the routed agent\'s handoffBudgetChars', async () => {
+    const handoffs = [
+      { taskId: 'DEP--T01', direct: true, completedAt: 1, commit: 'c'.repeat(40), files: ['src/dep.ts'], acsCompleted: [], notes: ['n'.repeat(3000)] },
+    ];
+    const promptWith = async (c: Record<string, unknown>) => {
+      const { deps, files, calls } = scriptedDeps([{ lines: [claudeResult({})] }]);
+      await runAgent(input(cfg({ adapter: 'claude', ...c }), { handoffs }), deps);
+      expect(calls[0].stdin).toBe(files.get('/res/prompt.md'));
+      return files.get('/res/prompt.md') ?? '';
+    };
+    const full = await promptWith({});
+    expect(full).toContain(`- commit: ${'c'.repeat(40)}`);
+    expect(full).toContain('n'.repeat(2900));
+    const small = await promptWith({ handoffBudgetChars: 500 });
+    expect(small).toContain(`- commit: ${'c'.repeat(40)}`);
+    expect(small).not.toContain('n'.repeat(500));
+    expect(small).toContain('(Handoffs trimmed to the 500-character budget; shortened: DEP--T01.');
+    expect(await promptWith({ handoffBudgetChars: 0 })).not.toContain('DEP--T01');
+  });
+
   it('writes prompt and task, runs the adapter argv with the VTM env, records the outcome', async () => {
     const { deps, files, calls, removed } = scriptedDeps([{ lines: [claudeResult({})] }]);
     const outcome = await runAgent(input(cfg({ adapter: 'claude', timeoutMs: 1000, idleTimeoutMs: 500 })), deps);

@@ -19,6 +19,7 @@ import type { InvocationContext } from './adapters/types';
 import type { AgentConfig } from './config';
 import type { AgentOutcome } from './outcome';
 import { runProcess, type ProcessResult, type RunProcessOptions } from './process-runner';
+import type { DependencyHandoff } from './handoff';
 import { buildPrompt } from './prompt';
 import { buildRepairPrompt, type RepairEvidence } from './repair-prompt';
 
@@ -58,6 +59,8 @@ export interface RunAgentInput {
   onOutputLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Set for a repair turn (see `RepairTurnInput`). */
   repair?: RepairTurnInput;
+  /** What the task's finished dependencies did, for the prompt (trimmed to `config.handoffBudgetChars`). */
+  handoffs?: readonly DependencyHandoff[];
 }
 
 /** The world as `runAgent` sees it. */
@@ -139,6 +142,8 @@ async function runWithRetries(input: RunAgentInput, config: AgentConfig, deps: R
       runId: input.runId,
       // Only a command agent is asked for the result file: CLI agents would need write access outside their sandbox.
       resultFile: config.adapter === 'command' ? join(input.resultDir, RESULT_FILES.result) : undefined,
+      handoffs: input.handoffs,
+      handoffBudgetChars: config.handoffBudgetChars,
     });
   const repairPrompt = input.repair
     ? buildRepairPrompt({ task: input.task, turn: input.repair.turn, maxTurns: input.repair.maxTurns, evidence: input.repair.evidence, resumed: !!resumeSessionId })

@@ -22,6 +22,7 @@ import type { PluginOptions } from '../config/plugin-options';
 import type { AttemptProgress, TaskOutcome } from '../state/task-record';
 import type { AgentOutcome } from '../agents/outcome';
 import type { AgentConfig } from '../agents/config';
+import type { DependencyHandoff } from '../agents/handoff';
 import { resolveAgentConfig } from '../agents/routing';
 import { runAgent, type RepairTurnInput } from '../agents/run-agent';
 import { isRepairable, trimEvidence, type RepairEvidence, type RepairKind } from '../agents/repair-prompt';
@@ -93,6 +94,8 @@ export interface PipelineInput {
    * running now, and the files recorded by tasks that finished since `sinceMs` (a blocked task's leftovers).
    */
   getPathsOwnedElsewhere?: (sinceMs: number) => string[];
+  /** Called when the agent is about to start: what the task's finished dependencies did, for its prompt. */
+  getHandoffs?: () => readonly DependencyHandoff[];
 }
 
 export interface PipelineResult {
@@ -173,6 +176,7 @@ export async function runStageAgent({
     signal: input.signal,
     onSpawn: input.onAgentSpawn,
     repair,
+    handoffs: input.getHandoffs?.(),
   });
   input.log(`agent ${agent.status}: ${agent.reason}`);
   return agent;

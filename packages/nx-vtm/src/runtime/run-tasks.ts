@@ -7,7 +7,8 @@
 import type { NxJsonConfiguration, ProjectConfiguration, TaskGraph } from '@nx/devkit';
 import { randomBytes } from 'node:crypto';
 import { getManifestFiles, loadRunContext, type RunContext } from './context';
-import { runTaskPipeline, type AttemptPort } from './pipeline';
+import { RESULTS_DIR, runTaskPipeline, type AttemptPort } from './pipeline';
+import { createHandoffSourcePort, readDependencyHandoffs } from './handoffs';
 import { integrateCachedTasks } from './cache-restore';
 import { checkRunPreconditions, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
 import { hashTask } from '../manifest/hash';
@@ -431,6 +432,11 @@ async function runClaimedTask({
         signal: abort.signal,
         attempt: attemptPort,
         getPathsOwnedElsewhere: (sinceMs) => getPathsOwnedElsewhere({ ctx, store, taskId, sinceMs }),
+        getHandoffs: () =>
+          readDependencyHandoffs({
+            task,
+            port: createHandoffSourcePort({ workspaceRoot: ctx.workspaceRoot, resultsDir: RESULTS_DIR, getTask: (id) => ctx.tasks.get(id)?.task, getRecord: (id) => store.getTask(id) }),
+          }),
         onAgentSpawn: (pid) => {
           store.logEvent({ type: 'start', runId, taskId: task.task_id, status: 'in-progress', extra: { agent_pid: pid } });
           agentPid = pid;
