@@ -4,6 +4,7 @@
  * is completed when the repair passes; one whose repairs never pass is blocked with the last evidence. What a person
  * sees afterwards (task-state.json, the run report) shows every turn.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createAgentWorkspace, task, type AgentWorkspace } from '../support/vtm';
 
@@ -48,5 +49,39 @@ describe('repair turns (real nx)', () => {
     expect(report.md).toContain('- **FIXED--T01** — 2 turns, the last accepted');
     expect(report.md).toContain('- **STUCK--T01** — 3 turns, the last not accepted (verification_failed)');
     expect(report.html).toContain('<ul id="repairs">');
+  });
+
+  it('the merge queue: two disjoint tasks whose merge breaks a test -> the second is repaired on top of the first; main green at every commit', () => {
+    const test = (body: string) => `const test = require('node:test');\nconst assert = require('node:assert');\ntest('works', () => { ${body} });\n`;
+    const a = task('RENAME--T01', { file_scope: ['src/lib.js'], test_verification: ['test/lib.test.js'] });
+    const b = task('CALLER--T01', { file_scope: ['src/use.js'], test_verification: ['test/use.test.js'] });
+    const ws = createAgentWorkspace({ tasks: [a, b], files: { 'src/lib.js': "exports.greet = () => 'hi';\n" } });
+    workspaces.push(ws);
+    const base = ws.git(['rev-parse', 'main']).trim();
+    const plan = {
+      'RENAME--T01': { sleepMs: 500, writeScope: 'none', files: { 'src/lib.js': "exports.hello = () => 'hi';\n", 'test/lib.test.js': test("assert.equal(require('../src/lib.js').hello(), 'hi');") } },
+      'CALLER--T01': {
+        sleepMs: 4000,
+        writeScope: 'none',
+        files: { 'src/use.js': "module.exports = () => require('./lib').greet();\n", 'test/use.test.js': test("assert.equal(require('../src/use.js')(), 'hi');") },
+        repairs: { '1': { sleepMs: 0, files: { 'src/use.js': "module.exports = () => require('./lib').hello();\n", 'test/use.test.js': test("assert.equal(require('../src/use.js')(), 'hi');") } } },
+      },
+    };
+    const r = ws.run(SLICE, plan);
+    const tasks = ws.state().tasks;
+    expect(tasks['RENAME--T01']).toMatchObject({ status: 'completed' });
+    expect(tasks['CALLER--T01']).toMatchObject({ status: 'completed', repair_turns: 1 });
+    expect(tasks['CALLER--T01'].turns).toEqual([expect.objectContaining({ result: 'integration_check_failed' })]);
+    expect(r.code).toBe(0);
+    // Every commit main went through passes every test of the workspace.
+    const commits = ws.git(['rev-list', '--first-parent', `${base}..main`]).trim().split('\n');
+    expect(commits).toHaveLength(2);
+    for (const sha of commits) {
+      const dir = `${ws.root}.check-${sha.slice(0, 8)}`;
+      ws.git(['worktree', 'add', '-q', '--detach', dir, sha]);
+      const files = ws.git(['-C', dir, 'ls-files', 'test']).trim().split('\n').filter(Boolean);
+      const run = spawnSync(process.execPath, ['--test', ...files], { cwd: dir, encoding: 'utf8' });
+      expect({ sha, status: run.status }).toEqual({ sha, status: 0 });
+    }
   });
 });
