@@ -154,3 +154,15 @@ describe('buildDependencyHandoff', () => {
     ).toEqual({ taskId: 'OLD', direct: true, completedAt: null, files: [], acsCompleted: [], notes: [] });
   });
 });
+
+describe('handoffs from the task record alone', () => {
+  it('a dependency restored from the cache (no result folder here) still hands on the summary and notes its outcome kept', () => {
+    const { buildDependencyHandoff } = require('./handoffs') as typeof import('./handoffs');
+    const h = buildDependencyHandoff({
+      taskId: 'DEP--T01',
+      direct: true,
+      record: { completedAt: null, outcome: { status: 'completed', files_modified: ['src/a.js'], summary: 'Added a.js', notes: ['use a() from b'] } },
+    });
+    expect(h).toMatchObject({ summary: 'Added a.js', notes: ['use a() from b'], files: ['src/a.js'] });
+  });
+});

@@ -136,9 +136,12 @@ export function buildDependencyHandoff({
   // What the agent wrote on purpose (result.json) wins; else the report parsed from its output (outcome.json).
   const fromResult = parseReportNotes(parseJson(resultJson));
   const fromOutcome = parseReportNotes(asObject(parseJson(outcomeJson)).reported);
-  const summary = fromResult.summary ?? fromOutcome.summary;
+  // Last: what the task's record kept (the accepted outcome carries them, so a task restored from the Nx cache in
+  // another clone, whose result folder is not there, still hands them on).
+  const fromRecord = parseReportNotes({ summary: o.summary, notes: o.notes });
+  const summary = fromResult.summary ?? fromOutcome.summary ?? fromRecord.summary;
   if (summary) handoff.summary = summary;
-  handoff.notes = fromResult.notes.length > 0 ? fromResult.notes : fromOutcome.notes;
+  handoff.notes = [fromResult.notes, fromOutcome.notes, fromRecord.notes].find((n) => n.length > 0) ?? [];
   return handoff;
 }
 

@@ -912,6 +912,9 @@ export function recordAccepted({
     files_modified: audit.files,
     test_results: testResults,
     blockers: agent.reported?.blockers ?? [],
+    // Handed to dependent tasks (see handoffs.ts), also from the Nx cache where the result folder is not restored.
+    ...(agent.reported?.summary ? { summary: agent.reported.summary } : {}),
+    ...(agent.reported?.notes?.length ? { notes: agent.reported.notes } : {}),
     verification: verification
       ? { status: verification.status, log: relative(workspaceRoot, verification.logFile), argv: verification.argv }
       : { status: 'skipped' },
