@@ -186,7 +186,9 @@ describe.each<Cli>(['claude', 'codex', 'opencode', 'gemini'])('%s (real CLI, scr
         status: 429,
         type: 'usage_limit_reached',
         message: 'The usage limit has been reached',
-        extra: { plan_type: 'plus', resets_at: resetMs / 1000, resets_in_seconds: Math.round((resetMs - Date.now()) / 1000) },
+        // Per request (the server calls it): Codex adds resets_in_seconds to the time the answer arrives; rounded up
+        // so that the reset it computes is never before the minute boundary it then prints.
+        extra: () => ({ plan_type: 'plus', resets_at: resetMs / 1000, resets_in_seconds: Math.ceil((resetMs - Date.now()) / 1000) }),
       }),
     },
   };

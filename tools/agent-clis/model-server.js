@@ -70,7 +70,8 @@ function startModelServer({ maxRequests = 60, maxSeconds = 300, scenario = {} } 
 /**
  * The scenario for one request: `scenario.byTask[id]` when the request mentions that task id (every model request of
  * a task carries its prompt), else the scenario itself. `errorTimes: n` answers only the first n requests with
- * `error`; `error.headers` may be a function, evaluated per request (reset times relative to "now").
+ * `error`; `error.headers` and `error.extra` may be functions, evaluated per request (reset times relative to "now":
+ * a CLI slow to start on a loaded machine must not receive a "resets in" computed before it asked).
  */
 function pickScenario(scenario, rawBody) {
   let s = scenario;
@@ -80,7 +81,10 @@ function pickScenario(scenario, rawBody) {
     if (s.errorsSent >= s.errorTimes) return { ...s, error: undefined };
     s.errorsSent++;
   }
-  if (s.error && typeof s.error.headers === 'function') return { ...s, error: { ...s.error, headers: s.error.headers() } };
+  if (s.error && (typeof s.error.headers === 'function' || typeof s.error.extra === 'function')) {
+    const { headers, extra } = s.error;
+    return { ...s, error: { ...s.error, headers: typeof headers === 'function' ? headers() : headers, extra: typeof extra === 'function' ? extra() : extra } };
+  }
   return s;
 }
 
