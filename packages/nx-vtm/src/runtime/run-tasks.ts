@@ -8,6 +8,7 @@ import type { NxJsonConfiguration, ProjectConfiguration, TaskGraph } from '@nx/d
 import { randomBytes } from 'node:crypto';
 import { getManifestFiles, loadRunContext, type RunContext } from './context';
 import { RESULTS_DIR, runTaskPipeline, type AttemptPort } from './pipeline';
+import { createSpareFiller } from './spares';
 import { createHandoffSourcePort, readDependencyHandoffs } from './handoffs';
 import { integrateCachedTasks } from './cache-restore';
 import { checkRunPreconditions, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
@@ -238,6 +239,11 @@ async function* runWithStore({
   const heldElsewhere = new Set<string>();
   const gate = new RateLimitGate();
   const byId = new Map(tasks.map((t) => [t.task_id, t]));
+  // Spare worktrees only while tasks of this run are still to start: a run's last task needs none.
+  const spares = createSpareFiller({ workspaceRoot: ctx.workspaceRoot, integrationBranch, options, log: (l) => log(undefined, l) });
+  const onWorktreeReady = () => {
+    if (startTimes.size < tasks.length) spares.refill();
+  };
 
   const ports: DriverPorts = {
     tryStart: (taskId, waitingSinceMs, opts) => {
@@ -289,7 +295,7 @@ async function* runWithStore({
         log(taskId, `vtm/${taskId} was merged by hand after its merge conflict: completed, no agent called`);
         return finished.ok ? { success: true } : { success: false, reason: finished.error.message };
       }
-      return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, fence: claim.fence, gate, control, log: (l) => log(taskId, l) });
+      return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, fence: claim.fence, gate, control, onWorktreeReady, log: (l) => log(taskId, l) });
     },
     now: () => Date.now(),
     waitForChange: (ms, signal) =>
@@ -328,6 +334,7 @@ async function* runWithStore({
       yield result(r.taskId, r.status, r.reason);
     }
   }
+  await spares.settle();
 }
 
 /** The store's answer to a claim, in the driver's terms. */
@@ -389,6 +396,7 @@ async function runClaimedTask({
   fence,
   gate,
   control,
+  onWorktreeReady,
   log,
 }: {
   ctx: RunContext;
@@ -401,6 +409,7 @@ async function runClaimedTask({
   gate: RateLimitGate;
   /** The driver's side of the WIP slot (absent when a caller runs one task outside the driver). */
   control?: RunControl;
+  onWorktreeReady?: () => void;
   log: (line: string) => void;
 }): Promise<{ success: boolean; reason?: string }> {
   const { options } = ctx;
@@ -449,6 +458,7 @@ async function runClaimedTask({
         stateFile: options.stateFile,
         signal: abort.signal,
         attempt: attemptPort,
+        onWorktreeReady,
         getPathsOwnedElsewhere: (sinceMs) => getPathsOwnedElsewhere({ ctx, store, taskId, sinceMs }),
         getHandoffs: () =>
           readDependencyHandoffs({
