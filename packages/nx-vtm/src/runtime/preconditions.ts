@@ -12,6 +12,9 @@ import { buildGitBlockers, listContextFiles as listFiles } from '../workspace/pr
 import { createSqliteLock } from '../workspace/sqlite-lock';
 import { recoverInterruptedMerge } from '../workspace/merge-journal';
 import { err, ok, type Result } from '../manifest/problems';
+import type { Task } from '../manifest/schema';
+import { buildAgentBlocker, listTaskAgents } from '../agents/doctor';
+import { checkAgents, createCachedPort, defaultEnvironmentPort, type EnvironmentPort } from './environment-checks';
 
 export const RUNS_DIR = '.vtm/runs';
 
@@ -67,4 +70,42 @@ export async function checkRunPreconditions({ ctx, runId }: { ctx: RunContext; r
     writeFileSync(marker, `${new Date().toISOString()}\n`);
     return ok(undefined);
   });
+}
+
+/**
+ * The agents the run's tasks route to can run here (binary found and starting, flags accepted, credentials present;
+ * the same checks as `nx-vtm doctor`), checked before any task is claimed: a missing CLI refuses the run with
+ * `BLOCKED::AGENT-UNAVAILABLE` instead of failing every task after its claim. Warnings (untested version, a probe
+ * that timed out) are printed and do not block. Probes are shared by the run's executors (see createCachedPort).
+ */
+export async function checkAgentPreconditions({
+  ctx,
+  runId,
+  tasks,
+  env = process.env,
+  port,
+  print,
+}: {
+  ctx: RunContext;
+  runId: string;
+  tasks: readonly Task[];
+  env?: NodeJS.ProcessEnv;
+  port?: EnvironmentPort;
+  print: (line: string) => void;
+}): Promise<Result<void, string>> {
+  const agents = listTaskAgents(tasks, ctx.options.agent);
+  if (agents.length === 0) return ok(undefined);
+  const checks = await checkAgents({
+    agents,
+    env,
+    cwd: ctx.workspaceRoot,
+    port: port ?? createCachedPort(defaultEnvironmentPort, { runDir: join(ctx.workspaceRoot, RUNS_DIR, runId) }),
+  });
+  const blocker = buildAgentBlocker(checks);
+  if (blocker) return err(blocker);
+  for (const c of checks) {
+    for (const w of [...c.agent.warnings, ...(c.fallback?.warnings ?? [])]) print(`nx-vtm: warning: ${w}`);
+    if (c.agent.unavailable && c.fallback) print(`nx-vtm: ${c.agent.failures[0]}; its tasks run with the fallback ${c.fallback.adapter}`);
+  }
+  return ok(undefined);
 }
