@@ -30,7 +30,12 @@ describe('an agent that cannot run (real nx, real git)', () => {
   let ws: AgentWorkspace;
   beforeAll(() => {
     ws = createAgentWorkspace({
-      tasks: [task('BASE--T01'), task('UI--T01', { depends_on_tasks: ['BASE--T01'], tags: ['ui'] })],
+      tasks: [
+        task('BASE--T01'),
+        task('UI--T01', { depends_on_tasks: ['BASE--T01'], tags: ['ui'] }),
+        // Outside the run (another slice): a dependent the post-run hook would mark dependency_failed after a failure.
+        task('DOWN--T01', { depends_on_tasks: ['UI--T01'], slice: 'Slice 1.2' }),
+      ],
       options: { agent: { adapter: 'command', command: [process.execPath, SCRIPTED_AGENT], rules: [{ match: { tags: ['ui'] }, agent: { command: [MISSING, '--task'] } }] } },
     });
     workspaces.push(ws);
@@ -44,7 +49,7 @@ describe('an agent that cannot run (real nx, real git)', () => {
       `BLOCKED::AGENT-UNAVAILABLE: an agent the tasks route to cannot run here; no task was started (check with \`npx nx-vtm doctor\`):`,
     );
     expect(r.output).toContain(`agent.rules[0].agent: command '${MISSING}' is not found (not on PATH); install it or fix agent.rules[0].agent.command[0], or configure agent.fallback (tasks UI--T01)`);
-    // No agent started (not even BASE's, whose agent exists), no task recorded, no commit, no worktree.
+    // No agent started (not even BASE's, whose agent exists), no task recorded (DOWN's neither), no commit, no worktree.
     expect(ws.agentEvents()).toEqual([]);
     const stateFile = join(ws.root, 'docs/backlog/task-state.json');
     const tasks = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')).tasks as Record<string, { status: string }>) : {};
@@ -94,5 +99,6 @@ describe('an agent that cannot run (real nx, real git)', () => {
     expect(r.output).toContain('its tasks run with the fallback command');
     expect(r.code).toBe(0);
     expect(ws.state().tasks['UI--T01']).toMatchObject({ status: 'completed' });
+    expect(ws.state().tasks['DOWN--T01']).toMatchObject({ status: 'pending' });
   });
 });

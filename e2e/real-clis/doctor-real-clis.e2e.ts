@@ -58,7 +58,7 @@ describe('nx-vtm doctor against the real CLIs', () => {
   it('reads each version, finds every flag our argv passes in its --help, and finds the credentials its home provides', () => {
     const [claude, codex, gemini, opencode] = CLIS.map((cli) => agentFor(cli, { withKey: true }));
     const r = doctor({ ...claude, rules: [codex, gemini, opencode].map((agent, i) => ({ match: { tags: [`t${i}`] }, agent })) });
-    const byAdapter = Object.fromEntries((r.report.agents as { adapter: string }[]).map((a) => [a.adapter, a]));
+    const byAdapter = Object.fromEntries((r.report.agents as { adapter: string; flags: { checked: string[] } }[]).map((a) => [a.adapter, a]));
     expect(byAdapter).toMatchObject({
       claude: { level: 'ok', version: '2.1.197', flags: { unknown: [] }, credentials: 'ANTHROPIC_API_KEY' },
       // codex's key variable is the one its config.toml names for the custom provider.

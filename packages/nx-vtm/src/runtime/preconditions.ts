@@ -4,7 +4,7 @@
  * command; an executor started without the hook checks itself), under the integration lock so that a merge of a
  * concurrent run in progress is never mistaken for the user's uncommitted work.
  */
-import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, appendFileSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunContext } from './context';
 import { getCurrentBranch, isWorkingTreeClean } from '../workspace/git';
@@ -108,4 +108,21 @@ export async function checkAgentPreconditions({
     if (c.agent.unavailable && c.fallback) print(`nx-vtm: ${c.agent.failures[0]}; its tasks run with the fallback ${c.fallback.adapter}`);
   }
   return ok(undefined);
+}
+
+const refusalFile = (workspaceRoot: string, runId: string) => join(workspaceRoot, RUNS_DIR, runId, 'refused-tasks.txt');
+
+/**
+ * Called when tasks are refused before any claim: the post-run hook then records nothing for their dependents (they
+ * did not fail; nothing ran). One line per task id, appended (the executors of one run may each refuse theirs).
+ */
+export function writeRunRefusal({ workspaceRoot, runId, taskIds }: { workspaceRoot: string; runId: string; taskIds: readonly string[] }): void {
+  mkdirSync(join(workspaceRoot, RUNS_DIR, runId), { recursive: true });
+  appendFileSync(refusalFile(workspaceRoot, runId), taskIds.map((id) => `${id}\n`).join(''));
+}
+
+/** The tasks of this run refused before any claim (see `writeRunRefusal`). */
+export function readRefusedTasks({ workspaceRoot, runId }: { workspaceRoot: string; runId: string }): Set<string> {
+  const file = refusalFile(workspaceRoot, runId);
+  return new Set(existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
 }

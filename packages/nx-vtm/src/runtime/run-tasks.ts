@@ -10,7 +10,7 @@ import { getManifestFiles, loadRunContext, type RunContext } from './context';
 import { RESULTS_DIR, runTaskPipeline, type AttemptPort } from './pipeline';
 import { createHandoffSourcePort, readDependencyHandoffs } from './handoffs';
 import { integrateCachedTasks } from './cache-restore';
-import { checkAgentPreconditions, checkRunPreconditions, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
+import { checkAgentPreconditions, checkRunPreconditions, writeRunRefusal, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
 import { hashTask } from '../manifest/hash';
 import type { Task } from '../manifest/schema';
 import { openTaskStore, type TaskStore } from '../state/task-store';
@@ -131,6 +131,7 @@ export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<T
     });
     const agents = await checkAgentPreconditions({ ctx, runId, tasks: due, print: (line) => log(undefined, line) });
     if (!agents.ok) {
+      writeRunRefusal({ workspaceRoot: ctx.workspaceRoot, runId, taskIds: input.taskIds });
       yield* failAll(agents.error);
       return;
     }

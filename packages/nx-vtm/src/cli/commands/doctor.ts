@@ -28,6 +28,8 @@ export interface DoctorReport {
   ok: boolean;
   agents: AgentCheck[];
   tools: ToolCheck[];
+  /** What could not be checked, e.g. the manifests' own agent fields when a manifest does not load. */
+  notes: string[];
 }
 
 export async function runDoctorCommand({ args, cwd, io }: { args: readonly string[]; cwd: string; io: CliIo }): Promise<ExitCode> {
@@ -63,7 +65,9 @@ export async function runDoctorCommand({ args, cwd, io }: { args: readonly strin
   };
   for (const registration of ws.value.registrations) listConfiguredAgents(registration.agent).forEach(add);
   const known = new Set(agents.map((a) => getAgentKey(a.config)));
+  const notes: string[] = [];
   const manifests = await readManifestContext(ws.value);
+  if (!manifests.ok) notes.push(`the manifests' own "agent" fields were not checked: ${manifests.error.split('\n')[0]}`);
   if (manifests.ok) {
     const tasks = [...manifests.value.tasks.values()].map((e) => e.task).filter((t) => (t as Record<string, unknown>).agent !== undefined);
     for (const a of listTaskAgents(tasks, ws.value.options.agent)) {
@@ -82,6 +86,7 @@ export async function runDoctorCommand({ args, cwd, io }: { args: readonly strin
     ok: false,
     agents: agentChecks.map((c) => c.agent),
     tools: [git, checkNode(), checkNx({ workspaceRoot: ws.value.root, port }), checkStateStore({ workspaceRoot: ws.value.root })],
+    notes,
   };
   report.ok = ![...report.agents, ...report.tools].some((c) => c.level === 'fail');
 
@@ -109,6 +114,7 @@ export function formatDoctorReport(report: DoctorReport): string[] {
     out.push(`  ${LEVEL[t.level]} ${t.name}: ${t.detail}`);
     for (const p of t.problems) out.push(`       ${p}`);
   }
+  for (const n of report.notes) out.push(`note: ${n}`);
   out.push(report.ok ? 'nx-vtm doctor: every configured agent can run' : 'nx-vtm doctor: something cannot run here; fix the FAIL lines above');
   return out;
 }
