@@ -7,6 +7,7 @@ import {
   buildAgentBlocker,
   buildAgentCheck,
   compareVersions,
+  getRunFailures,
   getInvocationFlags,
   listConfiguredAgents,
   listTaskAgents,
@@ -191,10 +192,18 @@ describe('the run precondition', () => {
     );
   });
 
-  it('lets a working fallback stand in for a missing binary, but not for missing credentials (routing falls back only when the binary is missing)', () => {
+  it('lets a working fallback stand in for a missing binary, but not for a rejected flag (routing falls back only when the binary is missing)', () => {
     expect(buildAgentBlocker([{ agent: missing, fallback: fine }])).toBeNull();
-    const noKey = buildAgentCheck(agent({ adapter: 'claude' }), probe(), {});
-    expect(buildAgentBlocker([{ agent: noKey, fallback: fine }])).toContain('no claude credentials found');
+    const badFlag = buildAgentCheck(agent({ adapter: 'claude', args: ['--nope'] }), probe(), { ANTHROPIC_API_KEY: 'k' });
+    expect(buildAgentBlocker([{ agent: badFlag, fallback: fine }])).toContain("does not list '--nope'");
     expect(buildAgentBlocker([{ agent: fine }])).toBeNull();
+  });
+
+  it('does not block on missing credentials (a keychain or key helper can hold them where no check looks); doctor fails them', () => {
+    const noKey = buildAgentCheck(agent({ adapter: 'claude' }), probe(), {});
+    expect(noKey.level).toBe('fail');
+    expect(noKey.credentialProblem).toContain('no claude credentials found');
+    expect(getRunFailures(noKey)).toEqual([]);
+    expect(buildAgentBlocker([{ agent: noKey }])).toBeNull();
   });
 });

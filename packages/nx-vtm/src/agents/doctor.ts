@@ -201,6 +201,12 @@ export interface AgentCheck {
   flags: { checked: string[]; unknown: string[] };
   /** Where credentials were found (a variable name or a file), or null. */
   credentials: string | null;
+  /**
+   * The line saying no credentials were found (also in `failures`, or in `warnings` for opencode), or null. A run
+   * treats it as a warning: keys can live where no check sees them (macOS keychain, a helper script), and a CLI
+   * without credentials fails fast and is not retried.
+   */
+  credentialProblem: string | null;
   /** Manifest tasks routed to this agent (run preconditions only). */
   taskIds?: string[];
   /** Why the agent cannot run and what to do, one line each (level `fail` when any). */
@@ -226,7 +232,7 @@ export function buildAgentCheck(agent: ConfiguredAgent, probe: AgentProbe, env: 
         `${where}: command '${bin}' is not found (${bin.includes('/') ? 'no such executable file' : 'not on PATH'}); install it or fix ${field}${agent.fallback ? '' : ', or configure agent.fallback'}`,
       );
     }
-    return { ...base, level: fails.length ? 'fail' : 'ok', version: null, tested: null, flags: { checked: [], unknown: [] }, credentials: null, failures: fails, warnings: warns };
+    return { ...base, level: fails.length ? 'fail' : 'ok', version: null, tested: null, flags: { checked: [], unknown: [] }, credentials: null, credentialProblem: null, failures: fails, warnings: warns };
   }
 
   const cli = config.adapter;
@@ -270,29 +276,35 @@ export function buildAgentCheck(agent: ConfiguredAgent, probe: AgentProbe, env: 
   const set = (v: string) => (merged[v] ?? '') !== '';
   const credentials =
     AUTH_ENV[cli].find(set) ?? probe.configuredKeyVars.find(set) ?? probe.credentialFiles[0] ?? null;
+  let credentialProblem: string | null = null;
   if (!credentials) {
     const vars = [...probe.configuredKeyVars, ...AUTH_ENV[cli].slice(0, 2)];
-    const line = `${where}: no ${cli} credentials found: set ${vars.join(' or ')} (in the environment or ${where}.env), or log in by running \`${bin}\` once`;
+    credentialProblem = `${where}: no ${cli} credentials found: set ${vars.join(' or ')} (in the environment or ${where}.env), or log in by running \`${bin}\` once`;
     // opencode's providers and their keys live in its own config, which can hold a key itself: not provable absent.
-    (cli === 'opencode' ? warns : fails).push(line);
+    (cli === 'opencode' ? warns : fails).push(credentialProblem);
   }
   const level: CheckLevel = fails.length ? 'fail' : warns.length ? 'warn' : 'ok';
-  return { ...base, level, version, tested: rangeText(tested), flags: { checked: flags, unknown }, credentials, failures: fails, warnings: warns };
+  return { ...base, level, version, tested: rangeText(tested), flags: { checked: flags, unknown }, credentials, credentialProblem, failures: fails, warnings: warns };
 }
 
+/** What stops a run: the failures except missing credentials (a warning for runs, see `credentialProblem`). Pure. */
+export const getRunFailures = (c: AgentCheck): string[] => c.failures.filter((f) => f !== c.credentialProblem);
+
 /**
- * Whether the tasks' agents can run: an agent that fails blocks its tasks unless its fallback passes. Returns the
- * message of a `BLOCKED::AGENT-UNAVAILABLE` refusal, or null when every task has an agent that can run. Pure.
+ * Whether the tasks' agents can run: an agent with run failures blocks its tasks unless it is missing and its fallback
+ * can run. Returns the message of a `BLOCKED::AGENT-UNAVAILABLE` refusal, or null when every task has an agent that
+ * can run. Pure.
  */
 export function buildAgentBlocker(entries: readonly { agent: AgentCheck; fallback?: AgentCheck }[]): string | null {
   const lines: string[] = [];
   for (const { agent, fallback } of entries) {
-    if (agent.level !== 'fail') continue;
-    // The fallback runs only when the binary is missing (run-agent.ts); bad flags or credentials are not fixed by it.
-    if (fallback && agent.unavailable && fallback.level !== 'fail') continue;
+    const failures = getRunFailures(agent);
+    if (failures.length === 0) continue;
+    // The fallback runs only when the binary is missing (run-agent.ts); a flag the CLI rejects is not fixed by it.
+    if (fallback && agent.unavailable && getRunFailures(fallback).length === 0) continue;
     const tasks = agent.taskIds ? ` (tasks ${agent.taskIds.slice(0, 5).join(', ')}${agent.taskIds.length > 5 ? ', ...' : ''})` : '';
-    lines.push(...agent.failures.map((p) => `  - ${p}${tasks}`));
-    if (fallback && agent.unavailable) lines.push(...fallback.failures.map((p) => `  - ${p}`));
+    lines.push(...failures.map((p) => `  - ${p}${tasks}`));
+    if (fallback && agent.unavailable) lines.push(...getRunFailures(fallback).map((p) => `  - ${p}`));
   }
   if (lines.length === 0) return null;
   return `BLOCKED::AGENT-UNAVAILABLE: an agent the tasks route to cannot run here; no task was started (check with \`npx nx-vtm doctor\`):\n${lines.join('\n')}`;

@@ -36,7 +36,8 @@ task's own agent): the binary is found and answers --version; its version is ins
 "Tested versions"; outside it is a warning); every flag nx-vtm passes is listed by that version's --help; credentials
 are present (a key variable in the environment or agent.env, or the CLI's own login file). A command agent is only
 looked up, never started. Then git (worktrees), Node, nx and the state store (.vtm/state.db). No model is called.
-Runs refuse with BLOCKED::AGENT-UNAVAILABLE on the same agent problems, before any task is claimed.
+Runs refuse with BLOCKED::AGENT-UNAVAILABLE when an agent is missing or rejects a flag, before any task is
+claimed (missing credentials are only a warning there).
 Exits 1 when something cannot run; warnings do not fail.
 
   --json               the checks as JSON

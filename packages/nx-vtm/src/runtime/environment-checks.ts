@@ -100,7 +100,8 @@ export function createCachedPort(port: EnvironmentPort, { runDir }: { runDir?: s
     readText: (path) => port.readText(path),
     runProbe(argv, env, timeoutMs) {
       const key = argv.join('\u0000');
-      const known = memo.get(key) ?? (stored()[key] ? Promise.resolve(stored()[key]) : undefined);
+      const fromRun = memo.has(key) ? undefined : stored()[key];
+      const known = memo.get(key) ?? (fromRun ? Promise.resolve(fromRun) : undefined);
       if (known) return known;
       const p = port.runProbe(argv, env, timeoutMs).then((out) => {
         if (file && out.kind === 'ok') {
@@ -160,6 +161,18 @@ export function findCredentialFiles(cli: CliName, env: NodeJS.ProcessEnv, port: 
     opencode: [join(env.XDG_DATA_HOME || join(home, '.local', 'share'), 'opencode', 'auth.json')],
   };
   const credentialFiles = files[cli].filter((f) => port.readText(f) !== undefined);
+  /** A config file whose text matches `pattern` (a login record or a key helper, never a secret itself). */
+  const noteIf = (file: string, pattern: RegExp, what: string) => {
+    if (pattern.test(port.readText(file) ?? '')) credentialFiles.push(`${file} (${what})`);
+  };
+  if (cli === 'claude') {
+    // A subscriber login on macOS lives in the keychain; Claude Code records the account in .claude.json.
+    noteIf(env.CLAUDE_CONFIG_DIR ? join(env.CLAUDE_CONFIG_DIR, '.claude.json') : join(home, '.claude.json'), /"oauthAccount"\s*:\s*\{/, 'oauthAccount');
+    noteIf(join(env.CLAUDE_CONFIG_DIR || join(home, '.claude'), 'settings.json'), /"apiKeyHelper"\s*:\s*"[^"]+"/, 'apiKeyHelper');
+  }
+  if (cli === 'gemini') {
+    noteIf(join(home, '.gemini', 'settings.json'), /"selectedType"\s*:\s*"(oauth-personal|vertex-ai|compute-default-credentials|cloud-shell)"/, 'auth type');
+  }
   const configuredKeyVars: string[] = [];
   if (cli === 'codex') {
     const toml = port.readText(join(env.CODEX_HOME || join(home, '.codex'), 'config.toml')) ?? '';

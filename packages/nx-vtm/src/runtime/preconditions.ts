@@ -73,10 +73,11 @@ export async function checkRunPreconditions({ ctx, runId }: { ctx: RunContext; r
 }
 
 /**
- * The agents the run's tasks route to can run here (binary found and starting, flags accepted, credentials present;
- * the same checks as `nx-vtm doctor`), checked before any task is claimed: a missing CLI refuses the run with
+ * The agents the run's tasks route to can run here (binary found and starting, flags accepted; the same checks as
+ * `nx-vtm doctor`), checked before any task is claimed: a missing CLI refuses the run with
  * `BLOCKED::AGENT-UNAVAILABLE` instead of failing every task after its claim. Warnings (untested version, a probe
- * that timed out) are printed and do not block. Probes are shared by the run's executors (see createCachedPort).
+ * that timed out, no credentials found: keys can live where no check sees them, e.g. a keychain) are printed and do
+ * not block. Probes are shared by the run's executors (see createCachedPort).
  */
 export async function checkAgentPreconditions({
   ctx,
@@ -104,7 +105,10 @@ export async function checkAgentPreconditions({
   const blocker = buildAgentBlocker(checks);
   if (blocker) return err(blocker);
   for (const c of checks) {
-    for (const w of [...c.agent.warnings, ...(c.fallback?.warnings ?? [])]) print(`nx-vtm: warning: ${w}`);
+    for (const check of [c.agent, ...(c.fallback ? [c.fallback] : [])]) {
+      const warnings = [...(check.credentialProblem && !check.warnings.includes(check.credentialProblem) ? [check.credentialProblem] : []), ...check.warnings];
+      for (const w of warnings) print(`nx-vtm: warning: ${w}`);
+    }
     if (c.agent.unavailable && c.fallback) print(`nx-vtm: ${c.agent.failures[0]}; its tasks run with the fallback ${c.fallback.adapter}`);
   }
   return ok(undefined);

@@ -75,13 +75,30 @@ describe('environment checks (real processes, real files)', () => {
     expect(c.agent.warnings[0]).toContain('--version` gave no answer within 1 s');
   });
 
-  it("reads the key variable a codex config names (a custom provider's env_key) and login files", () => {
+  it("reads the key variable a codex config names (a custom provider's env_key), login files and login records", () => {
     const home = join(bins, 'codex-home');
     mkdirSync(home, { recursive: true });
     writeFileSync(join(home, 'config.toml'), 'model_provider = "mock"\n[model_providers.mock]\nenv_key = "SCRIPTED_OPENAI_KEY"\n');
     expect(findCredentialFiles('codex', { CODEX_HOME: home }, defaultEnvironmentPort)).toEqual({ credentialFiles: [], configuredKeyVars: ['SCRIPTED_OPENAI_KEY'] });
     writeFileSync(join(home, 'auth.json'), '{}');
     expect(findCredentialFiles('codex', { CODEX_HOME: home }, defaultEnvironmentPort).credentialFiles).toEqual([join(home, 'auth.json')]);
+    // Claude's subscriber login (the keychain on macOS) is recorded as oauthAccount; a key helper in its settings.
+    const claudeDir = join(bins, 'claude-config');
+    mkdirSync(claudeDir, { recursive: true });
+    expect(findCredentialFiles('claude', { CLAUDE_CONFIG_DIR: claudeDir }, defaultEnvironmentPort).credentialFiles).toEqual([]);
+    writeFileSync(join(claudeDir, '.claude.json'), JSON.stringify({ oauthAccount: { emailAddress: 'a@b.c' } }));
+    writeFileSync(join(claudeDir, 'settings.json'), JSON.stringify({ apiKeyHelper: '~/bin/get-key.sh' }));
+    expect(findCredentialFiles('claude', { CLAUDE_CONFIG_DIR: claudeDir }, defaultEnvironmentPort).credentialFiles).toEqual([
+      `${join(claudeDir, '.claude.json')} (oauthAccount)`,
+      `${join(claudeDir, 'settings.json')} (apiKeyHelper)`,
+    ]);
+    // Gemini logged in with Google (not an API key): its settings name the auth type.
+    const gemHome = join(bins, 'gem-home');
+    mkdirSync(join(gemHome, '.gemini'), { recursive: true });
+    writeFileSync(join(gemHome, '.gemini/settings.json'), JSON.stringify({ security: { auth: { selectedType: 'gemini-api-key' } } }));
+    expect(findCredentialFiles('gemini', { HOME: gemHome }, defaultEnvironmentPort).credentialFiles).toEqual([]);
+    writeFileSync(join(gemHome, '.gemini/settings.json'), JSON.stringify({ security: { auth: { selectedType: 'oauth-personal' } } }));
+    expect(findCredentialFiles('gemini', { HOME: gemHome }, defaultEnvironmentPort).credentialFiles).toEqual([`${join(gemHome, '.gemini/settings.json')} (auth type)`]);
   });
 
   it('checks git (version, worktrees), Node, and the state store (opens, quick check, writable)', async () => {
