@@ -131,7 +131,7 @@ describe('the verdict for one agent', () => {
     const c = buildAgentCheck(agent({ adapter: 'codex', bin: 'codex-nope' }, 'agent.fallback'), probe({ resolved: null, version: undefined, help: undefined }), { OPENAI_API_KEY: 'k' });
     expect(c).toMatchObject({ level: 'fail', unavailable: true, version: null });
     expect(c.failures).toEqual([
-      "agent.fallback: codex binary 'codex-nope' is not found (not on PATH); install it with `npm install -g @openai/codex@0.171.0`, set agent.fallback.bin, or configure agent.fallback",
+      "agent.fallback: codex binary 'codex-nope' is not found (not on PATH); install it with `npm install -g @openai/codex@0.171.0`, set agent.fallback.bin",
     ]);
   });
 
@@ -157,7 +157,7 @@ describe('the verdict for one agent', () => {
     const codex = agent({ adapter: 'codex' });
     const codexProbe = probe({ version: ok('codex-cli 0.171.0'), help: ok(CODEX_HELP) });
     expect(buildAgentCheck(codex, codexProbe, {}).failures).toEqual([
-      'agent: no codex credentials found: set OPENAI_API_KEY or CODEX_API_KEY (in the environment or agent.env), or log in by running `codex` once',
+      'agent: no codex credentials found: set OPENAI_API_KEY or CODEX_API_KEY (in the environment or agent.env), or log in with `codex` once',
     ]);
     expect(buildAgentCheck(agent({ adapter: 'codex', env: { CODEX_API_KEY: 'k' } }), codexProbe, {}).credentials).toBe('CODEX_API_KEY');
     expect(buildAgentCheck(codex, { ...codexProbe, configuredKeyVars: ['MY_KEY'] }, { MY_KEY: 'k' }).credentials).toBe('MY_KEY');

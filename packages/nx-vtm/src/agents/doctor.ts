@@ -225,11 +225,13 @@ export function buildAgentCheck(agent: ConfiguredAgent, probe: AgentProbe, env: 
   const warns: string[] = [];
   const base = { where, adapter: config.adapter, bin, path: probe.resolved, unavailable: !probe.resolved, ...(agent.taskIds ? { taskIds: agent.taskIds } : {}) };
   const field = config.adapter === 'command' ? `${where}.command[0]` : `${where}.bin`;
+  // A fallback is worth suggesting unless there is one already, or this is it.
+  const suggestFallback = !agent.fallback && where !== 'agent.fallback';
 
   if (!isCliAdapter(config.adapter)) {
     if (!probe.resolved) {
       fails.push(
-        `${where}: command '${bin}' is not found (${bin.includes('/') ? 'no such executable file' : 'not on PATH'}); install it or fix ${field}${agent.fallback ? '' : ', or configure agent.fallback'}`,
+        `${where}: command '${bin}' is not found (${bin.includes('/') ? 'no such executable file' : 'not on PATH'}); install it or fix ${field}${suggestFallback ? ', or configure agent.fallback' : ''}`,
       );
     }
     return { ...base, level: fails.length ? 'fail' : 'ok', version: null, tested: null, flags: { checked: [], unknown: [] }, credentials: null, credentialProblem: null, failures: fails, warnings: warns };
@@ -237,7 +239,7 @@ export function buildAgentCheck(agent: ConfiguredAgent, probe: AgentProbe, env: 
 
   const cli = config.adapter;
   const tested = TESTED_AGENT_CLIS[cli];
-  const install = `install it with \`npm install -g ${tested.pkg}@${tested.version}\`, set ${field}${agent.fallback ? '' : ', or configure agent.fallback'}`;
+  const install = `install it with \`npm install -g ${tested.pkg}@${tested.version}\`, set ${field}${suggestFallback ? ', or configure agent.fallback' : ''}`;
   let version: string | null = null;
   if (!probe.resolved) {
     fails.push(`${where}: ${cli} binary '${bin}' is not found (${bin.includes('/') ? 'no such executable file' : 'not on PATH'}); ${install}`);
@@ -279,7 +281,7 @@ export function buildAgentCheck(agent: ConfiguredAgent, probe: AgentProbe, env: 
   let credentialProblem: string | null = null;
   if (!credentials) {
     const vars = [...probe.configuredKeyVars, ...AUTH_ENV[cli].slice(0, 2)];
-    credentialProblem = `${where}: no ${cli} credentials found: set ${vars.join(' or ')} (in the environment or ${where}.env), or log in by running \`${bin}\` once`;
+    credentialProblem = `${where}: no ${cli} credentials found: set ${vars.join(' or ')} (in the environment or ${where}.env), or log in with \`${cli === 'opencode' ? `${bin} auth login` : bin}\` once`;
     // opencode's providers and their keys live in its own config, which can hold a key itself: not provable absent.
     (cli === 'opencode' ? warns : fails).push(credentialProblem);
   }

@@ -149,7 +149,7 @@ describe('nx-vtm doctor', () => {
     const r = await ws.runCli(['doctor']);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(
-      `  FAIL agent.fallback: opencode (${join(bins, 'nope')}) - (tested 1.18.33), credentials: ANTHROPIC_API_KEY\n       agent.fallback: opencode binary '${join(bins, 'nope')}' is not found (no such executable file); install it with \`npm install -g opencode-ai@1.18.33\`, set agent.fallback.bin, or configure agent.fallback`,
+      `  FAIL agent.fallback: opencode (${join(bins, 'nope')}) - (tested 1.18.33), credentials: ANTHROPIC_API_KEY\n       agent.fallback: opencode binary '${join(bins, 'nope')}' is not found (no such executable file); install it with \`npm install -g opencode-ai@1.18.33\`, set agent.fallback.bin`,
     );
     const j = await ws.runCli(['doctor', '--json']);
     expect(j.code).toBe(1);
