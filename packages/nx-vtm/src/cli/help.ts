@@ -28,15 +28,20 @@ code is returned. See docs/sources.md.
   --dry-run   show the plan and the nx command; run nothing`,
   },
   doctor: {
-    summary: 'check that every configured agent CLI can run here: binary, tested version, credentials',
-    page: `nx-vtm doctor [--json]
+    summary: 'check that every configured agent CLI can run here (binary, version, flags, credentials), and git, Node, nx, the store',
+    page: `nx-vtm doctor [--json] [--timeout <seconds>]
 
-For every agent the nx-vtm options can route to (agent, agent.byRisk, agent.rules, agent.fallback): the binary is
-found and answers --version, its version is the one nx-vtm was tested against (docs/agents.md, "Tested versions";
-another version is a warning), and credentials are present (an API key variable in the environment or agent.env,
-or the CLI's own login file). No model is called. Exits 1 when a configured agent cannot run.
+For every agent the nx-vtm options and manifests can route to (agent, agent.byRisk, agent.rules, agent.fallback, a
+task's own agent): the binary is found and answers --version; its version is inside the tested range (docs/agents.md,
+"Tested versions"; outside it is a warning); every flag nx-vtm passes is listed by that version's --help; credentials
+are present (a key variable in the environment or agent.env, or the CLI's own login file). A command agent is only
+looked up, never started. Then git (worktrees), Node, nx and the state store (.vtm/state.db). No model is called.
+Runs refuse with BLOCKED::AGENT-UNAVAILABLE when an agent is missing or rejects a flag, before any task is
+claimed (missing credentials are only a warning there).
+Exits 1 when something cannot run; warnings do not fail.
 
-  --json    the checks as JSON`,
+  --json               the checks as JSON
+  --timeout <seconds>  how long each --version/--help probe may take (default 30); a timeout is a warning`,
   },
   status: {
     summary: 'progress pulse: counts, progress, running and next tasks, blockers, warnings',

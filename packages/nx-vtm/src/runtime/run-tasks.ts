@@ -11,7 +11,7 @@ import { RESULTS_DIR, runTaskPipeline, type AttemptPort } from './pipeline';
 import { createSpareFiller } from './spares';
 import { createHandoffSourcePort, readDependencyHandoffs } from './handoffs';
 import { integrateCachedTasks } from './cache-restore';
-import { checkRunPreconditions, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
+import { checkAgentPreconditions, checkRunPreconditions, writeRunRefusal, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
 import { hashTask } from '../manifest/hash';
 import type { Task } from '../manifest/schema';
 import { openTaskStore, type TaskStore } from '../state/task-store';
@@ -124,6 +124,18 @@ export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<T
     return;
   }
   try {
+    // The agents of the tasks still to do can run here (same checks as `nx-vtm doctor`): checked before the store
+    // records anything and before any claim, so a missing CLI leaves every task as it was.
+    const due = input.taskIds.map((id) => ctx.tasks.get(id)!.task).filter((t) => {
+      const record = store.getTask(t.task_id);
+      return !(record && isCompletedFor(record, hashTask(t)));
+    });
+    const agents = await checkAgentPreconditions({ ctx, runId, tasks: due, print: (line) => log(undefined, line) });
+    if (!agents.ok) {
+      writeRunRefusal({ workspaceRoot: ctx.workspaceRoot, runId, taskIds: input.taskIds });
+      yield* failAll(agents.error);
+      return;
+    }
     const hashCheck = store.checkManifestHash(ctx.manifestHash);
     if (!hashCheck.ok) {
       // Never silently mixed: per-task hashes decide which finished tasks still count; say so once, then move on.
