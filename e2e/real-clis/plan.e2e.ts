@@ -2,9 +2,11 @@
  * `nx-vtm plan "<request>"` with the real Claude Code CLI (pinned by tools/agent-clis) as the planner, against the
  * scripted model server on 127.0.0.1: the plan comes back in Claude's stream-json output (the `result` line's text,
  * prose around a ```json block, as models answer), is validated with the manifest model and rules, and a first answer
- * with errors goes back to a second Claude run for repair. Nothing reaches the internet or the user's own settings.
+ * with errors goes back to a second Claude run for repair. The planner runs read-only: a write it attempts is refused.
+ * Nothing reaches the internet or the user's own settings.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAgentWorkspace, MANIFEST, task, type AgentWorkspace } from '../support/vtm';
@@ -97,8 +99,9 @@ describe('nx-vtm plan with the real claude CLI (scripted model server)', () => {
   it('a first answer with errors is repaired in round 2; the valid plan is appended to the manifest', async () => {
     const { server, ws } = await setup();
     // Each round is a new claude run with its own prompt: round 2's prompt says "Repair round 2" (byTask matches any
-    // text of the request body).
-    server.scenario = { finalText: FIRST, byTask: { 'Repair round 2': { finalText: REPAIRED } } };
+    // text of the request body). In round 1 the model also tries to write a file: the planner runs read-only.
+    const planted = join(ws.root, 'src/planted.js');
+    server.scenario = { finalText: FIRST, write: { path: planted, content: 'planted\n' }, byTask: { 'Repair round 2': { finalText: REPAIRED } } };
     const before = ws.read(MANIFEST);
     const r = await plan(ws, [REQUEST]);
     const why = `exit ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
@@ -108,6 +111,11 @@ describe('nx-vtm plan with the real claude CLI (scripted model server)', () => {
     // Claude's own cost accounting (total_cost_usd of each run), summed over the rounds.
     expect(r.stdout).toMatch(/3 tasks added to docs\/backlog\/virtual-task-manifest.json \(2 planner rounds, \$\d+\.\d{4}\)/);
     expect(r.stdout).toContain('OAUTH_REGISTRY--T01, OAUTH_CALLBACK--T01, OAUTH_BUTTON--T01');
+
+    // The write was asked for and refused (claude's tool result went back to the model); nothing was written.
+    expect(existsSync(planted)).toBe(false);
+    expect(roundRequests(server, 1).some((q) => q.raw.includes('"tool_result"'))).toBe(true);
+    expect(ws.git(['status', '--porcelain'])).not.toContain('planted');
 
     // Round 2's prompt (a new claude run) lists every problem of round 1 with its task id and field.
     const repair = roundRequests(server, 2);

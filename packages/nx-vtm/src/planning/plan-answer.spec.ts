@@ -1,5 +1,6 @@
 import { createClaudeParser, createCodexParser } from '../agents/adapters';
 import { readPlanAnswerText } from './plan';
+import { resolvePlannerConfig } from './run-plan';
 
 describe('readPlanAnswerText (a CLI planner\'s final message)', () => {
   const plan = { tasks: [{ task_id: 'A--T01' }] };
@@ -38,5 +39,24 @@ describe('parser.finalText (where a planner\'s answer is read from)', () => {
     p.push(JSON.stringify({ type: 'turn.completed', usage: { input_tokens: 1, output_tokens: 1 } }));
     p.finish(end);
     expect(p.finalText?.()).toBe('{"tasks": []}');
+  });
+});
+
+describe('resolvePlannerConfig', () => {
+  it('plans read-only where the CLI has a switch, whatever permissionMode the task runs use', () => {
+    const claude = resolvePlannerConfig({ adapter: 'claude', permissionMode: 'bypassPermissions' } as never);
+    expect(claude.ok && claude.value.permissionMode).toBe('default');
+    const codex = resolvePlannerConfig({ adapter: 'codex' } as never);
+    expect(codex.ok && codex.value.permissionMode).toBe('read-only');
+    const command = resolvePlannerConfig({ adapter: 'command', command: ['node', 'p.js'] } as never);
+    expect(command.ok && command.value.permissionMode).toBeUndefined();
+  });
+  it('uses the base settings, not routes (a plan has no task to route yet)', () => {
+    const r = resolvePlannerConfig({ adapter: 'claude', model: 'm1', byRisk: { High: { model: 'm2' } } } as never);
+    expect(r.ok && r.value.model).toBe('m1');
+  });
+  it('refuses replay and a missing agent with what to set', () => {
+    expect(resolvePlannerConfig({ adapter: 'replay', replayDir: 'r' } as never)).toEqual({ ok: false, error: expect.stringContaining('cannot plan') });
+    expect(resolvePlannerConfig(undefined)).toEqual({ ok: false, error: expect.stringContaining('"agent": { "adapter": "claude" }') });
   });
 });

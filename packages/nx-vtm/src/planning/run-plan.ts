@@ -32,8 +32,19 @@ export function resolvePlannerConfig(options: AgentOptions | undefined): { ok: t
   }
   if (base.adapter === 'replay') return { ok: false, error: 'the "replay" agent applies recorded task patches and cannot plan; configure another agent.adapter for planning' };
   const parsed = agentConfigSchema.safeParse(base);
-  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, error: formatIssues('incomplete agent settings for planning', 'agent', parsed.error.issues) };
+  if (!parsed.success) return { ok: false, error: formatIssues('incomplete agent settings for planning', 'agent', parsed.error.issues) };
+  const readOnly = PLANNER_PERMISSION_MODES[parsed.data.adapter];
+  return { ok: true, value: readOnly ? { ...parsed.data, permissionMode: readOnly } : parsed.data };
 }
+
+/**
+ * A planner answers; it must not change the workspace it plans for (it runs in the workspace itself, not in a task's
+ * worktree). So CLIs that have a flag for it plan read-only, whatever the task runs' `permissionMode`: Claude in its
+ * `default` mode (edits need an approval nobody gives in -p, so they are denied), Codex in a read-only sandbox,
+ * Gemini in `default` approval mode (tools that need approval are not offered headless). opencode follows its own
+ * `permission` config; a `command` planner is the user's own program.
+ */
+export const PLANNER_PERMISSION_MODES: Partial<Record<AgentConfig['adapter'], string>> = { claude: 'default', codex: 'read-only', gemini: 'default' };
 
 /** The total cost of the planner's rounds, when its CLI reported one (USD). */
 export type PlanCost = { costUsd?: number };
