@@ -1,8 +1,8 @@
 /**
- * `nx-vtm plan "<request>"` with the real Claude Code CLI (pinned by tools/agent-clis) as the planner, against the
- * scripted model server on 127.0.0.1: the plan comes back in Claude's stream-json output (the `result` line's text,
- * prose around a ```json block, as models answer), is validated with the manifest model and rules, and a first answer
- * with errors goes back to a second Claude run for repair. The planner runs read-only: a write it attempts is refused.
+ * `nx-vtm plan "<request>"` with the real Claude Code and Codex CLIs (pinned by tools/agent-clis) as the planner,
+ * against the scripted model server on 127.0.0.1: the plan comes back in the CLI's JSON stream (Claude's `result`
+ * line text, Codex's last agent message; prose around a ```json block, as models answer), is validated with the manifest model and rules, and a first answer
+ * with errors goes back to a second CLI run for repair. The planner runs read-only: a write it attempts is refused.
  * Nothing reaches the internet or the user's own settings.
  */
 import { spawn } from 'node:child_process';
@@ -37,9 +37,10 @@ afterAll(async () => {
   workspaces.forEach((w) => w.remove());
 });
 
-let claudeBin: string;
+type Cli = 'claude' | 'codex';
+let bins: Record<Cli, string>;
 beforeAll(() => {
-  claudeBin = ensureAgentClis({ log: () => undefined }).bins.claude;
+  bins = ensureAgentClis({ log: () => undefined }).bins;
 }, 900_000);
 
 /** A planned task as a model would write it (the manifest's required fields only). */
@@ -65,14 +66,15 @@ const REPAIRED = answer([
   planned('OAUTH_BUTTON--T01', { depends_on_tasks: ['OAUTH_CALLBACK--T01'], risk: 'Low' }),
 ]);
 
-async function setup() {
+async function setup(cli: Cli) {
   const server: ModelServer = await startModelServer({ maxRequests: 40, maxSeconds: 420 });
   servers.push(server);
-  const { env, model } = prepareCliHome('claude', { dir: join(tmpdir(), `vtm-real-plan-${process.pid}-${servers.length}`), serverUrl: server.url });
+  const { env, model } = prepareCliHome(cli, { dir: join(tmpdir(), `vtm-real-plan-${process.pid}-${servers.length}`), serverUrl: server.url });
   const ws = createAgentWorkspace({
     tasks: [task('CORE--T01')],
     options: {
-      agent: { adapter: 'claude', bin: claudeBin, model, env, retries: 0, timeoutMs: 240_000, idleTimeoutMs: 180_000 },
+      // Codex reports tokens only: a price for the scripted model makes its cost computable.
+      agent: { adapter: cli, bin: bins[cli], model, env, retries: 0, timeoutMs: 240_000, idleTimeoutMs: 180_000, prices: { [model]: { input: 1, cachedInput: 0.1, output: 4 } } },
     },
   });
   workspaces.push(ws);
@@ -95,9 +97,12 @@ function plan(ws: AgentWorkspace, args: string[]): Promise<{ code: number; stdou
 const roundRequests = (server: ModelServer, round: number) =>
   server.requests.filter((q) => q.raw.includes(REQUEST.slice(0, 40)) && q.raw.includes('"tools"') && (round === 1 ? !q.raw.includes('Repair round') : q.raw.includes(`Repair round ${round}`)));
 
-describe('nx-vtm plan with the real claude CLI (scripted model server)', () => {
+/** How a tool result appears in the CLI's next model request. */
+const TOOL_RESULT: Record<Cli, string> = { claude: '"tool_result"', codex: '_output"' };
+
+describe.each<Cli>(['claude', 'codex'])('nx-vtm plan with the real %s CLI (scripted model server)', (cli) => {
   it('a first answer with errors is repaired in round 2; the valid plan is appended to the manifest', async () => {
-    const { server, ws } = await setup();
+    const { server, ws } = await setup(cli);
     // Each round is a new claude run with its own prompt: round 2's prompt says "Repair round 2" (byTask matches any
     // text of the request body). In round 1 the model also tries to write a file: the planner runs read-only.
     const planted = join(ws.root, 'src/planted.js');
@@ -108,13 +113,13 @@ describe('nx-vtm plan with the real claude CLI (scripted model server)', () => {
     expect(server.overLimit).toBe(false);
     if (r.code !== 0) throw new Error(why);
     expect(r.stderr).toContain('nx-vtm plan: round 1: 2 problems; asking the planner to repair them');
-    // Claude's own cost accounting (total_cost_usd of each run), summed over the rounds.
+    // The CLI's cost accounting (Claude's total_cost_usd; Codex's tokens at agent.prices), summed over the rounds.
     expect(r.stdout).toMatch(/3 tasks added to docs\/backlog\/virtual-task-manifest.json \(2 planner rounds, \$\d+\.\d{4}\)/);
     expect(r.stdout).toContain('OAUTH_REGISTRY--T01, OAUTH_CALLBACK--T01, OAUTH_BUTTON--T01');
 
-    // The write was asked for and refused (claude's tool result went back to the model); nothing was written.
+    // The write was asked for and refused (the tool's result went back to the model); nothing was written.
     expect(existsSync(planted)).toBe(false);
-    expect(roundRequests(server, 1).some((q) => q.raw.includes('"tool_result"'))).toBe(true);
+    expect(roundRequests(server, 1).some((q) => q.raw.includes(TOOL_RESULT[cli]))).toBe(true);
     expect(ws.git(['status', '--porcelain'])).not.toContain('planted');
 
     // Round 2's prompt (a new claude run) lists every problem of round 1 with its task id and field.
@@ -136,7 +141,7 @@ describe('nx-vtm plan with the real claude CLI (scripted model server)', () => {
   });
 
   it('an answer that never becomes valid: exit 1 after --max-rounds, the problems reported, the manifest untouched', async () => {
-    const { server, ws } = await setup();
+    const { server, ws } = await setup(cli);
     server.scenario = { finalText: FIRST };
     const before = ws.read(MANIFEST);
     const r = await plan(ws, [REQUEST, '--max-rounds', '2']);
@@ -149,12 +154,12 @@ describe('nx-vtm plan with the real claude CLI (scripted model server)', () => {
   });
 
   it('an API error ends planning with the adapter\'s reason (no answer to validate), the manifest untouched', async () => {
-    const { server, ws } = await setup();
+    const { server, ws } = await setup(cli);
     server.scenario = { error: { status: 401, message: 'invalid x-api-key' } };
     const before = ws.read(MANIFEST);
     const r = await plan(ws, [REQUEST]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/nx-vtm plan: the planner \(claude\) gave no answer in round 1: claude cannot authenticate/);
+    expect(r.stderr).toMatch(new RegExp(`nx-vtm plan: the planner \\(${cli}\\) gave no answer in round 1: ${cli} cannot authenticate`));
     expect(ws.read(MANIFEST)).toBe(before);
   });
 });
