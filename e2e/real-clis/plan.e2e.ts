@@ -1,8 +1,8 @@
 /**
  * `nx-vtm plan "<request>"` with the real Claude Code and Codex CLIs (pinned by tools/agent-clis) as the planner,
  * against the scripted model server on 127.0.0.1: the plan comes back in the CLI's JSON stream (Claude's `result`
- * line text, Codex's last agent message; prose around a ```json block, as models answer), is validated with the manifest model and rules, and a first answer
- * with errors goes back to a second CLI run for repair. The planner runs read-only: a write it attempts is refused.
+ * line text, Codex's last agent message; prose around a ```json block, as models answer), is validated with the
+ * manifest model and rules, and a first answer with errors goes back to a second CLI run for repair. The planner runs read-only: a write it attempts is refused.
  * Nothing reaches the internet or the user's own settings.
  */
 import { spawn } from 'node:child_process';
