@@ -113,24 +113,26 @@ saved against serial execution.
            browser`,
   },
   plan: {
-    summary: 'turn a request into manifest tasks (one task, or asked of the configured command agent)',
+    summary: 'turn a request into manifest tasks (one task, or asked of the configured agent)',
     page: `nx-vtm plan "<REQUEST>" [--dry-run] [--max-rounds N] [--manifest PATH] [--json]
 
 A request small enough for one task (one short sentence, no list or "and") becomes one task. Otherwise the
-configured agent (adapter "command") is asked for tasks in the manifest format, given the request, the repository's
+configured agent (claude, codex, gemini, opencode or a command; its base settings) is asked for tasks in the
+manifest format, given the request, the repository's
 files, the existing tasks (their ids are taken; new tasks may depend on them), the manifest JSON Schema and the rules
 of a runnable plan. Its answer is validated like the manifest itself; every problem (task id and field) goes back
 to it in a repair round, up to --max-rounds (default 3). Only a valid plan is written, atomically, appended to the
 manifest (or a new one); --dry-run prints it instead. Exit 0 when a valid plan was written (or printed), 1 otherwise,
 and then the manifest is untouched.
 
-Planner contract: the prompt on stdin; VTM_PLAN=1, VTM_PLAN_ROUND (1, 2, ...), VTM_RESULT_FILE, VTM_WORKSPACE_ROOT;
-the answer is {"tasks": [...]} in VTM_RESULT_FILE or as the last JSON line of stdout.
+A CLI's answer is its final message (JSON, or a \`\`\`json block in it). A command planner gets the prompt on stdin;
+VTM_PLAN=1, VTM_PLAN_ROUND (1, 2, ...), VTM_RESULT_FILE, VTM_WORKSPACE_ROOT; its answer is {"tasks": [...]} in
+VTM_RESULT_FILE or as the last JSON line of stdout. The planner's reported cost is printed with the result.
 
   --dry-run          print the resulting manifest, write nothing
   --max-rounds N     planner rounds including repairs (1-10, default 3)
   --manifest PATH    the manifest to write (default: the plugin option "manifest", when it is not a glob)
-  --json             print {manifest, rounds, written, tasks}`,
+  --json             print {manifest, rounds, written, costUsd, tasks}`,
   },
   preview: {
     summary: 'the execution plan of a run, on the estimates, before anything runs',
