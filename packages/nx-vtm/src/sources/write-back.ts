@@ -97,6 +97,14 @@ export function editTaskmaster({ text, sourceId, tag, status }: { text: string; 
   return ok(next);
 }
 
+/**
+ * Beads: the `bd` argv that claims an issue when its task starts: bd's atomic compare-and-set sets the assignee and
+ * `in_progress` if the issue is open and unassigned, and fails otherwise ("already claimed").
+ */
+export function buildBdClaimArgs({ id }: { id: string }): string[] {
+  return ['update', id, '--claim', '--json'];
+}
+
 /** Beads: the `bd` argv that records a completion (argv only; never a shell string from task text). */
 export function buildBdCloseArgs({ id, reason }: { id: string; reason: string }): string[] {
   return ['close', id, '--reason', reason, '--json'];
