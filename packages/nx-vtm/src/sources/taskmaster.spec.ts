@@ -33,6 +33,7 @@ describe('parseTaskmasterJson', () => {
   it('maps statuses, priorities, testStrategy and details', () => {
     expect(parsed.tasks.map((t) => t.status)).toEqual(['done', 'in_progress', 'done', 'open', 'open', 'open', 'cancelled', 'open']);
     expect(byId.get('tm-5')!.priority).toBe(0);
+    expect(byId.get('tm-2.2')!.priority).toBe(1); // no priority of its own: its parent's (high)
     expect(byId.get('tm-1')!.acceptance).toEqual(['npm run build succeeds']);
     expect(byId.get('tm-1')!.description).toBe('Create the package and its build.\n\nUse TypeScript 5.');
   });

@@ -123,7 +123,8 @@ export function parseTaskmasterJson({ text, tag }: { text: string; tag: string }
   };
 
   const tasks: SourceTask[] = [];
-  const toTask = (t: TmTask, id: string, line: number, depIds: string[], parentId?: string): SourceTask => {
+  const toTask = (t: TmTask, id: string, line: number, depIds: string[], parent?: { task: TmTask; id: string }): SourceTask => {
+    const parentId = parent?.id;
     const rawStatus = str(t.status) || 'pending';
     let status = mapTaskmasterStatus(rawStatus);
     if (status === undefined) {
@@ -132,7 +133,8 @@ export function parseTaskmasterJson({ text, tag }: { text: string; tag: string }
     }
     const meta = (typeof t.metadata === 'object' && t.metadata !== null ? t.metadata : {}) as Record<string, unknown>;
     const scope = Array.isArray(meta.file_scope) ? meta.file_scope.filter((x): x is string => typeof x === 'string') : [];
-    const priority = PRIORITY[str(t.priority).toLowerCase()] ?? 2;
+    // A subtask without a priority has its parent's (Task Master's loadTask: `subtask.priority || parent.priority`).
+    const priority = PRIORITY[str(t.priority).toLowerCase()] ?? (parent ? PRIORITY[str(parent.task.priority).toLowerCase()] : undefined) ?? 2;
     return {
       id: tmTaskId(id),
       sourceId: id,
@@ -183,7 +185,7 @@ export function parseTaskmasterJson({ text, tag }: { text: string; tag: string }
         // A bare number in a subtask's dependencies is a sibling (Task Master's rule); "P.S" is any subtask.
         else sdeps.push(di.includes('.') ? di : `${id}.${di}`);
       }
-      const child = toTask(s, full, sline, sdeps, id);
+      const child = toTask(s, full, sline, sdeps, { task: t, id });
       children.push(child);
       tasks.push(child);
     });
