@@ -70,18 +70,24 @@ beforeAll(() => {
   ws = createAgentWorkspace({
     tasks: [],
     options: { sources: [{ type: 'taskmaster', path: TASKS_FILE }] },
-    files: { [TASKS_FILE]: TASKS, '.taskmaster/state.json': { currentTag: 'master' }, 'src/.keep': '' },
+    files: {
+      [TASKS_FILE]: TASKS,
+      '.taskmaster/state.json': { currentTag: 'master' },
+      // Task Master 0.43.1 starts Sentry telemetry on every command unless this says no: nothing leaves the machine.
+      '.taskmaster/config.json': { global: { anonymousTelemetry: false } },
+      'src/.keep': '',
+    },
   });
 }, 900_000);
 afterAll(() => ws?.remove());
 
-/** The real task-master in the workspace, offline: no keys, telemetry off, no update check. */
+/** The real task-master in the workspace, offline: no keys, telemetry off (.taskmaster/config.json), no colours. */
 function tm(args: string[]): { code: number | null; out: string; err: string } {
   const r = spawnSync(taskMaster, args, {
     cwd: ws.root,
     encoding: 'utf8',
     timeout: 180_000,
-    env: { ...process.env, TASKMASTER_TELEMETRY: 'false', NO_COLOR: '1', FORCE_COLOR: '0', CI: 'true' },
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', CI: 'true' },
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
