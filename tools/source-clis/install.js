@@ -11,7 +11,10 @@
  * - `--omit=optional`: drops Task Master's optional `@anthropic-ai/claude-code` (its platform binaries are the bulk
  *   of the download) and `@biomejs/cli-*`; neither is used by the commands above.
  * - `--ignore-scripts`: nothing in the tree needs an install script for those commands, and no script may download.
- * Measured on the 2-core machine: ~65 s with npm's cache warm; see the commit introducing this file for cold numbers.
+ * Measured on the 2-core machine (868 packages, ~770 MB): 66 s with npm's cache warm, 81 s with an empty cache;
+ * 195 s (70 s of CPU) while other jobs kept the load average at 17. Without the two flags it took 327 s.
+ * What is left is mostly Task Master's own dependencies (Sentry with OpenTelemetry, googleapis, the AI SDKs), which
+ * it loads at start-up, so they cannot be left out.
  *
  * Usage: node tools/source-clis/install.js [--print-bin-dir]
  * Exports `ensureSourceClis()` -> { dir, binDir, bins: { taskMaster }, versions }.
