@@ -34,11 +34,14 @@ const SOURCE_CLIS = {
   taskMaster: { pkg: 'task-master-ai', bin: 'task-master' },
 };
 
+/** `npm ci` of the lock, without the optional packages and install scripts (see the header). */
+const NPM_ARGS = ['ci', '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'];
+
 function lockHash() {
   const h = createHash('sha256');
   h.update(readFileSync(join(SOURCE_DIR, 'package.json')));
   h.update(readFileSync(join(SOURCE_DIR, 'package-lock.json')));
-  h.update(readFileSync(__filename)); // the install flags are part of what is installed
+  h.update(NPM_ARGS.join(' ')); // the flags are part of what is installed
   h.update(process.platform + process.arch);
   return h.digest('hex').slice(0, 16);
 }
@@ -63,7 +66,7 @@ function ensureSourceClis({ log = (m) => process.stderr.write(`${m}\n`) } = {}) 
     copyFileSync(join(SOURCE_DIR, 'package-lock.json'), join(INSTALL_DIR, 'package-lock.json'));
     log(`nx-vtm: installing the real task-source CLIs into ${INSTALL_DIR} (npm ci of the lock, once per lock change)`);
     const started = Date.now();
-    execFileSync('npm', ['ci', '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], {
+    execFileSync('npm', NPM_ARGS, {
       cwd: INSTALL_DIR,
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, npm_config_update_notifier: 'false' },
