@@ -70,6 +70,13 @@ export interface AttemptPort {
   advance(stage: Stage, data: Record<string, unknown>): boolean;
   /** Whether the claim is still held: asked right before the merge, inside the integration lock. */
   holds(): boolean;
+  /**
+   * The turn's work is verified and enters the merge queue: free the WIP slot while it waits and is tested on the
+   * merged result (the claim keeps its scope). Absent: slots are not tracked (a single pipeline in a spec).
+   */
+  park?(): void;
+  /** Take a WIP slot back before a repair turn's agent starts (waits for one); false when the claim is lost. */
+  takeSlot?(): Promise<boolean>;
 }
 
 export interface PipelineInput {
@@ -359,6 +366,8 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
       return lostClaim(id, 'worktree');
     }
     done = stageIndex('worktree');
+    // A turn sent back from the merge queue parked its slot: the repair agent runs only once it has one again.
+    if (input.attempt.takeSlot && !(await input.attempt.takeSlot())) return lostClaim(id, 'worktree');
   }
 }
 
@@ -574,6 +583,9 @@ async function runTurn({
   // 6. Integrate exactly the audited commit (in "merge" mode through the merge queue: the merged result is tested
   // before the integration branch moves; in "branch" mode the workspace check runs on the branch before it is ready).
   if (done < stageIndex('integrated')) {
+    // From here on the agent is idle: waiting for the integration lock and testing the merged result must not keep
+    // another ready task's agent from starting. A repair turn takes a slot back (runTaskPipeline's turn loop).
+    attempt.park?.();
     const checkMerged = buildMergedCheck({ input, dir: turnDir });
     if (options.integration === 'branch' && options.integrationCheck.command) {
       const checked = await checkMerged({ cwd, tipInTask: true });

@@ -21,7 +21,7 @@ import { buildEstimates } from '../scheduler/estimate';
 import { buildPriorities } from '../scheduler/priority';
 import { buildFootprint } from '../scheduler/conflicts';
 import { decideAdmission } from '../scheduler/admission';
-import { streamScheduledTasks, type DriverPorts, type DriverTask, type TryStartOutcome } from '../scheduler/driver';
+import { streamScheduledTasks, type DriverPorts, type DriverTask, type RunControl, type TryStartOutcome } from '../scheduler/driver';
 import { RateLimitGate } from '../agents/rate-limit-gate';
 import { installSignalCleanup, killProcessGroup } from '../agents/process-runner';
 import { isSameProcess } from '../state/process-identity';
@@ -283,7 +283,7 @@ async function* runWithStore({
       if (claim.kind === 'held') heldElsewhere.add(taskId);
       return toTryStart(claim, opts?.reserveOnly === true);
     },
-    run: async (taskId) => {
+    run: async (taskId, control) => {
       const claim = claims.get(taskId);
       if (!claim) return { success: false, reason: `internal: no claim for ${taskId}` };
       startTimes.set(taskId, Date.now());
@@ -295,7 +295,7 @@ async function* runWithStore({
         return finished.ok ? { success: true } : { success: false, reason: finished.error.message };
       }
       await input.onTaskStart?.(taskId, (l) => log(taskId, l));
-      return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, fence: claim.fence, gate, log: (l) => log(taskId, l) });
+      return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, fence: claim.fence, gate, control, log: (l) => log(taskId, l) });
     },
     now: () => Date.now(),
     waitForChange: (ms, signal) =>
@@ -394,6 +394,7 @@ async function runClaimedTask({
   token,
   fence,
   gate,
+  control,
   log,
 }: {
   ctx: RunContext;
@@ -404,6 +405,8 @@ async function runClaimedTask({
   token: string;
   fence: number;
   gate: RateLimitGate;
+  /** The driver's side of the WIP slot (absent when a caller runs one task outside the driver). */
+  control?: RunControl;
   log: (line: string) => void;
 }): Promise<{ success: boolean; reason?: string }> {
   const { options } = ctx;
@@ -425,6 +428,21 @@ async function runClaimedTask({
     },
     advance: (stage, data) => store.advanceStage({ taskId, token, fence, stage, data, runId }),
     holds: () => store.holdsClaim({ taskId, token, fence }),
+    park: () => {
+      // Local first (the driver may start another task at once), then across processes.
+      control?.park();
+      if (store.setParked({ taskId, token, fence, parked: true, wipLimit: options.wipLimit, runId }) === 'lost') abort.abort();
+    },
+    takeSlot: async () => {
+      await control?.takeSlot();
+      for (let waited = false; ; waited = true) {
+        const r = store.setParked({ taskId, token, fence, parked: false, wipLimit: options.wipLimit, runId });
+        if (r !== 'wait') return r === 'ok';
+        if (!waited) log(`repair turn waits for a WIP slot (${options.wipLimit} agents at work in other processes)`);
+        if (abort.signal.aborted) return false;
+        await new Promise((resolve) => setTimeout(resolve, options.pollMs));
+      }
+    },
   };
   try {
     for (let attempt = 1; ; attempt++) {
