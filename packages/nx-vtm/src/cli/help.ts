@@ -16,11 +16,11 @@ Exit code 1 when there are none. Reads only.
   --json    the list as JSON`,
   },
   run: {
-    summary: 'run a selection of tasks ("63, 65-67, 88", ids, globs) through nx run-many',
+    summary: 'run a selection of tasks ("63, 65-67, 88", ids, globs, tag:<glob>) through nx run-many',
     page: `nx-vtm run "<selection>" [--dry-run]
 
 Seed 002's /task syntax: numbers and inclusive ranges ("63, 65-67, 88"), task ids (bd-a3f8, T012, tm-3.2), source
-ids ("3.2") and globs over task ids ("todo-6*"). A number selects every source task with that number. Unknown ids
+ids ("3.2"), globs over task ids ("todo-6*") and project tags ("tag:vtm:risk:high", "tag:source:*"). A number selects every source task with that number. Unknown ids
 and tasks already complete (in their source or the task store) are reported and skipped; the plan (with the
 unfinished dependencies Nx will run first) is shown, then \`nx run-many -t implement --projects=...\` runs and its exit
 code is returned. See docs/sources.md.

@@ -95,6 +95,29 @@ export const sliceProjectName = (label: string): string => `slice-${getGroupKey(
 export const phaseProjectName = (label: string): string => `phase-${getGroupKey(label, 'phase')}`;
 
 /**
+ * The Nx project tags of a task's project (what `nx show project` lists and `--projects=tag:...` and
+ * `nx-vtm run "tag:..."` select on). `keyOf` may be a cached `getGroupKey`.
+ */
+export function buildTaskTags({
+  task,
+  manifestStatus,
+  keyOf = getGroupKey,
+}: {
+  task: Task;
+  manifestStatus?: string;
+  keyOf?: (label: string, word: 'slice' | 'phase') => string;
+}): string[] {
+  const tags = ['vtm:task', `vtm:risk:${task.risk.toLowerCase()}`];
+  if (task.slice) tags.push(`vtm:slice:${keyOf(task.slice, 'slice')}`);
+  if (task.phase) tags.push(`vtm:phase:${keyOf(task.phase, 'phase')}`);
+  if (task.capability_id) tags.push(`vtm:capability:${task.capability_id}`);
+  if (task.provisional) tags.push('vtm:provisional');
+  for (const t of task.tags ?? []) if (!tags.includes(t)) tags.push(t);
+  if (manifestStatus === 'BLOCKED') tags.push('vtm:blocked');
+  return tags;
+}
+
+/**
  * The environment variable holding how many times `nx-vtm reset` reset a task (unset before the first reset); an
  * input of the task's implement target. Task ids are valid in variable names as they are (letters, digits, "_", "-",
  * "."); Nx reads inputs from its own copy of the environment, never a shell.
@@ -218,13 +241,7 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
   for (const m of manifests) {
     const snapshotDir = getSnapshotDir(m.file);
     m.tasks.forEach((task, index) => {
-      const tags = ['vtm:task', `vtm:risk:${task.risk.toLowerCase()}`];
-      if (task.slice) tags.push(`vtm:slice:${keyOf(task.slice, 'slice')}`);
-      if (task.phase) tags.push(`vtm:phase:${keyOf(task.phase, 'phase')}`);
-      if (task.capability_id) tags.push(`vtm:capability:${task.capability_id}`);
-      if (task.provisional) tags.push('vtm:provisional');
-      for (const t of task.tags ?? []) if (!tags.includes(t)) tags.push(t);
-      if (m.status === 'BLOCKED') tags.push('vtm:blocked');
+      const tags = buildTaskTags({ task, manifestStatus: m.status, keyOf });
       const phase = task.phase ? addToGroup('phase', task.phase, m.file, task.task_id, index, undefined) : undefined;
       const slice = task.slice ? addToGroup('slice', task.slice, m.file, task.task_id, index, phase) : undefined;
       const root = getTaskRoot({ taskId: task.task_id, phase, slice });

@@ -49,6 +49,11 @@ export interface RunTasksInput {
   targetName: string;
   /** Printed live; also collected per task for Nx's terminal output. */
   print?: (line: string) => void;
+  /**
+   * Called once per attempt, after the task store claim and before the agent runs (not for a task merged by hand):
+   * the task sources record the start (Beads `bd update --claim`). Must not throw; `log` adds to the task's output.
+   */
+  onTaskStart?: (taskId: string, log: (line: string) => void) => Promise<void>;
 }
 
 export function createRunId(now = new Date()): string {
@@ -307,6 +312,7 @@ async function* runWithStore({
         log(taskId, `vtm/${taskId} was merged by hand after its merge conflict: completed, no agent called`);
         return finished.ok ? { success: true } : { success: false, reason: finished.error.message };
       }
+      await input.onTaskStart?.(taskId, (l) => log(taskId, l));
       return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, fence: claim.fence, gate, control, onWorktreeReady, log: (l) => log(taskId, l) });
     },
     now: () => Date.now(),
