@@ -7,7 +7,7 @@
  * folder), with a timeout that is reported as a warning: gemini's and opencode's `--version` take 12-17 s on a loaded
  * machine, which says nothing about whether they can run.
  */
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -81,12 +81,13 @@ const homedirOf = (env: NodeJS.ProcessEnv) => (env.HOME && existsSync(env.HOME) 
 
 /**
  * Memoizes a port's probes: one `--version` and one `--help` per binary and arguments, shared by every agent using
- * it. With `runDir`, successful answers are also kept in `<runDir>/agent-probes.json`, so every executor of one run
- * (each may be its own process) probes once.
+ * it. With `cacheFile` (or `runDir`: `<runDir>/agent-probes.json`), successful answers are kept on disk keyed by the
+ * binary's identity (its resolved path, size and modification time), so later executors and later runs do not start
+ * the CLIs again (gemini takes 8-17 s to answer `--help`); an updated CLI is a new file and is probed afresh.
  */
-export function createCachedPort(port: EnvironmentPort, { runDir }: { runDir?: string } = {}): EnvironmentPort {
+export function createCachedPort(port: EnvironmentPort, { runDir, cacheFile }: { runDir?: string; cacheFile?: string } = {}): EnvironmentPort {
   const memo = new Map<string, Promise<ProbeOutput>>();
-  const file = runDir ? join(runDir, 'agent-probes.json') : undefined;
+  const file = cacheFile ?? (runDir ? join(runDir, 'agent-probes.json') : undefined);
   const stored = (): Record<string, ProbeOutput> => {
     if (!file) return {};
     try {
@@ -95,25 +96,44 @@ export function createCachedPort(port: EnvironmentPort, { runDir }: { runDir?: s
       return {};
     }
   };
+  /** The binary as a file: a key that changes when the CLI is updated or replaced. Null: not found (never stored). */
+  const identify = (bin: string, env: NodeJS.ProcessEnv): string | null => {
+    try {
+      const found = port.findExecutable(bin, env, homedirOf(env));
+      if (!found) return null;
+      const real = realpathSync(found);
+      const st = statSync(real);
+      return `${real}\u0000${st.size}\u0000${st.mtimeMs}`;
+    } catch {
+      return null;
+    }
+  };
   return {
     findExecutable: (bin, env, cwd) => port.findExecutable(bin, env, cwd),
     readText: (path) => port.readText(path),
     runProbe(argv, env, timeoutMs) {
       const key = argv.join('\u0000');
-      const fromRun = memo.has(key) ? undefined : stored()[key];
-      const known = memo.get(key) ?? (fromRun ? Promise.resolve(fromRun) : undefined);
-      if (known) return known;
-      const p = port.runProbe(argv, env, timeoutMs).then((out) => {
-        if (file && out.kind === 'ok') {
-          try {
-            mkdirSync(dirname(file), { recursive: true });
-            writeFileSync(file, JSON.stringify({ ...stored(), [key]: out }));
-          } catch {
-            // a cache only: the next process probes again
-          }
-        }
-        return out;
-      });
+      const memoized = memo.get(key);
+      if (memoized) return memoized;
+      const identity = file ? identify(argv[0], env) : null;
+      const diskKey = identity ? [identity, ...argv.slice(1)].join('\u0000') : undefined;
+      const fromDisk = diskKey ? stored()[diskKey] : undefined;
+      const p = fromDisk
+        ? Promise.resolve(fromDisk)
+        : port.runProbe(argv, env, timeoutMs).then((out) => {
+            if (file && diskKey && out.kind === 'ok') {
+              try {
+                mkdirSync(dirname(file), { recursive: true });
+                // Temp file + rename: a reader in another executor never sees half a file.
+                const tmp = `${file}.${process.pid}.tmp`;
+                writeFileSync(tmp, JSON.stringify({ ...stored(), [diskKey]: out }));
+                renameSync(tmp, file);
+              } catch {
+                // a cache only: the next process probes again
+              }
+            }
+            return out;
+          });
       memo.set(key, p);
       return p;
     },

@@ -100,7 +100,7 @@ export async function checkAgentPreconditions({
     agents,
     env,
     cwd: ctx.workspaceRoot,
-    port: port ?? createCachedPort(defaultEnvironmentPort, { runDir: join(ctx.workspaceRoot, RUNS_DIR, runId) }),
+    port: port ?? createCachedPort(defaultEnvironmentPort, { cacheFile: join(ctx.workspaceRoot, '.vtm', 'agent-probes.json') }),
   });
   const blocker = buildAgentBlocker(checks);
   if (blocker) return err(blocker);

@@ -66,6 +66,21 @@ describe('environment checks (real processes, real files)', () => {
     expect(again.agent).toMatchObject({ level: 'ok', version: '2.1.197' });
   });
 
+  it('keeps answers across runs by the binary\'s identity: unchanged, no probe; updated (new mtime), probed again', async () => {
+    const cacheFile = join(bins, 'probes-cache', 'agent-probes.json');
+    const config = agentConfigSchema.parse({ adapter: 'claude', bin: claude, env: { ANTHROPIC_API_KEY: 'k' } });
+    await checkAgents({ agents: [{ where: 'agent', config }], env: process.env, cwd: bins, port: createCachedPort(defaultEnvironmentPort, { cacheFile }) });
+    const calls: string[] = [];
+    const counting: EnvironmentPort = { ...defaultEnvironmentPort, runProbe: (argv, env, t) => (calls.push(argv.join(' ')), defaultEnvironmentPort.runProbe(argv, env, t)) };
+    const [again] = await checkAgents({ agents: [{ where: 'agent', config }], env: process.env, cwd: bins, port: createCachedPort(counting, { cacheFile }) });
+    expect(again.agent).toMatchObject({ level: 'ok', version: '2.1.197' });
+    expect(calls).toEqual([]);
+    const later = new Date(Date.now() + 60_000);
+    require('node:fs').utimesSync(claude, later, later);
+    await checkAgents({ agents: [{ where: 'agent', config }], env: process.env, cwd: bins, port: createCachedPort(counting, { cacheFile }) });
+    expect(calls.sort()).toEqual([`${claude} --help`, `${claude} --version`]);
+  });
+
   it('reports a CLI that does not answer in time as a warning, with the time waited', async () => {
     const config = agentConfigSchema.parse({ adapter: 'claude', bin: join(bins, 'slow-claude'), env: { ANTHROPIC_API_KEY: 'k' } });
     const started = Date.now();
