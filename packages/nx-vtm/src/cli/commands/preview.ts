@@ -4,24 +4,13 @@
  */
 import { hashTask } from '../../manifest/hash';
 import type { Task } from '../../manifest/schema';
-import { phaseProjectName, sliceProjectName } from '../../graph/build-graph';
+import { buildTaskTags, phaseProjectName, sliceProjectName } from '../../graph/build-graph';
 import { buildPreview, formatPreview, type Preview, type PreviewExcluded } from '../../scheduler/preview';
 import { isCompletedFor, type TaskRecord } from '../../state/task-record';
 import { parseCommandArgs } from '../args';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo, type ExitCode } from '../cli-io';
 import { getCommandHelp } from '../help';
 import { readCliWorkspace, readManifestContext, readTaskStateView } from '../workspace';
-
-/** The tags a task project carries (as `nx show projects` has them), for `tag:` selectors. */
-function taskTags(task: Task): string[] {
-  const key = (name: string, prefix: string) => name.slice(prefix.length + 1);
-  const tags = ['vtm:task', `vtm:risk:${task.risk.toLowerCase()}`];
-  if (task.slice) tags.push(`vtm:slice:${key(sliceProjectName(task.slice), 'slice')}`);
-  if (task.phase) tags.push(`vtm:phase:${key(phaseProjectName(task.phase), 'phase')}`);
-  if (task.capability_id) tags.push(`vtm:capability:${task.capability_id}`);
-  if (task.provisional) tags.push('vtm:provisional');
-  return [...tags, ...(task.tags ?? [])];
-}
 
 /**
  * The tasks a run of `selectors` would execute, as `nx run-many -t implement --projects=<selectors>` does: the selected
@@ -43,7 +32,7 @@ export function selectPlannedTasks({
   for (const s of selectors) {
     const matched = all.filter((t) =>
       s.startsWith('tag:')
-        ? taskTags(t).includes(s.slice(4))
+        ? buildTaskTags({ task: t }).includes(s.slice(4))
         : t.task_id === s || (t.slice && sliceProjectName(t.slice) === s) || (t.phase && phaseProjectName(t.phase) === s),
     );
     if (matched.length === 0) {
