@@ -353,6 +353,23 @@ describe('spare worktrees', () => {
     expect(fs.existsSync(path.join(third.path, 'tracked-by-task.ts'))).toBe(true); // it is on main now
   });
 
+  it('a spare moved by a process killed inside `git worktree move` is repaired, not reported as a foreign folder', async () => {
+    await fillSpareWorktrees({ repoRoot: repo.root, baseRef: 'main', count: 2, withLock });
+    const [first, second] = spares();
+    // The rename happened, git's bookkeeping did not (what SIGKILL between the two leaves).
+    fs.renameSync(path.join(repo.root, '.vtm/worktrees/.spares', first), path.join(repo.root, '.vtm/worktrees/T1'));
+    const wt = await create('T1', { useSpare: true });
+    expect(repo.git(['symbolic-ref', '--short', 'HEAD'], wt.path)).toBe('vtm/T1');
+    expect(repo.git(['rev-parse', 'HEAD'], wt.path)).toBe(repo.git(['rev-parse', 'main']));
+    // The same inside the spares folder (a recycle killed half-way): the filler re-registers it.
+    fs.renameSync(path.join(repo.root, '.vtm/worktrees/.spares', second), path.join(repo.root, '.vtm/worktrees/.spares', 'ready-moved'));
+    expect(await fillSpareWorktrees({ repoRoot: repo.root, baseRef: 'main', count: 1, withLock })).toEqual({ ok: true, value: 0 });
+    expect(spares()).toEqual(['ready-moved']);
+    const t2 = await create('T2', { useSpare: true });
+    expect(repo.git(['symbolic-ref', '--short', 'HEAD'], t2.path)).toBe('vtm/T2');
+    expect(spares()).toEqual([]);
+  });
+
   it('nx-vtm prune removes spares like any leftover; they are listed as spares, not tasks', async () => {
     await fillSpareWorktrees({ repoRoot: repo.root, baseRef: 'main', count: 2, withLock });
     expect(spares()).toHaveLength(2);

@@ -157,6 +157,16 @@ export async function createTaskWorktree(
 
   let records = await listWorktreeRecords(repoRoot);
   if (!records.ok) return gitProblem(taskId, records.error, 'cannot list worktrees');
+  // A process killed inside `git worktree move` (a spare being taken) leaves the directory in place, with its .git
+  // file, but registered at its old path: `git worktree repair` registers it where it is (before any prune below,
+  // which would drop the old registration and with it the way back).
+  if (!records.value.some((r) => samePath(r.path, dir)) && isLinkedWorktreeDir(dir)) {
+    const repaired = await gitOk({ cwd: repoRoot, args: ['worktree', 'repair', dir] });
+    if (repaired.ok) {
+      records = await listWorktreeRecords(repoRoot);
+      if (!records.ok) return gitProblem(taskId, records.error, 'cannot list worktrees');
+    }
+  }
   // Registrations whose directory was deleted by hand only block `worktree add`; dropping them loses nothing.
   if (records.value.some((r) => r.prunable && (samePath(r.path, dir) || r.branch === branch))) {
     const pruned = await gitOk({ cwd: repoRoot, args: ['worktree', 'prune'] });
@@ -333,6 +343,15 @@ async function takeSpareWorktree({
   return true;
 }
 
+/** A directory holding a linked worktree's `.git` file ("gitdir: ..."), registered or not. */
+function isLinkedWorktreeDir(dir: string): boolean {
+  try {
+    return fs.readFileSync(path.join(dir, '.git'), 'utf8').startsWith('gitdir:');
+  } catch {
+    return false;
+  }
+}
+
 function isPidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -367,6 +386,18 @@ export async function fillSpareWorktrees({ repoRoot, worktreesDir = getDefaultWo
     const made = await withLock(async (): Promise<Result<string | null, GitError>> => {
       const records = await listWorktreeRecords(repoRoot);
       if (!records.ok) return records;
+      // Spares' directories git does not know (a move killed half-way): re-register them, or delete them (a spare is
+      // never worked in, so nothing of anyone's is lost).
+      const unknown = (fs.existsSync(sparesDir) ? fs.readdirSync(sparesDir) : []).map((d) => path.join(sparesDir, d)).filter((d) => !records.value.some((r) => samePath(r.path, d)));
+      for (const d of unknown) {
+        const repaired = isLinkedWorktreeDir(d) && (await gitOk({ cwd: repoRoot, args: ['worktree', 'repair', d] })).ok;
+        if (!repaired) fs.rmSync(d, { recursive: true, force: true });
+      }
+      if (unknown.length > 0) {
+        const again = await listWorktreeRecords(repoRoot);
+        if (!again.ok) return again;
+        records.value.splice(0, records.value.length, ...again.value);
+      }
       const spares = records.value.filter((r) => samePath(path.dirname(r.path), sparesDir) && !r.prunable);
       // A spare whose filler died mid-checkout (its pid is in the name) would count forever and never be taken.
       const orphans = spares.filter((r) => {
