@@ -41,7 +41,7 @@ import {
   type TaskRecord,
 } from './task-record';
 import type { StoreDb, StoreStatement } from './db/port';
-import { openSqliteDb } from './db/sqlite';
+import { openCoordinatorDb, type CoordinatorConfig } from './db/coordinator';
 import {
   pendingRow,
   SCHEMA_VERSION,
@@ -158,9 +158,11 @@ export interface OpenTaskStoreOptions {
   /** Default: the database's clock when it is shared (PostgreSQL), else this machine's. */
   clock?: Clock;
   identity?: IdentityPort;
-  /** The database (default: SQLite at `dbFile`); see `openCoordinatorDb` for the shared PostgreSQL one. */
+  /** Which database coordinates the runs (the plugin's `coordinator` option). Default: SQLite at `dbFile`. */
+  coordinator?: CoordinatorConfig;
+  /** An already open database (tests); overrides `coordinator`. */
   db?: StoreDb;
-  /** How long a write waits for another process's transaction before failing. Default 30 s. */
+  /** How long a write waits for another process's (or machine's) transaction before failing. Default 30 s. */
   busyTimeoutMs?: number;
 }
 
@@ -235,7 +237,13 @@ export class TaskStore {
     this.identity = options.identity ?? systemIdentity;
     this.me = this.identity.self();
 
-    this.db = options.db ?? openSqliteDb({ file: this.dbFile, busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+    this.db =
+      options.db ??
+      openCoordinatorDb({
+        coordinator: options.coordinator ?? { type: 'sqlite' },
+        sqliteFile: this.dbFile,
+        busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      });
     this.location = this.db.location;
     // A shared database judges every machine's leases by its own clock (machines' clocks drift apart).
     const dbNow = this.db.now;
