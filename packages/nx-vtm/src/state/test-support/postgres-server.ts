@@ -121,8 +121,10 @@ export async function startPostgresServer(): Promise<PostgresServer> {
     const exited = new Promise((resolve) => server.once('exit', resolve));
     // SIGINT is PostgreSQL's fast shutdown: clients are disconnected, transactions rolled back.
     server.kill('SIGINT');
-    await Promise.race([exited, sleep(15_000)]);
-    if (server.exitCode === null) server.kill('SIGKILL');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 15_000)))]);
+    clearTimeout(timer);
+    if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
   };
 
   await startServer();
