@@ -1,5 +1,8 @@
 /**
- * The crash-safe, cross-process task store: `<workspaceRoot>/.vtm/state.db` (SQLite, WAL).
+ * The crash-safe, cross-process task store: `<workspaceRoot>/.vtm/state.db` (SQLite, WAL), or one PostgreSQL database
+ * shared by several machines (the `coordinator` option). The logic below is the same on both; the database sits behind
+ * a small port (db/port.ts), whose write transaction is SQLite's `BEGIN IMMEDIATE` or a PostgreSQL transaction holding
+ * the namespace's advisory lock. What follows describes SQLite; on PostgreSQL "process" reads "process on any machine".
  *
  * Every process of a run uses it at once: Nx forks one process per task, a batch executor runs in another, a user may
  * start two `nx` commands. Each read-modify-write runs in `BEGIN IMMEDIATE`, which takes SQLite's write lock before

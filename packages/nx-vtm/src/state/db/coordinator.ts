@@ -1,37 +1,7 @@
-/**
- * Which database coordinates a workspace's runs (the `coordinator` plugin option): SQLite in `.vtm/state.db`, for the
- * processes of one checkout (the default), or one PostgreSQL database shared by every machine working on a backlog.
- */
+/** Opening the database the `coordinator` plugin option names (see coordinator-options.ts). */
+import { resolveCoordinatorUrl, type CoordinatorConfig } from './coordinator-options';
 import type { StoreDb } from './port';
-import { openPostgresDb } from './postgres';
 import { openSqliteDb } from './sqlite';
-
-export type CoordinatorConfig =
-  | { type: 'sqlite' }
-  | {
-      type: 'postgres';
-      /** `postgres://user:password@host:port/database`, or `env:NAME` to read it from that environment variable. */
-      url: string;
-      /** The backlog's name: machines with the same database and namespace share one coordinator. */
-      namespace: string;
-    };
-
-/** The prefix of a `url` read from the environment (`env:VTM_PG_URL`), so that no password sits in nx.json. */
-export const ENV_URL_PREFIX = 'env:';
-
-/** The connection string the `url` option stands for, or a message naming the option and what to do. */
-export function resolveCoordinatorUrl(url: string, env: NodeJS.ProcessEnv = process.env): { ok: true; value: string } | { ok: false; error: string } {
-  if (!url.startsWith(ENV_URL_PREFIX)) return { ok: true, value: url };
-  const name = url.slice(ENV_URL_PREFIX.length);
-  const value = env[name];
-  if (!value) {
-    return {
-      ok: false,
-      error: `coordinator.url is "${url}" but the environment variable ${name} is not set on this machine: set it to the postgres:// connection string of the shared database`,
-    };
-  }
-  return { ok: true, value };
-}
 
 /** Opens the database a coordinator option names (throws with a message naming the option when it cannot). */
 export function openCoordinatorDb({
@@ -48,5 +18,9 @@ export function openCoordinatorDb({
   if (coordinator.type === 'sqlite') return openSqliteDb({ file: sqliteFile, busyTimeoutMs });
   const url = resolveCoordinatorUrl(coordinator.url, env);
   if (!url.ok) throw new Error(url.error);
+  // Loaded only when asked for: a workspace on SQLite never loads the worker-thread machinery.
+  const { openPostgresDb } = require('./postgres') as typeof import('./postgres');
   return openPostgresDb({ url: url.value, namespace: coordinator.namespace, lockTimeoutMs: busyTimeoutMs });
 }
+
+export type { CoordinatorConfig } from './coordinator-options';

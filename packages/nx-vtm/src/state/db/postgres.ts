@@ -15,10 +15,9 @@
  */
 import * as path from 'node:path';
 import { createSyncFn } from 'synckit';
+import { NAMESPACE_PATTERN } from './coordinator-options';
 import type { StoreDb, StoreStatement } from './port';
 
-/** A namespace names a PostgreSQL schema: letters, digits, `_` and `-`, so it needs no escaping beyond quotes. */
-export const NAMESPACE_PATTERN = /^[A-Za-z0-9_-]{1,48}$/;
 
 /** First key of the advisory lock: nx-vtm's ("vtm"), so another application's advisory locks never collide. */
 const LOCK_CLASS = 0x76746d;
