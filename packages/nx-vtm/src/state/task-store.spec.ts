@@ -25,6 +25,8 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
   const opened: TaskStore[] = [];
   /** Tests of SQLite's own file (WAL mode, older schemas written by hand). */
   const sqliteOnly = kind === 'sqlite' ? it : () => undefined;
+  /** What differs on a store shared by machines. */
+  const postgresOnly = kind === 'postgres' ? it : () => undefined;
 
   beforeEach(() => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'vtm-store-'));
@@ -275,11 +277,21 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       expect(other.tryClaim(claimArgs('A'))).toMatchObject({ kind: 'claimed', previousOwner: { cause: 'owner-dead' } });
     });
 
-    it('takes over from an owner of an earlier boot at once', () => {
+    sqliteOnly('takes over from an owner of an earlier boot at once', () => {
       const owner = open({ identity: fakeProcess(100, alive, { bootId: 'boot-0' }) });
       claim(owner, 'A', { leaseMs: 600_000 });
       const other = open({ identity: fakeProcess(200, alive) });
       expect(other.tryClaim(claimArgs('A'))).toMatchObject({ kind: 'claimed', previousOwner: { cause: 'rebooted' } });
+    });
+
+    postgresOnly('judges a same-named host of another boot by its lease: on a shared store it may be another machine', () => {
+      const clock = fakeClock();
+      const owner = open({ clock, identity: fakeProcess(100, new Set(), { bootId: 'boot-0' }) });
+      claim(owner, 'A', { leaseMs: 1_000 });
+      const other = open({ clock, identity: fakeProcess(200, alive) });
+      expect(other.tryClaim(claimArgs('A'))).toMatchObject({ kind: 'held' });
+      clock.t = T0 + 1_001;
+      expect(other.tryClaim(claimArgs('A'))).toMatchObject({ kind: 'claimed', previousOwner: { cause: 'lease-expired' } });
     });
 
     it('never takes over a live owner on this host, even long after its lease (suspend, clock jump); its writes still count', () => {

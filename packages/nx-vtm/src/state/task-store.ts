@@ -1035,7 +1035,16 @@ export class TaskStore {
   }
 
   private judge(owner: ProcessIdentity, heartbeatAt: number, leaseMs: number, now: number, leaseOnThisHost = false): OwnerVerdict {
-    return judgeOwner({ owner, heartbeatAt, leaseMs, now, self: this.me, isAlive: (o) => this.identity.isAlive(o), leaseOnThisHost });
+    return judgeOwner({
+      owner,
+      heartbeatAt,
+      leaseMs,
+      now,
+      self: this.me,
+      isAlive: (o) => this.identity.isAlive(o),
+      leaseOnThisHost,
+      sharedAcrossMachines: this.db.shared,
+    });
   }
 
   /**
