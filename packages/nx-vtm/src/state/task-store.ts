@@ -1031,7 +1031,9 @@ export class TaskStore {
   }
 
   private appendEvent(event: EventInput, now: number): void {
-    appendEventLine(this.eventsFile, buildEventLine(event, now));
+    const line = buildEventLine(event, now);
+    appendEventLine(this.eventsFile, line);
+    this.db.recordEvent?.(line, now);
   }
 
   private judge(owner: ProcessIdentity, heartbeatAt: number, leaseMs: number, now: number, leaseOnThisHost = false): OwnerVerdict {

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Client } from 'pg';
 import { parsePluginOptions } from '../../config/plugin-options';
 import { openTaskStore, type TaskStore } from '../task-store';
 import { startPostgresServer, type PostgresServer } from '../test-support/postgres-server';
@@ -113,6 +114,33 @@ describe('on a real PostgreSQL server', () => {
       there.flushProjection();
       const file = JSON.parse(fs.readFileSync(path.join(other, '.vtm', 'task-state.json'), 'utf8'));
       expect(file.tasks.T1.status).toBe('in-progress');
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps every machine\'s events in one table, in commit order, beside each checkout\'s own events.jsonl', async () => {
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'vtm-pgdb-other-'));
+    try {
+      const here = open('events');
+      const there = open('events', other);
+      const c = here.tryClaim(claimArgs('T1'));
+      if (c.kind !== 'claimed') throw new Error(c.kind);
+      expect(there.tryClaim(claimArgs('T2'))).toMatchObject({ kind: 'wait' });
+      here.finish({ taskId: 'T1', token: c.token, outcome: { status: 'completed' } });
+      expect(there.tryClaim(claimArgs('T2')).kind).toBe('claimed');
+      const client = new Client({ connectionString: pg.url });
+      await client.connect();
+      try {
+        const { rows } = await client.query('SELECT line FROM "vtm_events".events ORDER BY id');
+        const shared = rows.map((r: { line: string }) => JSON.parse(r.line) as { type: string; task_id: string | null });
+        expect(shared.filter((e) => e.task_id).map((e) => `${e.type} ${e.task_id}`)).toEqual(['claim T1', 'wait T2', 'finish T1', 'claim T2']);
+      } finally {
+        await client.end();
+      }
+      const local = fs.readFileSync(path.join(other, '.vtm', 'events.jsonl'), 'utf8');
+      expect(local).toMatch(/"type":"claim"[^\n]*"task_id":"T2"/);
+      expect(local).not.toMatch(/"task_id":"T1"/);
     } finally {
       fs.rmSync(other, { recursive: true, force: true });
     }

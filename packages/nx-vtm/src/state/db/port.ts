@@ -28,6 +28,11 @@ export interface StoreDb {
   readonly shared: boolean;
   /** The database's clock (epoch ms), when all its users should judge leases by it rather than their own. */
   readonly now?: () => number;
+  /**
+   * Called for every event the store logs (inside the change's transaction when it belongs to one), after it was
+   * appended to this checkout's events.jsonl: a shared database keeps every machine's events in one table too.
+   */
+  recordEvent?(line: string, at: number): void;
   /** Called inside the first write transaction of an open store: creates or upgrades the tables. */
   migrate(): void;
   /** Called for every statement the store runs (implementations cache them). */

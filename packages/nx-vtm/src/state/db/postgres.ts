@@ -99,6 +99,8 @@ CREATE TABLE IF NOT EXISTS ${schema}.tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON ${schema}.tasks(status);
 CREATE INDEX IF NOT EXISTS tasks_by_rev ON ${schema}.tasks(rev);
+-- Every machine's events, in commit order (each machine also keeps its own .vtm/events.jsonl).
+CREATE TABLE IF NOT EXISTS ${schema}.events (id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, line TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ${schema}.waiters (
   task_id TEXT PRIMARY KEY,
   run_id TEXT NOT NULL,
@@ -189,6 +191,10 @@ export function openPostgresDb(options: OpenPostgresDbOptions): StoreDb {
          ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
         [PG_TABLES_VERSION],
       );
+    },
+    recordEvent(line: string, at: number) {
+      // The line as written to events.jsonl (JSON with its newline): one format for both logs.
+      query('INSERT INTO events (at, line) VALUES ($1, $2)', [at, line.trimEnd()]);
     },
     prepare(sql: string): StoreStatement {
       let statement = statements.get(sql);
