@@ -101,6 +101,8 @@ export interface PipelineInput {
    * running now, and the files recorded by tasks that finished since `sinceMs` (a blocked task's leftovers).
    */
   getPathsOwnedElsewhere?: (sinceMs: number) => string[];
+  /** Called when the task's worktree is in place (a spare may have been used: the runner checks out another). */
+  onWorktreeReady?: () => void;
   /** Called when the agent is about to start: what the task's finished dependencies did, for its prompt. */
   getHandoffs?: () => readonly DependencyHandoff[];
 }
@@ -646,7 +648,11 @@ async function runTurn({
     );
     if (!advance('integrated', { integration })) return lostClaim(id, 'integrated');
   }
-  const removed = await withWorktreeLock(workspaceRoot, () => removeTaskWorktree({ repoRoot: workspaceRoot, taskId: id, integrationRef: integrationBranch }));
+  // A clean finished worktree becomes a spare for the next task (cheaper than deleting every file, then writing them
+  // all again for the next checkout); otherwise it is removed.
+  const removed = await withWorktreeLock(workspaceRoot, () =>
+    removeTaskWorktree({ repoRoot: workspaceRoot, taskId: id, integrationRef: integrationBranch, linkDirs, spares: options.worktree.spares }),
+  );
   if (!removed.ok) log(`worktree kept: ${removed.error.message}`);
 
   return recordAccepted({
@@ -764,7 +770,8 @@ async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepa
   // registered worktree, and one that another task is adding or removing at that moment fails them ("failed to read
   // .git/worktrees/<other>/commondir"; the scheduling benchmark lost a task this way in 2 of 4 backlog runs, whenever
   // several tasks started at once). The setup command, which may take minutes, runs after, outside the lock.
-  const create = () => withWorktreeLock(workspaceRoot, () => createTaskWorktree({ repoRoot: workspaceRoot, taskId: id, baseRef: integrationBranch, linkDirs }));
+  const useSpare = options.worktree.spares > 0;
+  const create = () => withWorktreeLock(workspaceRoot, () => createTaskWorktree({ repoRoot: workspaceRoot, taskId: id, baseRef: integrationBranch, linkDirs, useSpare }));
   let wt = await create();
   if (!wt.ok && wt.error.code === 'uncommitted_work' && wt.error.path) {
     // Only one claim on a task exists at a time, so uncommitted work in its worktree is from an earlier attempt that
@@ -778,6 +785,7 @@ async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepa
     }
   }
   if (!wt.ok) return { ok: false, reason: wt.error.code === 'setup_failed' ? 'setup_failed' : 'worktree_failed', message: wt.error.message };
+  input.onWorktreeReady?.();
   const setupCommand = options.worktree.setupCommand;
   if (setupCommand?.length) {
     const setupLogFile = join(dir, 'setup.log');

@@ -8,9 +8,10 @@ import type { NxJsonConfiguration, ProjectConfiguration, TaskGraph } from '@nx/d
 import { randomBytes } from 'node:crypto';
 import { getManifestFiles, loadRunContext, type RunContext } from './context';
 import { RESULTS_DIR, runTaskPipeline, type AttemptPort } from './pipeline';
+import { createSpareFiller } from './spares';
 import { createHandoffSourcePort, readDependencyHandoffs } from './handoffs';
 import { integrateCachedTasks } from './cache-restore';
-import { checkRunPreconditions, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
+import { checkAgentPreconditions, checkRunPreconditions, writeRunRefusal, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
 import { hashTask } from '../manifest/hash';
 import type { Task } from '../manifest/schema';
 import { openTaskStore, type TaskStore } from '../state/task-store';
@@ -48,6 +49,11 @@ export interface RunTasksInput {
   targetName: string;
   /** Printed live; also collected per task for Nx's terminal output. */
   print?: (line: string) => void;
+  /**
+   * Called once per attempt, after the task store claim and before the agent runs (not for a task merged by hand):
+   * the task sources record the start (Beads `bd update --claim`). Must not throw; `log` adds to the task's output.
+   */
+  onTaskStart?: (taskId: string, log: (line: string) => void) => Promise<void>;
 }
 
 export function createRunId(now = new Date()): string {
@@ -123,6 +129,18 @@ export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<T
     return;
   }
   try {
+    // The agents of the tasks still to do can run here (same checks as `nx-vtm doctor`): checked before the store
+    // records anything and before any claim, so a missing CLI leaves every task as it was.
+    const due = input.taskIds.map((id) => ctx.tasks.get(id)!.task).filter((t) => {
+      const record = store.getTask(t.task_id);
+      return !(record && isCompletedFor(record, hashTask(t)));
+    });
+    const agents = await checkAgentPreconditions({ ctx, runId, tasks: due, print: (line) => log(undefined, line) });
+    if (!agents.ok) {
+      writeRunRefusal({ workspaceRoot: ctx.workspaceRoot, runId, taskIds: input.taskIds });
+      yield* failAll(agents.error);
+      return;
+    }
     const hashCheck = store.checkManifestHash(ctx.manifestHash);
     if (!hashCheck.ok) {
       // Never silently mixed: per-task hashes decide which finished tasks still count; say so once, then move on.
@@ -238,6 +256,11 @@ async function* runWithStore({
   const heldElsewhere = new Set<string>();
   const gate = new RateLimitGate();
   const byId = new Map(tasks.map((t) => [t.task_id, t]));
+  // Spare worktrees only while tasks of this run are still to start: a run's last task needs none.
+  const spares = createSpareFiller({ workspaceRoot: ctx.workspaceRoot, integrationBranch, options, log: (l) => log(undefined, l) });
+  const onWorktreeReady = () => {
+    if (startTimes.size < tasks.length) spares.refill();
+  };
 
   const ports: DriverPorts = {
     tryStart: (taskId, waitingSinceMs, opts) => {
@@ -289,7 +312,8 @@ async function* runWithStore({
         log(taskId, `vtm/${taskId} was merged by hand after its merge conflict: completed, no agent called`);
         return finished.ok ? { success: true } : { success: false, reason: finished.error.message };
       }
-      return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, fence: claim.fence, gate, control, log: (l) => log(taskId, l) });
+      await input.onTaskStart?.(taskId, (l) => log(taskId, l));
+      return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, fence: claim.fence, gate, control, onWorktreeReady, log: (l) => log(taskId, l) });
     },
     now: () => Date.now(),
     waitForChange: (ms, signal) =>
@@ -328,6 +352,7 @@ async function* runWithStore({
       yield result(r.taskId, r.status, r.reason);
     }
   }
+  await spares.settle();
 }
 
 /** The store's answer to a claim, in the driver's terms. */
@@ -389,6 +414,7 @@ async function runClaimedTask({
   fence,
   gate,
   control,
+  onWorktreeReady,
   log,
 }: {
   ctx: RunContext;
@@ -401,6 +427,7 @@ async function runClaimedTask({
   gate: RateLimitGate;
   /** The driver's side of the WIP slot (absent when a caller runs one task outside the driver). */
   control?: RunControl;
+  onWorktreeReady?: () => void;
   log: (line: string) => void;
 }): Promise<{ success: boolean; reason?: string }> {
   const { options } = ctx;
@@ -449,6 +476,7 @@ async function runClaimedTask({
         stateFile: options.stateFile,
         signal: abort.signal,
         attempt: attemptPort,
+        onWorktreeReady,
         getPathsOwnedElsewhere: (sinceMs) => getPathsOwnedElsewhere({ ctx, store, taskId, sinceMs }),
         getHandoffs: () =>
           readDependencyHandoffs({

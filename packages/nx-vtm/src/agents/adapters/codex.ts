@@ -62,6 +62,8 @@ export function createCodexParser(ctx: ParserContext): AgentStreamParser {
   };
 
   return {
+    finalText: () => lastMessage,
+
     push(line, stream = 'stdout') {
       if (stream === 'stderr') return ev.noteStderr(line);
       const e = parseJsonLine(line);

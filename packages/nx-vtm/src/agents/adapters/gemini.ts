@@ -82,6 +82,8 @@ export function createGeminiParser(ctx: ParserContext): AgentStreamParser {
   let answer = '';
 
   return {
+    finalText: () => answer || undefined,
+
     push(line, stream = 'stdout') {
       if (stream === 'stderr') return ev.noteStderr(line);
       const e = parseJsonLine(line);
