@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { parsePluginOptions } from '../../config/plugin-options';
+import { checkStateStore } from '../../runtime/environment-checks';
 import { openTaskStore, type TaskStore } from '../task-store';
 import { startPostgresServer, type PostgresServer } from '../test-support/postgres-server';
 import { resolveCoordinatorUrl } from './coordinator-options';
@@ -144,6 +145,26 @@ describe('on a real PostgreSQL server', () => {
     } finally {
       fs.rmSync(other, { recursive: true, force: true });
     }
+  });
+
+  it('nx-vtm doctor checks the shared coordinator: reachable, and the server clock against this machine\'s', () => {
+    const coordinator = { type: 'postgres' as const, url: 'env:DOCTOR_PG_URL', namespace: 'doctor' };
+    process.env.DOCTOR_PG_URL = pg.url;
+    try {
+      expect(checkStateStore({ workspaceRoot: root, coordinator })).toMatchObject({
+        name: 'state-store',
+        level: 'ok',
+        detail: expect.stringMatching(/^postgres:\/\/127\.0\.0\.1:\d+\/postgres \(namespace doctor\), server clock [+-]\d+ ms$/),
+      });
+    } finally {
+      delete process.env.DOCTOR_PG_URL;
+    }
+    expect(checkStateStore({ workspaceRoot: root, coordinator })).toMatchObject({
+      level: 'fail',
+      problems: [expect.stringContaining('environment variable DOCTOR_PG_URL is not set')],
+    });
+    // Nothing was written into the checkout.
+    expect(fs.readdirSync(root)).toEqual([]);
   });
 
   it('says which database cannot be reached, without its password', () => {
