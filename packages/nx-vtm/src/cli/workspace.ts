@@ -84,7 +84,9 @@ export interface TaskStateView {
   manifestHash: string | null;
 }
 
-export const hasTaskStore = (ws: CliWorkspace): boolean => fs.existsSync(path.join(ws.root, STATE_DB));
+/** Whether a task store exists to read: a shared (PostgreSQL) coordinator always is; SQLite once a run created it. */
+export const hasTaskStore = (ws: CliWorkspace): boolean =>
+  ws.options.coordinator.type !== 'sqlite' || fs.existsSync(path.join(ws.root, STATE_DB));
 
 /**
  * Opens the workspace's task store (creating it when missing); the caller closes it. Failing to open is expected
@@ -92,9 +94,10 @@ export const hasTaskStore = (ws: CliWorkspace): boolean => fs.existsSync(path.jo
  */
 export function openWorkspaceStore(ws: CliWorkspace): Result<TaskStore, string> {
   try {
-    return ok(openTaskStore({ workspaceRoot: ws.root, stateFile: ws.options.stateFile }));
+    return ok(openTaskStore({ workspaceRoot: ws.root, stateFile: ws.options.stateFile, coordinator: ws.options.coordinator }));
   } catch (e) {
-    return err(`cannot open the task store ${STATE_DB}: ${(e as Error).message}`);
+    const where = ws.options.coordinator.type === 'sqlite' ? STATE_DB : `(coordinator ${ws.options.coordinator.type})`;
+    return err(`cannot open the task store ${where}: ${(e as Error).message}`);
   }
 }
 

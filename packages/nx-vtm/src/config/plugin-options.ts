@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../manifest/hash';
 import { agentOptionsSchema, formatIssues } from '../agents/config';
 import { SOURCE_TYPES } from '../sources/types';
+import { NAMESPACE_PATTERN } from '../state/db/coordinator-options';
 
 export const DEFAULT_MANIFEST = 'docs/backlog/virtual-task-manifest.json';
 export const DEFAULT_STATE_FILE = 'docs/backlog/task-state.json';
@@ -110,6 +111,23 @@ export const pluginOptionsSchema = z
     .default(10 * 60_000)
     .describe('A High-risk task waiting longer than this holds back new starts until it can run alone.'),
   pollMs: z.number().int().positive().default(500).describe('How often a waiting task re-checks the other processes.'),
+  coordinator: z
+    .discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('sqlite').describe('One checkout: .vtm/state.db, shared by the processes of this machine.') }),
+      z.strictObject({
+        type: z.literal('postgres').describe('One PostgreSQL database shared by every machine working on the backlog.'),
+        url: z
+          .string()
+          .regex(/^(postgres(ql)?:\/\/|env:[A-Za-z_][A-Za-z0-9_]*$)/, 'a postgres:// connection string, or env:NAME to read it from an environment variable')
+          .describe('postgres://user:password@host:5432/database, or "env:VTM_PG_URL" to read it from that environment variable (keeps the password out of nx.json).'),
+        namespace: z
+          .string()
+          .regex(NAMESPACE_PATTERN, '1-48 letters, digits, "_" or "-"')
+          .describe('The backlog\'s name in that database: machines with the same database and namespace share claims, the WIP limit and pauses.'),
+      }),
+    ])
+    .default({ type: 'sqlite' })
+    .describe('Where claims, leases, reservations and pauses are kept: this checkout (sqlite, default) or a database shared by a team or CI fleet (postgres); see docs/teams.md.'),
   })
   // Strict: a misspelt option ("wiplimit") is an error, not silently the default.
   .refine((o) => o.heartbeatMs < o.leaseMs, { message: 'heartbeatMs must be less than leaseMs (a claim would expire between heartbeats)', path: ['heartbeatMs'] });

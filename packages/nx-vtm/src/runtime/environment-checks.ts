@@ -29,6 +29,7 @@ import {
 import type { AgentConfig } from '../agents/config';
 import { runProcess } from '../agents/process-runner';
 import { TASK_STORE_DB } from '../state/task-store';
+import { openCoordinatorDb, type CoordinatorConfig } from '../state/db/coordinator';
 
 /** A probe gives up after this long (a warning, not a failure). */
 export const DEFAULT_PROBE_TIMEOUT_MS = 30_000;
@@ -283,7 +284,8 @@ export function checkNx({ workspaceRoot, port }: { workspaceRoot: string; port: 
  * The state store: `.vtm/state.db` opens read-only and passes SQLite's quick check, and `.vtm/` (or the workspace
  * root, before the first run) is writable. A store that does not exist yet is fine.
  */
-export function checkStateStore({ workspaceRoot }: { workspaceRoot: string }): ToolCheck {
+export function checkStateStore({ workspaceRoot, coordinator }: { workspaceRoot: string; coordinator?: CoordinatorConfig }): ToolCheck {
+  if (coordinator?.type === 'postgres') return checkSharedCoordinator(coordinator);
   const db = isAbsolute(TASK_STORE_DB) ? TASK_STORE_DB : join(workspaceRoot, TASK_STORE_DB);
   const dir = existsSync(dirname(db)) ? dirname(db) : workspaceRoot;
   const problems: string[] = [];
@@ -309,4 +311,29 @@ export function checkStateStore({ workspaceRoot }: { workspaceRoot: string }): T
     }
   }
   return { name: 'state-store', level: problems.length ? 'fail' : 'ok', detail, problems };
+}
+
+/**
+ * A shared PostgreSQL coordinator (docs/teams.md): it can be reached with this machine's `url` (or its environment
+ * variable), and its clock, which judges every machine's leases, is close to this machine's (rate-limit pauses end at
+ * times the agents report, read by each machine's clock).
+ */
+function checkSharedCoordinator(coordinator: Extract<CoordinatorConfig, { type: 'postgres' }>): ToolCheck {
+  try {
+    const db = openCoordinatorDb({ coordinator, sqliteFile: '', busyTimeoutMs: 5_000 });
+    try {
+      const before = Date.now();
+      const server = db.now?.() ?? before;
+      const offset = server - Math.round((before + Date.now()) / 2);
+      const problems =
+        Math.abs(offset) > 5_000
+          ? [`this machine's clock is ${Math.round(offset / 1000)} s away from the coordinator database's; keep clocks in sync (NTP): rate-limit pauses end by each machine's clock`]
+          : [];
+      return { name: 'state-store', level: problems.length ? 'warn' : 'ok', detail: `${db.location}, server clock ${offset >= 0 ? '+' : ''}${offset} ms`, problems };
+    } finally {
+      db.close();
+    }
+  } catch (e) {
+    return { name: 'state-store', level: 'fail', detail: `postgres (namespace ${coordinator.namespace})`, problems: [(e as Error).message] };
+  }
 }

@@ -65,7 +65,7 @@ export async function runPreTasksHook({
   process.env.VTM_RUN_ID = runId;
   // Nx hashes the tasks after this hook, with the environment it leaves (it forwards what we set, also from an
   // isolated plugin worker or the daemon): the reset counts make a reset task miss the cache (graph/build-graph.ts).
-  for (const [taskId, generation] of readResetGenerations(workspaceRoot, options.stateFile)) process.env[getResetEnvName(taskId)] = String(generation);
+  for (const [taskId, generation] of readResetGenerations(workspaceRoot, options)) process.env[getResetEnvName(taskId)] = String(generation);
   mkdirSync(join(workspaceRoot, RUNS_DIR, 'by-command'), { recursive: true });
   writeFileSync(commandFile(workspaceRoot, commandId), JSON.stringify({ runId, argv: argv.slice(2), startedAt: new Date().toISOString() }));
   const ctx: RunContext = { workspaceRoot, options, manifests: [], tasks: new Map(), manifestHash: '' };
@@ -76,9 +76,9 @@ export async function runPreTasksHook({
 }
 
 /** The task store's reset counts; none when no task has run yet (no store: nothing was ever reset). */
-function readResetGenerations(workspaceRoot: string, stateFile: string): Map<string, number> {
-  if (!existsSync(join(workspaceRoot, TASK_STORE_DB))) return new Map();
-  const store = openTaskStore({ workspaceRoot, stateFile });
+function readResetGenerations(workspaceRoot: string, { stateFile, coordinator }: Pick<PluginOptions, 'stateFile' | 'coordinator'>): Map<string, number> {
+  if (coordinator.type === 'sqlite' && !existsSync(join(workspaceRoot, TASK_STORE_DB))) return new Map();
+  const store = openTaskStore({ workspaceRoot, stateFile, coordinator });
   try {
     return store.getResetGenerations();
   } finally {
@@ -133,7 +133,7 @@ export async function runPostTasksHook({
   if (existsSync(file)) runId = (JSON.parse(readFileSync(file, 'utf8')) as { runId: string }).runId;
   runId ??= createRunId(new Date(startTime));
 
-  const store = openTaskStore({ workspaceRoot, stateFile: options.stateFile });
+  const store = openTaskStore({ workspaceRoot, stateFile: options.stateFile, coordinator: options.coordinator });
   try {
     // 1. Served from the Nx cache: completed (from cache); the accepted patch is applied where the branch lacks it.
     const cached = [...runTasks].filter(([, status]) => status.includes('cache')).map(([id]) => id);

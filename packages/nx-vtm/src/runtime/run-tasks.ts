@@ -123,7 +123,7 @@ export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<T
 
   let store: TaskStore;
   try {
-    store = openTaskStore({ workspaceRoot: ctx.workspaceRoot, stateFile: ctx.options.stateFile });
+    store = openTaskStore({ workspaceRoot: ctx.workspaceRoot, stateFile: ctx.options.stateFile, coordinator: ctx.options.coordinator });
   } catch (e) {
     yield* failAll(`nx-vtm: cannot open the task store in .vtm/: ${(e as Error).message}`);
     return;

@@ -45,7 +45,7 @@ export function gateSourceTasks({
   if (!ctx) return { runnable: [...taskIds], refused: [] };
   const { runnable, refused } = buildSourceRefusals({ manifests: ctx.manifests, taskIds });
   if (refused.length > 0) {
-    const store = openTaskStore({ workspaceRoot, stateFile: ctx.options.stateFile });
+    const store = openTaskStore({ workspaceRoot, stateFile: ctx.options.stateFile, coordinator: ctx.options.coordinator });
     try {
       for (const r of refused) {
         const code = r.message.startsWith('BLOCKED::') ? [r.message.split(':').slice(0, 6).join(':').replace(/:$/, '')] : [];

@@ -40,4 +40,14 @@ describe('judgeOwner', () => {
     expect(judgeOwner({ ...base, owner: remote, now: 9_999, isAlive })).toEqual({ stale: true, cause: 'lease-expired' });
     expect(isAlive).not.toHaveBeenCalled();
   });
+
+  it('on a store shared by machines, judges a same-named host of another boot by its lease (it may be another machine)', () => {
+    const isAlive = jest.fn(() => false);
+    const twin = { ...base, self: { host: 'box', bootId: 'boot-2' }, isAlive, sharedAcrossMachines: true };
+    expect(judgeOwner(twin)).toEqual({ stale: false });
+    expect(judgeOwner({ ...twin, now: 9_999 })).toEqual({ stale: true, cause: 'lease-expired' });
+    expect(isAlive).not.toHaveBeenCalled();
+    // Same host and boot: still this machine, whose process table is the truth.
+    expect(judgeOwner({ ...base, isAlive: () => false, sharedAcrossMachines: true })).toEqual({ stale: true, cause: 'owner-dead' });
+  });
 });

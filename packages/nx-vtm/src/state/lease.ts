@@ -26,6 +26,7 @@ export function judgeOwner({
   self,
   isAlive,
   leaseOnThisHost = false,
+  sharedAcrossMachines = false,
 }: {
   owner: ProcessIdentity;
   heartbeatAt: number;
@@ -38,11 +39,19 @@ export function judgeOwner({
    * process that stopped asking for a task must not hold a reservation forever, and losing a reservation is harmless.
    */
   leaseOnThisHost?: boolean;
+  /**
+   * The store is shared by several machines (PostgreSQL): a same-named host with another boot id may be another
+   * machine (CI runners and containers often share a name), not this one rebooted, so it is judged by its lease.
+   */
+  sharedAcrossMachines?: boolean;
 }): OwnerVerdict {
   if (owner.host === self.host) {
-    if (owner.bootId && self.bootId && owner.bootId !== self.bootId) return { stale: true, cause: 'rebooted' };
-    if (!isAlive(owner)) return { stale: true, cause: 'owner-dead' };
-    if (!leaseOnThisHost) return { stale: false };
+    const otherBoot = !!owner.bootId && !!self.bootId && owner.bootId !== self.bootId;
+    if (otherBoot && !sharedAcrossMachines) return { stale: true, cause: 'rebooted' };
+    if (!otherBoot) {
+      if (!isAlive(owner)) return { stale: true, cause: 'owner-dead' };
+      if (!leaseOnThisHost) return { stale: false };
+    }
   }
   // Strictly after the lease: a heartbeat exactly at the boundary still counts.
   if (now > heartbeatAt + leaseMs) return { stale: true, cause: 'lease-expired' };

@@ -1,5 +1,8 @@
 /**
- * The crash-safe, cross-process task store: `<workspaceRoot>/.vtm/state.db` (SQLite, WAL).
+ * The crash-safe, cross-process task store: `<workspaceRoot>/.vtm/state.db` (SQLite, WAL), or one PostgreSQL database
+ * shared by several machines (the `coordinator` option). The logic below is the same on both; the database sits behind
+ * a small port (db/port.ts), whose write transaction is SQLite's `BEGIN IMMEDIATE` or a PostgreSQL transaction holding
+ * the namespace's advisory lock. What follows describes SQLite; on PostgreSQL "process" reads "process on any machine".
  *
  * Every process of a run uses it at once: Nx forks one process per task, a batch executor runs in another, a user may
  * start two `nx` commands. Each read-modify-write runs in `BEGIN IMMEDIATE`, which takes SQLite's write lock before
@@ -15,7 +18,6 @@
  * Inside each write transaction the store appends to events.jsonl, so the log's order is the commit order, and keeps
  * task-state.json at most one change behind the committed state (see `write`).
  */
-import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -41,11 +43,10 @@ import {
   type TaskOutcome,
   type TaskRecord,
 } from './task-record';
+import type { StoreDb, StoreStatement } from './db/port';
+import { openCoordinatorDb, type CoordinatorConfig } from './db/coordinator';
 import {
-  ADDED_COLUMNS,
   pendingRow,
-  REVISION_SCHEMA,
-  SCHEMA,
   SCHEMA_VERSION,
   toRecord,
   toWaiting,
@@ -157,9 +158,14 @@ export interface OpenTaskStoreOptions {
   eventsFile?: string;
   /** Database file. Default `.vtm/state.db`. */
   dbFile?: string;
+  /** Default: the database's clock when it is shared (PostgreSQL), else this machine's. */
   clock?: Clock;
   identity?: IdentityPort;
-  /** How long a write waits for another process's transaction before failing. Default 30 s. */
+  /** Which database coordinates the runs (the plugin's `coordinator` option). Default: SQLite at `dbFile`. */
+  coordinator?: CoordinatorConfig;
+  /** An already open database (tests); overrides `coordinator`. */
+  db?: StoreDb;
+  /** How long a write waits for another process's (or machine's) transaction before failing. Default 30 s. */
   busyTimeoutMs?: number;
 }
 
@@ -192,16 +198,6 @@ function outcomeFields(outcome: TaskOutcome): Record<string, unknown> {
   return fields;
 }
 
-/** Blocks the thread briefly (the store's API is synchronous, like better-sqlite3's). */
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function isBusy(e: unknown): boolean {
-  const code = (e as { code?: string }).code;
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
-}
-
 /**
  * Opens (creating when needed) the task store of a workspace. On an empty store, an existing task-state.json is
  * imported first, so progress recorded by earlier tooling is kept.
@@ -218,14 +214,18 @@ export function openTaskStore(options: OpenTaskStoreOptions): TaskStore {
 
 /** See the module comment. Create with `openTaskStore`; every method is synchronous. */
 export class TaskStore {
+  /** The SQLite file (unused when another database was given). */
   readonly dbFile: string;
+  /** Where the store lives, for messages: the SQLite file or the shared database and namespace. */
+  readonly location: string;
   readonly stateFile: string;
   readonly eventsFile: string;
-  private readonly db: Database.Database;
+  private readonly db: StoreDb;
   private readonly clock: Clock;
+  /** Suffix of this checkout's projection bookkeeping keys in meta ('' when the database is this checkout's own). */
+  private readonly projectionKey: string;
   private readonly identity: IdentityPort;
   private readonly me: ProcessIdentity;
-  private readonly statements = new Map<string, Database.Statement>();
   /** This process's serialised task-state.json lines, loaded on the first projection write. */
   private readonly projection = new StateProjection();
   private scheduledFlush: NodeJS.Immediate | null = null;
@@ -237,15 +237,24 @@ export class TaskStore {
     this.dbFile = at(options.dbFile, TASK_STORE_DB);
     this.stateFile = at(options.stateFile, '.vtm/task-state.json');
     this.eventsFile = at(options.eventsFile, '.vtm/events.jsonl');
-    this.clock = options.clock ?? systemClock;
     this.identity = options.identity ?? systemIdentity;
     this.me = this.identity.self();
 
-    fs.mkdirSync(path.dirname(this.dbFile), { recursive: true });
-    const timeout = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-    this.db = new Database(this.dbFile, { timeout });
+    this.db =
+      options.db ??
+      openCoordinatorDb({
+        coordinator: options.coordinator ?? { type: 'sqlite' },
+        sqliteFile: this.dbFile,
+        busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      });
+    this.location = this.db.location;
+    // A shared database judges every machine's leases by its own clock (machines' clocks drift apart).
+    const dbNow = this.db.now;
+    this.clock = options.clock ?? (dbNow ? { now: () => dbNow() } : systemClock);
+    // task-state.json is per checkout: on a shared database, its bookkeeping keys name this checkout.
+    this.projectionKey = this.db.shared ? `:${this.me.host}:${this.stateFile}` : '';
     try {
-      this.initialise(timeout);
+      this.initialise();
     } catch (e) {
       this.db.close();
       throw e;
@@ -275,10 +284,11 @@ export class TaskStore {
   flushProjection(): void {
     this.cancelScheduledFlush();
     if (!this.projectionDue()) return;
-    const run = this.db.transaction(() => {
-      if (this.projectionDue()) this.writeProjection(this.clock.now());
-    });
-    this.guardProjection(() => run.immediate());
+    this.guardProjection(() =>
+      this.db.transaction(() => {
+        if (this.projectionDue()) this.writeProjection(this.clock.now());
+      }),
+    );
   }
 
   /** The identity this store writes into claims (this process unless a fake identity was given). */
@@ -705,8 +715,8 @@ export class TaskStore {
   registerTasks({ taskIds }: { taskIds: readonly string[] }): number {
     return this.write((now, tx) => {
       const insert = this.sql(
-        `INSERT OR IGNORE INTO tasks (task_id, status, attempts, updated_at, outcome)
-         VALUES (?, 'pending', 0, ?, '{}')`,
+        `INSERT INTO tasks (task_id, status, attempts, updated_at, outcome)
+         VALUES (?, 'pending', 0, ?, '{}') ON CONFLICT (task_id) DO NOTHING`,
       );
       let added = 0;
       for (const id of taskIds) added += insert.run(id, now).changes;
@@ -744,7 +754,7 @@ export class TaskStore {
         stored,
         current,
         message:
-          `the task state in ${this.dbFile} belongs to manifest ${stored.slice(0, 12)}, but the manifest is now ` +
+          `the task state in ${this.location} belongs to manifest ${stored.slice(0, 12)}, but the manifest is now ` +
           `${current.slice(0, 12)}: the manifest changed since the last run`,
       };
     });
@@ -843,33 +853,13 @@ export class TaskStore {
   // ---------------------------------------------------------------------------------------------------------------
   // Internals
 
-  private initialise(timeout: number): void {
-    // Switching to WAL needs a moment of exclusive access; several processes opening a new store at once can see
-    // SQLITE_BUSY here even with a busy timeout, so retry until the timeout.
-    const deadline = Date.now() + timeout;
-    for (;;) {
-      try {
-        this.db.pragma('journal_mode = WAL');
-        break;
-      } catch (e) {
-        if (!isBusy(e) || Date.now() > deadline) throw e;
-        sleepSync(20);
-      }
-    }
-    // NORMAL in WAL mode never corrupts the database; a power cut may lose the last commits, never a process crash.
-    this.db.pragma('synchronous = NORMAL');
+  private initialise(): void {
     this.write((now, tx) => {
-      this.db.exec(SCHEMA);
-      // Stores written by an older schema gain the new columns (older rows read them as NULL).
-      for (const { table, column, definition } of ADDED_COLUMNS) {
-        const columns = this.db.pragma(`table_info(${table})`) as Array<{ name: string }>;
-        if (!columns.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
-      }
-      this.db.exec(REVISION_SCHEMA);
+      this.db.migrate();
       const version = Number(this.getMeta('schema_version') ?? SCHEMA_VERSION);
       if (version > SCHEMA_VERSION) {
         throw new Error(
-          `${this.dbFile} was written by a newer nx-vtm (state schema ${version}, this one knows ` +
+          `${this.location} was written by a newer nx-vtm (state schema ${version}, this one knows ` +
             `${SCHEMA_VERSION}); upgrade nx-vtm`,
         );
       }
@@ -889,7 +879,7 @@ export class TaskStore {
   }
 
   private projectionIntact(): boolean {
-    const size = this.getMeta('projection_size');
+    const size = this.getMeta(`projection_size${this.projectionKey}`);
     if (size === undefined) return false;
     try {
       return fs.statSync(this.stateFile).size === Number(size);
@@ -963,7 +953,7 @@ export class TaskStore {
     // SQLite's own busy handler waits for the lock (up to the busy timeout). Measured against polling with short
     // sleeps (8 processes x 400 transactions): its backoff finished in 2.9-3.9 s vs 5.8-7.9 s, because fast pollers
     // on 2 cores burn the CPU the lock holder needs.
-    const run = this.db.transaction(() => {
+    const run = () => this.db.transaction(() => {
       const now = this.clock.now();
       const tx: Tx = { changed: false, events: [] };
       const result = fn(now, tx);
@@ -977,7 +967,7 @@ export class TaskStore {
       for (const event of tx.events) this.appendEvent(event, now);
       return { result, deferred };
     });
-    const { result, deferred } = this.guardProjection(() => run.immediate());
+    const { result, deferred } = this.guardProjection(run);
     if (deferred) this.scheduleFlush();
     return result;
   }
@@ -1001,7 +991,7 @@ export class TaskStore {
 
   /** Whether a committed change is not in task-state.json yet. */
   private projectionDue(): boolean {
-    return (this.getMeta('projection_rev') ?? '0') !== (this.getMeta('state_rev') ?? '0');
+    return (this.getMeta(`projection_rev${this.projectionKey}`) ?? '0') !== (this.getMeta('state_rev') ?? '0');
   }
 
   /** Writes task-state.json from the rows as this transaction sees them; call inside the write lock only. */
@@ -1014,8 +1004,8 @@ export class TaskStore {
     }
     const chunks = this.projection.render({ manifestHash: this.getMeta('manifest_hash') ?? null, now });
     writeStateFileBytes(this.stateFile, chunks);
-    this.setMeta('projection_rev', String(this.stateRevision()));
-    this.setMeta('projection_size', String(chunks.reduce((size, c) => size + c.length, 0)));
+    this.setMeta(`projection_rev${this.projectionKey}`, String(this.stateRevision()));
+    this.setMeta(`projection_size${this.projectionKey}`, String(chunks.reduce((size, c) => size + c.length, 0)));
   }
 
   /** Writes the deferred projection on the next turn of the event loop (callers reading it at once flush first). */
@@ -1041,11 +1031,22 @@ export class TaskStore {
   }
 
   private appendEvent(event: EventInput, now: number): void {
-    appendEventLine(this.eventsFile, buildEventLine(event, now));
+    const line = buildEventLine(event, now);
+    appendEventLine(this.eventsFile, line);
+    this.db.recordEvent?.(line, now);
   }
 
   private judge(owner: ProcessIdentity, heartbeatAt: number, leaseMs: number, now: number, leaseOnThisHost = false): OwnerVerdict {
-    return judgeOwner({ owner, heartbeatAt, leaseMs, now, self: this.me, isAlive: (o) => this.identity.isAlive(o), leaseOnThisHost });
+    return judgeOwner({
+      owner,
+      heartbeatAt,
+      leaseMs,
+      now,
+      self: this.me,
+      isAlive: (o) => this.identity.isAlive(o),
+      leaseOnThisHost,
+      sharedAcrossMachines: this.db.shared,
+    });
   }
 
   /**
@@ -1069,9 +1070,11 @@ export class TaskStore {
         .sql(
           `UPDATE tasks SET status = 'pending', reason = 'owner_lost', updated_at = ?, claim = NULL, claim_token = NULL,
              fence = NULL, heartbeat_at = NULL, agent = NULL
-           WHERE task_id = ? AND claim_token = ? AND status = 'in-progress'`,
+           WHERE task_id = ? AND claim_token = ? AND heartbeat_at = ? AND status = 'in-progress'`,
         )
-        .run(now, row.task_id, claim.token).changes;
+        // The heartbeat judged too: on PostgreSQL a heartbeat is not held back by the write lock, and one that landed
+        // since the judgement keeps the claim.
+        .run(now, row.task_id, claim.token, claim.heartbeatAt).changes;
       if (changes !== 1) continue;
       const stale: StaleClaim = {
         taskId: row.task_id,
@@ -1170,14 +1173,8 @@ export class TaskStore {
     return next;
   }
 
-  /** Prepared statements are compiled once per connection; every call of the store reuses them. */
-  private sql(source: string): Database.Statement {
-    let statement = this.statements.get(source);
-    if (!statement) {
-      statement = this.db.prepare(source);
-      this.statements.set(source, statement);
-    }
-    return statement;
+  private sql(source: string): StoreStatement {
+    return this.db.prepare(source);
   }
 
   private readRow(taskId: string): TaskRow | undefined {

@@ -85,7 +85,7 @@ export async function runDoctorCommand({ args, cwd, io }: { args: readonly strin
   const report: DoctorReport = {
     ok: false,
     agents: agentChecks.map((c) => c.agent),
-    tools: [git, checkNode(), checkNx({ workspaceRoot: ws.value.root, port }), checkStateStore({ workspaceRoot: ws.value.root })],
+    tools: [git, checkNode(), checkNx({ workspaceRoot: ws.value.root, port }), checkStateStore({ workspaceRoot: ws.value.root, coordinator: ws.value.options.coordinator })],
     notes,
   };
   report.ok = ![...report.agents, ...report.tools].some((c) => c.level === 'fail');

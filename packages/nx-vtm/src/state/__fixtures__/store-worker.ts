@@ -5,7 +5,8 @@
  * stays alive until killed.
  */
 import * as fs from 'node:fs';
-import type { AdmitFn } from '../task-store';
+import type { AdmitFn, IdentityPort } from '../task-store';
+import type { CoordinatorConfig } from '../db/coordinator';
 import type { TaskFootprint } from '../../scheduler/types';
 
 // Loaded lazily: each mode transpiles only what it uses, which keeps process start-up short on a busy machine.
@@ -20,7 +21,22 @@ type Config =
   | { mode: 'append'; file: string; worker: number; count: number; size: number }
   | { mode: 'churn'; root: string; tasks: string[] };
 
-const config = JSON.parse(process.argv[2] ?? '{}') as Config;
+/** Every mode may name a coordinator (default SQLite in root) and pretend to run on another host (`host`). */
+const config = JSON.parse(process.argv[2] ?? '{}') as Config & { coordinator?: CoordinatorConfig; host?: string };
+
+/** This process as the store sees it; on a pretended host it is judged like a remote machine: by its lease only. */
+async function identityFor(host: string | undefined): Promise<IdentityPort | undefined> {
+  if (!host) return undefined;
+  const { systemIdentity } = await import('../task-store');
+  return {
+    self: () => ({ ...systemIdentity.self(), host }),
+    isAlive: (o) => systemIdentity.isAlive(o),
+    identify: (pid) => ({ ...systemIdentity.identify(pid), host }),
+  };
+}
+
+const openStore = async (root: string) =>
+  (await loadStore())({ workspaceRoot: root, coordinator: config.coordinator, identity: await identityFor(config.host) });
 
 const footprint = (taskId: string): TaskFootprint => ({ taskId, fileScope: [`src/${taskId}/`], conflictsWith: [], exclusive: false });
 const admitAll: AdmitFn = () => ({ admit: true });
@@ -47,7 +63,7 @@ async function main(): Promise<void> {
     }
     case 'updates': {
       // Each cycle is two read-modify-write transactions: a claim (attempts + 1, global fence + 1) and a finish.
-      const store = (await loadStore())({ workspaceRoot: config.root });
+      const store = await openStore(config.root);
       const fences: number[] = [];
       let held = 0;
       const began = Date.now();
@@ -82,7 +98,7 @@ async function main(): Promise<void> {
       return;
     }
     case 'hold': {
-      const store = (await loadStore())({ workspaceRoot: config.root });
+      const store = await openStore(config.root);
       const claim = store.tryClaim({
         taskId: config.taskId,
         footprint: footprint(config.taskId),
@@ -114,7 +130,7 @@ async function main(): Promise<void> {
       return;
     }
     case 'reclaim': {
-      const store = (await loadStore())({ workspaceRoot: config.root });
+      const store = await openStore(config.root);
       await startTogether(config.goFile);
       const claim = store.tryClaim({
         taskId: config.taskId,
@@ -138,7 +154,7 @@ async function main(): Promise<void> {
       return;
     }
     case 'wip': {
-      const store = (await loadStore())({ workspaceRoot: config.root });
+      const store = await openStore(config.root);
       await startTogether(config.goFile);
       let maxRunning = 0;
       const claimed: string[] = [];
@@ -177,7 +193,7 @@ async function main(): Promise<void> {
       // Claims and finishes the tasks round-robin, without ever yielding to the event loop (so the deferred projection
       // write only happens through the next change), until the test kills this process. Each finish's outcome is
       // unique, so the projection shows which transition it is at.
-      const store = (await loadStore())({ workspaceRoot: config.root });
+      const store = await openStore(config.root);
       store.registerTasks({ taskIds: config.tasks });
       report({ churning: true, pid: process.pid });
       for (let n = 0; ; n++) {
