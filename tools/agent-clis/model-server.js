@@ -7,8 +7,9 @@
  *   Gemini              POST /v1beta/models/<m>:streamGenerateContent?alt=sse, :generateContent, :countTokens
  *
  * The script (`server.scenario`) is simple: when a request offers the CLI's file-writing tool and carries no tool
- * result yet, answer with a call writing `scenario.write.path`; once a tool result is present (or when nothing is to
- * be written), answer with `scenario.finalText`. `scenario.error = { status, message, headers }` answers every
+ * result yet, answer with a call writing `scenario.write.path` (or, with `scenario.bash`, a call of the CLI's shell
+ * tool running that command); once a tool result is present (or when nothing is to be written), answer with
+ * `scenario.finalText`. `scenario.error = { status, message, headers }` answers every
  * model request with that API error instead. Requests without tools (titles, classifiers) get a short text.
  *
  * Bounded: at most `maxRequests` model requests (then 503 and `server.overLimit` set) and `maxSeconds` of life (then
@@ -193,7 +194,9 @@ function responses(res, body, s) {
 
 // ----------------------------------------------------------------------------------------------- Chat Completions
 function chat(res, body, s) {
-  if (s.error) return send(res, s.error.status, { error: { message: s.error.message, type: s.error.type ?? 'error', code: s.error.code ?? null } }, s.error.headers);
+  // opencode retries a 429 or 5xx five times, waiting what `retry-after-ms` says (else seconds, growing): 100 ms
+  // keeps an error case to about a second. A long retry-after makes it wait that long, silently.
+  if (s.error) return send(res, s.error.status, { error: { message: s.error.message, type: s.error.type ?? 'error', code: s.error.code ?? null } }, { 'retry-after-ms': '100', ...s.error.headers });
   const tools = (body.tools ?? []).map((t) => t.function?.name);
   const hasResult = (body.messages ?? []).some((m) => m.role === 'tool');
   const id = `chatcmpl-${Date.now()}`;
@@ -201,6 +204,9 @@ function chat(res, body, s) {
   const events = [chunk({ role: 'assistant', content: '' })];
   if (s.write && tools.includes('write') && !hasResult) {
     events.push(chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'write', arguments: JSON.stringify({ filePath: s.write.path, content: s.write.content }) } }] }));
+    events.push(chunk({}, 'tool_calls'));
+  } else if (s.bash && tools.includes('bash') && !hasResult) {
+    events.push(chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'bash', arguments: JSON.stringify({ command: s.bash, description: 'run' }) } }] }));
     events.push(chunk({}, 'tool_calls'));
   } else {
     events.push(chunk({ content: tools.length ? finalText(s) : 'ok' }));
@@ -219,13 +225,17 @@ function chat(res, body, s) {
 function gemini(res, body, s, stream) {
   if (s.error) {
     const status = { 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL' }[s.error.status] ?? 'UNKNOWN';
-    return send(res, s.error.status, { error: { code: s.error.status, message: s.error.message, status } }, s.error.headers);
+    // `details`: google.rpc error details (QuotaFailure, RetryInfo), which Gemini CLI reads to tell a quota from a
+    // transient limit and to learn the retry delay.
+    return send(res, s.error.status, { error: { code: s.error.status, message: s.error.message, status, ...(s.error.details ? { details: s.error.details } : {}) } }, s.error.headers);
   }
   const tools = (body.tools ?? []).flatMap((t) => (t.functionDeclarations ?? []).map((f) => f.name));
   const hasResult = (body.contents ?? []).some((c) => (c.parts ?? []).some((p) => p.functionResponse));
   let parts;
   if (s.write && tools.includes('write_file') && !hasResult) {
     parts = [{ functionCall: { name: 'write_file', args: { file_path: s.write.path, content: s.write.content } } }];
+  } else if (s.bash && tools.includes('run_shell_command') && !hasResult) {
+    parts = [{ functionCall: { name: 'run_shell_command', args: { command: s.bash, description: 'run' } } }];
   } else if (!tools.length && body.generationConfig?.responseMimeType === 'application/json') {
     // The CLI's routing classifier (model "auto") and other JSON side calls.
     parts = [{ text: JSON.stringify({ reasoning: 'scripted', model_choice: 'flash', next_speaker: 'user' }) }];

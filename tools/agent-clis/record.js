@@ -22,6 +22,18 @@ const { prepareCliHome } = require('./cli-env');
 const { PROCESS_ADAPTERS } = require('../../packages/nx-vtm/src/agents/adapters');
 
 const REPO = resolve(__dirname, '../..');
+/** Gemini API's answer to an exhausted quota: RESOURCE_EXHAUSTED with the quota that ran out and the retry delay. */
+const GEMINI_QUOTA = (seconds) => ({
+  status: 429,
+  message: `You exceeded your current quota, please check your plan and billing details. Please retry in ${seconds}s.`,
+  details: [
+    {
+      '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+      violations: [{ quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests', quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier' }],
+    },
+    { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${seconds}s` },
+  ],
+});
 const REPORT = (taskId) =>
   '```json\n' +
   JSON.stringify({ task_id: taskId, status: 'completed', acs_completed: ['AC01'], acs_remaining: [], files_modified: ['src/out.js'], blockers: [] }) +
@@ -49,37 +61,65 @@ const CASES = {
       },
     }),
   },
-  // Codex's usage limit (a 429 whose body has type usage_limit_reached and the reset time).
+  // A usage limit with a reset time, as each API sends it. Codex: a 429 whose body has type usage_limit_reached and
+  // the reset time. Gemini: RESOURCE_EXHAUSTED with a RetryInfo delay (general.maxAttempts 1 makes it final at
+  // once). opencode: the API's message, passed on after its own five quick retries (retry-after-ms 100).
   'usage-limit': {
-    only: ['codex'],
-    scenario: () => ({
+    only: ['codex', 'gemini', 'opencode'],
+    scenario: (cwd, cli) => ({
       error: {
-        status: 429,
-        type: 'usage_limit_reached',
-        message: 'The usage limit has been reached',
-        extra: { plan_type: 'plus', resets_at: Math.floor(Date.now() / 1000) + 3600, resets_in_seconds: 3600 },
-      },
+        codex: {
+          status: 429,
+          type: 'usage_limit_reached',
+          message: 'The usage limit has been reached',
+          extra: { plan_type: 'plus', resets_at: Math.floor(Date.now() / 1000) + 3600, resets_in_seconds: 3600 },
+        },
+        gemini: GEMINI_QUOTA(8),
+        opencode: { status: 429, message: 'Rate limit reached for requests. Please try again in 8s.' },
+      }[cli],
     }),
+  },
+  // A tool call the CLI's permission settings refuse: a shell command Claude's acceptEdits mode does not allow, a
+  // command opencode's `bash: "ask"` auto-rejects headless, a command Codex's execpolicy forbids, a shell command
+  // Gemini's auto_edit mode does not approve.
+  permission: {
+    scenario: () => ({ bash: 'npm test', finalText: REPORT('REC--T01') }),
+    settings: {
+      codex: { rules: 'prefix_rule(pattern = ["npm"], decision = "forbidden")\n' },
+      gemini: { policies: '[[rule]]\ntoolName = "run_shell_command"\ncommandPrefix = "npm"\ndecision = "deny"\npriority = 500\ndenyMessage = "npm is not allowed here"\n' },
+    },
+    // Gemini offers no shell tool in auto_edit headless: in yolo mode its policy engine refuses the call instead.
+    config: { gemini: { permissionMode: 'yolo' } },
+  },
+  // Limits on one run: Claude's --max-turns and --max-budget-usd, Gemini's model.maxSessionTurns (exit 53).
+  'max-turns': { only: ['claude'], scenario: (cwd) => CASES.write.scenario(cwd), config: { claude: { args: ['--max-turns', '1'] } } },
+  budget: { only: ['claude'], scenario: (cwd) => CASES.write.scenario(cwd), config: { claude: { maxBudgetUsd: 0.001 } } },
+  'turn-limit': {
+    only: ['gemini', 'opencode'],
+    scenario: (cwd) => CASES.write.scenario(cwd),
+    settings: { gemini: { model: { maxSessionTurns: 1 } }, opencode: { agent: { build: { steps: 1 } } } },
   },
 };
 
-async function recordOne(cli, name, { outDir, bins }) {
-  const c = CASES[name];
+async function recordOne(cli, key, { outDir, bins }) {
+  const c = CASES[key];
+  const name = key;
   const work = mkdtempSync(join(tmpdir(), `vtm-rec-${cli}-`));
   const cwd = join(work, 'repo');
   mkdirSync(join(cwd, 'src'), { recursive: true });
   execFileSync('git', ['init', '-q', cwd]);
-  const server = await startModelServer({ maxRequests: 40, maxSeconds: 120, scenario: c.scenario(cwd) });
+  const server = await startModelServer({ maxRequests: 40, maxSeconds: 120, scenario: c.scenario(cwd, cli) });
   try {
-    const { env, model } = prepareCliHome(cli, { dir: join(work, 'cli'), serverUrl: server.url, auth: c.auth });
+    const { env, model } = prepareCliHome(cli, { dir: join(work, 'cli'), serverUrl: server.url, auth: c.auth, settings: c.settings?.[cli] });
     const adapter = PROCESS_ADAPTERS[cli];
     const resultDir = join(work, 'result');
     mkdirSync(resultDir);
     const ctx = { taskId: 'REC--T01', runId: 'rec', cwd, workspaceRoot: cwd, prompt: 'Create src/out.js.', promptFile: join(resultDir, 'prompt.md'), taskFile: join(resultDir, 'task.json'), resultFile: join(resultDir, 'result.json'), resultDir };
-    const inv = adapter.buildInvocation({ adapter: cli, bin: bins[cli], model, promptVia: 'stdin', env }, ctx);
+    const inv = adapter.buildInvocation({ adapter: cli, bin: bins[cli], model, promptVia: 'stdin', env, ...c.config?.[cli] }, ctx);
     const started = Date.now();
     const { stdout, stderr, code, signal } = await new Promise((done) => {
-      const child = spawn(inv.argv[0], inv.argv.slice(1), { cwd, env: { ...process.env, ...inv.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+      // PWD as the plugin's runner sets it: opencode takes an inherited PWD as its project folder.
+    const child = spawn(inv.argv[0], inv.argv.slice(1), { cwd, env: { ...process.env, ...inv.env, PWD: cwd }, stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stdout.on('data', (d) => (out += d));
@@ -90,7 +130,7 @@ async function recordOne(cli, name, { outDir, bins }) {
     });
     const durationMs = Date.now() - started;
     // Machine-specific paths become placeholders, so recordings are stable and the specs can map them back.
-    const scrub = (s) => s.split(cwd).join('/work/ws').split(work).join('/tmp/rec');
+    const scrub = (s) => s.split(cwd).join('/work/ws').split(work).join('/tmp/rec').split(REPO).join('/repo');
     const dir = join(outDir, cli);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, `real-${name}.jsonl`), scrub(stdout));
