@@ -71,8 +71,9 @@ function startModelServer({ maxRequests = 60, maxSeconds = 300, scenario = {} } 
 /**
  * The scenario for one request: `scenario.byTask[id]` when the request mentions that task id (every model request of
  * a task carries its prompt), else the scenario itself. `errorTimes: n` answers only the first n requests with
- * `error`; `error.headers` and `error.extra` may be functions, evaluated per request (reset times relative to "now":
- * a CLI slow to start on a loaded machine must not receive a "resets in" computed before it asked).
+ * `error`, `errorForMs: ms` only those within ms of the first; `error.headers` and `error.extra` may be functions,
+ * evaluated per request (reset times relative to "now": a CLI slow to start on a loaded machine must not receive a
+ * "resets in" computed before it asked).
  */
 function pickScenario(scenario, rawBody) {
   let s = scenario;
@@ -81,6 +82,12 @@ function pickScenario(scenario, rawBody) {
     s.errorsSent = s.errorsSent ?? 0;
     if (s.errorsSent >= s.errorTimes) return { ...s, error: undefined };
     s.errorsSent++;
+  }
+  // A limit that lasts `errorForMs` from the first request it refused, as a real quota does (a CLI retrying on its
+  // own then keeps hitting it, whatever the number of its retries).
+  if (s.error && s.errorForMs !== undefined) {
+    s.errorSince = s.errorSince ?? Date.now();
+    if (Date.now() >= s.errorSince + s.errorForMs) return { ...s, error: undefined };
   }
   if (s.error && (typeof s.error.headers === 'function' || typeof s.error.extra === 'function')) {
     const { headers, extra } = s.error;
@@ -251,4 +258,20 @@ function gemini(res, body, s, stream) {
   sse(res, [out]);
 }
 
-module.exports = { startModelServer, USAGE };
+/**
+ * The Gemini API's answer to an exhausted quota: RESOURCE_EXHAUSTED naming the quota that ran out and a RetryInfo
+ * delay (Gemini CLI reads both; it prints "Please retry in <n>s." from the message).
+ */
+const geminiQuotaError = (seconds) => ({
+  status: 429,
+  message: `You exceeded your current quota, please check your plan and billing details. Please retry in ${seconds}s.`,
+  details: [
+    {
+      '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+      violations: [{ quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests', quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier' }],
+    },
+    { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${seconds}s` },
+  ],
+});
+
+module.exports = { startModelServer, geminiQuotaError, USAGE };

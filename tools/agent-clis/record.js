@@ -17,23 +17,11 @@ const { mkdirSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join, resolve } = require('node:path');
 const { ensureAgentClis } = require('./install');
-const { startModelServer } = require('./model-server');
+const { startModelServer, geminiQuotaError } = require('./model-server');
 const { prepareCliHome } = require('./cli-env');
 const { PROCESS_ADAPTERS } = require('../../packages/nx-vtm/src/agents/adapters');
 
 const REPO = resolve(__dirname, '../..');
-/** Gemini API's answer to an exhausted quota: RESOURCE_EXHAUSTED with the quota that ran out and the retry delay. */
-const GEMINI_QUOTA = (seconds) => ({
-  status: 429,
-  message: `You exceeded your current quota, please check your plan and billing details. Please retry in ${seconds}s.`,
-  details: [
-    {
-      '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
-      violations: [{ quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests', quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier' }],
-    },
-    { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${seconds}s` },
-  ],
-});
 const REPORT = (taskId) =>
   '```json\n' +
   JSON.stringify({ task_id: taskId, status: 'completed', acs_completed: ['AC01'], acs_remaining: [], files_modified: ['src/out.js'], blockers: [] }) +
@@ -74,7 +62,7 @@ const CASES = {
           message: 'The usage limit has been reached',
           extra: { plan_type: 'plus', resets_at: Math.floor(Date.now() / 1000) + 3600, resets_in_seconds: 3600 },
         },
-        gemini: GEMINI_QUOTA(8),
+        gemini: geminiQuotaError(8),
         opencode: { status: 429, message: 'Rate limit reached for requests. Please try again in 8s.' },
       }[cli],
     }),
