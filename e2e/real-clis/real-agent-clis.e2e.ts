@@ -5,10 +5,11 @@
  * in a temp folder (tools/agent-clis/cli-env.js); nothing reaches the internet or the user's own CLI settings.
  *
  * Per CLI, one nx run with a task per case: a write inside the scope (completed, merged, with cost, tokens and session
- * id), a write outside it (scope_violation), a 401 (failed, not retried), a 500 (retried, then failed), and what the
- * CLI can produce of a permission denial (permission_denied) and of a budget or turn limit (`EXTRA`). Then a second
- * run: a usage limit with a reset time pauses dispatch until the reset, and the task completes after it. The CLIs'
- * own retries are turned down (tools/agent-clis/cli-env.js), so every error case takes seconds.
+ * id), a write outside it (scope_violation), a 401 (failed, not retried), a 500 (retried, then failed; not for
+ * opencode, whose starts are slow: its real recording is in the parser spec), and what the CLI can produce of a
+ * permission denial (permission_denied) and of a budget or turn limit (`EXTRA`). Then a second run: a usage limit
+ * with a reset time pauses dispatch until the reset, and the task completes after it. The CLIs' own retries are
+ * turned down (tools/agent-clis/cli-env.js), so every error case takes seconds.
  */
 import { join } from 'node:path';
 import { createAgentWorkspace, task, type AgentWorkspace } from '../support/vtm';
@@ -189,7 +190,10 @@ describe.each<Cli>(['claude', 'codex', 'opencode', 'gemini'])('%s (real CLI, scr
     const auth = `${cli.toUpperCase()}_AUTH--T01`;
     const down = `${cli.toUpperCase()}_DOWN--T01`;
     const extra = EXTRA[cli];
-    const ids = [ok, scope, auth, down, ...extra.cases.map((c) => c.id)];
+    // opencode runs its tasks one at a time, each start taking 10-25 s on a loaded 2-core machine: its 500 (two
+    // more starts) is left to the parser spec on its real recording (real-http-500), to keep the suite's time down.
+    const withDown = cli !== 'opencode';
+    const ids = [ok, scope, auth, ...(withDown ? [down] : []), ...extra.cases.map((c) => c.id)];
     server = await startModelServer({ maxRequests: 100, maxSeconds: 540 });
     servers.push(server);
     const { ws, worktree } = makeWorkspace(cli, server, ids, {
@@ -201,7 +205,7 @@ describe.each<Cli>(['claude', 'codex', 'opencode', 'gemini'])('%s (real CLI, scr
         [ok]: writes(worktree(ok), `src/${slug(ok)}.js`, ok),
         [scope]: writes(worktree(scope), 'lib/outside.js', scope),
         [auth]: { error: { status: 401, message: 'invalid x-api-key' } },
-        // Gemini (general.maxAttempts 1) and opencode (retry-after-ms 100) give up on their own retries in seconds.
+        // Gemini gives up at once with general.maxAttempts 1 (else it retries for minutes).
         [down]: { error: { status: 500, message: 'Internal server error' } },
         ...Object.fromEntries(extra.cases.map((c) => [c.id, c.scenario(worktree)])),
       },
@@ -233,9 +237,11 @@ describe.each<Cli>(['claude', 'codex', 'opencode', 'gemini'])('%s (real CLI, scr
     // 401: failed once, not retried although retries is 1.
     expectTask(tasks[auth], { status: 'blocked', reason: 'agent_failed' }, why);
     expect((tasks[auth].cost as { attempts: number }).attempts).toBe(1);
-    // 500: a transient API error, retried once, then failed.
-    expectTask(tasks[down], { status: 'blocked', reason: 'agent_failed' }, why);
-    expect((tasks[down].cost as { attempts: number }).attempts).toBe(2);
+    if (withDown) {
+      // 500: a transient API error, retried once, then failed.
+      expectTask(tasks[down], { status: 'blocked', reason: 'agent_failed' }, why);
+      expect((tasks[down].cost as { attempts: number }).attempts).toBe(2);
+    }
 
     // Permission denials and limits: recorded as such, never retried, never merged.
     for (const c of extra.cases) {

@@ -42,7 +42,7 @@ function startModelServer({ maxRequests = 60, maxSeconds = 300, scenario = {} } 
         }
       }
       try {
-        route(req, res, url, json, isModelCall ? pickScenario(api.scenario, body) : {});
+        route(req, res, url, json, isModelCall ? pickScenario(api.scenario, body, json) : {});
       } catch (e) {
         send(res, 500, { error: { message: `scripted model server bug: ${e && e.message}` } });
       }
@@ -75,7 +75,8 @@ function startModelServer({ maxRequests = 60, maxSeconds = 300, scenario = {} } 
  * evaluated per request (reset times relative to "now": a CLI slow to start on a loaded machine must not receive a
  * "resets in" computed before it asked).
  */
-function pickScenario(scenario, rawBody) {
+function pickScenario(scenario, rawBody, body) {
+  const hasTools = Array.isArray(body?.tools) && body.tools.length > 0;
   let s = scenario;
   for (const [id, sc] of Object.entries(scenario.byTask ?? {})) if (rawBody.includes(id)) s = sc;
   if (s.error && s.errorTimes !== undefined) {
@@ -83,11 +84,12 @@ function pickScenario(scenario, rawBody) {
     if (s.errorsSent >= s.errorTimes) return { ...s, error: undefined };
     s.errorsSent++;
   }
-  // A limit that lasts `errorForMs` from the first request it refused, as a real quota does (a CLI retrying on its
-  // own then keeps hitting it, whatever the number of its retries).
+  // A limit that lasts `errorForMs` from the first refused request offering tools (the agent's own call; a side call
+  // such as opencode's title, seconds earlier on a loaded machine, must not start the clock), as a real quota does:
+  // a CLI retrying on its own keeps hitting it, whatever the number of its retries.
   if (s.error && s.errorForMs !== undefined) {
-    s.errorSince = s.errorSince ?? Date.now();
-    if (Date.now() >= s.errorSince + s.errorForMs) return { ...s, error: undefined };
+    if (s.errorSince === undefined && hasTools) s.errorSince = Date.now();
+    if (s.errorSince !== undefined && Date.now() >= s.errorSince + s.errorForMs) return { ...s, error: undefined };
   }
   if (s.error && (typeof s.error.headers === 'function' || typeof s.error.extra === 'function')) {
     const { headers, extra } = s.error;
