@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import type { ProcessEnd } from '../outcome';
 import {
   computeCostUsd,
+  DEFAULT_PRICE_SOURCES,
+  DEFAULT_PRICES,
   createClaudeParser,
   createCodexParser,
   createCommandParser,
@@ -293,6 +295,20 @@ describe('command parser', () => {
     expect(command(['x'], { exitCode: null, timedOut: true, signal: 'SIGTERM' })).toMatchObject({ status: 'timed_out' });
     expect(command(['x'], { exitCode: null, stalled: true, signal: 'SIGTERM' })).toMatchObject({ status: 'stalled' });
     expect(command(['x'], { exitCode: null, signal: 'SIGKILL' })).toMatchObject({ status: 'failed', reason: expect.stringContaining('killed by SIGKILL from outside') });
+  });
+});
+
+describe('default prices', () => {
+  it('every default price names its source and date, and the tested CLIs\' current models are priced', () => {
+    expect(Object.keys(DEFAULT_PRICE_SOURCES).sort()).toEqual(Object.keys(DEFAULT_PRICES).sort());
+    for (const { asOf, source } of Object.values(DEFAULT_PRICE_SOURCES)) {
+      expect(asOf).toMatch(/^\d{4}(-\d{2})?$/);
+      expect(source.length).toBeGreaterThan(10);
+    }
+    // Codex 0.171's gpt-5.5, and the models Gemini CLI 0.61's default "auto-gemini-2.5" routes to.
+    for (const model of ['gpt-5.5', 'gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.5-flash-lite']) {
+      expect(computeCostUsd({ input: 1_000_000, output: 0 }, model, undefined)).toBeGreaterThan(0);
+    }
   });
 });
 
