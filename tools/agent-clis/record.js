@@ -5,10 +5,11 @@
  *   node tools/agent-clis/record.js [cli...] [--case name...] [--out DIR]
  *
  * For each CLI and case: a fresh folder (a git repo the CLI was never told to trust, like a task worktree), the
- * scripted model server playing the case, the CLI started with exactly the argv our adapter builds, and its stdout
- * written to packages/nx-vtm/src/agents/__fixtures__/recorded/<cli>/real-<case>.jsonl (stderr and exit code in
+ * scripted model server playing the case, the CLI started with exactly the argv our adapter builds (and PWD set to the
+ * folder, as our process runner does), and its stdout written to
+ * packages/nx-vtm/src/agents/__fixtures__/recorded/<cli>/real-<case>.jsonl (stderr and exit code in
  * real-<case>.meta.json). It prints the outcome our parser gives, so a changed CLI shows up as a changed line here
- * and a failing spec next to the recording.
+ * and a failing spec next to the recording. docs/agents.md, "Re-recording when a CLI updates", lists the cases.
  */
 'use strict';
 require('../ts-register');
@@ -27,7 +28,12 @@ const REPORT = (taskId) =>
   JSON.stringify({ task_id: taskId, status: 'completed', acs_completed: ['AC01'], acs_remaining: [], files_modified: ['src/out.js'], blockers: [] }) +
   '\n```';
 
-/** The cases: a model-server scenario (a function of the run folder) plus CLI settings. */
+/**
+ * The cases: `scenario(cwd, cli)` is what the model server plays (see model-server.js); `only` the CLIs it applies to;
+ * `auth: 'oauth'` a Claude subscriber; `settings[cli]` that CLI's own configuration on top of cli-env.js's (merged
+ * into its settings file, or Codex's config.toml lines and execpolicy rules); `config[cli]` agent options for our
+ * adapter's argv (args, permissionMode, maxBudgetUsd, ...).
+ */
 const CASES = {
   write: { scenario: (cwd) => ({ write: { path: join(cwd, 'src/out.js'), relPath: 'src/out.js', content: 'module.exports = 1;' }, finalText: REPORT('REC--T01') }) },
   'http-401': { scenario: () => ({ error: { status: 401, message: 'invalid x-api-key' } }) },
