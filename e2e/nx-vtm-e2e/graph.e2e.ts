@@ -1,6 +1,9 @@
 /**
  * The inferred task graph through the real nx CLI: a fresh git workspace with the packed plugin installed.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readGraphPage, screenshotGraphPage } from '../support/graph-page';
 import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
 
 const task = (id: string, over: Record<string, unknown> = {}) => ({
@@ -87,6 +90,27 @@ describe('nx-vtm inferred graph (real nx)', () => {
       'API--T01:implement',
       'STORE--T01:implement',
     ]);
+  });
+
+  it('opens nx graph on the phases and their slices, with the edges between them (headless chromium)', () => {
+    const r = ws.nx(['graph', '--file=graph/graph.html']);
+    expect(r.code).toBe(0);
+    const html = join(ws.root, 'graph/graph.html');
+    const page = readGraphPage(html);
+    expect(page.errors).toEqual([]);
+    // Two top-level folders, the phases, open (Nx opens up to 3); inside each, the phase's project and its slices,
+    // closed, with their task counts (the slice's own project included).
+    expect(page.labels).toEqual(
+      expect.arrayContaining(['./phase-1 (2 / 2)', './phase-2 (2 / 2)', './slice-1.1 (3)', './slice-1.2 (2)', 'phase-1', 'phase-2']),
+    );
+    expect(page.labels).toContain('implicit'); // the edge from slice 1.2 (UI--T01) to slice 1.1 (API--T01)
+    expect(page.labels.filter((l) => l.includes('--T01') || l.includes('.vtm'))).toEqual([]);
+    // The project roots the page groups by.
+    const env = readFileSync(join(ws.root, 'graph/static/environment.js'), 'utf8');
+    expect(env).toContain('"root":"phase-1/slice-1.1/API--T01"');
+    const png = join(ws.root, 'graph/graph.png');
+    screenshotGraphPage(html, png);
+    expect(readFileSync(png).subarray(1, 4).toString('latin1')).toBe('PNG');
   });
 
   it('changes only the edited task\'s options when one manifest entry is edited', () => {

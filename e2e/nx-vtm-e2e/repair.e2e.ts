@@ -5,7 +5,9 @@
  * sees afterwards (task-state.json, the run report) shows every turn.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createAgentWorkspace, task, type AgentWorkspace } from '../support/vtm';
 
 const workspaces: AgentWorkspace[] = [];
@@ -83,5 +85,47 @@ describe('repair turns (real nx)', () => {
       const run = spawnSync(process.execPath, ['--test', ...files], { cwd: dir, encoding: 'utf8' });
       expect({ sha, status: run.status }).toEqual({ sha, status: 0 });
     }
+  });
+
+  it('the merge queue holds no WIP slot: with WIP 1, the next agent works while a task is tested on the merged result; a repair turn sent back from the queue waits for the slot', () => {
+    const tasks = ['Q1--T01', 'Q2--T01', 'Q3--T01'].map((id) => task(id));
+    // A slow workspace check on every merged result (what `nx affected -t test` costs on a real repository), which
+    // fails once for Q2's first merged result: Q2 goes back to its agent from the queue.
+    const checkDir = mkdtempSync(join(tmpdir(), 'vtm-check-'));
+    const marker = join(checkDir, 'q2-failed-once');
+    writeFileSync(
+      join(checkDir, 'check.js'),
+      `const fs = require('node:fs');
+if (fs.existsSync('src/q2-t01.js') && !fs.existsSync(${JSON.stringify(marker)})) { fs.writeFileSync(${JSON.stringify(marker)}, ''); console.error('Q2 breaks the merged result'); process.exit(1); }
+setTimeout(() => {}, 2500);`,
+    );
+    const ws = createAgentWorkspace({ tasks, options: { wipLimit: 1, integrationCheck: { command: [process.execPath, join(checkDir, 'check.js')] } } });
+    workspaces.push(ws);
+    const plan = { 'Q1--T01': { sleepMs: 300 }, 'Q2--T01': { sleepMs: 300 }, 'Q3--T01': { sleepMs: 300 } };
+    const r = ws.run(SLICE, plan);
+    expect(r.code).toBe(0);
+    const state = ws.state().tasks;
+    expect(Object.values(state).map((t) => (t as { status: string }).status)).toEqual(['completed', 'completed', 'completed']);
+    expect(state['Q2--T01']).toMatchObject({ repair_turns: 1 });
+    const events = ws.events() as { type: string; task_id: string; stage?: string; ts: string }[];
+    const integratedAt = (id: string) => Date.parse(events.find((e) => e.type === 'stage' && e.task_id === id && e.stage === 'integrated')!.ts);
+    const agent = ws.agentEvents();
+    const starts = agent.filter((e) => e.event === 'start');
+    // Some agent started while another task waited in the queue (after its park, before its integration).
+    const parks = events.filter((e) => e.type === 'park');
+    expect(parks.length).toBeGreaterThanOrEqual(3);
+    const overlapped = parks.some((p) => starts.some((s) => s.taskId !== p.task_id && Number(s.at) > Date.parse(p.ts) && Number(s.at) < integratedAt(p.task_id)));
+    expect(overlapped).toBe(true);
+    // Q2's repair turn took a slot back (unpark) before its agent ran again.
+    expect(events.some((e) => e.type === 'unpark' && e.task_id === 'Q2--T01')).toBe(true);
+    // Agents never overlapped (WIP 1 bounds agents at work, repair turns included).
+    let working = 0;
+    let max = 0;
+    for (const e of [...agent].sort((x, y) => Number(x.at) - Number(y.at) || (x.event === 'end' ? -1 : 1))) {
+      working += e.event === 'start' ? 1 : e.event === 'end' ? -1 : 0;
+      max = Math.max(max, working);
+    }
+    expect(max).toBe(1);
+    expect(starts).toHaveLength(4); // Q2 twice
   });
 });

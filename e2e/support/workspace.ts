@@ -45,6 +45,10 @@ function linkNodeModules(target: string): void {
       symlinkSync(join(source, entry), join(target, entry), 'dir');
     }
   }
+  // `npx nx ...` (what the demo tells a user to type) needs node_modules/.bin/nx; without it npx looks nx up in the
+  // registry instead of using the linked one.
+  mkdirSync(join(target, '.bin'), { recursive: true });
+  symlinkSync('../nx/dist/bin/nx.js', join(target, '.bin/nx'), 'file');
 }
 
 function installPlugin(nodeModules: string): void {

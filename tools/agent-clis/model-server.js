@@ -98,6 +98,26 @@ function pickScenario(scenario, rawBody, body) {
   return s;
 }
 
+/**
+ * Whether a tool result came after the user's last message: then the tool call was answered and the final text is
+ * due. A resumed session (a repair turn) carries the earlier turn's results but ends with a new user message, so the
+ * script writes again.
+ */
+function resultSinceLastAsk(items, isAsk, isResult) {
+  let lastAsk = -1;
+  items.forEach((item, i) => {
+    if (isAsk(item)) lastAsk = i;
+  });
+  return items.slice(lastAsk + 1).some(isResult);
+}
+
+/**
+ * Tool call ids unique across the server's life: a resumed session (a repair turn) holds the earlier turn's calls,
+ * and Claude Code treats a second call with an id it has already seen as interrupted ("[Tool use interrupted]").
+ */
+let idCounter = 0;
+const nextId = (prefix) => `${prefix}${String(++idCounter).padStart(4, '0')}`;
+
 function send(res, status, obj, headers = {}) {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(obj));
@@ -140,12 +160,13 @@ function anthropic(res, body, s) {
     return send(res, s.error.status, { type: 'error', error: { type, message: s.error.message } }, s.error.headers);
   }
   const tools = (body.tools ?? []).map((t) => t.name);
-  const hasResult = (body.messages ?? []).some((m) => Array.isArray(m.content) && m.content.some((c) => c.type === 'tool_result'));
+  const isResult = (m) => Array.isArray(m.content) && m.content.some((c) => c.type === 'tool_result');
+  const hasResult = resultSinceLastAsk(body.messages ?? [], (m) => m.role === 'user' && !isResult(m), isResult);
   let content;
   if (s.write && tools.includes('Write') && !hasResult) {
-    content = [{ type: 'tool_use', id: 'toolu_01', name: 'Write', input: { file_path: s.write.path, content: s.write.content } }];
+    content = [{ type: 'tool_use', id: nextId('toolu_'), name: 'Write', input: { file_path: s.write.path, content: s.write.content } }];
   } else if (s.bash && tools.includes('Bash') && !hasResult) {
-    content = [{ type: 'tool_use', id: 'toolu_01', name: 'Bash', input: { command: s.bash, description: 'run' } }];
+    content = [{ type: 'tool_use', id: nextId('toolu_'), name: 'Bash', input: { command: s.bash, description: 'run' } }];
   } else {
     content = [{ type: 'text', text: tools.length ? finalText(s) : 'ok' }];
   }
@@ -174,15 +195,15 @@ function responses(res, body, s) {
   if (s.error) return send(res, s.error.status, { error: { message: s.error.message, type: s.error.type ?? 'error', code: s.error.code ?? null, ...s.error.extra } }, s.error.headers);
   const tools = (body.tools ?? []).map((t) => t.name ?? t.type);
   const input = Array.isArray(body.input) ? body.input : [];
-  const hasResult = input.some((i) => /_output$/.test(String(i.type)));
+  const hasResult = resultSinceLastAsk(input, (i) => i.role === 'user', (i) => /_output$/.test(String(i.type)));
   let item;
   if (s.write && !hasResult && tools.includes('apply_patch')) {
     const patch = `*** Begin Patch\n*** Add File: ${s.write.relPath ?? s.write.path}\n${s.write.content.split('\n').map((l) => `+${l}`).join('\n')}\n*** End Patch\n`;
-    item = { type: 'custom_tool_call', id: 'ctc_1', call_id: 'call_1', name: 'apply_patch', input: patch, status: 'completed' };
+    item = { type: 'custom_tool_call', id: nextId('ctc_'), call_id: nextId('call_'), name: 'apply_patch', input: patch, status: 'completed' };
   } else if (s.bash && !hasResult && (tools.includes('exec_command') || tools.includes('shell'))) {
     const name = tools.includes('exec_command') ? 'exec_command' : 'shell';
     const args = name === 'exec_command' ? { cmd: s.bash } : { command: ['bash', '-lc', s.bash] };
-    item = { type: 'function_call', id: 'fc_1', call_id: 'call_1', name, arguments: JSON.stringify(args), status: 'completed' };
+    item = { type: 'function_call', id: nextId('fc_'), call_id: nextId('call_'), name, arguments: JSON.stringify(args), status: 'completed' };
   } else {
     item = { type: 'message', id: 'msg_1', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: tools.length ? finalText(s) : 'ok', annotations: [] }] };
   }
@@ -207,12 +228,12 @@ function chat(res, body, s) {
   // keeps an error case to about a second. A long retry-after makes it wait that long, silently.
   if (s.error) return send(res, s.error.status, { error: { message: s.error.message, type: s.error.type ?? 'error', code: s.error.code ?? null } }, { 'retry-after-ms': '100', ...s.error.headers });
   const tools = (body.tools ?? []).map((t) => t.function?.name);
-  const hasResult = (body.messages ?? []).some((m) => m.role === 'tool');
+  const hasResult = resultSinceLastAsk(body.messages ?? [], (m) => m.role === 'user', (m) => m.role === 'tool');
   const id = `chatcmpl-${Date.now()}`;
   const chunk = (delta, finish = null) => ({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] });
   const events = [chunk({ role: 'assistant', content: '' })];
   if (s.write && tools.includes('write') && !hasResult) {
-    events.push(chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'write', arguments: JSON.stringify({ filePath: s.write.path, content: s.write.content }) } }] }));
+    events.push(chunk({ tool_calls: [{ index: 0, id: nextId('call_'), type: 'function', function: { name: 'write', arguments: JSON.stringify({ filePath: s.write.path, content: s.write.content }) } }] }));
     events.push(chunk({}, 'tool_calls'));
   } else if (s.bash && tools.includes('bash') && !hasResult) {
     events.push(chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'bash', arguments: JSON.stringify({ command: s.bash, description: 'run' }) } }] }));
@@ -239,7 +260,8 @@ function gemini(res, body, s, stream) {
     return send(res, s.error.status, { error: { code: s.error.status, message: s.error.message, status, ...(s.error.details ? { details: s.error.details } : {}) } }, s.error.headers);
   }
   const tools = (body.tools ?? []).flatMap((t) => (t.functionDeclarations ?? []).map((f) => f.name));
-  const hasResult = (body.contents ?? []).some((c) => (c.parts ?? []).some((p) => p.functionResponse));
+  const isResult = (c) => (c.parts ?? []).some((p) => p.functionResponse);
+  const hasResult = resultSinceLastAsk(body.contents ?? [], (c) => c.role === 'user' && !isResult(c), isResult);
   let parts;
   if (s.write && tools.includes('write_file') && !hasResult) {
     parts = [{ functionCall: { name: 'write_file', args: { file_path: s.write.path, content: s.write.content } } }];

@@ -17,7 +17,7 @@
  *
  *   npm run bench:schedule                                  (builds first; defaults below)
  *   node tools/bench/schedule.js [--families a,b] [--instances N] [--first-seed K] [--scale MS_PER_SIM_MINUTE] [--sigma S]
- *                                [--isolation worktree|none] [--no-verify] [--json FILE] [--keep]
+ *                                [--isolation worktree|none] [--no-verify] [--queue on|off] [--check-ms MS] [--json FILE] [--keep]
  *
  * Defaults: the six families of the note, 1 instance each (seed 1), scale 800: about 22 minutes on a 2-core machine.
  * --scale: real milliseconds per simulated minute (a 12-minute task sleeps 12 x scale ms). The per-task overhead of a
@@ -59,6 +59,8 @@ function parseArgs(argv) {
     verify: true,
     json: undefined,
     keep: false,
+    queue: 'on',
+    checkCommand: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -75,6 +77,8 @@ function parseArgs(argv) {
     else if (a === '--no-verify') opts.verify = false;
     else if (a === '--json') opts.json = path.resolve(value());
     else if (a === '--keep') opts.keep = true;
+    else if (a === '--queue') opts.queue = value();
+    else if (a === '--check-ms') opts.checkCommand = [process.execPath, '-e', `setTimeout(() => {}, ${Number(value())})`];
     else throw new Error(`unknown argument ${a}`);
   }
   for (const f of opts.families) if (!FAMILY_NAMES.includes(f)) throw new Error(`unknown family ${f}; known: ${FAMILY_NAMES.join(', ')}`);
@@ -82,6 +86,7 @@ function parseArgs(argv) {
   if (!Number.isInteger(opts.firstSeed)) throw new Error('--first-seed must be an integer');
   if (!(opts.scale > 0)) throw new Error('--scale must be > 0');
   if (!['worktree', 'none'].includes(opts.isolation)) throw new Error('--isolation must be worktree or none');
+  if (!['on', 'off'].includes(opts.queue)) throw new Error('--queue must be on or off');
   return opts;
 }
 
@@ -232,6 +237,9 @@ async function runInstance({ family, seed, opts, plugin }) {
           wipLimit: WIP,
           isolation: opts.isolation,
           integration: 'merge',
+          // The merge queue (default on): tasks are tested again on the merged result when main moved since they
+          // started; --check-ms adds a workspace check of that many ms on every merged result.
+          integrationCheck: { testMerged: opts.queue === 'on', ...(opts.checkCommand ? { command: opts.checkCommand } : {}) },
           ...(opts.verify ? {} : { verify: false }),
           exclusiveWaitMs: Math.round(RESERVE_AFTER_MIN * opts.scale),
           agent: {
@@ -300,7 +308,13 @@ async function runInstance({ family, seed, opts, plugin }) {
     const events = readJsonLines(path.join(ws.root, '.vtm/events.jsonl'));
     const claimAt = new Map();
     const finishAt = new Map();
+    const verifiedAt = new Map();
+    const integratedAt = new Map();
+    const parkedAt = new Map();
     for (const e of events) {
+      if (e.type === 'stage' && e.stage === 'verified') verifiedAt.set(e.task_id, Date.parse(e.ts));
+      if (e.type === 'stage' && e.stage === 'integrated') integratedAt.set(e.task_id, Date.parse(e.ts));
+      if (e.type === 'park' && !parkedAt.has(e.task_id)) parkedAt.set(e.task_id, Date.parse(e.ts));
       if (e.type === 'claim' && !claimAt.has(e.task_id)) claimAt.set(e.task_id, Date.parse(e.ts));
       if (e.type === 'finish') finishAt.set(e.task_id, Date.parse(e.ts));
     }
@@ -331,6 +345,10 @@ async function runInstance({ family, seed, opts, plugin }) {
       addDelta('verification', s.audited, s.verified);
       addDelta('commit + merge', s.verified ?? s.audited, s.integrated);
       addDelta('clean-up + record', s.integrated ?? s.verified, finishAt.get(id));
+      // The merge queue per task (events): from the verified stage to the integrated one (waiting for the lock, the
+      // merged-result test, the fast-forward), and how much of it the task spent parked without a WIP slot.
+      addDelta('queue: verified -> integrated', verifiedAt.get(id), integratedAt.get(id));
+      addDelta('queue: parked (no WIP slot)', parkedAt.get(id), integratedAt.get(id));
     }
 
     // The same scheduler simulated with each task lasting its whole slot time (claim -> finish: agent plus overhead),

@@ -16,11 +16,11 @@ Exit code 1 when there are none. Reads only.
   --json    the list as JSON`,
   },
   run: {
-    summary: 'run a selection of tasks ("63, 65-67, 88", ids, globs) through nx run-many',
+    summary: 'run a selection of tasks ("63, 65-67, 88", ids, globs, tag:<glob>) through nx run-many',
     page: `nx-vtm run "<selection>" [--dry-run]
 
 Seed 002's /task syntax: numbers and inclusive ranges ("63, 65-67, 88"), task ids (bd-a3f8, T012, tm-3.2), source
-ids ("3.2") and globs over task ids ("todo-6*"). A number selects every source task with that number. Unknown ids
+ids ("3.2"), globs over task ids ("todo-6*") and project tags ("tag:vtm:risk:high", "tag:source:*"). A number selects every source task with that number. Unknown ids
 and tasks already complete (in their source or the task store) are reported and skipped; the plan (with the
 unfinished dependencies Nx will run first) is shown, then \`nx run-many -t implement --projects=...\` runs and its exit
 code is returned. See docs/sources.md.
@@ -28,15 +28,20 @@ code is returned. See docs/sources.md.
   --dry-run   show the plan and the nx command; run nothing`,
   },
   doctor: {
-    summary: 'check that every configured agent CLI can run here: binary, tested version, credentials',
-    page: `nx-vtm doctor [--json]
+    summary: 'check that every configured agent CLI can run here (binary, version, flags, credentials), and git, Node, nx, the store',
+    page: `nx-vtm doctor [--json] [--timeout <seconds>]
 
-For every agent the nx-vtm options can route to (agent, agent.byRisk, agent.rules, agent.fallback): the binary is
-found and answers --version, its version is the one nx-vtm was tested against (docs/agents.md, "Tested versions";
-another version is a warning), and credentials are present (an API key variable in the environment or agent.env,
-or the CLI's own login file). No model is called. Exits 1 when a configured agent cannot run.
+For every agent the nx-vtm options and manifests can route to (agent, agent.byRisk, agent.rules, agent.fallback, a
+task's own agent): the binary is found and answers --version; its version is inside the tested range (docs/agents.md,
+"Tested versions"; outside it is a warning); every flag nx-vtm passes is listed by that version's --help; credentials
+are present (a key variable in the environment or agent.env, or the CLI's own login file). A command agent is only
+looked up, never started. Then git (worktrees), Node, nx and the state store (.vtm/state.db). No model is called.
+Runs refuse with BLOCKED::AGENT-UNAVAILABLE when an agent is missing or rejects a flag, before any task is
+claimed (missing credentials are only a warning there).
+Exits 1 when something cannot run; warnings do not fail.
 
-  --json    the checks as JSON`,
+  --json               the checks as JSON
+  --timeout <seconds>  how long each --version/--help probe may take (default 30); a timeout is a warning`,
   },
   status: {
     summary: 'progress pulse: counts, progress, running and next tasks, blockers, warnings',
@@ -108,24 +113,26 @@ saved against serial execution.
            browser`,
   },
   plan: {
-    summary: 'turn a request into manifest tasks (one task, or asked of the configured command agent)',
+    summary: 'turn a request into manifest tasks (one task, or asked of the configured agent)',
     page: `nx-vtm plan "<REQUEST>" [--dry-run] [--max-rounds N] [--manifest PATH] [--json]
 
 A request small enough for one task (one short sentence, no list or "and") becomes one task. Otherwise the
-configured agent (adapter "command") is asked for tasks in the manifest format, given the request, the repository's
+configured agent (claude, codex, gemini, opencode or a command; its base settings) is asked for tasks in the
+manifest format, given the request, the repository's
 files, the existing tasks (their ids are taken; new tasks may depend on them), the manifest JSON Schema and the rules
 of a runnable plan. Its answer is validated like the manifest itself; every problem (task id and field) goes back
 to it in a repair round, up to --max-rounds (default 3). Only a valid plan is written, atomically, appended to the
 manifest (or a new one); --dry-run prints it instead. Exit 0 when a valid plan was written (or printed), 1 otherwise,
 and then the manifest is untouched.
 
-Planner contract: the prompt on stdin; VTM_PLAN=1, VTM_PLAN_ROUND (1, 2, ...), VTM_RESULT_FILE, VTM_WORKSPACE_ROOT;
-the answer is {"tasks": [...]} in VTM_RESULT_FILE or as the last JSON line of stdout.
+A CLI's answer is its final message (JSON, or a \`\`\`json block in it). A command planner gets the prompt on stdin;
+VTM_PLAN=1, VTM_PLAN_ROUND (1, 2, ...), VTM_RESULT_FILE, VTM_WORKSPACE_ROOT; its answer is {"tasks": [...]} in
+VTM_RESULT_FILE or as the last JSON line of stdout. The planner's reported cost is printed with the result.
 
   --dry-run          print the resulting manifest, write nothing
   --max-rounds N     planner rounds including repairs (1-10, default 3)
   --manifest PATH    the manifest to write (default: the plugin option "manifest", when it is not a glob)
-  --json             print {manifest, rounds, written, tasks}`,
+  --json             print {manifest, rounds, written, costUsd, tasks}`,
   },
   preview: {
     summary: 'the execution plan of a run, on the estimates, before anything runs',

@@ -26,7 +26,7 @@ export interface WatchView {
   counts: Record<TaskStatus, number>;
   /** The latest run in the event log. */
   run: { runId: string; startedAt: string; ended: boolean; status: string | null } | null;
-  running: { taskId: string; title: string; phase: string; elapsedMs: number; pid: number; host: string; runId: string; stale: boolean }[];
+  running: { taskId: string; title: string; phase: string; parked: boolean; elapsedMs: number; pid: number; host: string; runId: string; stale: boolean }[];
   waiting: { taskId: string; title: string; why: string; waitedMs: number }[];
   /** Latest final outcomes, newest first. */
   recent: { taskId: string; status: TaskStatus; reason: string | null; minutes: number | null; at: number }[];
@@ -74,7 +74,9 @@ export function buildWatchView({
         taskId: c.taskId,
         title: titles.get(c.taskId) ?? '',
         // No completed stage recorded yet: the attempt is starting, or its runner records no stages.
-        phase: stage ? (NEXT_PHASE[stage] ?? `after ${stage}`) : 'running',
+        // Parked: verified work waiting in the merge queue (or tested on the merged result); it holds no WIP slot.
+        phase: c.parked ? 'in the merge queue' : stage ? (NEXT_PHASE[stage] ?? `after ${stage}`) : 'running',
+        parked: c.parked === true,
         elapsedMs: Math.max(0, now - c.claimedAt),
         pid: c.owner.pid,
         host: c.owner.host,
@@ -139,7 +141,8 @@ export function formatWatchView(v: WatchView): string {
     `Tasks: ${TASK_STATUSES.map((s) => `${s} ${v.counts[s]}`).join(' | ')}` + (v.costUsd !== null ? ` | cost so far $${v.costUsd.toFixed(2)}` : ''),
   );
   lines.push('');
-  lines.push(`Running (${v.running.length} of ${v.wipLimit} slots):`);
+  const queued = v.running.filter((r) => r.parked).length;
+  lines.push(`Running (${v.running.length - queued} of ${v.wipLimit} slots${queued ? `; ${queued} in the merge queue, holding no slot` : ''}):`);
   if (v.running.length === 0) lines.push('  none');
   for (const r of v.running) {
     const owner = r.stale ? `process ${r.pid} on ${r.host} is gone; the next run reclaims it` : `pid ${r.pid} on ${r.host}`;

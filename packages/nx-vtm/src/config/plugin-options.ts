@@ -85,8 +85,15 @@ export const pluginOptionsSchema = z
       linkDirs: z.array(z.string().min(1)).default(['node_modules']),
       setupCommand: z.array(z.string().min(1)).min(1).optional(),
       setupTimeoutMs: z.number().int().positive().default(10 * 60_000),
+      spares: z
+        .number()
+        .int()
+        .min(0)
+        .max(16)
+        .default(1)
+        .describe('Worktrees checked out ahead of need while agents work, so a task starts without a full checkout (0: off).'),
     })
-    .default({ linkDirs: ['node_modules'], setupTimeoutMs: 10 * 60_000 }),
+    .default({ linkDirs: ['node_modules'], setupTimeoutMs: 10 * 60_000, spares: 1 }),
   trustManifestCommands: z
     .boolean()
     .default(false)

@@ -27,8 +27,31 @@ describe('buildGraph', () => {
     expect(Object.keys(byName).sort()).toEqual(['A--T01', 'B--T01', 'C--T01', 'phase-1', 'slice-1.1', 'slice-1.2']);
     const roots = graph.projects.map((p) => p.root);
     expect(new Set(roots).size).toBe(roots.length);
-    expect(byName['A--T01'].root).toBe('.vtm/projects/A--T01');
     expect(graph.problems).toEqual([]);
+  });
+
+  it('lays the roots out as phase / slice / task folders, for nx graph to group them', () => {
+    expect(byName['A--T01'].root).toBe('phase-1/slice-1.1/A--T01');
+    expect(byName['B--T01'].root).toBe('phase-1/slice-1.2/B--T01');
+    expect(byName['C--T01'].root).toBe('.vtm/C--T01');
+    // Each aggregate inside the folder it aggregates, so nx graph does not draw a node and a folder of the same name.
+    expect(byName['phase-1'].root).toBe('phase-1/phase-1');
+    expect(byName['slice-1.1'].root).toBe('phase-1/slice-1.1/slice-1.1');
+    const g = buildGraph({
+      manifests: [manifest([
+        buildTask('S--T01', { phase: undefined, slice: 'Slice 9' }),
+        buildTask('P--T01', { phase: 'Phase 3', slice: undefined }),
+        buildTask('X--T01', { phase: 'Phase 4', slice: 'Slice 9' }),
+      ])],
+    });
+    expect(Object.fromEntries(g.projects.map((p) => [p.config.name, p.root]))).toEqual({
+      'S--T01': 'slice-9/S--T01',
+      'P--T01': 'phase-3/P--T01',
+      'X--T01': 'phase-4/slice-9/X--T01',
+      'slice-9': 'slice-9/slice-9',
+      'phase-3': 'phase-3/phase-3',
+      'phase-4': 'phase-4/phase-4',
+    });
   });
 
   it('tags tasks by slice, phase, risk and capability', () => {

@@ -5,9 +5,9 @@
  * (re-checks the task's tests on the current checkout, for CI). Every slice and phase becomes an aggregate project
  * whose targets depend on its tasks' targets, so `nx run-many -t implement --projects=slice-1.1` runs one slice.
  *
- * Roots are virtual folders under `.vtm/` that never exist on disk. Nx accepts such roots, but a `{projectRoot}` input
- * fails hashing with a misleading "project not found" (shared/notes/nx-24-facts.md), so every target here has
- * explicit `{workspaceRoot}/...` inputs only.
+ * Roots are virtual folders that never exist on disk, laid out for `nx graph` (see getTaskRoot). Nx accepts such roots,
+ * but a `{projectRoot}` input fails hashing with a misleading "project not found" (shared/notes/nx-24-facts.md), so
+ * every target here has explicit `{workspaceRoot}/...` inputs only.
  */
 import type { ProjectConfiguration, TargetConfiguration } from '@nx/devkit';
 import type { Task } from '../manifest/schema';
@@ -62,7 +62,24 @@ export interface BuiltGraph {
 }
 
 export const DEFAULT_TARGET_NAMES: GraphTargetNames = { implement: 'implement', verify: 'verify' };
-export const VIRTUAL_ROOT = '.vtm/projects';
+/** The folder of tasks that have neither a phase nor a slice. */
+export const VIRTUAL_ROOT = '.vtm';
+
+/**
+ * Where a task project lives: `phase-<p>/slice-<s>/<task_id>` (or `phase-<p>/<task_id>`, `slice-<s>/<task_id>`, and
+ * `.vtm/<task_id>` for a task of neither). Nx 24's `nx graph` draws projects grouped by the folders of their roots and,
+ * on first load, expands the top-level folders when there are at most 3 of them and each has at most 15 projects of
+ * its own (read in nx/dist/src/core/graph/main.js: autoExpandTopLevelCompositeNodes, autoExpand: 15); deeper folders
+ * stay closed, drawn with the edges between them. So phases are the top-level folders and slices the folders inside
+ * them: the first view shows the phases (opened when there are few) with their slices and the edges between slices,
+ * and a double click opens a slice into its tasks. Under a `.vtm/` prefix the top level would be one folder, opened
+ * on one closed folder (the old `./.vtm/projects (12)`). The roots are deep and named after our projects, so no real
+ * file of the workspace lies in one (a file in a project root would make the project affected when it changes).
+ */
+export function getTaskRoot({ taskId, phase, slice }: { taskId: string; phase?: string; slice?: string }): string {
+  if (!phase && !slice) return `${VIRTUAL_ROOT}/${taskId}`;
+  return [phase, slice, taskId].filter(Boolean).join('/');
+}
 
 /** "Slice 1.1" -> "1.1"; "Phase 2" -> "2"; "Foundation work" -> "foundation-work". */
 export function getGroupKey(label: string, word: 'slice' | 'phase'): string {
@@ -76,6 +93,29 @@ export function getGroupKey(label: string, word: 'slice' | 'phase'): string {
 
 export const sliceProjectName = (label: string): string => `slice-${getGroupKey(label, 'slice')}`;
 export const phaseProjectName = (label: string): string => `phase-${getGroupKey(label, 'phase')}`;
+
+/**
+ * The Nx project tags of a task's project (what `nx show project` lists and `--projects=tag:...` and
+ * `nx-vtm run "tag:..."` select on). `keyOf` may be a cached `getGroupKey`.
+ */
+export function buildTaskTags({
+  task,
+  manifestStatus,
+  keyOf = getGroupKey,
+}: {
+  task: Task;
+  manifestStatus?: string;
+  keyOf?: (label: string, word: 'slice' | 'phase') => string;
+}): string[] {
+  const tags = ['vtm:task', `vtm:risk:${task.risk.toLowerCase()}`];
+  if (task.slice) tags.push(`vtm:slice:${keyOf(task.slice, 'slice')}`);
+  if (task.phase) tags.push(`vtm:phase:${keyOf(task.phase, 'phase')}`);
+  if (task.capability_id) tags.push(`vtm:capability:${task.capability_id}`);
+  if (task.provisional) tags.push('vtm:provisional');
+  for (const t of task.tags ?? []) if (!tags.includes(t)) tags.push(t);
+  if (manifestStatus === 'BLOCKED') tags.push('vtm:blocked');
+  return tags;
+}
 
 /**
  * The environment variable holding how many times `nx-vtm reset` reset a task (unset before the first reset); an
@@ -167,7 +207,7 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
   const projects: GraphProject[] = [];
   const edges: GraphEdge[] = [];
   const problems: ManifestProblem[] = [];
-  const groups = new Map<string, { file: string; label: string; kind: 'slice' | 'phase'; members: string[] }>();
+  const groups = new Map<string, { file: string; label: string; kind: 'slice' | 'phase'; members: string[]; folder: string }>();
   const taskIds = new Set<string>();
   for (const m of manifests) for (const t of m.tasks) taskIds.add(t.task_id);
 
@@ -179,32 +219,32 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
     if (v === undefined) keys.set(k, (v = getGroupKey(label, word)));
     return v;
   };
-  const addToGroup = (kind: 'slice' | 'phase', label: string, file: string, taskId: string, index: number) => {
+  /** Adds the task to its slice or phase; returns the group's project name (undefined when it has none). */
+  const addToGroup = (kind: 'slice' | 'phase', label: string, file: string, taskId: string, index: number, parentFolder: string | undefined) => {
     const name = `${kind}-${keyOf(label, kind)}`;
     if (name === `${kind}-`) {
       problems.push({ file, taskId, path: `tasks[${index}].${kind}`, message: `cannot derive a project name from ${JSON.stringify(label)}` });
-      return;
+      return undefined;
     }
     if (taskIds.has(name)) {
       problems.push({ file, taskId, path: `tasks[${index}].${kind}`, message: `${kind} project name "${name}" is also a task id; rename the task or the ${kind}` });
-      return;
+      return undefined;
     }
-    const group = groups.get(name) ?? { file, label, kind, members: [] };
+    // A slice whose tasks span phases is drawn in each; its own project sits in the folder of its first task.
+    const folder = parentFolder ? `${parentFolder}/${name}` : name;
+    const group = groups.get(name) ?? { file, label, kind, members: [], folder };
     group.members.push(taskId);
     groups.set(name, group);
+    return name;
   };
 
   for (const m of manifests) {
     const snapshotDir = getSnapshotDir(m.file);
     m.tasks.forEach((task, index) => {
-      const tags = ['vtm:task', `vtm:risk:${task.risk.toLowerCase()}`];
-      if (task.slice) tags.push(`vtm:slice:${keyOf(task.slice, 'slice')}`);
-      if (task.phase) tags.push(`vtm:phase:${keyOf(task.phase, 'phase')}`);
-      if (task.capability_id) tags.push(`vtm:capability:${task.capability_id}`);
-      if (task.provisional) tags.push('vtm:provisional');
-      for (const t of task.tags ?? []) if (!tags.includes(t)) tags.push(t);
-      if (m.status === 'BLOCKED') tags.push('vtm:blocked');
-      const root = `${VIRTUAL_ROOT}/${task.task_id}`;
+      const tags = buildTaskTags({ task, manifestStatus: m.status, keyOf });
+      const phase = task.phase ? addToGroup('phase', task.phase, m.file, task.task_id, index, undefined) : undefined;
+      const slice = task.slice ? addToGroup('slice', task.slice, m.file, task.task_id, index, phase) : undefined;
+      const root = getTaskRoot({ taskId: task.task_id, phase, slice });
       projects.push({
         file: m.file,
         root,
@@ -217,13 +257,13 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
         },
       });
       for (const dep of new Set(task.depends_on_tasks)) edges.push({ source: task.task_id, target: dep, file: m.file });
-      if (task.slice) addToGroup('slice', task.slice, m.file, task.task_id, index);
-      if (task.phase) addToGroup('phase', task.phase, m.file, task.task_id, index);
     });
   }
 
   for (const [name, group] of groups) {
-    const root = `${VIRTUAL_ROOT}/${name}`;
+    // Inside its own folder (`phase-1/phase-1`, `phase-1/slice-1.1/slice-1.1`): beside the folder it aggregates, a
+    // project of the same name would be drawn twice, once as a node and once as a folder.
+    const root = `${group.folder}/${name}`;
     projects.push({
       file: group.file,
       root,

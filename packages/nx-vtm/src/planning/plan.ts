@@ -2,6 +2,7 @@
  * From a request to a plan (pure parts): triage, the planner's prompt, reading its answer, and validating the answer
  * with the manifest model and rules. The command (`nx-vtm plan`) runs the planner and writes the result.
  */
+import { findLastJsonObject } from '../agents/outcome';
 import { buildManifestJsonSchema, type Task } from '../manifest/schema';
 import { parseManifestValue } from '../manifest/parse';
 import { formatProblem, type ManifestProblem } from '../manifest/problems';
@@ -92,10 +93,12 @@ export function buildPlanPrompt({
   return `${parts.join('\n\n')}\n`;
 }
 
+export type PlanAnswer = { ok: true; raw: unknown; text: string } | { ok: false; message: string };
+
 /**
  * The planner's answer: the result file when it wrote one, else the last line of stdout that is a JSON object. Pure.
  */
-export function readPlanAnswer({ resultFile, stdout }: { resultFile?: string; stdout: string }): { ok: true; raw: unknown; text: string } | { ok: false; message: string } {
+export function readPlanAnswer({ resultFile, stdout }: { resultFile?: string; stdout: string }): PlanAnswer {
   const candidates = resultFile !== undefined && resultFile.trim() !== '' ? [resultFile.trim()] : stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{')).reverse();
   for (const text of candidates) {
     try {
@@ -105,6 +108,16 @@ export function readPlanAnswer({ resultFile, stdout }: { resultFile?: string; st
     }
   }
   return { ok: false, message: 'no answer: nothing in the result file and no JSON object line on stdout' };
+}
+
+/**
+ * The answer in a CLI agent's final message: the whole text, else its last ```json block, else its last balanced
+ * `{...}` (models wrap JSON in prose and fences however they are told). Pure.
+ */
+export function readPlanAnswerText(text: string): PlanAnswer {
+  const obj = findLastJsonObject(text);
+  if (!obj) return { ok: false, message: 'no JSON object in the final message; answer with ONE JSON object {"tasks": [...]}' };
+  return { ok: true, raw: obj, text: JSON.stringify(obj) };
 }
 
 /**

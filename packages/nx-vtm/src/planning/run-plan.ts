@@ -1,23 +1,58 @@
 /**
  * The planning loop shared by `nx-vtm plan` and the `nx-vtm:plan` generator: triage, then the planner rounds through
- * the process runner (argv array, timeout, kill tree), each answer validated and its problems sent back for repair.
- * Writes nothing: callers write the result (the command atomically to disk, the generator to its Tree).
+ * the configured agent's adapter and the process runner (argv array, timeout, kill tree), each answer validated and
+ * its problems sent back for repair. Writes nothing: callers write the result (the command atomically to disk, the
+ * generator to its Tree).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { AgentOptions } from '../agents/config';
-import { DEFAULT_TIMEOUT_MS } from '../agents/config';
+import { PROCESS_ADAPTERS } from '../agents/adapters';
+import { agentConfigSchema, formatIssues, type AgentConfig, type AgentOptions } from '../agents/config';
+import { firstLine } from '../agents/outcome';
 import { runProcess } from '../agents/process-runner';
 import { formatProblems, type ManifestProblem } from '../manifest/problems';
 import type { Task } from '../manifest/schema';
 import { gitOk } from '../workspace/git';
-import { buildPlanPrompt, buildSingleTask, isSingleTaskRequest, readPlanAnswer, validatePlan } from './plan';
+import { buildPlanPrompt, buildSingleTask, isSingleTaskRequest, readPlanAnswer, readPlanAnswerText, validatePlan, type PlanAnswer } from './plan';
+
+/**
+ * The planner's settings: the workspace's base agent settings (routing by risk or rule needs a task, and a plan has
+ * none yet). Any process adapter plans; `replay` only replays task patches.
+ */
+export function resolvePlannerConfig(options: AgentOptions | undefined): { ok: true; value: AgentConfig } | { ok: false; error: string } {
+  const { byRisk: _byRisk, rules: _rules, fallback: _fallback, ...base } = options ?? {};
+  if (!base.adapter) {
+    return {
+      ok: false,
+      error:
+        'planning asks the configured agent, and nx.json sets none; set "agent": { "adapter": "claude" } (or codex, gemini, opencode, or ' +
+        '"command" with "command": ["node", "my-planner.js"]) in the nx-vtm plugin options, or give a request small enough for one task',
+    };
+  }
+  if (base.adapter === 'replay') return { ok: false, error: 'the "replay" agent applies recorded task patches and cannot plan; configure another agent.adapter for planning' };
+  const parsed = agentConfigSchema.safeParse(base);
+  if (!parsed.success) return { ok: false, error: formatIssues('incomplete agent settings for planning', 'agent', parsed.error.issues) };
+  const readOnly = PLANNER_PERMISSION_MODES[parsed.data.adapter];
+  return { ok: true, value: readOnly ? { ...parsed.data, permissionMode: readOnly } : parsed.data };
+}
+
+/**
+ * A planner answers; it must not change the workspace it plans for (it runs in the workspace itself, not in a task's
+ * worktree). So CLIs that have a flag for it plan read-only, whatever the task runs' `permissionMode`: Claude in its
+ * `default` mode (edits need an approval nobody gives in -p, so they are denied), Codex in a read-only sandbox,
+ * Gemini in `default` approval mode (tools that need approval are not offered headless). opencode follows its own
+ * `permission` config; a `command` planner is the user's own program.
+ */
+export const PLANNER_PERMISSION_MODES: Partial<Record<AgentConfig['adapter'], string>> = { claude: 'default', codex: 'read-only', gemini: 'default' };
+
+/** The total cost of the planner's rounds, when its CLI reported one (USD). */
+export type PlanCost = { costUsd?: number };
 
 /** Files of the repository shown to the planner (the first ones git lists): enough for layout, bounded for prompts. */
 const LAYOUT_FILES = 300;
 
-export type PlanOutcome = { ok: true; planned: Task[]; rounds: number } | { ok: false; message: string };
+export type PlanOutcome = ({ ok: true; planned: Task[]; rounds: number } | { ok: false; message: string }) & PlanCost;
 
 export async function planTasks({
   root,
@@ -41,38 +76,64 @@ export async function planTasks({
     const one = validatePlan({ raw: { tasks: [buildSingleTask({ request, existingIds: new Set(existing.map((t) => t.task_id)) })] }, file: manifestFile, existing });
     return one.ok ? { ok: true, planned: one.tasks, rounds: 0 } : { ok: false, message: formatProblems(one.problems) };
   }
-  if (agent?.adapter !== 'command' || !agent.command) {
-    return {
-      ok: false,
-      message:
-        'planning asks the configured agent, and this version supports the "command" adapter only; set ' +
-        '"agent": { "adapter": "command", "command": ["node", "my-planner.js"] } in nx.json (or give a request small enough for one task)',
-    };
-  }
+  const resolved = resolvePlannerConfig(agent);
+  if (!resolved.ok) return { ok: false, message: resolved.error };
+  const config = resolved.value;
+  const adapter = PROCESS_ADAPTERS[config.adapter as Exclude<AgentConfig['adapter'], 'replay'>];
   const listed = await gitOk({ cwd: root, args: ['ls-files'] });
   const layout = (listed.ok ? listed.value.split('\n').filter(Boolean) : []).slice(0, LAYOUT_FILES);
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'nx-vtm-plan-'));
+  const runId = `plan-${Date.now()}`;
   let problems: ManifestProblem[] = [];
   let previousAnswer: string | undefined;
+  let costUsd: number | undefined;
+  const withCost = <T extends object>(v: T): T & PlanCost => (costUsd === undefined ? v : { ...v, costUsd: Math.round(costUsd * 1e6) / 1e6 });
   try {
     for (let round = 1; round <= maxRounds; round++) {
       const resultFile = path.join(scratch, `answer-${round}.json`);
+      const promptFile = path.join(scratch, `prompt-${round}.md`);
+      const taskFile = path.join(scratch, 'plan.json');
+      const prompt = buildPlanPrompt({ request, layout, existing, round, problems, previousAnswer });
+      fs.writeFileSync(promptFile, prompt);
+      fs.writeFileSync(taskFile, `${JSON.stringify({ request }, null, 2)}\n`);
+      const invocation = adapter.buildInvocation(config, { taskId: 'PLAN', runId, cwd: root, workspaceRoot: root, prompt, promptFile, taskFile, resultFile, resultDir: scratch });
+      const parser = adapter.createParser({ now: new Date(), cwd: root, model: config.model, prices: config.prices, timeoutMs: config.timeoutMs, idleTimeoutMs: config.idleTimeoutMs });
       const run = await runProcess({
-        argv: agent.command,
+        argv: invocation.argv,
         cwd: root,
-        env: { ...process.env, VTM_PLAN: '1', VTM_PLAN_ROUND: String(round), VTM_RESULT_FILE: resultFile, VTM_WORKSPACE_ROOT: root },
-        stdin: buildPlanPrompt({ request, layout, existing, round, problems, previousAnswer }),
-        timeoutMs: agent.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        // The planner contract on top of the adapter's variables: a planner program can tell a plan from a task.
+        env: { ...process.env, ...invocation.env, VTM_PLAN: '1', VTM_PLAN_ROUND: String(round) },
+        stdin: invocation.stdin,
+        timeoutMs: config.timeoutMs,
+        idleTimeoutMs: config.idleTimeoutMs,
+        onStdoutLine: (line) => parser.push(line, 'stdout'),
+        onStderrLine: (line) => parser.push(line, 'stderr'),
       });
-      if (run.spawnError || run.exitCode !== 0) {
-        const why = run.spawnError ? run.spawnError.message : run.timedOut ? 'timed out' : `exited with ${run.exitCode ?? run.signal}`;
-        const last = run.stderrTail.trim().split('\n').pop() ?? '';
-        return { ok: false, message: `the planner ${JSON.stringify(agent.command)} ${why} in round ${round}${last ? `: ${last}` : ''}; the manifest was not changed` };
+      const bin = invocation.argv[0];
+      if (run.spawnError) {
+        return withCost({ ok: false as const, message: `the planner '${bin}' could not be started (${run.spawnError.message}) in round ${round}; install it or set agent.bin; the manifest was not changed` });
       }
-      const answer = readPlanAnswer({ resultFile: fs.existsSync(resultFile) ? fs.readFileSync(resultFile, 'utf8') : undefined, stdout: run.stdoutTail });
+      const resultText = fs.existsSync(resultFile) ? fs.readFileSync(resultFile, 'utf8') : undefined;
+      const outcome = parser.finish({ exitCode: run.exitCode, signal: run.signal, timedOut: run.timedOut, stalled: run.stalled, durationMs: run.durationMs, resultFileContent: resultText });
+      if (outcome.costUsd !== undefined) costUsd = (costUsd ?? 0) + outcome.costUsd;
+      if (config.adapter === 'command' && (run.exitCode !== 0 || run.timedOut)) {
+        const why = run.timedOut ? 'timed out' : `exited with ${run.exitCode ?? run.signal}`;
+        const last = run.stderrTail.trim().split('\n').pop() ?? '';
+        return withCost({ ok: false as const, message: `the planner ${JSON.stringify(config.command)} ${why} in round ${round}${last ? `: ${last}` : ''}; the manifest was not changed` });
+      }
+      // A CLI's answer is its final message (Claude's result text, ...): a plan is prose around JSON as often as JSON
+      // alone. A run that ended without one (API error, limit, timeout) stops planning with the adapter's reason.
+      const finalText = parser.finalText?.();
+      let answer: PlanAnswer;
+      if (config.adapter === 'command') answer = readPlanAnswer({ resultFile: resultText, stdout: run.stdoutTail });
+      else if (finalText !== undefined && finalText.trim() !== '') answer = readPlanAnswerText(finalText);
+      else if (resultText !== undefined && resultText.trim() !== '') answer = readPlanAnswer({ resultFile: resultText, stdout: '' });
+      else {
+        return withCost({ ok: false as const, message: `the planner (${config.adapter}) gave no answer in round ${round}: ${firstLine(outcome.reason, 300)}; the manifest was not changed` });
+      }
       if (answer.ok) {
         const checked = validatePlan({ raw: answer.raw, file: manifestFile, existing });
-        if (checked.ok) return { ok: true, planned: checked.tasks, rounds: round };
+        if (checked.ok) return withCost({ ok: true as const, planned: checked.tasks, rounds: round });
         problems = checked.problems;
         previousAnswer = answer.text;
       } else {
@@ -84,10 +145,10 @@ export async function planTasks({
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
-  return {
-    ok: false,
+  return withCost({
+    ok: false as const,
     message: `no valid plan after ${maxRounds} round${maxRounds === 1 ? '' : 's'}; ${manifestFile} was not changed. Problems of the last answer:\n${formatProblems(problems)}`,
-  };
+  });
 }
 
 /** The manifest text with the planned tasks appended (a new manifest when there is none). Pure. */

@@ -17,7 +17,7 @@ import { ManifestError, type ManifestProblem } from '../manifest/problems';
 import { readManifests } from '../manifest/read';
 import { getUntrustedCommandProblems } from '../manifest/trust';
 import { findSourceSpec } from '../sources/read';
-import { buildGraph, VIRTUAL_ROOT } from '../graph/build-graph';
+import { buildGraph, EXECUTOR_PACKAGE } from '../graph/build-graph';
 import { SNAPSHOT_DIR_NAME } from '../graph/task-snapshots';
 import { getTaskFilePatterns, hashRunConfig, parsePluginOptions, type PluginOptionsInput } from '../config/plugin-options';
 
@@ -100,8 +100,9 @@ export const createDependencies: CreateDependencies<PluginOptionsInput> = (rawOp
   for (const [name, project] of Object.entries(context.projects)) {
     // Task projects only: an edge from a slice or phase to its tasks would make the whole slice affected (and, through
     // its aggregate target, every task of it) whenever one task changes.
-    if (!project.root.startsWith(`${VIRTUAL_ROOT}/`) || !project.tags?.includes('vtm:task')) continue;
-    const dependsOn = project.targets?.[target]?.dependsOn ?? [];
+    // (Recognised by tag and executor, not by root: task roots are laid out by phase and slice, see getTaskRoot.)
+    if (!project.tags?.includes('vtm:task') || project.targets?.[target]?.executor !== `${EXECUTOR_PACKAGE}:implement`) continue;
+    const dependsOn = project.targets[target].dependsOn ?? [];
     for (const d of dependsOn) {
       if (typeof d === 'string' || !d.projects || typeof d.projects === 'string') continue;
       for (const dep of d.projects) {

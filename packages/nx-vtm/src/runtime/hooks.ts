@@ -1,7 +1,10 @@
 /**
  * Around every `nx` command that runs implement tasks (plugin hooks):
  * - before: one run id for the whole command (reaches every executor through the environment), and the run's
- *   preconditions (clean checkout, allowed branch), refusing with the seed's BLOCKED:: codes before any agent starts;
+ *   preconditions (clean checkout, allowed branch), refusing with the seed's BLOCKED:: codes before any agent starts.
+ *   The agents' checks (BLOCKED::AGENT-UNAVAILABLE) are not made here but by the executor before its first claim:
+ *   this hook does not know which tasks the command runs, and refusing for an agent no task of it routes to (or
+ *   probing every configured CLI for seconds on each nx command) would be wrong;
  * - after: tasks Nx served from its cache are recorded as completed (from cache), dependents Nx skipped because a
  *   dependency failed are recorded blocked (`dependency_failed:<id>`), and the run report is written.
  */
@@ -11,7 +14,7 @@ import { join } from 'node:path';
 import { parsePluginOptions, type PluginOptions } from '../config/plugin-options';
 import { createRunId } from './run-tasks';
 import { findManifestFiles, loadRunContext, type RunContext } from './context';
-import { checkRunPreconditions, getIntegrationBranch, RUNS_DIR } from './preconditions';
+import { checkRunPreconditions, getIntegrationBranch, readRefusedTasks, RUNS_DIR } from './preconditions';
 import { integrateCachedTasks } from './cache-restore';
 import { buildRunReport, formatRunReportMarkdown, type NxTaskStatus } from './report';
 import { openTaskStore, TASK_STORE_DB } from '../state/task-store';
@@ -137,7 +140,9 @@ export async function runPostTasksHook({
     const restored = await integrateCachedTasks({ ctx, taskIds: cached, store, runId, log: (id, line) => print(`nx-vtm: [${id}] ${line}`) });
     for (const [id, outcome] of restored) if (outcome.status === 'failed') runTasks.set(id, 'failure');
     // 2. Dependents Nx never started because a dependency failed (absent from the results): blocked, with the cause.
-    const failed = [...runTasks].filter(([, s]) => s === 'failure').map(([id]) => id);
+    // Not after a refusal before any claim (BLOCKED::AGENT-UNAVAILABLE): nothing failed, nothing ran, nothing changes.
+    const refused = readRefusedTasks({ workspaceRoot, runId });
+    const failed = [...runTasks].filter(([id, s]) => s === 'failure' && !refused.has(id)).map(([id]) => id);
     const dependents = buildDependents(ctx);
     for (const f of failed) {
       for (const d of collectTransitive(dependents, f)) {

@@ -70,6 +70,13 @@ export interface AttemptPort {
   advance(stage: Stage, data: Record<string, unknown>): boolean;
   /** Whether the claim is still held: asked right before the merge, inside the integration lock. */
   holds(): boolean;
+  /**
+   * The turn's work is verified and enters the merge queue: free the WIP slot while it waits and is tested on the
+   * merged result (the claim keeps its scope). Absent: slots are not tracked (a single pipeline in a spec).
+   */
+  park?(): void;
+  /** Take a WIP slot back before a repair turn's agent starts (waits for one); false when the claim is lost. */
+  takeSlot?(): Promise<boolean>;
 }
 
 export interface PipelineInput {
@@ -94,6 +101,8 @@ export interface PipelineInput {
    * running now, and the files recorded by tasks that finished since `sinceMs` (a blocked task's leftovers).
    */
   getPathsOwnedElsewhere?: (sinceMs: number) => string[];
+  /** Called when the task's worktree is in place (a spare may have been used: the runner checks out another). */
+  onWorktreeReady?: () => void;
   /** Called when the agent is about to start: what the task's finished dependencies did, for its prompt. */
   getHandoffs?: () => readonly DependencyHandoff[];
 }
@@ -359,6 +368,8 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
       return lostClaim(id, 'worktree');
     }
     done = stageIndex('worktree');
+    // A turn sent back from the merge queue parked its slot: the repair agent runs only once it has one again.
+    if (input.attempt.takeSlot && !(await input.attempt.takeSlot())) return lostClaim(id, 'worktree');
   }
 }
 
@@ -574,6 +585,9 @@ async function runTurn({
   // 6. Integrate exactly the audited commit (in "merge" mode through the merge queue: the merged result is tested
   // before the integration branch moves; in "branch" mode the workspace check runs on the branch before it is ready).
   if (done < stageIndex('integrated')) {
+    // From here on the agent is idle: waiting for the integration lock and testing the merged result must not keep
+    // another ready task's agent from starting. A repair turn takes a slot back (runTaskPipeline's turn loop).
+    attempt.park?.();
     const checkMerged = buildMergedCheck({ input, dir: turnDir });
     if (options.integration === 'branch' && options.integrationCheck.command) {
       const checked = await checkMerged({ cwd, tipInTask: true });
@@ -634,7 +648,11 @@ async function runTurn({
     );
     if (!advance('integrated', { integration })) return lostClaim(id, 'integrated');
   }
-  const removed = await withWorktreeLock(workspaceRoot, () => removeTaskWorktree({ repoRoot: workspaceRoot, taskId: id, integrationRef: integrationBranch }));
+  // A clean finished worktree becomes a spare for the next task (cheaper than deleting every file, then writing them
+  // all again for the next checkout); otherwise it is removed.
+  const removed = await withWorktreeLock(workspaceRoot, () =>
+    removeTaskWorktree({ repoRoot: workspaceRoot, taskId: id, integrationRef: integrationBranch, linkDirs, spares: options.worktree.spares }),
+  );
   if (!removed.ok) log(`worktree kept: ${removed.error.message}`);
 
   return recordAccepted({
@@ -752,7 +770,8 @@ async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepa
   // registered worktree, and one that another task is adding or removing at that moment fails them ("failed to read
   // .git/worktrees/<other>/commondir"; the scheduling benchmark lost a task this way in 2 of 4 backlog runs, whenever
   // several tasks started at once). The setup command, which may take minutes, runs after, outside the lock.
-  const create = () => withWorktreeLock(workspaceRoot, () => createTaskWorktree({ repoRoot: workspaceRoot, taskId: id, baseRef: integrationBranch, linkDirs }));
+  const useSpare = options.worktree.spares > 0;
+  const create = () => withWorktreeLock(workspaceRoot, () => createTaskWorktree({ repoRoot: workspaceRoot, taskId: id, baseRef: integrationBranch, linkDirs, useSpare }));
   let wt = await create();
   if (!wt.ok && wt.error.code === 'uncommitted_work' && wt.error.path) {
     // Only one claim on a task exists at a time, so uncommitted work in its worktree is from an earlier attempt that
@@ -766,6 +785,7 @@ async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepa
     }
   }
   if (!wt.ok) return { ok: false, reason: wt.error.code === 'setup_failed' ? 'setup_failed' : 'worktree_failed', message: wt.error.message };
+  input.onWorktreeReady?.();
   const setupCommand = options.worktree.setupCommand;
   if (setupCommand?.length) {
     const setupLogFile = join(dir, 'setup.log');

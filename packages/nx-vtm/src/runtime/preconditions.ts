@@ -4,7 +4,7 @@
  * command; an executor started without the hook checks itself), under the integration lock so that a merge of a
  * concurrent run in progress is never mistaken for the user's uncommitted work.
  */
-import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, appendFileSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunContext } from './context';
 import { getCurrentBranch, isWorkingTreeClean } from '../workspace/git';
@@ -12,6 +12,9 @@ import { buildGitBlockers, listContextFiles as listFiles } from '../workspace/pr
 import { createSqliteLock } from '../workspace/sqlite-lock';
 import { recoverInterruptedMerge } from '../workspace/merge-journal';
 import { err, ok, type Result } from '../manifest/problems';
+import type { Task } from '../manifest/schema';
+import { buildAgentBlocker, listTaskAgents } from '../agents/doctor';
+import { checkAgents, createCachedPort, defaultEnvironmentPort, type EnvironmentPort } from './environment-checks';
 
 export const RUNS_DIR = '.vtm/runs';
 
@@ -67,4 +70,63 @@ export async function checkRunPreconditions({ ctx, runId }: { ctx: RunContext; r
     writeFileSync(marker, `${new Date().toISOString()}\n`);
     return ok(undefined);
   });
+}
+
+/**
+ * The agents the run's tasks route to can run here (binary found and starting, flags accepted; the same checks as
+ * `nx-vtm doctor`), checked before any task is claimed: a missing CLI refuses the run with
+ * `BLOCKED::AGENT-UNAVAILABLE` instead of failing every task after its claim. Warnings (untested version, a probe
+ * that timed out, no credentials found: keys can live where no check sees them, e.g. a keychain) are printed and do
+ * not block. Probes are shared by the run's executors (see createCachedPort).
+ */
+export async function checkAgentPreconditions({
+  ctx,
+  runId,
+  tasks,
+  env = process.env,
+  port,
+  print,
+}: {
+  ctx: RunContext;
+  runId: string;
+  tasks: readonly Task[];
+  env?: NodeJS.ProcessEnv;
+  port?: EnvironmentPort;
+  print: (line: string) => void;
+}): Promise<Result<void, string>> {
+  const agents = listTaskAgents(tasks, ctx.options.agent);
+  if (agents.length === 0) return ok(undefined);
+  const checks = await checkAgents({
+    agents,
+    env,
+    cwd: ctx.workspaceRoot,
+    port: port ?? createCachedPort(defaultEnvironmentPort, { runDir: join(ctx.workspaceRoot, RUNS_DIR, runId) }),
+  });
+  const blocker = buildAgentBlocker(checks);
+  if (blocker) return err(blocker);
+  for (const c of checks) {
+    for (const check of [c.agent, ...(c.fallback ? [c.fallback] : [])]) {
+      const warnings = [...(check.credentialProblem && !check.warnings.includes(check.credentialProblem) ? [check.credentialProblem] : []), ...check.warnings];
+      for (const w of warnings) print(`nx-vtm: warning: ${w}`);
+    }
+    if (c.agent.unavailable && c.fallback) print(`nx-vtm: ${c.agent.failures[0]}; its tasks run with the fallback ${c.fallback.adapter}`);
+  }
+  return ok(undefined);
+}
+
+const refusalFile = (workspaceRoot: string, runId: string) => join(workspaceRoot, RUNS_DIR, runId, 'refused-tasks.txt');
+
+/**
+ * Called when tasks are refused before any claim: the post-run hook then records nothing for their dependents (they
+ * did not fail; nothing ran). One line per task id, appended (the executors of one run may each refuse theirs).
+ */
+export function writeRunRefusal({ workspaceRoot, runId, taskIds }: { workspaceRoot: string; runId: string; taskIds: readonly string[] }): void {
+  mkdirSync(join(workspaceRoot, RUNS_DIR, runId), { recursive: true });
+  appendFileSync(refusalFile(workspaceRoot, runId), taskIds.map((id) => `${id}\n`).join(''));
+}
+
+/** The tasks of this run refused before any claim (see `writeRunRefusal`). */
+export function readRefusedTasks({ workspaceRoot, runId }: { workspaceRoot: string; runId: string }): Set<string> {
+  const file = refusalFile(workspaceRoot, runId);
+  return new Set(existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
 }

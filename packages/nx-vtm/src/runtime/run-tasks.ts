@@ -8,9 +8,10 @@ import type { NxJsonConfiguration, ProjectConfiguration, TaskGraph } from '@nx/d
 import { randomBytes } from 'node:crypto';
 import { getManifestFiles, loadRunContext, type RunContext } from './context';
 import { RESULTS_DIR, runTaskPipeline, type AttemptPort } from './pipeline';
+import { createSpareFiller } from './spares';
 import { createHandoffSourcePort, readDependencyHandoffs } from './handoffs';
 import { integrateCachedTasks } from './cache-restore';
-import { checkRunPreconditions, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
+import { checkAgentPreconditions, checkRunPreconditions, writeRunRefusal, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
 import { hashTask } from '../manifest/hash';
 import type { Task } from '../manifest/schema';
 import { openTaskStore, type TaskStore } from '../state/task-store';
@@ -21,7 +22,7 @@ import { buildEstimates } from '../scheduler/estimate';
 import { buildPriorities } from '../scheduler/priority';
 import { buildFootprint } from '../scheduler/conflicts';
 import { decideAdmission } from '../scheduler/admission';
-import { streamScheduledTasks, type DriverPorts, type DriverTask, type TryStartOutcome } from '../scheduler/driver';
+import { streamScheduledTasks, type DriverPorts, type DriverTask, type RunControl, type TryStartOutcome } from '../scheduler/driver';
 import { RateLimitGate } from '../agents/rate-limit-gate';
 import { installSignalCleanup, killProcessGroup } from '../agents/process-runner';
 import { isSameProcess } from '../state/process-identity';
@@ -48,6 +49,11 @@ export interface RunTasksInput {
   targetName: string;
   /** Printed live; also collected per task for Nx's terminal output. */
   print?: (line: string) => void;
+  /**
+   * Called once per attempt, after the task store claim and before the agent runs (not for a task merged by hand):
+   * the task sources record the start (Beads `bd update --claim`). Must not throw; `log` adds to the task's output.
+   */
+  onTaskStart?: (taskId: string, log: (line: string) => void) => Promise<void>;
 }
 
 export function createRunId(now = new Date()): string {
@@ -123,6 +129,18 @@ export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<T
     return;
   }
   try {
+    // The agents of the tasks still to do can run here (same checks as `nx-vtm doctor`): checked before the store
+    // records anything and before any claim, so a missing CLI leaves every task as it was.
+    const due = input.taskIds.map((id) => ctx.tasks.get(id)!.task).filter((t) => {
+      const record = store.getTask(t.task_id);
+      return !(record && isCompletedFor(record, hashTask(t)));
+    });
+    const agents = await checkAgentPreconditions({ ctx, runId, tasks: due, print: (line) => log(undefined, line) });
+    if (!agents.ok) {
+      writeRunRefusal({ workspaceRoot: ctx.workspaceRoot, runId, taskIds: input.taskIds });
+      yield* failAll(agents.error);
+      return;
+    }
     const hashCheck = store.checkManifestHash(ctx.manifestHash);
     if (!hashCheck.ok) {
       // Never silently mixed: per-task hashes decide which finished tasks still count; say so once, then move on.
@@ -238,6 +256,11 @@ async function* runWithStore({
   const heldElsewhere = new Set<string>();
   const gate = new RateLimitGate();
   const byId = new Map(tasks.map((t) => [t.task_id, t]));
+  // Spare worktrees only while tasks of this run are still to start: a run's last task needs none.
+  const spares = createSpareFiller({ workspaceRoot: ctx.workspaceRoot, integrationBranch, options, log: (l) => log(undefined, l) });
+  const onWorktreeReady = () => {
+    if (startTimes.size < tasks.length) spares.refill();
+  };
 
   const ports: DriverPorts = {
     tryStart: (taskId, waitingSinceMs, opts) => {
@@ -278,7 +301,7 @@ async function* runWithStore({
       if (claim.kind === 'held') heldElsewhere.add(taskId);
       return toTryStart(claim, opts?.reserveOnly === true);
     },
-    run: async (taskId) => {
+    run: async (taskId, control) => {
       const claim = claims.get(taskId);
       if (!claim) return { success: false, reason: `internal: no claim for ${taskId}` };
       startTimes.set(taskId, Date.now());
@@ -289,7 +312,8 @@ async function* runWithStore({
         log(taskId, `vtm/${taskId} was merged by hand after its merge conflict: completed, no agent called`);
         return finished.ok ? { success: true } : { success: false, reason: finished.error.message };
       }
-      return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, fence: claim.fence, gate, log: (l) => log(taskId, l) });
+      await input.onTaskStart?.(taskId, (l) => log(taskId, l));
+      return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, fence: claim.fence, gate, control, onWorktreeReady, log: (l) => log(taskId, l) });
     },
     now: () => Date.now(),
     waitForChange: (ms, signal) =>
@@ -328,6 +352,7 @@ async function* runWithStore({
       yield result(r.taskId, r.status, r.reason);
     }
   }
+  await spares.settle();
 }
 
 /** The store's answer to a claim, in the driver's terms. */
@@ -388,6 +413,8 @@ async function runClaimedTask({
   token,
   fence,
   gate,
+  control,
+  onWorktreeReady,
   log,
 }: {
   ctx: RunContext;
@@ -398,6 +425,9 @@ async function runClaimedTask({
   token: string;
   fence: number;
   gate: RateLimitGate;
+  /** The driver's side of the WIP slot (absent when a caller runs one task outside the driver). */
+  control?: RunControl;
+  onWorktreeReady?: () => void;
   log: (line: string) => void;
 }): Promise<{ success: boolean; reason?: string }> {
   const { options } = ctx;
@@ -419,6 +449,21 @@ async function runClaimedTask({
     },
     advance: (stage, data) => store.advanceStage({ taskId, token, fence, stage, data, runId }),
     holds: () => store.holdsClaim({ taskId, token, fence }),
+    park: () => {
+      // Local first (the driver may start another task at once), then across processes.
+      control?.park();
+      if (store.setParked({ taskId, token, fence, parked: true, wipLimit: options.wipLimit, runId }) === 'lost') abort.abort();
+    },
+    takeSlot: async () => {
+      await control?.takeSlot();
+      for (let waited = false; ; waited = true) {
+        const r = store.setParked({ taskId, token, fence, parked: false, wipLimit: options.wipLimit, runId });
+        if (r !== 'wait') return r === 'ok';
+        if (!waited) log(`repair turn waits for a WIP slot (${options.wipLimit} agents at work in other processes)`);
+        if (abort.signal.aborted) return false;
+        await new Promise((resolve) => setTimeout(resolve, options.pollMs));
+      }
+    },
   };
   try {
     for (let attempt = 1; ; attempt++) {
@@ -431,6 +476,7 @@ async function runClaimedTask({
         stateFile: options.stateFile,
         signal: abort.signal,
         attempt: attemptPort,
+        onWorktreeReady,
         getPathsOwnedElsewhere: (sinceMs) => getPathsOwnedElsewhere({ ctx, store, taskId, sinceMs }),
         getHandoffs: () =>
           readDependencyHandoffs({

@@ -72,7 +72,9 @@ export function decideAdmission({
     return refuse({ kind: 'needs-exclusive', running: others.map((r) => r.taskId) });
   }
 
-  if (others.length >= wipLimit) return refuse({ kind: 'wip', running: others.length, limit: wipLimit });
+  // Tasks parked in the merge queue hold their files (below) but no slot: the WIP limit bounds agents at work.
+  const busy = others.filter((r) => !r.parked).length;
+  if (busy >= wipLimit) return refuse({ kind: 'wip', running: busy, limit: wipLimit });
 
   for (const holder of others) {
     const conflict = findFootprintConflict(candidate, holder);

@@ -68,8 +68,11 @@ export interface DriverPorts {
     waitingSinceMs: number,
     options?: { reserveOnly?: boolean },
   ): TryStartOutcome | Promise<TryStartOutcome>;
-  /** Called once per task, only after `tryStart` answered 'started': runs the agent and its checks. */
-  run(taskId: string): Promise<RunOutcome>;
+  /**
+   * Called once per task, only after `tryStart` answered 'started': runs the agent and its checks. `control` lets
+   * the run free its WIP slot while its work waits in the merge queue, and take one again for a repair turn.
+   */
+  run(taskId: string, control: RunControl): Promise<RunOutcome>;
   /** Called whenever the driver needs the time (epoch ms, or a fake clock in tests). */
   now(): number;
   /**
@@ -79,6 +82,14 @@ export interface DriverPorts {
   waitForChange(ms: number, signal: AbortSignal): Promise<void>;
   /** Called for every event; waiting reasons only when they change for a task. */
   report(event: DriverEvent): void;
+}
+
+/** What a running task may ask of the driver about its WIP slot (this process's side of `TaskStore.setParked`). */
+export interface RunControl {
+  /** The task's agent is done and its work waits to be merged: its slot is free for another task (scope kept). */
+  park(): void;
+  /** Take a slot again (for a repair turn): resolves when one is free here, ahead of ready tasks not yet started. */
+  takeSlot(): Promise<void>;
 }
 
 /** Inputs of one driver run. */
@@ -168,6 +179,45 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
   const lastLine = new Map<string, string>();
   const completions: { taskId: string; outcome: RunOutcome }[] = [];
   let wakeUp: () => void = () => {};
+  /** Something changed while the loop was not asleep (a park, a slot request): look again before sleeping. */
+  let poked = false;
+  const poke = (): void => {
+    poked = true;
+    wakeUp();
+  };
+  /** Parked tasks asking for a slot back, in request order; they go before ready tasks not yet started. */
+  const slotRequests: { taskId: string; grant: () => void }[] = [];
+
+  /** The running tasks as admission sees them: a parked task with a pending slot request already counts. */
+  const runningForAdmission = (): RunningTask[] =>
+    [...runningHere.values()].map((r) => (r.parked && slotRequests.some((q) => q.taskId === r.taskId) ? { ...r, parked: false } : r));
+
+  const grantSlots = (): void => {
+    while (slotRequests.length > 0) {
+      const busy = [...runningHere.values()].filter((r) => !r.parked).length;
+      if (busy >= wipLimit) return;
+      const { taskId, grant } = slotRequests.shift()!;
+      const r = runningHere.get(taskId);
+      if (r) runningHere.set(taskId, { ...r, parked: false });
+      grant();
+    }
+  };
+
+  const controlFor = (taskId: string): RunControl => ({
+    park: () => {
+      const r = runningHere.get(taskId);
+      if (!r || r.parked) return;
+      runningHere.set(taskId, { ...r, parked: true });
+      poke();
+    },
+    takeSlot: () =>
+      new Promise<void>((resolve) => {
+        const r = runningHere.get(taskId);
+        if (!r || !r.parked) return resolve();
+        slotRequests.push({ taskId, grant: resolve });
+        poke();
+      }),
+  });
 
   const emit = (event: DriverEvent): void => ports.report(event);
 
@@ -236,7 +286,7 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
     };
     let running: Promise<RunOutcome>;
     try {
-      running = ports.run(task.taskId);
+      running = ports.run(task.taskId, controlFor(task.taskId));
     } catch (e) {
       running = Promise.reject(e);
     }
@@ -259,6 +309,8 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
     while (completions.length > 0) {
       const { taskId, outcome } = completions.shift()!;
       runningHere.delete(taskId);
+      const asked = slotRequests.findIndex((q) => q.taskId === taskId);
+      if (asked >= 0) slotRequests.splice(asked, 1);
       finish({
         taskId,
         status: outcome.success ? 'success' : 'failure',
@@ -286,6 +338,8 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
 
   while (results.size < tasks.length && !fatal) {
     drainCompletions();
+    poked = false;
+    grantSlots();
 
     // One pass over the ready tasks in priority order (exclusive ones first, see orderForDispatch). A refused task never
     // holds back lower-priority ones: a slot left idle while a ready task could run is what list scheduling avoids.
@@ -298,7 +352,7 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
         setWaiting(id, broad);
         continue;
       }
-      const local = decideAdmission({ candidate: task, running: [...runningHere.values()], wipLimit });
+      const local = decideAdmission({ candidate: task, running: runningForAdmission(), wipLimit });
       if (!local.admit && !task.exclusive) {
         setWaiting(id, local.reason);
         if (BROAD_REASONS.has(local.reason.kind)) broad = local.reason;
@@ -350,7 +404,7 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
 
     if (results.size >= tasks.length || fatal) break;
     // New results (tasks finished elsewhere or skipped) may have made tasks ready: look again before sleeping.
-    if (completions.length > 0 || results.size > resultsBefore) continue;
+    if (completions.length > 0 || results.size > resultsBefore || poked) continue;
     if (runningHere.size === 0 && ready.length === 0) {
       // Unreachable after validate(): kept so that a bookkeeping bug ends in an error, not a silent endless wait.
       const stuck = tasks.filter((t) => !results.has(t.taskId)).map((t) => t.taskId);
@@ -361,7 +415,9 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
 
   if (fatal) {
     while (runningHere.size > 0) {
-      if (completions.length === 0) await sleep();
+      grantSlots();
+      if (completions.length === 0 && !poked) await sleep();
+      poked = false;
       drainCompletions();
     }
     throw fatal.error;

@@ -22,6 +22,11 @@ export interface TaskFootprint {
 export interface RunningTask extends TaskFootprint {
   /** Epoch ms of the claim. */
   startedAt: number;
+  /**
+   * Its agent is done and its work waits in the merge queue (or is being tested on the merged result): it keeps its
+   * file scope, conflicts and exclusivity until integrated, but not a WIP slot (a repair turn takes one again).
+   */
+  parked?: boolean;
 }
 
 /**

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseBeadsJsonl } from './beads';
 import { buildSourceManifest } from './build-manifest';
+import { buildReadyTasks } from './selection';
 
 const text = readFileSync(join(__dirname, '__fixtures__/issues.jsonl'), 'utf8');
 const now = Date.parse('2026-01-10T00:00:00Z');
@@ -87,5 +88,52 @@ describe('buildSourceManifest on Beads', () => {
     expect(tasks.get('bd-7f3a.2')!.tags).toContain('parallel-group:auth-flow');
     expect(tasks.get('bd-7f3a.2')!.parallel).toBe(true);
     expect(tasks.get('bd-f00d')!.parallel).toBe(false);
+  });
+});
+
+describe('[P:Group-X] as a parallel-safe hint, never a barrier', () => {
+  const line = (o: Record<string, unknown>) => JSON.stringify({ _type: 'issue', status: 'open', priority: 2, issue_type: 'task', ...o });
+  const jsonl = [
+    line({ id: 'bd-a1', title: '[P:Group-db-migrations] Users table', labels: ['scope:db/users.sql'] }),
+    line({ id: 'bd-a2', title: 'Orders table', description: 'Part of [P:Group-db-migrations] too.', labels: ['scope:db/orders.sql'], dependencies: [{ issue_id: 'bd-a2', depends_on_id: 'bd-c3', type: 'blocks' }] }),
+    line({ id: 'bd-c3', title: 'Schema linter', labels: ['scope:tools/lint.js'] }),
+    line({ id: 'bd-d4', title: 'API v2 routes', labels: ['scope:src/api/', 'parallel:Group-api-v2'] }),
+    line({ id: 'bd-e5', title: '[P:Group-api_v2-docs] Docs', description: 'no scope given' }),
+  ].join('\n');
+  const built = buildSourceManifest({ type: 'beads', file: '.beads/issues.jsonl', parsed: parseBeadsJsonl({ text: jsonl, now }), wideScope: ['src/', 'db/', 'tools/'] });
+  if (!built.ok) throw new Error(JSON.stringify(built.error, null, 1));
+  const tasks = new Map(built.value.manifest.tasks.map((t) => [t.task_id, t]));
+
+  it('reads whole hyphenated names (the seed coordinator\'s \\w+ would cut "db-migrations" to "db"), in title, description or label', () => {
+    expect([...built.value.source.tasks].map(([id, i]) => [id, i.parallelGroup])).toEqual([
+      ['bd-a1', 'db-migrations'],
+      ['bd-a2', 'db-migrations'],
+      ['bd-c3', undefined],
+      ['bd-d4', 'api-v2'],
+      ['bd-e5', 'api_v2-docs'],
+    ]);
+    expect(tasks.get('bd-a1')!.title).toBe('Users table');
+    expect(tasks.get('bd-a1')!.tags).toEqual(['source:beads', 'parallel-group:db-migrations', 'bd-type:task']);
+  });
+
+  it('adds no edge: group members wait only for their own blockers, and nothing waits for a group', () => {
+    expect([...tasks].map(([id, t]) => [id, t.depends_on_tasks])).toEqual([
+      ['bd-a1', []],
+      ['bd-a2', ['bd-c3']],
+      ['bd-c3', []],
+      ['bd-d4', []],
+      ['bd-e5', []],
+    ]);
+  });
+
+  it('members of different groups and ungrouped tasks are ready together; a member with an open blocker does not hold back its group', () => {
+    const ready = buildReadyTasks({ manifests: [{ file: '.beads/issues.jsonl', ...built.value }], isCompleted: () => false, isRunning: () => false, conflictsWithRunning: () => false });
+    expect(ready.map((t) => t.id)).toEqual(['bd-a1', 'bd-c3', 'bd-d4', 'bd-e5']);
+  });
+
+  it('does not make an unknown scope safe: a hinted task without a scope still runs alone', () => {
+    expect(tasks.get('bd-a1')!.parallel).toBe(true);
+    expect(tasks.get('bd-e5')!.parallel).toBe(false);
+    expect(tasks.get('bd-e5')!.file_scope).toEqual(['src/', 'db/', 'tools/']);
   });
 });

@@ -84,6 +84,9 @@ export function buildSourceManifest({
     }
   }
 
+  const tagsOf = (t: SourceTask): string[] => [
+    ...new Set([`source:${type}`, ...(t.parallelGroup ? [`parallel-group:${t.parallelGroup}`] : []), ...(t.tags ?? [])].map((x) => x.replace(/[\s,]+/g, '-'))),
+  ];
   const entries: TaskInput[] = [];
   for (const t of byId.values()) {
     if (t.status === 'done' || isContainer(t.id)) continue;
@@ -102,7 +105,6 @@ export function buildSourceManifest({
       }
     }
     const acceptance = t.acceptance.length > 0 ? t.acceptance : [t.title];
-    const tags = [`source:${type}`, ...(t.parallelGroup ? [`parallel-group:${t.parallelGroup}`] : []), ...(t.tags ?? [])];
     entries.push({
       task_id: t.id,
       title: t.title,
@@ -115,7 +117,7 @@ export function buildSourceManifest({
       // scope lies outside it (a top-level folder created later).
       parallel: t.fileScope !== undefined,
       ...(t.phase ? { phase: t.phase } : {}),
-      tags: [...new Set(tags.map((x) => x.replace(/[\s,]+/g, '-')))],
+      tags: tagsOf(t),
     });
   }
   const parsedManifest = parseManifestValue({ raw: { status: 'OK', tasks: entries }, file, probe, externalIds });
@@ -138,6 +140,7 @@ export function buildSourceManifest({
       parallelGroup: t.parallelGroup,
       dependsOn: [...new Set(t.dependsOn.map((d) => d.id))],
       ...(isContainer(t.id) ? { container: true } : {}),
+      tags: tagsOf(t),
     });
   }
   return ok({ manifest: parsedManifest.value, source: { type, file, tasks, warnings: parsed.warnings } });

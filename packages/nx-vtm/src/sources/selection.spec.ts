@@ -42,6 +42,28 @@ describe('resolveSelection', () => {
     expect(resolveSelection({ tokens: tokens('todo-64 todo-6*'), tasks, isCompleted: () => false }).run).toEqual(['todo-64', 'todo-63', 'todo-66', 'todo-67', 'todo-68']);
   });
 
+  it('selects by project tag with tag:<glob>, as nx --projects=tag:... does; a tag nothing has is unknown', () => {
+    const risky = text.replace('### 64. Migrate existing artifacts to content addresses\n', '### 64. Migrate existing artifacts to content addresses\n- **Risk**: High\n');
+    const b = buildSourceManifest({ type: 'todo-md', file: 'TODO.md', parsed: parseTodoMd({ text: risky }), wideScope: ['src/'] });
+    if (!b.ok) throw new Error('fixture');
+    const all = listSelectableTasks([{ file: 'TODO.md', ...b.value }]);
+    expect(all.find((t) => t.id === 'todo-64')!.tags).toEqual(['vtm:task', 'vtm:risk:high', 'source:todo-md']);
+    expect(resolveSelection({ tokens: tokens('tag:vtm:risk:high'), tasks: all, isCompleted: () => false })).toEqual({ run: ['todo-64'], unknown: [], skipped: [] });
+    expect(resolveSelection({ tokens: tokens('tag:vtm:risk:*, tag:nope*'), tasks: all, isCompleted: () => false }).unknown).toEqual(['tag:nope*']);
+    // Done tasks are not projects but keep their source tags: selected by tag, they are reported as complete.
+    const bySource = resolveSelection({ tokens: tokens('tag:source:*'), tasks: all, isCompleted: () => false });
+    expect(bySource.run).toEqual(['todo-63', 'todo-64', 'todo-66', 'todo-67', 'todo-68', 'todo-88']);
+    expect(bySource.skipped).toEqual([{ id: 'todo-65', why: 'already complete in its source' }]);
+  });
+
+  it('reads tag: tokens as tags even with glob characters, and refuses an empty one', () => {
+    expect(tokens('tag:vtm:risk:* todo-6*')).toEqual([
+      { kind: 'tag', text: 'tag:vtm:risk:*', pattern: 'vtm:risk:*' },
+      { kind: 'glob', text: 'todo-6*' },
+    ]);
+    expect(parseSelection('63, tag:')).toEqual({ ok: false, error: '"tag:" names no tag; write tag:<tag or glob>, e.g. tag:vtm:risk:high' });
+  });
+
   it('plans unfinished dependencies first', () => {
     const map = new Map(built.value.manifest.tasks.map((t) => [t.task_id, t]));
     expect(buildRunPlan({ selected: ['todo-67'], tasks: map, isCompleted: () => false })).toEqual(['todo-63', 'todo-64', 'todo-66', 'todo-67']);

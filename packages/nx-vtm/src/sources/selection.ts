@@ -1,21 +1,34 @@
 /**
  * Seed 002's selection syntax and `next` (pure). `63, 65-67, 88` means numbers and inclusive ranges, deduplicated;
- * besides numbers a token may be a task id (`bd-a3f8`, `T012`, `tm-3.2`), a source id (`3.2`) or a glob over task ids
- * (`todo-6*`). A number matches every source task whose own id is that number (`todo-63`, `tm-63`).
+ * besides numbers a token may be a task id (`bd-a3f8`, `T012`, `tm-3.2`), a source id (`3.2`), a glob over task ids
+ * (`todo-6*`) or `tag:<glob>` over the tasks' project tags (`tag:vtm:risk:high`, `tag:parallel-group:*`, as Nx's own
+ * `--projects=tag:...`). A number matches every source task whose own id is that number (`todo-63`, `tm-63`).
  */
 import { minimatch } from 'minimatch';
 import { err, ok, type Result } from '../manifest/problems';
 import type { LoadedManifest } from '../manifest/read';
 import type { Task } from '../manifest/schema';
 import type { SourceStatus } from './types';
+import { buildTaskTags } from '../graph/build-graph';
 
-export type SelectionToken = { kind: 'number'; n: number; text: string } | { kind: 'id'; text: string } | { kind: 'glob'; text: string };
+export type SelectionToken =
+  | { kind: 'number'; n: number; text: string }
+  | { kind: 'id'; text: string }
+  | { kind: 'glob'; text: string }
+  /** `tag:<glob>`: `text` is the whole token, `pattern` the glob after `tag:`. */
+  | { kind: 'tag'; text: string; pattern: string };
 
 export function parseSelection(text: string): Result<SelectionToken[], string> {
   const tokens: SelectionToken[] = [];
   const parts = text.split(/[\s,]+/).filter(Boolean);
   if (parts.length === 0) return err('empty selection; write task numbers, ranges or ids, e.g. "63, 65-67, 88"');
   for (const p of parts) {
+    if (p.startsWith('tag:')) {
+      const pattern = p.slice('tag:'.length);
+      if (pattern === '') return err(`"${p}" names no tag; write tag:<tag or glob>, e.g. tag:vtm:risk:high`);
+      tokens.push({ kind: 'tag', text: p, pattern });
+      continue;
+    }
     const range = /^(\d+)-(\d+)$/.exec(p);
     if (range) {
       const [a, b] = [Number(range[1]), Number(range[2])];
@@ -36,14 +49,20 @@ export interface SelectableTask {
   sourceStatus?: SourceStatus;
   /** In the project graph (false: done in the source, or a container). */
   inGraph: boolean;
+  /** Its project's tags (`vtm:risk:high`, `source:beads`, labels); a task outside the graph has its source tags only. */
+  tags: string[];
 }
 
 export function listSelectableTasks(manifests: readonly LoadedManifest[]): SelectableTask[] {
   const out: SelectableTask[] = [];
   for (const m of manifests) {
-    const inGraph = new Set(m.manifest.tasks.map((t) => t.task_id));
-    if (m.source) for (const [id, info] of m.source.tasks) out.push({ id, sourceId: info.sourceId, sourceStatus: info.status, inGraph: inGraph.has(id) });
-    else for (const t of m.manifest.tasks) out.push({ id: t.task_id, inGraph: true });
+    const tagsOf = new Map(m.manifest.tasks.map((t) => [t.task_id, buildTaskTags({ task: t, manifestStatus: m.manifest.status })]));
+    if (m.source) {
+      for (const [id, info] of m.source.tasks) {
+        const tags = tagsOf.get(id);
+        out.push({ id, sourceId: info.sourceId, sourceStatus: info.status, inGraph: tags !== undefined, tags: tags ?? info.tags ?? [] });
+      }
+    } else for (const t of m.manifest.tasks) out.push({ id: t.task_id, inGraph: true, tags: tagsOf.get(t.task_id)! });
   }
   return out;
 }
@@ -78,7 +97,9 @@ export function resolveSelection({
         ? tasks.filter((t) => t.sourceId === String(tok.n))
         : tok.kind === 'id'
           ? tasks.filter((t) => t.id === tok.text || t.sourceId === tok.text)
-          : tasks.filter((t) => minimatch(t.id, tok.text));
+          : tok.kind === 'tag'
+            ? tasks.filter((t) => t.tags.some((tag) => minimatch(tag, tok.pattern)))
+            : tasks.filter((t) => minimatch(t.id, tok.text));
     if (matches.length === 0) {
       const label = tok.kind === 'number' ? String(tok.n) : tok.text;
       if (!unknownSeen.has(label)) unknown.push(label);

@@ -33,6 +33,7 @@ describe('parseTaskmasterJson', () => {
   it('maps statuses, priorities, testStrategy and details', () => {
     expect(parsed.tasks.map((t) => t.status)).toEqual(['done', 'in_progress', 'done', 'open', 'open', 'open', 'cancelled', 'open']);
     expect(byId.get('tm-5')!.priority).toBe(0);
+    expect(byId.get('tm-2.2')!.priority).toBe(1); // no priority of its own: its parent's (high)
     expect(byId.get('tm-1')!.acceptance).toEqual(['npm run build succeeds']);
     expect(byId.get('tm-1')!.description).toBe('Create the package and its build.\n\nUse TypeScript 5.');
   });
@@ -43,11 +44,34 @@ describe('parseTaskmasterJson', () => {
   });
 
   it('reads the legacy flat shape and a file rewritten by task-master set-status (string ids)', () => {
-    const flat = JSON.stringify({ tasks: [{ id: '1', title: 'A', status: 'pending', dependencies: [], subtasks: [{ id: '1', title: 'B', status: 'done', parentId: 'undefined', dependencies: [] }] }] }, null, 2);
+    const flat = JSON.stringify({ tasks: [{ id: '1', title: 'A', status: 'pending', dependencies: [], subtasks: [{ id: '1', title: 'B', status: 'done', parentId: 'undefined', dependencies: [] }, { id: 2, title: 'C', status: 'pending', parentId: 'undefined', dependencies: ['1'] }] }] }, null, 2);
     const p = parseTaskmasterJson({ text: flat, tag: 'master' });
-    expect(p.tasks.map((t) => [t.id, t.status])).toEqual([
-      ['tm-1', 'open'],
-      ['tm-1.1', 'done'],
+    expect(p.tasks.map((t) => [t.id, t.status, t.dependsOn.map((d) => d.id)])).toEqual([
+      ['tm-1', 'in_progress', []], // rolled up: one subtask done
+      ['tm-1.1', 'done', []],
+      ['tm-1.2', 'open', ['tm-1.1']],
+    ]);
+    expect(p.problems).toEqual([]);
+  });
+
+  it('rolls a parent up from its subtasks as Task Master does: all done is done, any started is in progress', () => {
+    const file = (parent: string, subs: string[]) =>
+      JSON.stringify({ tasks: [{ id: 1, title: 'P', status: parent, dependencies: [], subtasks: subs.map((st, i) => ({ id: i + 1, title: `S${i + 1}`, status: st, dependencies: [] })) }] });
+    const statuses = (parent: string, subs: string[]) => parseTaskmasterJson({ text: file(parent, subs), tag: 'master' }).tasks.map((t) => t.status);
+    expect(statuses('pending', ['done', 'done'])).toEqual(['done', 'done', 'done']);
+    expect(statuses('blocked', ['done', 'done'])).toEqual(['done', 'done', 'done']);
+    expect(statuses('pending', ['done', 'pending'])).toEqual(['in_progress', 'done', 'open']);
+    expect(statuses('pending', ['pending', 'pending'])).toEqual(['open', 'open', 'open']);
+    expect(statuses('blocked', ['done', 'pending'])).toEqual(['blocked', 'done', 'open']); // a blocked parent still stops them
+    expect(parseTaskmasterJson({ text: file('pending', ['done', 'done']), tag: 'master' }).tasks[0].rawStatus).toBe('pending (all subtasks done)');
+  });
+
+  it('reads the open subtasks of a parent marked done as done (its work is done; `next` never offers them)', () => {
+    const p = parseTaskmasterJson({ text: JSON.stringify({ tasks: [{ id: 1, title: 'P', status: 'done', subtasks: [{ id: 1, title: 'S', status: 'pending' }, { id: 2, title: 'T', status: 'done' }] }] }), tag: 'master' });
+    expect(p.tasks.map((t) => [t.id, t.status, t.rawStatus])).toEqual([
+      ['tm-1', 'done', 'done'],
+      ['tm-1.1', 'done', 'pending (parent 1 is done)'],
+      ['tm-1.2', 'done', 'done'],
     ]);
   });
 

@@ -28,6 +28,22 @@ export function mapTaskmasterStatus(raw: string): SourceStatus | undefined {
   }
 }
 
+/**
+ * Task Master's parent roll-up (tm-core `updateSubtaskStatusInFile`, 0.43.1): whenever a subtask's status changes,
+ * the parent's status follows its subtasks: all done -> `done`; else any `in-progress` or `done` -> `in-progress`;
+ * else all `pending` -> `pending`; otherwise it is left as it is. Returns the parent's new raw status. Pure; used by
+ * the parser (to read a parent as Task Master would show it) and by write-back (to write what Task Master writes).
+ */
+export function rollUpTaskmasterParent({ parent, subtasks }: { parent: string; subtasks: readonly string[] }): string {
+  if (subtasks.length === 0) return parent;
+  const s = subtasks.map((x) => x || 'pending');
+  const isDone = (x: string) => x === 'done' || x === 'completed';
+  if (s.every(isDone)) return 'done';
+  if (s.some((x) => x === 'in-progress' || isDone(x))) return 'in-progress';
+  if (s.every((x) => x === 'pending')) return 'pending';
+  return parent;
+}
+
 const PRIORITY: Record<string, number> = { critical: 0, high: 1, medium: 2, low: 3 };
 
 interface TmTask {
@@ -58,6 +74,31 @@ export function getTaskmasterTasks(raw: unknown, tag: string): { tasks: unknown[
   return { error: `tag "${tag}" not found; the file has ${tags.length > 0 ? tags.map((x) => `"${x}"`).join(', ') : 'no tags'}; set "tag" in the source entry` };
 }
 
+/**
+ * A parent's status and its subtasks' as Task Master means them (docs/sources.md, "Parent roll-up"):
+ * - a parent marked `done` has its work done: its open subtasks are done too (Task Master's older writer marks them
+ *   so when the parent is set done; `next` never offers a subtask of a done parent, and its dependents may start);
+ * - otherwise the parent follows its subtasks (`rollUpTaskmasterParent`): all done makes it done (a dependency on it
+ *   is satisfied), any started makes an open parent in progress. A blocked or cancelled parent stays so (it stops
+ *   its subtasks) unless all of them are done.
+ */
+function applyParentRollUp(parent: SourceTask, children: SourceTask[]): void {
+  if (children.length === 0) return;
+  if (parent.status === 'done') {
+    for (const c of children) {
+      if (c.status === 'done') continue;
+      c.rawStatus = `${c.rawStatus} (parent ${parent.sourceId} is done)`;
+      c.status = 'done';
+    }
+    return;
+  }
+  const rolled = rollUpTaskmasterParent({ parent: parent.rawStatus, subtasks: children.map((c) => c.rawStatus) });
+  if (rolled === 'done') {
+    parent.rawStatus = `${parent.rawStatus} (all subtasks done)`;
+    parent.status = 'done';
+  } else if (rolled === 'in-progress' && parent.status === 'open') parent.status = 'in_progress';
+}
+
 export function parseTaskmasterJson({ text, tag }: { text: string; tag: string }): ParsedSource {
   const problems: SourceProblem[] = [];
   let raw: unknown;
@@ -82,7 +123,8 @@ export function parseTaskmasterJson({ text, tag }: { text: string; tag: string }
   };
 
   const tasks: SourceTask[] = [];
-  const toTask = (t: TmTask, id: string, line: number, depIds: string[], parentId?: string): SourceTask => {
+  const toTask = (t: TmTask, id: string, line: number, depIds: string[], parent?: { task: TmTask; id: string }): SourceTask => {
+    const parentId = parent?.id;
     const rawStatus = str(t.status) || 'pending';
     let status = mapTaskmasterStatus(rawStatus);
     if (status === undefined) {
@@ -91,7 +133,8 @@ export function parseTaskmasterJson({ text, tag }: { text: string; tag: string }
     }
     const meta = (typeof t.metadata === 'object' && t.metadata !== null ? t.metadata : {}) as Record<string, unknown>;
     const scope = Array.isArray(meta.file_scope) ? meta.file_scope.filter((x): x is string => typeof x === 'string') : [];
-    const priority = PRIORITY[str(t.priority).toLowerCase()] ?? 2;
+    // A subtask without a priority has its parent's (Task Master's loadTask: `subtask.priority || parent.priority`).
+    const priority = PRIORITY[str(t.priority).toLowerCase()] ?? (parent ? PRIORITY[str(parent.task.priority).toLowerCase()] : undefined) ?? 2;
     return {
       id: tmTaskId(id),
       sourceId: id,
@@ -122,8 +165,10 @@ export function parseTaskmasterJson({ text, tag }: { text: string; tag: string }
       if (di === undefined) problems.push({ line, taskId: tmTaskId(id), message: `task ${id}: dependency ${JSON.stringify(d)} is not a task id` });
       else deps.push(di);
     }
-    tasks.push(toTask(t, id, line, deps));
+    const parent = toTask(t, id, line, deps);
+    tasks.push(parent);
     const subtasks = Array.isArray(t.subtasks) ? (t.subtasks as TmTask[]) : [];
+    const children: SourceTask[] = [];
     subtasks.forEach((s, j) => {
       const sid = idText(s?.id);
       if (sid === undefined) {
@@ -140,8 +185,11 @@ export function parseTaskmasterJson({ text, tag }: { text: string; tag: string }
         // A bare number in a subtask's dependencies is a sibling (Task Master's rule); "P.S" is any subtask.
         else sdeps.push(di.includes('.') ? di : `${id}.${di}`);
       }
-      tasks.push(toTask(s, full, sline, sdeps, id));
+      const child = toTask(s, full, sline, sdeps, { task: t, id });
+      children.push(child);
+      tasks.push(child);
     });
+    applyParentRollUp(parent, children);
   });
   return { tasks, problems, warnings: [] };
 }

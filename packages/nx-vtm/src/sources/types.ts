@@ -85,6 +85,8 @@ export interface SourceTaskInfo {
   dependsOn: string[];
   /** True for a task with children (not run itself). */
   container?: boolean;
+  /** Its tags (`source:<type>`, `parallel-group:<name>`, labels), kept for tasks that are not projects (done, containers). */
+  tags?: string[];
 }
 
 export interface SourceInfo {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parsePluginOptions } from '../config/plugin-options';
 import type { RunContext } from '../runtime/context';
 import { readManifests } from '../manifest/read';
-import { rewriteFile, withTaskmasterLock, writeBackResult } from './write-back-run';
+import { rewriteFile, withTaskmasterLock, writeBackResult, writeBackStart } from './write-back-run';
 import { editTodoMd } from './write-back';
 
 let root: string;
@@ -79,6 +79,54 @@ describe('writeBackResult', () => {
     expect(readFileSync(join(root, 'bd-args'), 'utf8')).toBe('close\nbd-1\n--reason\ncompleted by nx-vtm\n--json\n');
     expect(lines.pop()).toBe('nx-vtm: [bd-1] .beads/issues.jsonl: closed bd-1 with bd');
     expect(readFileSync(join(root, '.beads/issues.jsonl'), 'utf8')).toContain('"status":"open"'); // the export is never edited
+  });
+
+  it('Beads: a start claims the issue with bd update --claim, a success closes it; bd gets argv, one call each, in order', async () => {
+    mkdirSync(join(root, '.beads'));
+    // A title a shell would run: it must reach nobody's shell (argv only; bd is called with the id alone).
+    writeFileSync(join(root, '.beads/issues.jsonl'), '{"id":"bd-a3f8.1","title":"x; touch pwned $(id)","status":"open","priority":1}\n');
+    const ctx = context([{ type: 'beads', path: '.beads/issues.jsonl' }]);
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    // The stand-in bd appends one JSON line per call: its argv and working directory.
+    writeFileSync(join(bin, 'bd'), `#!/usr/bin/env node\nrequire('fs').appendFileSync(${JSON.stringify(join(root, 'bd-calls'))}, JSON.stringify({ argv: process.argv.slice(2), cwd: process.cwd() }) + '\\n');\n`);
+    chmodSync(join(bin, 'bd'), 0o755);
+    const lines: string[] = [];
+    const ports = { print: (l: string) => lines.push(l), today: () => '2026-01-02', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } };
+    await writeBackStart({ ctx, taskId: 'bd-a3f8.1', ports });
+    await writeBackResult({ ctx, taskId: 'bd-a3f8.1', status: 'success', ports });
+    const calls = readFileSync(join(root, 'bd-calls'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(calls).toEqual([
+      { argv: ['update', 'bd-a3f8.1', '--claim', '--json'], cwd: root },
+      { argv: ['close', 'bd-a3f8.1', '--reason', 'completed by nx-vtm', '--json'], cwd: root },
+    ]);
+    expect(lines).toEqual(['nx-vtm: .beads/issues.jsonl: claimed bd-a3f8.1 with bd', 'nx-vtm: [bd-a3f8.1] .beads/issues.jsonl: closed bd-a3f8.1 with bd']);
+    expect(existsSync(join(root, 'pwned'))).toBe(false);
+  });
+
+  it('Beads: a refused claim ("already claimed") is printed with bd\'s reason and does not stop the task; no bd is read-only', async () => {
+    mkdirSync(join(root, '.beads'));
+    writeFileSync(join(root, '.beads/issues.jsonl'), '{"id":"bd-1","title":"A","status":"in_progress","assignee":"alice","priority":1}\n');
+    const ctx = context([{ type: 'beads', path: '.beads/issues.jsonl' }]);
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'bd'), '#!/bin/sh\necho "Error: issue bd-1 already claimed by alice" >&2\nexit 1\n');
+    chmodSync(join(bin, 'bd'), 0o755);
+    const lines: string[] = [];
+    const ports = (PATH: string) => ({ print: (l: string) => lines.push(l), today: () => '2026-01-02', env: { ...process.env, PATH } });
+    await expect(writeBackStart({ ctx, taskId: 'bd-1', ports: ports(`${bin}:/usr/bin:/bin`) })).resolves.toBeUndefined();
+    expect(lines.pop()).toBe('nx-vtm: .beads/issues.jsonl: bd update bd-1 --claim failed (exit 1): Error: issue bd-1 already claimed by alice; the task runs anyway (check bd show bd-1 for who has it)');
+    await writeBackStart({ ctx, taskId: 'bd-1', ports: ports(join(root, 'nothing-here')) });
+    expect(lines.pop()).toBe('nx-vtm: .beads/issues.jsonl: read-only (no `bd` on PATH); bd does not know bd-1 is being worked on: bd update bd-1 --claim');
+  });
+
+  it('a start of a task of another format writes nothing', async () => {
+    writeFileSync(join(root, 'TODO.md'), TODO);
+    const ctx = context([{ type: 'todo-md', path: 'TODO.md' }]);
+    const lines: string[] = [];
+    await writeBackStart({ ctx, taskId: 'todo-1', ports: { print: (l) => lines.push(l), today: () => '2026-01-02', env: process.env } });
+    expect(readFileSync(join(root, 'TODO.md'), 'utf8')).toBe(TODO);
+    expect(lines).toEqual([]);
   });
 
   it('Task Master: only the status changes, under its lock', async () => {

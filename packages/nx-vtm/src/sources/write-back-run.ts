@@ -22,7 +22,7 @@ import { runProcess } from '../agents/process-runner';
 import { err, ok, type Result } from '../manifest/problems';
 import { readTaskmasterTag } from './read';
 import type { SourceInfo, SourceTaskInfo } from './types';
-import { buildBdCloseArgs, editSpeckit, editTaskmaster, editTodoMd, type WriteBackStatus } from './write-back';
+import { buildBdClaimArgs, buildBdCloseArgs, editSpeckit, editTaskmaster, editTodoMd, type WriteBackStatus } from './write-back';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -95,7 +95,7 @@ export interface WriteBackPorts {
   env: NodeJS.ProcessEnv;
 }
 
-const defaultPorts: WriteBackPorts = {
+export const defaultWriteBackPorts: WriteBackPorts = {
   print: (line) => console.log(line),
   today: () => new Date().toISOString().slice(0, 10),
   env: process.env,
@@ -108,6 +108,39 @@ function findSource(ctx: RunContext, taskId: string): { source: SourceInfo; info
     if (m.source && info) return { source: m.source, info };
   }
   return undefined;
+}
+
+/** The last line bd wrote to stderr (its error), for a one-line message. */
+const lastLine = (text: string) => text.trim().split('\n').pop() ?? '';
+
+/**
+ * Record in the source that a task has started (its agent is about to run). Beads only: `bd update <id> --claim`, so
+ * bd's other users (and `bd ready`) see the issue taken. The other formats have no "started" state nx-vtm writes
+ * (TODO.md keeps its own `**Started**` lines by hand; Task Master derives a parent's in-progress on completion).
+ * Never throws and never stops the task: nx-vtm's task store claim is what schedules it, and a failed bd claim (an
+ * issue claimed earlier, by this same run's previous attempt or someone else) is printed for the user to judge.
+ */
+export async function writeBackStart({ ctx, taskId, ports = defaultWriteBackPorts }: { ctx: RunContext; taskId: string; ports?: WriteBackPorts }): Promise<void> {
+  const found = findSource(ctx, taskId);
+  if (!found || found.source.type !== 'beads') return;
+  const { source, info } = found;
+  // `ports.print` is the task's own log here (the runtime prefixes the task id).
+  const say = (line: string) => ports.print(`nx-vtm: ${source.file}: ${line}`);
+  try {
+    const bd = findOnPath('bd', ports.env);
+    if (!bd) {
+      say(`read-only (no \`bd\` on PATH); bd does not know ${info.sourceId} is being worked on: bd update ${info.sourceId} --claim`);
+      return;
+    }
+    const r = await runProcess({ argv: [bd, ...buildBdClaimArgs({ id: info.sourceId })], cwd: ctx.workspaceRoot, env: ports.env, timeoutMs: 60_000 });
+    say(
+      r.exitCode === 0
+        ? `claimed ${info.sourceId} with bd`
+        : `bd update ${info.sourceId} --claim failed (exit ${r.exitCode}): ${lastLine(r.stderrTail)}; the task runs anyway (check bd show ${info.sourceId} for who has it)`,
+    );
+  } catch (e) {
+    say(`bd claim not recorded: ${(e as Error).message}`);
+  }
 }
 
 /** Commit the source file alone, under the merge lock, when it had no other uncommitted change. */
@@ -127,7 +160,7 @@ export async function writeBackResult({
   taskId,
   status,
   reason,
-  ports = defaultPorts,
+  ports = defaultWriteBackPorts,
 }: {
   ctx: RunContext;
   taskId: string;
@@ -149,7 +182,7 @@ export async function writeBackResult({
         return;
       }
       const r = await runProcess({ argv: [bd, ...buildBdCloseArgs({ id: info.sourceId, reason: 'completed by nx-vtm' })], cwd: ctx.workspaceRoot, env: ports.env, timeoutMs: 60_000 });
-      say(r.exitCode === 0 ? `closed ${info.sourceId} with bd` : `bd close ${info.sourceId} failed (exit ${r.exitCode}): ${r.stderrTail.trim().split('\n').pop() ?? ''}`);
+      say(r.exitCode === 0 ? `closed ${info.sourceId} with bd` : `bd close ${info.sourceId} failed (exit ${r.exitCode}): ${lastLine(r.stderrTail)}`);
       return;
     }
     if (target === 'failed' && source.type !== 'todo-md') return; // no failed state that would still allow a retry

@@ -69,6 +69,33 @@ describe('editTaskmaster', () => {
   });
 });
 
+describe('editTaskmaster parent roll-up (Task Master: the parent follows its subtasks)', () => {
+  const text = fixture('tasks.json');
+  const edit = (t: string, id: string) => {
+    const r = editTaskmaster({ text: t, sourceId: id, tag: 'master', status: 'done' });
+    if (!r.ok) throw new Error(r.error);
+    return r.value;
+  };
+
+  it('completing the last open subtask makes the parent done, with two status edits and nothing else', () => {
+    const after = edit(edit(text, '2.2'), '2.3');
+    const expected = text
+      .replace('"description": "POST /signup", "status": "pending"', '"description": "POST /signup", "status": "done"')
+      .replace('"description": "POST /reset", "status": "pending"', '"description": "POST /reset", "status": "done"')
+      .replace('"status": "in-progress",', '"status": "done",');
+    expect(after).toBe(expected);
+    const parsed = parseTaskmasterJson({ text: after, tag: 'master' });
+    expect(parsed.tasks.find((t) => t.id === 'tm-2')!.status).toBe('done');
+  });
+
+  it('completing one subtask of a pending parent makes it in-progress; an already in-progress parent is not touched', () => {
+    const flat = '{\n  "tasks": [\n    {\n      "id": 7,\n      "status": "pending",\n      "subtasks": [\n        { "id": 1, "status": "pending" },\n        { "id": 2 }\n      ]\n    }\n  ]\n}\n';
+    const once = edit(flat, '7.1');
+    expect(once).toBe(flat.replace('"status": "pending",\n      "subtasks"', '"status": "in-progress",\n      "subtasks"').replace('{ "id": 1, "status": "pending" }', '{ "id": 1, "status": "done" }'));
+    expect(JSON.parse(edit(once, '7.2')).tasks[0]).toMatchObject({ id: 7, status: 'done', subtasks: [{ id: 1, status: 'done' }, { id: 2, status: 'done' }] });
+  });
+});
+
 describe('buildBdCloseArgs', () => {
   it('is an argv array: task text never reaches a shell', () => {
     expect(buildBdCloseArgs({ id: 'bd-7f3a.2', reason: 'done; rm -rf /' })).toEqual(['close', 'bd-7f3a.2', '--reason', 'done; rm -rf /', '--json']);

@@ -3,13 +3,13 @@
  * other byte unchanged. The I/O half (hash check, lock, temp file + rename, `bd`) is write-back-run.ts.
  *
  * What is written (docs/sources.md): completed -> TODO.md `[COMPLETED]` + `**Completed**: <date>` + `✅` heading,
- * Spec Kit `[X]`, Task Master `"done"`, Beads `bd close`; failed -> TODO.md `[FAILED]` (still runnable: the seed's
+ * Spec Kit `[X]`, Task Master `"done"` (and its parent rolled up), Beads `bd close`; failed -> TODO.md `[FAILED]` (still runnable: the seed's
  * marker for a failed attempt); the other formats have no failed state that would not also stop a retry, so a
  * failure stays in our task store only.
  */
 import { applyEdits, modify } from 'jsonc-parser';
 import { err, ok, type Result } from '../manifest/problems';
-import { getTaskmasterTasks } from './taskmaster';
+import { getTaskmasterTasks, rollUpTaskmasterParent } from './taskmaster';
 
 export type WriteBackStatus = 'completed' | 'failed';
 
@@ -80,16 +80,29 @@ export function editTaskmaster({ text, sourceId, tag, status }: { text: string; 
   const same = (v: unknown, id: string) => String(v).trim() === id;
   const i = found.tasks.findIndex((t) => same((t as { id?: unknown })?.id, parent));
   if (i < 0) return err(`task ${parent} not found in tag "${tag}"`);
-  let path: (string | number)[] = [...base, i, 'status'];
-  if (sub !== undefined) {
-    const subtasks = ((found.tasks[i] as { subtasks?: unknown[] }).subtasks ?? []) as { id?: unknown }[];
-    const j = subtasks.findIndex((s) => same(s?.id, sub) || same(s?.id, sourceId));
-    if (j < 0) return err(`subtask ${sourceId} not found in tag "${tag}"`);
-    path = [...base, i, 'subtasks', j, 'status'];
-  }
   const indent = /\n( +|\t)"/.exec(text)?.[1] ?? '  ';
-  const edits = modify(text, path, status, { formattingOptions: { insertSpaces: !indent.startsWith('\t'), tabSize: indent.startsWith('\t') ? 1 : indent.length } });
-  return ok(applyEdits(text, edits));
+  const setStatus = (at: string, path: (string | number)[], value: string) =>
+    applyEdits(at, modify(at, path, value, { formattingOptions: { insertSpaces: !indent.startsWith('\t'), tabSize: indent.startsWith('\t') ? 1 : indent.length } }));
+  if (sub === undefined) return ok(setStatus(text, [...base, i, 'status'], status));
+  const parentTask = found.tasks[i] as { status?: unknown; subtasks?: unknown[] };
+  const subtasks = (parentTask.subtasks ?? []) as { id?: unknown; status?: unknown }[];
+  const j = subtasks.findIndex((s) => same(s?.id, sub) || same(s?.id, sourceId));
+  if (j < 0) return err(`subtask ${sourceId} not found in tag "${tag}"`);
+  let next = setStatus(text, [...base, i, 'subtasks', j, 'status'], status);
+  // The parent follows its subtasks, as Task Master's own set-status makes it (rollUpTaskmasterParent): without
+  // this, `task-master next` would still offer the parent whose subtasks we completed.
+  const current = typeof parentTask.status === 'string' ? parentTask.status : 'pending';
+  const rolled = rollUpTaskmasterParent({ parent: current, subtasks: subtasks.map((s, k) => (k === j ? status : typeof s?.status === 'string' ? s.status : 'pending')) });
+  if (rolled !== current) next = setStatus(next, [...base, i, 'status'], rolled);
+  return ok(next);
+}
+
+/**
+ * Beads: the `bd` argv that claims an issue when its task starts: bd's atomic compare-and-set sets the assignee and
+ * `in_progress` if the issue is open and unassigned, and fails otherwise ("already claimed").
+ */
+export function buildBdClaimArgs({ id }: { id: string }): string[] {
+  return ['update', id, '--claim', '--json'];
 }
 
 /** Beads: the `bd` argv that records a completion (argv only; never a shell string from task text). */

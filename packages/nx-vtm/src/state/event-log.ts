@@ -27,6 +27,8 @@ export const EVENT_TYPES = [
   'import', // an existing task-state.json was imported into an empty store
   'manifest-hash', // the stored manifest hash was set or replaced
   'pause', // new dispatches paused for every process until a rate or usage limit lifts
+  'park', // a task's work entered the merge queue: it keeps its scope but frees its WIP slot
+  'unpark', // a parked task took a WIP slot again (for a repair turn)
   'stage', // a claimed attempt completed a pipeline stage (extra.stage: worktree, agent, saved, audited, verified, integrated)
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -99,6 +99,8 @@ export interface TaskClaim {
   footprint: TaskFootprint;
   /** Hash of the task's manifest entry the claim runs against; becomes the record's `taskHash` on finish. */
   taskHash: string | null;
+  /** In the merge queue: holds its scope but no WIP slot (see `TaskStore.setParked`). */
+  parked?: boolean;
 }
 
 /** One task as stored. Times are epoch milliseconds. */

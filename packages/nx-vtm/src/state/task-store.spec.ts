@@ -549,6 +549,35 @@ describe('admission', () => {
   });
 });
 
+describe('parking in the merge queue (setParked)', () => {
+  it('a parked claim keeps its scope but no WIP slot, in every process; unparking waits for a slot', async () => {
+    const { decideAdmission } = await import('../scheduler/admission');
+    const admit: AdmitFn = (a) => decideAdmission(a);
+    const one = open();
+    const two = open();
+    const a = claim(one, 'A', { admit, wipLimit: 1, footprint: fp('A', { fileScope: ['src/a/'] }) });
+    // A is at work: nothing else starts with WIP 1.
+    expect(two.tryClaim(claimArgs('B', { admit, wipLimit: 1 })).kind).toBe('wait');
+    expect(one.setParked({ taskId: 'A', token: a.token, fence: a.fence, parked: true, wipLimit: 1 })).toBe('ok');
+    // Parked: its slot is free for B (another process), but its files are still its own.
+    const b = claim(two, 'B', { admit, wipLimit: 1 });
+    const onA = two.tryClaim(claimArgs('C', { admit, wipLimit: 3, footprint: fp('C', { fileScope: ['src/a/x.ts'] }) }));
+    expect(onA).toMatchObject({ kind: 'wait', reason: { kind: 'scope', heldBy: 'A' } });
+    // A repair turn needs the slot back: it waits while B is at work, and gets it once B parks.
+    expect(one.setParked({ taskId: 'A', token: a.token, fence: a.fence, parked: false, wipLimit: 1 })).toBe('wait');
+    expect(two.setParked({ taskId: 'B', token: b.token, fence: b.fence, parked: true, wipLimit: 1 })).toBe('ok');
+    expect(one.setParked({ taskId: 'A', token: a.token, fence: a.fence, parked: false, wipLimit: 1 })).toBe('ok');
+    expect(events().filter((e) => e.type === 'park' || e.type === 'unpark').map((e) => `${e.type}:${e.task_id}`)).toEqual(['park:A', 'park:B', 'unpark:A']);
+  });
+
+  it('a lost claim cannot park or unpark', () => {
+    const store = open();
+    const a = claim(store, 'A');
+    expect(store.setParked({ taskId: 'A', token: 'not-mine', fence: a.fence, parked: true, wipLimit: 3 })).toBe('lost');
+    expect(store.setParked({ taskId: 'A', token: a.token, fence: a.fence + 1, parked: false, wipLimit: 3 })).toBe('lost');
+  });
+});
+
 describe('finish', () => {
   it('writes the final record with every outcome field and computes the duration', () => {
     const clock = fakeClock();

@@ -354,7 +354,7 @@ export class TaskStore {
         .filter((r) => r.task_id !== taskId)
         .map((r) => toRecord(r).claim)
         .filter((c): c is TaskClaim => c !== null)
-        .map((c): RunningTask => ({ ...c.footprint, startedAt: c.claimedAt }));
+        .map((c): RunningTask => ({ ...c.footprint, startedAt: c.claimedAt, ...(c.parked ? { parked: true } : {}) }));
       const reservations = this.listWaiterRows()
         .filter((w) => w.reserved_at !== null)
         .map((w): ExclusiveReservation => ({ taskId: w.task_id, since: w.reserved_at as number }));
@@ -481,6 +481,33 @@ export class TaskStore {
       // The projection does not show stages (it is rewritten only on status changes); the event log does.
       tx.events.push({ type: 'stage', runId: runId ?? claim.runId, taskId, status: 'in-progress', extra: { stage, fence, attempt: row.attempts } });
       return true;
+    });
+  }
+
+  /**
+   * Park a claim in the merge queue (it keeps its scope, conflicts and exclusivity but frees its WIP slot), or take a
+   * slot back for a repair turn: unparking succeeds only while fewer than `wipLimit` other claims of any process are
+   * unparked, so agents at work never exceed the limit. Conditional on token and fence like every stage transition.
+   */
+  setParked({ taskId, token, fence, parked, wipLimit, runId = null }: { taskId: string; token: string; fence: number; parked: boolean; wipLimit: number; runId?: string | null }): 'ok' | 'wait' | 'lost' {
+    return this.write((now, tx) => {
+      const row = this.readRow(taskId);
+      if (!row || row.claim_token !== token || row.fence !== fence || row.status !== 'in-progress' || !row.claim) {
+        tx.events.push({ type: 'heartbeat-lost', taskId, extra: { pid: this.me.pid, during: parked ? 'park' : 'unpark' } });
+        return 'lost';
+      }
+      const claim = JSON.parse(row.claim) as ClaimJson;
+      if ((claim.parked === true) === parked) return 'ok';
+      if (!parked) {
+        const busy = this.listClaimRows().filter((r) => r.task_id !== taskId && !toRecord(r).claim?.parked).length;
+        if (busy >= wipLimit) return 'wait';
+      }
+      const next: ClaimJson = { ...claim };
+      if (parked) next.parked = true;
+      else delete next.parked;
+      this.sql(`UPDATE tasks SET claim = ?, heartbeat_at = ? WHERE task_id = ? AND claim_token = ? AND fence = ?`).run(JSON.stringify(next), now, taskId, token, fence);
+      tx.events.push({ type: parked ? 'park' : 'unpark', runId: runId ?? claim.runId, taskId, status: 'in-progress', extra: { fence } });
+      return 'ok';
     });
   }
 

@@ -5,6 +5,7 @@ import { makeTempRepo, type TempRepo } from './test-support/git-fixture';
 import { spawnProcess } from './test-support/spawn-process';
 import {
   createTaskWorktree,
+  fillSpareWorktrees,
   listTaskWorktrees,
   parseWorktreeList,
   pruneTaskWorktrees,
@@ -282,4 +283,83 @@ it('parseWorktreeList reads porcelain -z records', () => {
     { path: '/r', head: 'abc', branch: 'main', detached: false, bare: false, locked: false, prunable: false },
     { path: '/r/.vtm/worktrees/T1', head: 'def', detached: true, bare: false, locked: false, prunable: true },
   ]);
+});
+
+describe('spare worktrees', () => {
+  const withLock = <T>(fn: () => Promise<T>) => fn();
+  const spares = () => {
+    const dir = path.join(repo.root, '.vtm/worktrees/.spares');
+    return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
+  };
+
+  it('a spare checked out ahead is taken by the next task: moved into place, switched to its branch at the current base', async () => {
+    const filled = await fillSpareWorktrees({ repoRoot: repo.root, baseRef: 'main', count: 1, withLock });
+    expect(filled).toEqual({ ok: true, value: 1 });
+    expect(spares()).toEqual([expect.stringMatching(/^ready-/)]);
+    // Filling again adds nothing: one is there.
+    expect(await fillSpareWorktrees({ repoRoot: repo.root, baseRef: 'main', count: 1, withLock })).toEqual({ ok: true, value: 0 });
+
+    // main moves on after the spare was made (a dependency integrated): the task still starts from main as it is now.
+    repo.commit({ 'src/dep.ts': 'export const dep = 1;\n', 'README.md': 'changed\n' }, 'feat(T0): dependency');
+    const wt = await create('T1', { useSpare: true });
+    expect(spares()).toEqual([]);
+    expect(wt.path).toBe(path.join(repo.root, '.vtm/worktrees/T1'));
+    expect(repo.git(['symbolic-ref', '--short', 'HEAD'], wt.path)).toBe('vtm/T1');
+    expect(repo.git(['rev-parse', 'HEAD'], wt.path)).toBe(repo.git(['rev-parse', 'main']));
+    expect(fs.readFileSync(path.join(wt.path, 'src/dep.ts'), 'utf8')).toBe('export const dep = 1;\n');
+    expect(repo.git(['status', '--porcelain'], wt.path)).toBe('');
+    // The linked folders are there as for any task worktree.
+    expect(fs.lstatSync(path.join(wt.path, 'node_modules')).isSymbolicLink()).toBe(true);
+  });
+
+  it('without a ready spare (none, or one still filling) the task checks out its own worktree', async () => {
+    const wt = await create('T1', { useSpare: true });
+    expect(repo.git(['rev-parse', 'HEAD'], wt.path)).toBe(repo.git(['rev-parse', 'main']));
+    // A spare left half-filled by a filler that died (its pid is gone) is never taken, and is replaced.
+    const dead = path.join(repo.root, '.vtm/worktrees/.spares/filling-999999-x-y');
+    repo.git(['worktree', 'add', '--quiet', '--no-checkout', '--detach', dead, 'main']);
+    const t2 = await create('T2', { useSpare: true });
+    expect(fs.existsSync(dead)).toBe(true);
+    expect(repo.git(['symbolic-ref', '--short', 'HEAD'], t2.path)).toBe('vtm/T2');
+    expect(await fillSpareWorktrees({ repoRoot: repo.root, baseRef: 'main', count: 1, withLock })).toEqual({ ok: true, value: 1 });
+    expect(spares()).toEqual([expect.stringMatching(/^ready-/)]);
+  });
+
+  it('a finished clean worktree is kept as the spare instead of deleted; the next task gets it without the earlier task\'s files', async () => {
+    const first = await create('T1', { useSpare: true });
+    fs.writeFileSync(path.join(first.path, 'tracked-by-task.ts'), 'x\n');
+    repo.git(['add', 'tracked-by-task.ts'], first.path);
+    repo.git(['commit', '-qm', 'T1 work'], first.path);
+    repo.git(['merge', '-q', '--no-ff', '-m', 'merge T1', 'vtm/T1']);
+    // Ignored build output of the task (.vtm/ is ignored here): not part of its commit, not a reason to keep the worktree.
+    fs.mkdirSync(path.join(first.path, '.vtm'), { recursive: true });
+    fs.writeFileSync(path.join(first.path, '.vtm', 'build-output.txt'), 'stale\n');
+    const removed = await removeTaskWorktree({ repoRoot: repo.root, taskId: 'T1', integrationRef: 'main', spares: 1 });
+    expect(removed).toMatchObject({ ok: true, value: { worktreeRemoved: true, branchDeleted: true } });
+    expect(fs.existsSync(first.path)).toBe(false);
+    expect(spares()).toEqual([expect.stringMatching(/^ready-T1-/)]);
+    // A second finished worktree is deleted: one spare is enough.
+    const second = await create('T2', { useSpare: false });
+    const removed2 = await removeTaskWorktree({ repoRoot: repo.root, taskId: 'T2', integrationRef: 'main', spares: 1 });
+    expect(removed2.ok).toBe(true);
+    expect(fs.existsSync(second.path)).toBe(false);
+    expect(spares()).toHaveLength(1);
+
+    const third = await create('T3', { useSpare: true });
+    expect(spares()).toEqual([]);
+    expect(repo.git(['symbolic-ref', '--short', 'HEAD'], third.path)).toBe('vtm/T3');
+    expect(repo.git(['rev-parse', 'HEAD'], third.path)).toBe(repo.git(['rev-parse', 'main']));
+    expect(fs.existsSync(path.join(third.path, '.vtm', 'build-output.txt'))).toBe(false);
+    expect(fs.existsSync(path.join(third.path, 'tracked-by-task.ts'))).toBe(true); // it is on main now
+  });
+
+  it('nx-vtm prune removes spares like any leftover; they are listed as spares, not tasks', async () => {
+    await fillSpareWorktrees({ repoRoot: repo.root, baseRef: 'main', count: 2, withLock });
+    expect(spares()).toHaveLength(2);
+    const listed = await listTaskWorktrees({ repoRoot: repo.root });
+    expect(listed.ok && listed.value.map((w) => w.taskId.split(' ')[0])).toEqual(['(spare)', '(spare)']);
+    const pruned = await pruneTaskWorktrees({ repoRoot: repo.root });
+    expect(pruned.ok).toBe(true);
+    expect(spares()).toEqual([]);
+  });
 });

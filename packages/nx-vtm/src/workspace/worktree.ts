@@ -96,6 +96,8 @@ export interface CreateTaskWorktreeOptions {
   setupTimeoutMs?: number;
   /** Default `<repoRoot>/.vtm/logs/<taskId>/setup.log`. */
   setupLogFile?: string;
+  /** Take a ready spare worktree (see `fillSpareWorktrees`) instead of checking out a new one, when there is one. */
+  useSpare?: boolean;
 }
 
 export interface WorktreeDeps {
@@ -238,8 +240,11 @@ export async function createTaskWorktree(
     if (!saved.ok) return gitProblem(taskId, saved.error, 'cannot save the earlier attempt');
     previousAttempt = saved.value;
     fs.mkdirSync(path.dirname(dir), { recursive: true });
-    const added = await gitOk({ cwd: repoRoot, args: ['worktree', 'add', '--quiet', '--no-track', '-B', branch, dir, baseSha] });
-    if (!added.ok) return gitProblem(taskId, added.error, `cannot create the worktree ${dir}`);
+    const spare = options.useSpare ? await takeSpareWorktree({ repoRoot, worktreesDir, records: records.value, dir, branch, baseSha }) : false;
+    if (!spare) {
+      const added = await gitOk({ cwd: repoRoot, args: ['worktree', 'add', '--quiet', '--no-track', '-B', branch, dir, baseSha] });
+      if (!added.ok) return gitProblem(taskId, added.error, `cannot create the worktree ${dir}`);
+    }
   }
 
   const linked = linkFolders({ repoRoot, dir, linkDirs });
@@ -279,6 +284,117 @@ export async function createTaskWorktree(
     }
   }
   return ok(worktree);
+}
+
+/**
+ * Spare worktrees: checked out ahead of need, while agents work, so that starting a task moves a ready checkout into
+ * place and switches it to the task's branch (git rewrites only the files that differ from the spare's commit)
+ * instead of writing every file of the repository on the critical path. They live in `<worktreesDir>/.spares/`:
+ * `filling-*` while being checked out, `ready-*` once complete; only `ready-*` ones are ever taken. `nx-vtm prune`
+ * removes leftovers like any task worktree.
+ */
+export const SPARES_DIR = '.spares';
+
+/**
+ * Move a ready spare to `dir` and check out `branch` at `baseSha` there. The caller holds the worktree lock. False
+ * (and the spare removed) when none is ready or it cannot be used: the caller then adds a worktree as before.
+ */
+async function takeSpareWorktree({
+  repoRoot,
+  worktreesDir,
+  records,
+  dir,
+  branch,
+  baseSha,
+}: {
+  repoRoot: string;
+  worktreesDir: string;
+  records: readonly WorktreeRecord[];
+  dir: string;
+  branch: string;
+  baseSha: string;
+}): Promise<boolean> {
+  const sparesDir = path.join(worktreesDir, SPARES_DIR);
+  const ready = records.find((r) => samePath(path.dirname(r.path), sparesDir) && path.basename(r.path).startsWith('ready-') && !r.prunable && !r.locked && !r.branch);
+  if (!ready) return false;
+  const moved = await gitOk({ cwd: repoRoot, args: ['worktree', 'move', ready.path, dir] });
+  if (!moved.ok) {
+    await gitOk({ cwd: repoRoot, args: ['worktree', 'remove', '--force', ready.path] });
+    return false;
+  }
+  // --force: a spare is never worked in, but anything left in it must not survive into a task's checkout.
+  const switched = await gitOk({ cwd: dir, args: ['checkout', '--quiet', '--force', '--no-track', '-B', branch, baseSha] });
+  // -x: a recycled spare may hold a finished task's ignored files (build output); the next task starts without them.
+  const clean = switched.ok ? await gitOk({ cwd: dir, args: ['clean', '-fdqx'] }) : switched;
+  if (!clean.ok) {
+    await gitOk({ cwd: repoRoot, args: ['worktree', 'remove', '--force', dir] });
+    return false;
+  }
+  return true;
+}
+
+function isPidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface FillSpareWorktreesOptions {
+  repoRoot: string;
+  worktreesDir?: string;
+  /** Commit (or ref) the spares are checked out at: the integration branch, so that switching later changes little. */
+  baseRef: string;
+  /** How many ready (or filling) spares to keep. */
+  count: number;
+  /** Runs `fn` under the workspace's worktree lock (git's worktree bookkeeping is not safe against itself). */
+  withLock: <T>(fn: () => Promise<T>) => Promise<T>;
+}
+
+/**
+ * Top the spares up to `count`. Only git's bookkeeping runs under the lock (`worktree add --no-checkout`, then the
+ * final `worktree move` to `ready-*`); the checkout itself, the slow part, runs outside it, so a task starting
+ * meanwhile never waits for a spare being filled. Returns how many were added.
+ */
+export async function fillSpareWorktrees({ repoRoot, worktreesDir = getDefaultWorktreesDir(repoRoot), baseRef, count, withLock }: FillSpareWorktreesOptions): Promise<Result<number, GitError>> {
+  const sparesDir = path.join(worktreesDir, SPARES_DIR);
+  const base = await getHeadSha({ cwd: repoRoot, ref: baseRef });
+  if (!base.ok) return base;
+  let added = 0;
+  for (;;) {
+    const made = await withLock(async (): Promise<Result<string | null, GitError>> => {
+      const records = await listWorktreeRecords(repoRoot);
+      if (!records.ok) return records;
+      const spares = records.value.filter((r) => samePath(path.dirname(r.path), sparesDir) && !r.prunable);
+      // A spare whose filler died mid-checkout (its pid is in the name) would count forever and never be taken.
+      const orphans = spares.filter((r) => {
+        const pid = /^filling-(\d+)-/.exec(path.basename(r.path))?.[1];
+        return pid !== undefined && !isPidAlive(Number(pid));
+      });
+      for (const o of orphans) await gitOk({ cwd: repoRoot, args: ['worktree', 'remove', '--force', o.path] });
+      if (spares.length - orphans.length >= count) return ok(null);
+      fs.mkdirSync(sparesDir, { recursive: true });
+      const dir = path.join(sparesDir, `filling-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
+      const r = await gitOk({ cwd: repoRoot, args: ['worktree', 'add', '--quiet', '--no-checkout', '--detach', dir, base.value] });
+      return r.ok ? ok(dir) : r;
+    });
+    if (!made.ok) return made;
+    if (made.value === null) return ok(added);
+    const filling = made.value;
+    const checkedOut = await gitOk({ cwd: filling, args: ['reset', '--hard', '--quiet'] });
+    const finished = await withLock(async (): Promise<Result<void, GitError>> => {
+      if (!checkedOut.ok) {
+        await gitOk({ cwd: repoRoot, args: ['worktree', 'remove', '--force', filling] });
+        return checkedOut;
+      }
+      const r = await gitOk({ cwd: repoRoot, args: ['worktree', 'move', filling, path.join(path.dirname(filling), path.basename(filling).replace(/^filling-/, 'ready-'))] });
+      return r.ok ? ok(undefined) : r;
+    });
+    if (!finished.ok) return finished;
+    added++;
+  }
 }
 
 /** Task ids become branch names; `TASK_ID_PATTERN` allows a few names git still rejects (e.g. ending in ".lock"). */
@@ -484,7 +600,9 @@ export async function listTaskWorktrees({
   for (const r of records.value.slice(1)) {
     const onTaskBranch = r.branch?.startsWith(TASK_BRANCH_PREFIX) ?? false;
     if (!onTaskBranch && !isInside(r.path, worktreesDir) && !samePath(path.dirname(r.path), worktreesDir)) continue;
-    const taskId = onTaskBranch ? r.branch!.slice(TASK_BRANCH_PREFIX.length) : path.basename(r.path);
+    // A spare belongs to no task yet (see SPARES_DIR); prune removes it like any other leftover.
+    const spare = samePath(path.dirname(r.path), path.join(worktreesDir, SPARES_DIR));
+    const taskId = onTaskBranch ? r.branch!.slice(TASK_BRANCH_PREFIX.length) : spare ? `(spare) ${path.basename(r.path)}` : path.basename(r.path);
     const missing = r.prunable || !fs.existsSync(r.path);
     let dirtyPaths: string[] = [];
     if (!missing) {
@@ -506,6 +624,11 @@ export interface RemoveTaskWorktreeOptions {
   integrationRef?: string;
   /** Remove the worktree even with uncommitted changes (they are lost). Default false. */
   force?: boolean;
+  /**
+   * Keep a clean worktree as a spare (detached, moved to the spares) while fewer than this many are there, instead of
+   * deleting its files: the next task takes it and git rewrites only what differs. Default 0.
+   */
+  spares?: number;
 }
 
 export interface RemovedWorktree {
@@ -526,6 +649,7 @@ export async function removeTaskWorktree({
   linkDirs = DEFAULT_LINK_DIRS,
   integrationRef = 'HEAD',
   force = false,
+  spares = 0,
 }: RemoveTaskWorktreeOptions): Promise<Result<RemovedWorktree, WorktreeProblem>> {
   const branch = getTaskBranch(taskId);
   const dir = path.resolve(worktreesDir, taskId);
@@ -535,7 +659,9 @@ export async function removeTaskWorktree({
   const record = records.value.slice(1).find((r) => samePath(r.path, dir));
 
   let worktreeRemoved = false;
-  if (record) {
+  if (record && spares > 0 && (await recycleAsSpare({ repoRoot, worktreesDir, record, linkDirs, records: records.value, spares }))) {
+    worktreeRemoved = true;
+  } else if (record) {
     const removed = await removeRecord({ repoRoot, taskId, record, linkDirs, force });
     if (!removed.ok) return removed;
     worktreeRemoved = true;
@@ -544,6 +670,39 @@ export async function removeTaskWorktree({
   const br = await deleteBranchIfMerged({ repoRoot, branch, integrationRef, checkedOut });
   if (!br.ok) return gitProblem(taskId, br.error, `cannot check whether ${branch} is merged`);
   return ok({ worktreeRemoved, ...br.value });
+}
+
+/**
+ * Turn a finished task's clean worktree into a ready spare: detach it from the task branch (no file changes) and move
+ * it to the spares. False when it is not clean, enough spares exist, or git refuses: the caller removes it instead.
+ */
+async function recycleAsSpare({
+  repoRoot,
+  worktreesDir,
+  record,
+  linkDirs,
+  records,
+  spares,
+}: {
+  repoRoot: string;
+  worktreesDir: string;
+  record: WorktreeRecord;
+  linkDirs: readonly string[];
+  records: readonly WorktreeRecord[];
+  spares: number;
+}): Promise<boolean> {
+  const sparesDir = path.join(worktreesDir, SPARES_DIR);
+  if (record.prunable || record.locked || !fs.existsSync(record.path)) return false;
+  if (records.filter((r) => samePath(path.dirname(r.path), sparesDir) && !r.prunable).length >= spares) return false;
+  const state = await isWorkingTreeClean({ cwd: record.path, ignorePaths: linkDirs });
+  if (!state.ok || !state.value.clean) return false;
+  unlinkFolders(record.path, linkDirs);
+  const detached = await gitOk({ cwd: record.path, args: ['checkout', '--quiet', '--detach'] });
+  if (!detached.ok) return false;
+  fs.mkdirSync(sparesDir, { recursive: true });
+  const target = path.join(sparesDir, `ready-${path.basename(record.path)}-${Date.now().toString(36)}`);
+  const moved = await gitOk({ cwd: repoRoot, args: ['worktree', 'move', record.path, target] });
+  return moved.ok;
 }
 
 async function removeRecord({

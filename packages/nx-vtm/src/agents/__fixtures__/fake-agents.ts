@@ -41,6 +41,10 @@ export interface FakeAgentEnvOptions {
 export function fakeAgentEnv(options: FakeAgentEnvOptions = {}): Record<string, string> {
   const env: Record<string, string> = {
     PATH: `${FAKE_AGENT_BIN_DIR}${delimiter}${options.path ?? process.env.PATH ?? ''}`,
+    // Credentials the run's agent preconditions look for (the fakes call no model).
+    ANTHROPIC_API_KEY: 'fake-key',
+    OPENAI_API_KEY: 'fake-key',
+    GEMINI_API_KEY: 'fake-key',
   };
   if (options.mode) env.FAKE_AGENT_MODE = options.mode;
   if (options.modes) env.FAKE_AGENT_MODES = JSON.stringify(options.modes);

@@ -101,6 +101,9 @@ export function createClaudeParser(ctx: ParserContext): AgentStreamParser {
       if (e) onEvent(e);
     },
 
+    // The result line's text is the final message; an older CLI may leave it empty while the last message had it.
+    finalText: () => (result && !result.is_error ? asString(result.result) || lastAssistantText : undefined),
+
     finish(end) {
       if (result) {
         ev.costUsd = asNumber(result.total_cost_usd);

@@ -70,6 +70,8 @@ export function createCodexParser(ctx: ParserContext): AgentStreamParser {
   };
 
   return {
+    finalText: () => lastMessage,
+
     push(line, stream = 'stdout') {
       if (stream === 'stderr') {
         const rejected = POLICY_REJECTED.exec(line);

@@ -87,6 +87,8 @@ export function createGeminiParser(ctx: ParserContext): AgentStreamParser {
   const denials: string[] = [];
 
   return {
+    finalText: () => answer || undefined,
+
     push(line, stream = 'stdout') {
       if (stream === 'stderr') return ev.noteStderr(line);
       const e = parseJsonLine(line);

@@ -68,6 +68,8 @@ export function createOpencodeParser(ctx: ParserContext): AgentStreamParser {
   };
 
   return {
+    finalText: () => lastText,
+
     push(line, stream = 'stdout') {
       if (stream === 'stderr') return ev.noteStderr(line);
       const e = parseJsonLine(line);

@@ -66,6 +66,12 @@ export interface AgentStreamParser {
   push(line: string, stream?: 'stdout' | 'stderr'): void;
   /** Called once, after the process (group) has ended. */
   finish(end: ProcessEnd): AgentOutcome;
+  /**
+   * The agent's final message as its CLI reported it (Claude's result text, Codex's last agent message, ...), or
+   * undefined when it gave none. Planning reads the plan from it; the `command` adapter has none (its answer is its
+   * stdout or result file).
+   */
+  finalText?(): string | undefined;
 }
 
 /** An adapter for a CLI that runs as a process. */

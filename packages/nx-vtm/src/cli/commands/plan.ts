@@ -1,6 +1,7 @@
 /**
  * `nx-vtm plan "<request>" [--dry-run] [--max-rounds N] [--json]`: turn a request into manifest tasks. A small request
- * becomes one task; otherwise the configured `command` agent is asked (the contract below), its answer is validated
+ * becomes one task; otherwise the configured agent is asked (any process adapter: claude, codex, gemini, opencode, or a
+ * `command` with the contract below), its answer (a CLI's final message) is validated
  * with the manifest model and rules, every problem goes back to it for repair within `--max-rounds`, and only a valid
  * plan is written (atomically), or printed with `--dry-run`.
  *
@@ -76,15 +77,17 @@ export async function runPlanCommand({ args, cwd, io }: { args: readonly string[
   }
 
   const outcome = await planTasks({ root, agent: ws.value.options.agent, request, existing, manifestFile, maxRounds, onNote: (line) => io.err(`nx-vtm plan: ${line}`) });
+  // What the planner's CLI reported it cost, over all rounds (a failed plan costs too).
+  const cost = outcome.costUsd !== undefined ? `$${outcome.costUsd.toFixed(4)}` : undefined;
   if (!outcome.ok) {
-    io.err(`nx-vtm plan: ${outcome.message}`);
+    io.err(`nx-vtm plan: ${outcome.message}${cost ? ` (planner cost ${cost})` : ''}`);
     return EXIT_FAILURE;
   }
   const { planned, rounds } = outcome;
 
   // The tasks as validated (defaults applied), so the written manifest is exactly what was checked.
   const text = buildPlannedManifestText({ existingText, planned });
-  if (values.json || values['dry-run']) io.out(values.json ? JSON.stringify({ manifest: manifestFile, rounds, written: !values['dry-run'], tasks: planned }, null, 2) : text);
+  if (values.json || values['dry-run']) io.out(values.json ? JSON.stringify({ manifest: manifestFile, rounds, written: !values['dry-run'], ...(outcome.costUsd !== undefined ? { costUsd: outcome.costUsd } : {}), tasks: planned }, null, 2) : text);
   if (values['dry-run']) return EXIT_OK;
   writeFileAtomic(manifestPath, text);
   // Refresh the per-task snapshots when the workspace keeps them (nx sync writes them; inputs of the verify target).
@@ -92,7 +95,7 @@ export async function runPlanCommand({ args, cwd, io }: { args: readonly string[
     for (const t of planned) writeFileAtomic(path.join(root, getSnapshotPath(manifestFile, t.task_id)), buildSnapshotContent(t));
   }
   if (!values.json) {
-    io.out(`nx-vtm plan: ${planned.length} task${planned.length === 1 ? '' : 's'} added to ${manifestFile}${rounds > 0 ? ` (${rounds} planner round${rounds === 1 ? '' : 's'})` : ' (one task: no planner needed)'}: ${planned.map((t) => t.task_id).join(', ')}`);
+    io.out(`nx-vtm plan: ${planned.length} task${planned.length === 1 ? '' : 's'} added to ${manifestFile}${rounds > 0 ? ` (${rounds} planner round${rounds === 1 ? '' : 's'}${cost ? `, ${cost}` : ''})` : ' (one task: no planner needed)'}: ${planned.map((t) => t.task_id).join(', ')}`);
     io.out(`Next: npx nx-vtm preview   # the execution plan, before running anything`);
   }
   return EXIT_OK;

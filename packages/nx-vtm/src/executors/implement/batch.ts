@@ -7,7 +7,7 @@
 import type { ExecutorContext, TaskGraph } from '@nx/devkit';
 import { runImplementTasks } from '../../runtime/run-tasks';
 import { gateSourceTasks } from '../../sources/run-hooks';
-import { writeBackResult } from '../../sources/write-back-run';
+import { defaultWriteBackPorts, writeBackResult, writeBackStart } from '../../sources/write-back-run';
 import type { ImplementExecutorOptions } from './schema';
 
 export default async function* implementBatch(
@@ -35,6 +35,7 @@ export default async function* implementBatch(
     fullTaskGraph: context.taskGraph,
     taskIds: gate.runnable,
     targetName,
+    onTaskStart: gate.ctx ? (taskId, log) => writeBackStart({ ctx: gate.ctx!, taskId, ports: { ...defaultWriteBackPorts, print: log } }) : undefined,
   })) {
     if (gate.ctx) await writeBackResult({ ctx: gate.ctx, taskId: r.taskId, status: r.status, reason: r.reason });
     yield {

@@ -6,7 +6,7 @@
 import type { ExecutorContext } from '@nx/devkit';
 import { runImplementTasks } from '../../runtime/run-tasks';
 import { gateSourceTasks } from '../../sources/run-hooks';
-import { writeBackResult } from '../../sources/write-back-run';
+import { defaultWriteBackPorts, writeBackResult, writeBackStart } from '../../sources/write-back-run';
 import type { ImplementExecutorOptions } from './schema';
 
 export default async function implementExecutor(
@@ -27,6 +27,7 @@ export default async function implementExecutor(
     fullTaskGraph: context.taskGraph,
     taskIds: [options.taskId],
     targetName: context.targetName ?? 'implement',
+    onTaskStart: gate.ctx ? (taskId, log) => writeBackStart({ ctx: gate.ctx!, taskId, ports: { ...defaultWriteBackPorts, print: log } }) : undefined,
   })) {
     if (gate.ctx) await writeBackResult({ ctx: gate.ctx, taskId: r.taskId, status: r.status, reason: r.reason });
     if (r.taskId === options.taskId) success = r.status === 'success';

@@ -13,6 +13,9 @@
  *   FAKE_AGENT_RECORD_DIR  write <agent>-<task>.stdin.txt / .argv.json / .env.json there (what the agent received)
  *   FAKE_AGENT_LOG         append {"event":"start"|"end", agent, taskId, pid, at} lines (concurrency checks)
  *   FAKE_AGENT_PID_FILE    hang modes: write {"pid", "grandchild"} there after starting a grandchild
+ *   FAKE_AGENT_VERSION     what `--version` prints (default: the tested version, as the real CLI prints it)
+ * `--version` and `--help` answer like the real CLIs (the help lists the flags nx-vtm passes), so that
+ * `nx-vtm doctor` and the run's agent preconditions accept the fakes.
  * The task comes from VTM_TASK_ID / VTM_TASK_FILE, as the adapters export them.
  */
 'use strict';
@@ -119,8 +122,28 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @param {(s: object) => void | Promise<void>} speak
  * @param {{ checkArgv?: (argv: string[]) => string | undefined, root?: (argv: string[]) => string }} [options]
  */
+/** `--version` and `--help` of the tested versions (abridged to the flags nx-vtm's adapters pass). */
+const CLI_FACES = {
+  claude: {
+    version: '2.1.197 (Claude Code)',
+    help: ['-p, --print', '--output-format <format>', '--verbose', '--permission-mode <mode>', '--model <model>', '-r, --resume [value]', '--max-budget-usd <amount>', '--allowedTools, --allowed-tools <tools...>', '--add-dir <directories...>', '--append-system-prompt <prompt>'],
+  },
+  codex: { version: 'codex-cli 0.171.0', help: ['--json', '-s, --sandbox <SANDBOX_MODE>', '-C, --cd <DIR>', '-m, --model <MODEL>', '--skip-git-repo-check', '-o, --output-last-message <FILE>'] },
+  gemini: { version: '0.61.0', help: ['-p, --prompt', '-o, --output-format', '--approval-mode', '--skip-trust', '-m, --model', '-r, --resume', '--include-directories'] },
+  opencode: { version: '1.18.33', help: ['--format', '-m, --model', '-s, --session', '--agent'] },
+};
+
 async function main(agent, speak, options = {}) {
   const argv = process.argv.slice(2);
+  const face = CLI_FACES[agent];
+  if (face && argv.includes('--version')) {
+    process.stdout.write(`${process.env.FAKE_AGENT_VERSION || face.version}\n`);
+    return;
+  }
+  if (face && argv.includes('--help')) {
+    process.stdout.write(`Usage: ${agent} [options] (nx-vtm test stand-in)\n\nOptions:\n${face.help.map((f) => `  ${f}`).join('\n')}\n`);
+    return;
+  }
   const problem = options.checkArgv ? options.checkArgv(argv) : undefined;
   if (problem) {
     process.stderr.write(`error: ${problem}\n`);

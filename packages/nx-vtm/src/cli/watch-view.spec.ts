@@ -1,0 +1,42 @@
+import type { RunningClaim } from '../state/task-store';
+import { buildWatchView, formatWatchView } from './watch-view';
+
+const NOW = Date.UTC(2026, 11, 2, 9, 0, 0);
+const claim = (taskId: string, parked: boolean): RunningClaim =>
+  ({
+    taskId,
+    token: 't',
+    fence: 1,
+    runId: 'RUN',
+    owner: { host: 'box', pid: 42, startTime: 's', bootId: 'b' },
+    agent: null,
+    claimedAt: NOW - 5_000,
+    heartbeatAt: NOW,
+    leaseMs: 60_000,
+    footprint: { taskId, fileScope: [], conflictsWith: [], exclusive: false },
+    taskHash: null,
+    ...(parked ? { parked: true } : {}),
+    verdict: { stale: false },
+  }) as unknown as RunningClaim;
+
+describe('watch view: the merge queue', () => {
+  it('shows a parked task as in the merge queue, not counted against the WIP slots', () => {
+    const view = buildWatchView({
+      titles: new Map([
+        ['A', 'task a'],
+        ['B', 'task b'],
+      ]),
+      records: [],
+      claims: [claim('A', true), claim('B', false)],
+      waiting: [],
+      events: [],
+      wipLimit: 1,
+      now: NOW,
+    });
+    expect(view.running.map((r) => [r.taskId, r.phase, r.parked])).toEqual([
+      ['A', 'in the merge queue', true],
+      ['B', 'running', false],
+    ]);
+    expect(formatWatchView(view)).toContain('Running (1 of 1 slots; 1 in the merge queue, holding no slot):');
+  });
+});
