@@ -236,7 +236,7 @@ function chat(res, body, s) {
     events.push(chunk({ tool_calls: [{ index: 0, id: nextId('call_'), type: 'function', function: { name: 'write', arguments: JSON.stringify({ filePath: s.write.path, content: s.write.content }) } }] }));
     events.push(chunk({}, 'tool_calls'));
   } else if (s.bash && tools.includes('bash') && !hasResult) {
-    events.push(chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'bash', arguments: JSON.stringify({ command: s.bash, description: 'run' }) } }] }));
+    events.push(chunk({ tool_calls: [{ index: 0, id: nextId('call_'), type: 'function', function: { name: 'bash', arguments: JSON.stringify({ command: s.bash, description: 'run' }) } }] }));
     events.push(chunk({}, 'tool_calls'));
   } else {
     events.push(chunk({ content: tools.length ? finalText(s) : 'ok' }));
