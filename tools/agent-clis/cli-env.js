@@ -11,11 +11,23 @@ const { join } = require('node:path');
 /** The model each CLI is run with: a slug its catalog knows (Codex offers no apply_patch tool for unknown slugs). */
 const MODELS = { claude: 'claude-sonnet-4-5', codex: 'gpt-5.5', gemini: 'gemini-2.5-flash', opencode: 'mock/scripted-model' };
 
+/** `extra` merged into `base`, objects key by key (for a case's settings on top of the defaults below). */
+function deepMerge(base, extra) {
+  if (!extra || typeof extra !== 'object' || Array.isArray(extra)) return extra === undefined ? base : extra;
+  const out = { ...base };
+  for (const [k, v] of Object.entries(extra)) {
+    out[k] = base && typeof base[k] === 'object' && !Array.isArray(base[k]) ? deepMerge(base[k], v) : v;
+  }
+  return out;
+}
+
 /**
  * Create `dir` with the CLI's config and return { env, model } for it. `auth: 'oauth'` makes Claude behave as a
- * subscriber (usage limits with reset times) instead of an API-key user.
+ * subscriber (usage limits with reset times) instead of an API-key user. `settings` is a case's own configuration on
+ * top of the defaults: merged into Claude's settings.json, Gemini's settings.json (`policies`: a policy TOML file)
+ * and opencode.json; for Codex `{ toml: [lines], rules: '<execpolicy .rules text>' }`.
  */
-function prepareCliHome(cli, { dir, serverUrl, auth = 'key' }) {
+function prepareCliHome(cli, { dir, serverUrl, auth = 'key', settings }) {
   const home = join(dir, 'home');
   mkdirSync(home, { recursive: true });
   const common = {
@@ -31,6 +43,7 @@ function prepareCliHome(cli, { dir, serverUrl, auth = 'key' }) {
     case 'claude': {
       const configDir = join(dir, 'claude');
       mkdirSync(configDir, { recursive: true });
+      if (settings) writeFileSync(join(configDir, 'settings.json'), JSON.stringify(settings));
       const env = {
         ...common,
         ANTHROPIC_BASE_URL: serverUrl,
@@ -54,6 +67,7 @@ function prepareCliHome(cli, { dir, serverUrl, auth = 'key' }) {
         [
           `model = "${MODELS.codex}"`,
           'model_provider = "mock"',
+          ...(settings?.toml ?? []),
           '[analytics]',
           'enabled = false',
           '[model_providers.mock]',
@@ -66,19 +80,35 @@ function prepareCliHome(cli, { dir, serverUrl, auth = 'key' }) {
           '',
         ].join('\n'),
       );
+      if (settings?.rules) {
+        mkdirSync(join(codexHome, 'rules'), { recursive: true });
+        writeFileSync(join(codexHome, 'rules', 'default.rules'), settings.rules);
+      }
       return { env: { ...common, CODEX_HOME: codexHome, SCRIPTED_OPENAI_KEY: 'sk-scripted' }, model: MODELS.codex };
     }
     case 'gemini': {
       mkdirSync(join(home, '.gemini'), { recursive: true });
+      // `policies`: a policy-engine TOML file (~/.gemini/policies/), e.g. a rule denying a shell command.
+      const { policies, ...geminiSettings } = settings ?? {};
+      if (policies) {
+        mkdirSync(join(home, '.gemini', 'policies'), { recursive: true });
+        writeFileSync(join(home, '.gemini', 'policies', 'case.toml'), policies);
+      }
       writeFileSync(
         join(home, '.gemini', 'settings.json'),
-        JSON.stringify({
-          // Without it, GOOGLE_GEMINI_BASE_URL selects auth type "gateway", which 0.61 rejects (exit 41).
-          security: { auth: { selectedType: 'gemini-api-key' } },
-          general: { disableAutoUpdate: true, disableUpdateNag: true },
-          privacy: { usageStatisticsEnabled: false },
-          telemetry: { enabled: false },
-        }),
+        JSON.stringify(
+          deepMerge(
+            {
+              // Without it, GOOGLE_GEMINI_BASE_URL selects auth type "gateway", which 0.61 rejects (exit 41).
+              security: { auth: { selectedType: 'gemini-api-key' } },
+              // maxAttempts 1: Gemini's own retries of a 429 or 500 take minutes (10 attempts with backoff).
+              general: { disableAutoUpdate: true, disableUpdateNag: true, maxAttempts: 1 },
+              privacy: { usageStatisticsEnabled: false },
+              telemetry: { enabled: false },
+            },
+            geminiSettings,
+          ),
+        ),
       );
       return {
         env: { ...common, GEMINI_API_KEY: 'scripted-key', GOOGLE_GEMINI_BASE_URL: serverUrl, GEMINI_CLI_NO_RELAUNCH: 'true' },
@@ -89,7 +119,7 @@ function prepareCliHome(cli, { dir, serverUrl, auth = 'key' }) {
       const configFile = join(dir, 'opencode.json');
       writeFileSync(
         configFile,
-        JSON.stringify({
+        JSON.stringify(deepMerge({
           $schema: 'https://opencode.ai/config.json',
           autoupdate: false,
           share: 'disabled',
@@ -103,7 +133,7 @@ function prepareCliHome(cli, { dir, serverUrl, auth = 'key' }) {
             },
           },
           permission: { edit: 'allow', bash: 'ask', webfetch: 'deny' },
-        }),
+        }, settings)),
       );
       return {
         env: {

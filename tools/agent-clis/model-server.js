@@ -7,8 +7,9 @@
  *   Gemini              POST /v1beta/models/<m>:streamGenerateContent?alt=sse, :generateContent, :countTokens
  *
  * The script (`server.scenario`) is simple: when a request offers the CLI's file-writing tool and carries no tool
- * result yet, answer with a call writing `scenario.write.path`; once a tool result is present (or when nothing is to
- * be written), answer with `scenario.finalText`. `scenario.error = { status, message, headers }` answers every
+ * result yet, answer with a call writing `scenario.write.path` (or, with `scenario.bash`, a call of the CLI's shell
+ * tool running that command); once a tool result is present (or when nothing is to be written), answer with
+ * `scenario.finalText`. `scenario.error = { status, message, headers }` answers every
  * model request with that API error instead. Requests without tools (titles, classifiers) get a short text.
  *
  * Bounded: at most `maxRequests` model requests (then 503 and `server.overLimit` set) and `maxSeconds` of life (then
@@ -41,7 +42,7 @@ function startModelServer({ maxRequests = 60, maxSeconds = 300, scenario = {} } 
         }
       }
       try {
-        route(req, res, url, json, isModelCall ? pickScenario(api.scenario, body) : {});
+        route(req, res, url, json, isModelCall ? pickScenario(api.scenario, body, json) : {});
       } catch (e) {
         send(res, 500, { error: { message: `scripted model server bug: ${e && e.message}` } });
       }
@@ -70,16 +71,25 @@ function startModelServer({ maxRequests = 60, maxSeconds = 300, scenario = {} } 
 /**
  * The scenario for one request: `scenario.byTask[id]` when the request mentions that task id (every model request of
  * a task carries its prompt), else the scenario itself. `errorTimes: n` answers only the first n requests with
- * `error`; `error.headers` and `error.extra` may be functions, evaluated per request (reset times relative to "now":
- * a CLI slow to start on a loaded machine must not receive a "resets in" computed before it asked).
+ * `error`, `errorForMs: ms` only those within ms of the first; `error.headers` and `error.extra` may be functions,
+ * evaluated per request (reset times relative to "now": a CLI slow to start on a loaded machine must not receive a
+ * "resets in" computed before it asked).
  */
-function pickScenario(scenario, rawBody) {
+function pickScenario(scenario, rawBody, body) {
+  const hasTools = Array.isArray(body?.tools) && body.tools.length > 0;
   let s = scenario;
   for (const [id, sc] of Object.entries(scenario.byTask ?? {})) if (rawBody.includes(id)) s = sc;
   if (s.error && s.errorTimes !== undefined) {
     s.errorsSent = s.errorsSent ?? 0;
     if (s.errorsSent >= s.errorTimes) return { ...s, error: undefined };
     s.errorsSent++;
+  }
+  // A limit that lasts `errorForMs` from the first refused request offering tools (the agent's own call; a side call
+  // such as opencode's title, seconds earlier on a loaded machine, must not start the clock), as a real quota does:
+  // a CLI retrying on its own keeps hitting it, whatever the number of its retries.
+  if (s.error && s.errorForMs !== undefined) {
+    if (s.errorSince === undefined && hasTools) s.errorSince = Date.now();
+    if (s.errorSince !== undefined && Date.now() >= s.errorSince + s.errorForMs) return { ...s, error: undefined };
   }
   if (s.error && (typeof s.error.headers === 'function' || typeof s.error.extra === 'function')) {
     const { headers, extra } = s.error;
@@ -214,7 +224,9 @@ function responses(res, body, s) {
 
 // ----------------------------------------------------------------------------------------------- Chat Completions
 function chat(res, body, s) {
-  if (s.error) return send(res, s.error.status, { error: { message: s.error.message, type: s.error.type ?? 'error', code: s.error.code ?? null } }, s.error.headers);
+  // opencode retries a 429 or 5xx five times, waiting what `retry-after-ms` says (else seconds, growing): 100 ms
+  // keeps an error case to about a second. A long retry-after makes it wait that long, silently.
+  if (s.error) return send(res, s.error.status, { error: { message: s.error.message, type: s.error.type ?? 'error', code: s.error.code ?? null } }, { 'retry-after-ms': '100', ...s.error.headers });
   const tools = (body.tools ?? []).map((t) => t.function?.name);
   const hasResult = resultSinceLastAsk(body.messages ?? [], (m) => m.role === 'user', (m) => m.role === 'tool');
   const id = `chatcmpl-${Date.now()}`;
@@ -222,6 +234,9 @@ function chat(res, body, s) {
   const events = [chunk({ role: 'assistant', content: '' })];
   if (s.write && tools.includes('write') && !hasResult) {
     events.push(chunk({ tool_calls: [{ index: 0, id: nextId('call_'), type: 'function', function: { name: 'write', arguments: JSON.stringify({ filePath: s.write.path, content: s.write.content }) } }] }));
+    events.push(chunk({}, 'tool_calls'));
+  } else if (s.bash && tools.includes('bash') && !hasResult) {
+    events.push(chunk({ tool_calls: [{ index: 0, id: nextId('call_'), type: 'function', function: { name: 'bash', arguments: JSON.stringify({ command: s.bash, description: 'run' }) } }] }));
     events.push(chunk({}, 'tool_calls'));
   } else {
     events.push(chunk({ content: tools.length ? finalText(s) : 'ok' }));
@@ -240,7 +255,9 @@ function chat(res, body, s) {
 function gemini(res, body, s, stream) {
   if (s.error) {
     const status = { 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL' }[s.error.status] ?? 'UNKNOWN';
-    return send(res, s.error.status, { error: { code: s.error.status, message: s.error.message, status } }, s.error.headers);
+    // `details`: google.rpc error details (QuotaFailure, RetryInfo), which Gemini CLI reads to tell a quota from a
+    // transient limit and to learn the retry delay.
+    return send(res, s.error.status, { error: { code: s.error.status, message: s.error.message, status, ...(s.error.details ? { details: s.error.details } : {}) } }, s.error.headers);
   }
   const tools = (body.tools ?? []).flatMap((t) => (t.functionDeclarations ?? []).map((f) => f.name));
   const isResult = (c) => (c.parts ?? []).some((p) => p.functionResponse);
@@ -248,6 +265,8 @@ function gemini(res, body, s, stream) {
   let parts;
   if (s.write && tools.includes('write_file') && !hasResult) {
     parts = [{ functionCall: { name: 'write_file', args: { file_path: s.write.path, content: s.write.content } } }];
+  } else if (s.bash && tools.includes('run_shell_command') && !hasResult) {
+    parts = [{ functionCall: { name: 'run_shell_command', args: { command: s.bash, description: 'run' } } }];
   } else if (!tools.length && body.generationConfig?.responseMimeType === 'application/json') {
     // The CLI's routing classifier (model "auto") and other JSON side calls.
     parts = [{ text: JSON.stringify({ reasoning: 'scripted', model_choice: 'flash', next_speaker: 'user' }) }];
@@ -263,4 +282,20 @@ function gemini(res, body, s, stream) {
   sse(res, [out]);
 }
 
-module.exports = { startModelServer, USAGE };
+/**
+ * The Gemini API's answer to an exhausted quota: RESOURCE_EXHAUSTED naming the quota that ran out and a RetryInfo
+ * delay (Gemini CLI reads both; it prints "Please retry in <n>s." from the message).
+ */
+const geminiQuotaError = (seconds) => ({
+  status: 429,
+  message: `You exceeded your current quota, please check your plan and billing details. Please retry in ${seconds}s.`,
+  details: [
+    {
+      '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+      violations: [{ quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests', quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier' }],
+    },
+    { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${seconds}s` },
+  ],
+});
+
+module.exports = { startModelServer, geminiQuotaError, USAGE };

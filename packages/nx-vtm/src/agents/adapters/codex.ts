@@ -3,7 +3,8 @@
  *
  * Traps handled: exit 0 even when the turn failed (`turn.failed`), `error` events, no USD cost (computed from the
  * token usage of `turn.completed` with a price table), usage reported cumulatively (the last value is the total,
- * so it is replaced, never summed). `file_change` items list edited paths: early evidence for the scope check.
+ * so it is replaced, never summed). `file_change` items list edited paths: early evidence for the scope check. A
+ * command its execpolicy rules forbid shows only on stderr (`POLICY_REJECTED`) and makes the run `permission_denied`.
  */
 import type { AgentConfig } from '../config';
 import { firstLine } from '../outcome';
@@ -21,6 +22,12 @@ import {
 import type { AgentStreamParser, Invocation, InvocationContext, ParserContext, ProcessAdapter } from './types';
 
 const AUTH_TEXT = /unauthori[sz]ed|401|not logged in|codex login|invalid api key|authentication/i;
+/**
+ * A command refused by an execpolicy rule (`decision = "forbidden"` in a .rules file). 0.171 puts it only on stderr:
+ * "ERROR codex_core::tools::router: error=exec_command failed: CreateProcess { message: \"Rejected(\\\"`/bin/bash -lc
+ * 'npm test'` rejected: policy forbids commands starting with `npm`\\\")\" }"; the model is told, the turn goes on.
+ */
+const POLICY_REJECTED = /Rejected\(.*?`([^`]+)` rejected: (policy forbids [^"\\]*)/;
 
 /** argv and stdin for `codex exec`. Pure. */
 export function buildCodexInvocation(config: AgentConfig, ctx: InvocationContext): Invocation {
@@ -48,6 +55,7 @@ export function createCodexParser(ctx: ParserContext): AgentStreamParser {
   let turnFailed: string | undefined;
   let lastError: string | undefined;
   let lastMessage: string | undefined;
+  const denials: string[] = [];
 
   const onItem = (item: Record<string, unknown> | undefined, completed: boolean) => {
     if (!item) return;
@@ -65,7 +73,11 @@ export function createCodexParser(ctx: ParserContext): AgentStreamParser {
     finalText: () => lastMessage,
 
     push(line, stream = 'stdout') {
-      if (stream === 'stderr') return ev.noteStderr(line);
+      if (stream === 'stderr') {
+        const rejected = POLICY_REJECTED.exec(line);
+        if (rejected) denials.push(`${firstLine(rejected[1], 60)}: ${rejected[2].trim()}`);
+        return ev.noteStderr(line);
+      }
       const e = parseJsonLine(line);
       if (!e) return;
       sawEvent = true;
@@ -129,7 +141,14 @@ export function createCodexParser(ctx: ParserContext): AgentStreamParser {
       }
       if (end.exitCode !== 0) return ev.build(ev.failed(`${ev.describeExit(end)} after its turn completed`, true), end);
 
-      return ev.buildFromReport({ text: lastMessage, end, agent: 'codex' });
+      const denied = denials.length
+        ? {
+            status: 'permission_denied' as const,
+            reason: `codex was denied ${denials.length} command${denials.length === 1 ? '' : 's'} by its execpolicy rules (${denials.slice(0, 3).join('; ')}); allow them in the .rules files`,
+            transient: false,
+          }
+        : undefined;
+      return ev.buildFromReport({ text: lastMessage, end, agent: 'codex', verdict: denied });
     },
   };
 }

@@ -34,16 +34,46 @@ export const readPromptFileInstruction = (promptFile: string): string =>
   `Read the file ${promptFile} and follow the instructions in it exactly.`;
 
 /**
- * Default token prices, USD per 1M tokens, for CLIs that report tokens but no cost. Approximate list prices at the
- * time of writing; override or extend them with `agent.prices` (a `default` entry prices unknown models).
+ * Default token prices, USD per 1M tokens, for the CLIs that report tokens but no cost (Codex, Gemini): the current
+ * models of the tested versions (Codex 0.171: `gpt-5.5`, the first slug of its bundled catalog and the one our docs
+ * and tests use; Gemini CLI 0.61: its default `auto-gemini-2.5` routes between `gemini-2.5-pro`, `gemini-2.5-flash`
+ * and `gemini-2.5-flash-lite`) and a few older names. Where each price comes
+ * from, and when it was read, is in `DEFAULT_PRICE_SOURCES`; override or extend them with `agent.prices` (a
+ * `default` entry prices unknown models). Claude and opencode report their own cost.
  */
 export const DEFAULT_PRICES: PriceTable = {
+  'gpt-5.5': { input: 5, cachedInput: 0.5, output: 30 },
   'gpt-5': { input: 1.25, cachedInput: 0.125, output: 10 },
   'gpt-5-codex': { input: 1.25, cachedInput: 0.125, output: 10 },
   'gpt-5-mini': { input: 0.25, cachedInput: 0.025, output: 2 },
   'o4-mini': { input: 1.1, cachedInput: 0.275, output: 4.4 },
   'gemini-2.5-pro': { input: 1.25, cachedInput: 0.31, output: 10 },
   'gemini-2.5-flash': { input: 0.3, cachedInput: 0.075, output: 2.5 },
+  'gemini-2.5-flash-lite': { input: 0.1, cachedInput: 0.025, output: 0.4 },
+};
+
+/** When and where each default price was read (docs/agents.md, "Cost and tokens", shows the same table). */
+export const DEFAULT_PRICE_SOURCES: Record<string, { asOf: string; source: string }> = {
+  'gpt-5.5': {
+    asOf: '2026-06',
+    source: 'https://www.morphllm.com/openai-api-pricing (copy of developers.openai.com/api/docs/pricing, June 2026; read 2026-12-02)',
+  },
+  'gpt-5': { asOf: '2025-08', source: 'OpenAI list price at launch; no longer on OpenAI\'s pricing page in 2026 (kept for older configurations)' },
+  'gpt-5-codex': { asOf: '2025-09', source: 'OpenAI list price at launch (same as gpt-5); no longer listed in 2026' },
+  'gpt-5-mini': { asOf: '2025-08', source: 'OpenAI list price at launch; no longer listed in 2026' },
+  'o4-mini': { asOf: '2025-04', source: 'OpenAI list price at launch' },
+  'gemini-2.5-pro': {
+    asOf: '2026',
+    source: 'https://www.morphllm.com/gemini-api-pricing (from ai.google.dev/gemini-api/docs/pricing; read 2026-12-02): input and output for prompts up to 200k tokens; the cached rate is 25% of input as for gemini-2.5-flash, not confirmed',
+  },
+  'gemini-2.5-flash': {
+    asOf: '2026-05',
+    source: 'https://www.morphllm.com/gemini-api-pricing (input, output; read 2026-12-02); cache read $0.075 measured in https://jangwook.net/en/blog/en/gemini-25-flash-api-cost-optimization-guide/ (May 2026)',
+  },
+  'gemini-2.5-flash-lite': {
+    asOf: '2026',
+    source: 'https://www.morphllm.com/gemini-api-pricing (input, output; read 2026-12-02); the cached rate is 25% of input as for gemini-2.5-flash, not confirmed',
+  },
 };
 
 /**

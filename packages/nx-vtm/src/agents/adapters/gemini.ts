@@ -5,7 +5,8 @@
  * "carry out the task above" (with promptVia "file", `-p` names the prompt file instead). Outcome from the final
  * `result{status, stats}` event and the exit code: 41 auth, 42 bad input, 52 config, 55 untrusted folder (not
  * retried), 53 turn limit, 54 fatal tool error, and 144..255 = the API's HTTP status mod 256 (see
- * `getGeminiHttpStatus`). No USD cost: computed from the tokens in `stats` with a price table.
+ * `getGeminiHttpStatus`). A tool call its policy engine refused (`tool_result` error type "policy_violation")
+ * makes a successful run `permission_denied`. No USD cost: computed from the tokens in `stats` with a price table.
  */
 import type { AgentConfig } from '../config';
 import { firstLine } from '../outcome';
@@ -80,6 +81,10 @@ export function createGeminiParser(ctx: ParserContext): AgentStreamParser {
   let lastError: string | undefined;
   // Assistant text since the last tool call: the final answer, where the return JSON is.
   let answer = '';
+  // Tool calls by id, and the calls the policy engine refused (0.61: a `tool_result` with error type
+  // "policy_violation", "Tool execution denied by policy."); the run itself goes on and ends "success".
+  const toolNames = new Map<string, string>();
+  const denials: string[] = [];
 
   return {
     finalText: () => answer || undefined,
@@ -100,9 +105,18 @@ export function createGeminiParser(ctx: ParserContext): AgentStreamParser {
           break;
         case 'tool_use': {
           answer = '';
+          if (asString(e.tool_id)) toolNames.set(String(e.tool_id), String(e.tool_name ?? '?'));
           if (EDIT_TOOLS.has(String(e.tool_name))) {
             const p = asRecord(e.parameters);
             ev.noteFile(asString(p?.file_path) ?? asString(p?.absolute_path) ?? asString(p?.path));
+          }
+          break;
+        }
+        case 'tool_result': {
+          const error = asRecord(e.error);
+          if (e.status === 'error' && error?.type === 'policy_violation') {
+            const tool = toolNames.get(String(e.tool_id)) ?? '?';
+            denials.push(`${tool}: ${firstLine(asString(error.message) ?? 'denied by policy', 80)}`);
           }
           break;
         }
@@ -169,7 +183,14 @@ export function createGeminiParser(ctx: ParserContext): AgentStreamParser {
           end,
         );
       }
-      return ev.buildFromReport({ text: answer, end, agent: 'gemini' });
+      const denied = denials.length
+        ? {
+            status: 'permission_denied' as const,
+            reason: `gemini was denied ${denials.length} tool call${denials.length === 1 ? '' : 's'} by its policy engine (${denials.slice(0, 3).join('; ')}); allow them in the gemini policy files or agent.permissionMode`,
+            transient: false,
+          }
+        : undefined;
+      return ev.buildFromReport({ text: answer, end, agent: 'gemini', verdict: denied });
     },
   };
 }

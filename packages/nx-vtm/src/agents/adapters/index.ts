@@ -22,5 +22,5 @@ export { buildCommandInvocation, createCommandParser } from './command';
 export { buildGeminiInvocation, createGeminiParser, getGeminiHttpStatus, GEMINI_STDIN_INSTRUCTION } from './gemini';
 export { buildOpencodeInvocation, createOpencodeParser, OPENCODE_STDIN_INSTRUCTION } from './opencode';
 export { runReplay, getPatchPaths, defaultReplayPorts, type ReplayPorts } from './replay';
-export { computeCostUsd, DEFAULT_PRICES, getHttpStatusKind, type HttpStatusKind } from './common';
+export { computeCostUsd, DEFAULT_PRICE_SOURCES, DEFAULT_PRICES, getHttpStatusKind, type HttpStatusKind } from './common';
 export type { AgentStreamParser, Invocation, InvocationContext, ParserContext, ProcessAdapter } from './types';

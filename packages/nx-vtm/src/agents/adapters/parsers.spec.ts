@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import type { ProcessEnd } from '../outcome';
 import {
   computeCostUsd,
+  DEFAULT_PRICE_SOURCES,
+  DEFAULT_PRICES,
   createClaudeParser,
   createCodexParser,
   createCommandParser,
@@ -296,6 +298,20 @@ describe('command parser', () => {
   });
 });
 
+describe('default prices', () => {
+  it('every default price names its source and date, and the tested CLIs\' current models are priced', () => {
+    expect(Object.keys(DEFAULT_PRICE_SOURCES).sort()).toEqual(Object.keys(DEFAULT_PRICES).sort());
+    for (const { asOf, source } of Object.values(DEFAULT_PRICE_SOURCES)) {
+      expect(asOf).toMatch(/^\d{4}(-\d{2})?$/);
+      expect(source.length).toBeGreaterThan(10);
+    }
+    // Codex 0.171's gpt-5.5, and the models Gemini CLI 0.61's default "auto-gemini-2.5" routes to.
+    for (const model of ['gpt-5.5', 'gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.5-flash-lite']) {
+      expect(computeCostUsd({ input: 1_000_000, output: 0 }, model, undefined)).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe('computeCostUsd', () => {
   it('prices cached input separately and falls back to a "default" entry', () => {
     expect(computeCostUsd({ input: 1_000_000, output: 0, cacheRead: 1_000_000 }, 'gpt-5', undefined)).toBeCloseTo(0.125, 9);
@@ -404,5 +420,58 @@ describe('real CLI recordings (Claude Code 2.1.197, Codex 0.171.0, Gemini CLI 0.
 
   it('opencode: a write it auto-rejects (permission "ask" headless) is permission_denied', () => {
     expect(real(createOpencodeParser, 'opencode', 'permission-external-dir')).toMatchObject({ status: 'permission_denied', transient: false });
+  });
+
+  // Usage limits, permission denials, budget and turn limits (issue 9): what each CLI can produce of them.
+  it('claude: a Bash call acceptEdits does not allow is permission_denied; --max-turns is failed (not retried); --max-budget-usd is budget_exceeded', () => {
+    const denied = real(createClaudeParser, 'claude', 'permission');
+    expect(denied).toMatchObject({ status: 'permission_denied', transient: false });
+    expect(denied.reason).toContain('Bash: npm test');
+    const turns = real(createClaudeParser, 'claude', 'max-turns');
+    expect(turns).toMatchObject({ status: 'failed', transient: false });
+    expect(turns.reason).toContain('used up its turns');
+    const budget = real(createClaudeParser, 'claude', 'budget');
+    expect(budget).toMatchObject({ status: 'budget_exceeded', transient: false });
+    expect(budget.costUsd).toBeGreaterThan(0);
+  });
+
+  it('codex: a command its execpolicy rules forbid (visible only on stderr; the turn completes) is permission_denied', () => {
+    const o = real(createCodexParser, 'codex', 'permission');
+    expect(o).toMatchObject({ status: 'permission_denied', transient: false, exitCode: 0 });
+    expect(o.reason).toContain("/bin/bash -lc 'npm test': policy forbids commands starting with `npm`");
+    // Still a completed turn: tokens and session are kept.
+    expect(o.sessionId).toEqual(expect.any(String));
+  });
+
+  it('gemini: a quota error with "Please retry in 8s" (exit 173) pauses until 8 s after it was seen', () => {
+    expect(real(createGeminiParser, 'gemini', 'usage-limit')).toMatchObject({ status: 'rate_limited', exitCode: 173, resetAt: '2026-12-02T00:13:08.000Z' });
+  });
+
+  it('gemini: a tool call its policy engine denies (tool_result "policy_violation", run "success") is permission_denied', () => {
+    const o = real(createGeminiParser, 'gemini', 'permission');
+    expect(o).toMatchObject({ status: 'permission_denied', transient: false, exitCode: 0 });
+    expect(o.reason).toContain('run_shell_command: Tool execution denied by policy. npm is not allowed here');
+  });
+
+  it('gemini: model.maxSessionTurns reached (exit 53, FatalTurnLimitedError) is failed, not retried', () => {
+    const o = real(createGeminiParser, 'gemini', 'turn-limit');
+    expect(o).toMatchObject({ status: 'failed', transient: false, exitCode: 53 });
+    expect(o.reason).toContain('session turn limit');
+  });
+
+  it('opencode: a 429 passed on after its own retries pauses until the "try again in 8s" of the message', () => {
+    expect(real(createOpencodeParser, 'opencode', 'usage-limit')).toMatchObject({ status: 'rate_limited', resetAt: '2026-12-02T00:13:08.000Z' });
+  });
+
+  it('opencode: a shell command "bash": "ask" auto-rejects headless is permission_denied', () => {
+    const o = real(createOpencodeParser, 'opencode', 'permission');
+    expect(o).toMatchObject({ status: 'permission_denied', transient: false });
+    expect(o.reason).toContain('(bash)');
+  });
+
+  it('opencode: its agent "steps" limit forces a text-only last step and ends like any run (no marker to detect)', () => {
+    // Recorded with agent.build.steps 1: two steps, the last without tools, exit 0. Nothing says a limit was hit, so
+    // the agent's report, the scope audit and the tests decide (docs/agents.md, compatibility table).
+    expect(real(createOpencodeParser, 'opencode', 'turn-limit')).toMatchObject({ status: 'completed', exitCode: 0 });
   });
 });
