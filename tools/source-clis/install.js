@@ -20,12 +20,9 @@
  * Exports `ensureSourceClis()` -> { dir, binDir, bins: { taskMaster }, versions }.
  */
 'use strict';
-const { createHash } = require('node:crypto');
-const { execFileSync } = require('node:child_process');
-const { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } = require('node:fs');
 const { join, resolve } = require('node:path');
+const { createPinnedInstaller } = require('../lib/pinned-install');
 
-const SOURCE_DIR = __dirname;
 const REPO_ROOT = resolve(__dirname, '../..');
 const INSTALL_DIR = process.env.NX_VTM_SOURCE_CLIS_DIR || join(REPO_ROOT, 'tmp', 'source-clis');
 
@@ -34,62 +31,15 @@ const SOURCE_CLIS = {
   taskMaster: { pkg: 'task-master-ai', bin: 'task-master' },
 };
 
-/** `npm ci` of the lock, without the optional packages and install scripts (see the header). */
-const NPM_ARGS = ['ci', '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'];
+const installer = createPinnedInstaller({
+  label: 'task-source CLIs',
+  sourceDir: __dirname,
+  installDir: INSTALL_DIR,
+  clis: SOURCE_CLIS,
+  // `npm ci` of the lock, without the optional packages and install scripts (see the header).
+  npmArgs: ['ci', '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'],
+});
 
-function lockHash() {
-  const h = createHash('sha256');
-  h.update(readFileSync(join(SOURCE_DIR, 'package.json')));
-  h.update(readFileSync(join(SOURCE_DIR, 'package-lock.json')));
-  h.update(NPM_ARGS.join(' ')); // the flags are part of what is installed
-  h.update(process.platform + process.arch);
-  return h.digest('hex').slice(0, 16);
-}
+module.exports = { ensureSourceClis: installer.ensure, SOURCE_CLIS, INSTALL_DIR, pinnedVersions: installer.pinnedVersions };
 
-function pinnedVersions() {
-  const pkg = JSON.parse(readFileSync(join(SOURCE_DIR, 'package.json'), 'utf8'));
-  return Object.fromEntries(Object.entries(SOURCE_CLIS).map(([name, c]) => [name, pkg.dependencies[c.pkg]]));
-}
-
-/** Install (when the stamp is stale) and return where the binaries are. Throws with npm's output on failure. */
-function ensureSourceClis({ log = (m) => process.stderr.write(`${m}\n`) } = {}) {
-  const stampFile = join(INSTALL_DIR, '.installed');
-  const hash = lockHash();
-  const binDir = join(INSTALL_DIR, 'node_modules', '.bin');
-  const bins = Object.fromEntries(Object.entries(SOURCE_CLIS).map(([name, c]) => [name, join(binDir, c.bin)]));
-  const fresh =
-    existsSync(stampFile) && readFileSync(stampFile, 'utf8').trim() === hash && Object.values(bins).every((b) => existsSync(b));
-  let seconds;
-  if (!fresh) {
-    mkdirSync(INSTALL_DIR, { recursive: true });
-    copyFileSync(join(SOURCE_DIR, 'package.json'), join(INSTALL_DIR, 'package.json'));
-    copyFileSync(join(SOURCE_DIR, 'package-lock.json'), join(INSTALL_DIR, 'package-lock.json'));
-    log(`nx-vtm: installing the real task-source CLIs into ${INSTALL_DIR} (npm ci of the lock, once per lock change)`);
-    const started = Date.now();
-    execFileSync('npm', NPM_ARGS, {
-      cwd: INSTALL_DIR,
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, npm_config_update_notifier: 'false' },
-    });
-    const pinned = pinnedVersions();
-    for (const [name, b] of Object.entries(bins)) {
-      if (!existsSync(b)) throw new Error(`tools/source-clis/install.js: ${name} binary missing after install: ${b}`);
-      const installed = JSON.parse(readFileSync(join(INSTALL_DIR, 'node_modules', SOURCE_CLIS[name].pkg, 'package.json'), 'utf8')).version;
-      if (installed !== pinned[name]) {
-        throw new Error(`tools/source-clis/install.js: ${SOURCE_CLIS[name].pkg} ${installed} installed, ${pinned[name]} pinned`);
-      }
-    }
-    writeFileSync(stampFile, `${hash}\n`);
-    seconds = Math.round((Date.now() - started) / 1000);
-    log(`nx-vtm: task-source CLIs installed in ${seconds} s`);
-  }
-  return { dir: INSTALL_DIR, binDir, bins, versions: pinnedVersions(), installSeconds: seconds };
-}
-
-module.exports = { ensureSourceClis, SOURCE_CLIS, INSTALL_DIR, pinnedVersions };
-
-if (require.main === module) {
-  const r = ensureSourceClis();
-  if (process.argv.includes('--print-bin-dir')) process.stdout.write(`${r.binDir}\n`);
-  else process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-}
+if (require.main === module) installer.main();
