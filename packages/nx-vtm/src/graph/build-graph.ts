@@ -104,11 +104,10 @@ const verifyMetadata = () => ({
   help: { command: 'npx nx-vtm help verify', example: {} },
 });
 
-function taskTargets(task: Task, file: string, snapshotDir: string, names: GraphTargetNames, runConfigHash: string | undefined) {
+function taskTargets(task: Task, file: string, snapshotDir: string, names: GraphTargetNames, runConfigHash: string | undefined, deps: readonly string[]) {
   const taskHash = hashTask(task);
   const docInputs = getDocPaths(task).map(asInput);
   const snapshotInput = `{workspaceRoot}/${snapshotDir}/${task.task_id}.json`;
-  const deps = [...new Set(task.depends_on_tasks)];
   const implement: TargetConfiguration = {
     executor: `${EXECUTOR_PACKAGE}:implement`,
     // The task's own hash is an option, so editing one manifest entry changes only that task's cache key.
@@ -130,7 +129,7 @@ function taskTargets(task: Task, file: string, snapshotDir: string, names: Graph
     // Metadata is repeated for every task and Nx serialises it into its graph cache: keep it short (10,000 tasks).
     metadata: implementMetadata(),
   };
-  if (deps.length > 0) implement.dependsOn = [{ projects: deps, target: names.implement }];
+  if (deps.length > 0) implement.dependsOn = [{ projects: [...deps], target: names.implement }];
 
   const verify: TargetConfiguration = {
     executor: `${EXECUTOR_PACKAGE}:verify`,
@@ -162,6 +161,8 @@ function aggregateTargets(members: readonly string[], names: GraphTargetNames, w
   return { [names.implement]: target(names.implement, 'Implement'), [names.verify]: target(names.verify, 'Verify') };
 }
 
+const RISK_TAGS: Record<Task['risk'], string> = { High: 'vtm:risk:high', Medium: 'vtm:risk:medium', Low: 'vtm:risk:low' };
+
 /** Build every project and edge of the given (already validated) manifests. */
 export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runConfigHash }: BuildGraphInput): BuiltGraph {
   const projects: GraphProject[] = [];
@@ -171,17 +172,25 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
   const taskIds = new Set<string>();
   for (const m of manifests) for (const t of m.tasks) taskIds.add(t.task_id);
 
-  // Labels repeat across thousands of tasks: derive each key once.
-  const keys = new Map<string, string>();
-  const keyOf = (label: string, word: 'slice' | 'phase') => {
-    const k = `${word}\0${label}`;
-    let v = keys.get(k);
-    if (v === undefined) keys.set(k, (v = getGroupKey(label, word)));
+  // Labels repeat across thousands of tasks: derive each key, project name and tag once per label.
+  const derived = { slice: new Map<string, { key: string; name: string; tag: string }>(), phase: new Map<string, { key: string; name: string; tag: string }>() };
+  const derive = (label: string, word: 'slice' | 'phase') => {
+    let v = derived[word].get(label);
+    if (v === undefined) {
+      const key = getGroupKey(label, word);
+      derived[word].set(label, (v = { key, name: `${word}-${key}`, tag: `vtm:${word}:${key}` }));
+    }
     return v;
   };
+  const capabilityTags = new Map<string, string>();
+  const capabilityTag = (id: string) => {
+    let tag = capabilityTags.get(id);
+    if (tag === undefined) capabilityTags.set(id, (tag = `vtm:capability:${id}`));
+    return tag;
+  };
   const addToGroup = (kind: 'slice' | 'phase', label: string, file: string, taskId: string, index: number) => {
-    const name = `${kind}-${keyOf(label, kind)}`;
-    if (name === `${kind}-`) {
+    const { key, name } = derive(label, kind);
+    if (key === '') {
       problems.push({ file, taskId, path: `tasks[${index}].${kind}`, message: `cannot derive a project name from ${JSON.stringify(label)}` });
       return;
     }
@@ -189,34 +198,38 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
       problems.push({ file, taskId, path: `tasks[${index}].${kind}`, message: `${kind} project name "${name}" is also a task id; rename the task or the ${kind}` });
       return;
     }
-    const group = groups.get(name) ?? { file, label, kind, members: [] };
-    group.members.push(taskId);
-    groups.set(name, group);
+    const group = groups.get(name);
+    if (group) group.members.push(taskId);
+    else groups.set(name, { file, label, kind, members: [taskId] });
   };
 
   for (const m of manifests) {
     const snapshotDir = getSnapshotDir(m.file);
     m.tasks.forEach((task, index) => {
-      const tags = ['vtm:task', `vtm:risk:${task.risk.toLowerCase()}`];
-      if (task.slice) tags.push(`vtm:slice:${keyOf(task.slice, 'slice')}`);
-      if (task.phase) tags.push(`vtm:phase:${keyOf(task.phase, 'phase')}`);
-      if (task.capability_id) tags.push(`vtm:capability:${task.capability_id}`);
+      const tags = ['vtm:task', RISK_TAGS[task.risk]];
+      if (task.slice) tags.push(derive(task.slice, 'slice').tag);
+      if (task.phase) tags.push(derive(task.phase, 'phase').tag);
+      if (task.capability_id) tags.push(capabilityTag(task.capability_id));
       if (task.provisional) tags.push('vtm:provisional');
       for (const t of task.tags ?? []) if (!tags.includes(t)) tags.push(t);
       if (m.status === 'BLOCKED') tags.push('vtm:blocked');
       const root = `${VIRTUAL_ROOT}/${task.task_id}`;
+      const deps = task.depends_on_tasks.length > 1 ? [...new Set(task.depends_on_tasks)] : task.depends_on_tasks;
       projects.push({
         file: m.file,
         root,
         config: {
           name: task.task_id,
           root,
+          // Set, so Nx does not probe the (virtual) root for tsconfig.lib.json, tsconfig.app.json and package.json to
+          // guess it: three failed file-system calls per project, on every nx command.
+          projectType: 'library',
           tags,
           metadata: { description: task.title },
-          targets: taskTargets(task, m.file, snapshotDir, targetNames, runConfigHash),
+          targets: taskTargets(task, m.file, snapshotDir, targetNames, runConfigHash, deps),
         },
       });
-      for (const dep of new Set(task.depends_on_tasks)) edges.push({ source: task.task_id, target: dep, file: m.file });
+      for (const dep of deps) edges.push({ source: task.task_id, target: dep, file: m.file });
       if (task.slice) addToGroup('slice', task.slice, m.file, task.task_id, index);
       if (task.phase) addToGroup('phase', task.phase, m.file, task.task_id, index);
     });
@@ -230,6 +243,7 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
       config: {
         name,
         root,
+        projectType: 'library',
         tags: [`vtm:${group.kind}`],
         metadata: { description: `${group.label}: ${group.members.length} tasks` },
         targets: aggregateTargets(group.members, targetNames, group.label),
