@@ -95,12 +95,14 @@ export function getDocPaths(task: Task): string[] {
 }
 
 // Fresh objects per target: without plugin isolation Nx merges configurations in place, so nothing may be shared.
+// Short texts: Nx copies every project's configuration several times per command (to the plugin worker and back, into
+// its graph and source-map caches, to every plugin with createDependencies), so each byte here is paid 10,000 times.
 const implementMetadata = () => ({
-  description: 'Run a coding agent on this task in its own git worktree, audit its diff against the file scope, verify and integrate it',
+  description: "Run this task's agent, audit its diff against the file scope, verify and integrate it",
   help: { command: 'npx nx-vtm help implement', example: {} },
 });
 const verifyMetadata = () => ({
-  description: "Run this task's verification tests (test_verification) on the current checkout",
+  description: "Run this task's test_verification files on the current checkout",
   help: { command: 'npx nx-vtm help verify', example: {} },
 });
 
