@@ -1,4 +1,4 @@
-import { decideAdmission, formatWaitReason, orderForDispatch, shouldReserve } from './admission';
+import { decideAdmission, formatWaitReason, getWaitKey, orderForDispatch, shouldReserve } from './admission';
 import { exclusive, fp, running } from './test-support/footprints';
 import type { AdmissionDecision, ExclusiveReservation, RunningTask, TaskFootprint, WaitReason } from './types';
 
@@ -231,6 +231,16 @@ describe('formatWaitReason', () => {
     [{ kind: 'needs-exclusive', running: ['A', 'B'] }, 'waiting: runs alone; 2 running (A, B)'],
     [{ kind: 'reserved', by: 'X' }, 'waiting: High-risk task X is waiting to run alone'],
   ])('%j', (reason, line) => expect(formatWaitReason(reason)).toBe(line));
+});
+
+describe('getWaitKey', () => {
+  it('is the same wait while an exclusive task waits for other running tasks, whichever they are', () => {
+    expect(getWaitKey({ kind: 'needs-exclusive', running: ['A', 'B'] })).toBe(getWaitKey({ kind: 'needs-exclusive', running: ['C'] }));
+  });
+  it('tells other reasons apart as their lines do', () => {
+    expect(getWaitKey({ kind: 'exclusive-running', heldBy: 'X' })).not.toBe(getWaitKey({ kind: 'exclusive-running', heldBy: 'Y' }));
+    expect(getWaitKey({ kind: 'wip', running: 3, limit: 3 })).not.toBe(getWaitKey({ kind: 'needs-exclusive', running: ['A'] }));
+  });
 });
 
 describe('orderForDispatch', () => {
