@@ -98,7 +98,7 @@ export function getDocPaths(task: Task): string[] {
 // Short texts: Nx copies every project's configuration several times per command (to the plugin worker and back, into
 // its graph and source-map caches, to every plugin with createDependencies), so each byte here is paid 10,000 times.
 const implementMetadata = () => ({
-  description: "Run this task's agent, audit its diff against the file scope, verify and integrate it",
+  description: "Run this task's coding agent, audit its diff against the file scope, verify and integrate it",
   help: { command: 'npx nx-vtm help implement', example: {} },
 });
 const verifyMetadata = () => ({
