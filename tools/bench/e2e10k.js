@@ -157,15 +157,14 @@ async function main() {
     }
     const nx = readProc(child.pid);
     if (nx) (peak.nx.hwm = Math.max(peak.nx.hwm, nx.hwm)), (peak.nx.rss = nx.rss);
+    // The batch executor is the run-batch.js process. A process it has just forked shows the same command line until
+    // it execs the agent, so of several matches the largest is the executor.
     let batch;
     for (const pid of descendants(child.pid)) {
       const p = readProc(pid);
-      if (!p) continue;
-      if (p.cmd.includes('run-batch')) {
-        batch = p;
-        peak.batch = { hwm: Math.max(peak.batch.hwm, p.hwm), rss: p.rss, pid };
-      }
+      if (p && p.cmd.includes('run-batch') && (!batch || p.rss > batch.rss)) batch = p;
     }
+    if (batch) peak.batch = { hwm: Math.max(peak.batch.hwm, batch.hwm), rss: batch.rss };
     samples.push({ t: Date.now() - started, done, nxRss: nx?.rss ?? 0, batchRss: batch?.rss ?? 0 });
     for (const c of checkpoints) if (done >= c && !reached.has(c)) reached.set(c, { t: Date.now() - started, nxRss: nx?.rss ?? 0, batchRss: batch?.rss ?? 0, batchHwm: peak.batch.hwm, nxHwm: peak.nx.hwm });
   };
