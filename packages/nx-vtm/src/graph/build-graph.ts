@@ -94,6 +94,9 @@ export function getGroupKey(label: string, word: 'slice' | 'phase'): string {
 export const sliceProjectName = (label: string): string => `slice-${getGroupKey(label, 'slice')}`;
 export const phaseProjectName = (label: string): string => `phase-${getGroupKey(label, 'phase')}`;
 
+/** The risk tags, built once (a graph of thousands of tasks asks for them per task). */
+const RISK_TAGS: Record<Task['risk'], string> = { High: 'vtm:risk:high', Medium: 'vtm:risk:medium', Low: 'vtm:risk:low' };
+
 /**
  * The Nx project tags of a task's project (what `nx show project` lists and `--projects=tag:...` and
  * `nx-vtm run "tag:..."` select on). `keyOf` may be a cached `getGroupKey`.
@@ -107,7 +110,7 @@ export function buildTaskTags({
   manifestStatus?: string;
   keyOf?: (label: string, word: 'slice' | 'phase') => string;
 }): string[] {
-  const tags = ['vtm:task', `vtm:risk:${task.risk.toLowerCase()}`];
+  const tags = ['vtm:task', RISK_TAGS[task.risk]];
   if (task.slice) tags.push(`vtm:slice:${keyOf(task.slice, 'slice')}`);
   if (task.phase) tags.push(`vtm:phase:${keyOf(task.phase, 'phase')}`);
   if (task.capability_id) tags.push(`vtm:capability:${task.capability_id}`);
@@ -135,20 +138,21 @@ export function getDocPaths(task: Task): string[] {
 }
 
 // Fresh objects per target: without plugin isolation Nx merges configurations in place, so nothing may be shared.
+// Short texts: Nx copies every project's configuration several times per command (to the plugin worker and back, into
+// its graph and source-map caches, to every plugin with createDependencies), so each byte here is paid 10,000 times.
 const implementMetadata = () => ({
-  description: 'Run a coding agent on this task in its own git worktree, audit its diff against the file scope, verify and integrate it',
+  description: "Run this task's coding agent, audit its diff against the file scope, verify and integrate it",
   help: { command: 'npx nx-vtm help implement', example: {} },
 });
 const verifyMetadata = () => ({
-  description: "Run this task's verification tests (test_verification) on the current checkout",
+  description: "Run this task's test_verification files on the current checkout",
   help: { command: 'npx nx-vtm help verify', example: {} },
 });
 
-function taskTargets(task: Task, file: string, snapshotDir: string, names: GraphTargetNames, runConfigHash: string | undefined) {
+function taskTargets(task: Task, file: string, snapshotDir: string, names: GraphTargetNames, runConfigHash: string | undefined, deps: readonly string[]) {
   const taskHash = hashTask(task);
   const docInputs = getDocPaths(task).map(asInput);
   const snapshotInput = `{workspaceRoot}/${snapshotDir}/${task.task_id}.json`;
-  const deps = [...new Set(task.depends_on_tasks)];
   const implement: TargetConfiguration = {
     executor: `${EXECUTOR_PACKAGE}:implement`,
     // The task's own hash is an option, so editing one manifest entry changes only that task's cache key.
@@ -170,7 +174,7 @@ function taskTargets(task: Task, file: string, snapshotDir: string, names: Graph
     // Metadata is repeated for every task and Nx serialises it into its graph cache: keep it short (10,000 tasks).
     metadata: implementMetadata(),
   };
-  if (deps.length > 0) implement.dependsOn = [{ projects: deps, target: names.implement }];
+  if (deps.length > 0) implement.dependsOn = [{ projects: [...deps], target: names.implement }];
 
   const verify: TargetConfiguration = {
     executor: `${EXECUTOR_PACKAGE}:verify`,
@@ -211,18 +215,21 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
   const taskIds = new Set<string>();
   for (const m of manifests) for (const t of m.tasks) taskIds.add(t.task_id);
 
-  // Labels repeat across thousands of tasks: derive each key once.
-  const keys = new Map<string, string>();
-  const keyOf = (label: string, word: 'slice' | 'phase') => {
-    const k = `${word}\0${label}`;
-    let v = keys.get(k);
-    if (v === undefined) keys.set(k, (v = getGroupKey(label, word)));
+  // Labels repeat across thousands of tasks: derive each key, project name and tag once per label.
+  const derived = { slice: new Map<string, { key: string; name: string; tag: string }>(), phase: new Map<string, { key: string; name: string; tag: string }>() };
+  const derive = (label: string, word: 'slice' | 'phase') => {
+    let v = derived[word].get(label);
+    if (v === undefined) {
+      const key = getGroupKey(label, word);
+      derived[word].set(label, (v = { key, name: `${word}-${key}`, tag: `vtm:${word}:${key}` }));
+    }
     return v;
   };
+  const keyOf = (label: string, word: 'slice' | 'phase') => derive(label, word).key;
   /** Adds the task to its slice or phase; returns the group's project name (undefined when it has none). */
   const addToGroup = (kind: 'slice' | 'phase', label: string, file: string, taskId: string, index: number, parentFolder: string | undefined) => {
-    const name = `${kind}-${keyOf(label, kind)}`;
-    if (name === `${kind}-`) {
+    const { key, name } = derive(label, kind);
+    if (key === '') {
       problems.push({ file, taskId, path: `tasks[${index}].${kind}`, message: `cannot derive a project name from ${JSON.stringify(label)}` });
       return undefined;
     }
@@ -231,10 +238,9 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
       return undefined;
     }
     // A slice whose tasks span phases is drawn in each; its own project sits in the folder of its first task.
-    const folder = parentFolder ? `${parentFolder}/${name}` : name;
-    const group = groups.get(name) ?? { file, label, kind, members: [], folder };
-    group.members.push(taskId);
-    groups.set(name, group);
+    const group = groups.get(name);
+    if (group) group.members.push(taskId);
+    else groups.set(name, { file, label, kind, members: [taskId], folder: parentFolder ? `${parentFolder}/${name}` : name });
     return name;
   };
 
@@ -245,18 +251,22 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
       const phase = task.phase ? addToGroup('phase', task.phase, m.file, task.task_id, index, undefined) : undefined;
       const slice = task.slice ? addToGroup('slice', task.slice, m.file, task.task_id, index, phase) : undefined;
       const root = getTaskRoot({ taskId: task.task_id, phase, slice });
+      const deps = task.depends_on_tasks.length > 1 ? [...new Set(task.depends_on_tasks)] : task.depends_on_tasks;
       projects.push({
         file: m.file,
         root,
         config: {
           name: task.task_id,
           root,
+          // Set, so Nx does not probe the (virtual) root for tsconfig.lib.json, tsconfig.app.json and package.json to
+          // guess it: three failed file-system calls per project, on every nx command.
+          projectType: 'library',
           tags,
           metadata: { description: task.title },
-          targets: taskTargets(task, m.file, snapshotDir, targetNames, runConfigHash),
+          targets: taskTargets(task, m.file, snapshotDir, targetNames, runConfigHash, deps),
         },
       });
-      for (const dep of new Set(task.depends_on_tasks)) edges.push({ source: task.task_id, target: dep, file: m.file });
+      for (const dep of deps) edges.push({ source: task.task_id, target: dep, file: m.file });
     });
   }
 
@@ -270,6 +280,7 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
       config: {
         name,
         root,
+        projectType: 'library',
         tags: [`vtm:${group.kind}`],
         metadata: { description: `${group.label}: ${group.members.length} tasks` },
         targets: aggregateTargets(group.members, targetNames, group.label),

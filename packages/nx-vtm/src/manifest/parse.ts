@@ -82,9 +82,16 @@ export function parseManifestValue({
  * planner wrote it. Field positions are kept (problems name `file_scope[2]` as written). Pure.
  */
 function normaliseTaskPaths(task: Task): Task {
-  const out: Task = { ...task };
-  for (const field of PATH_FIELDS) out[field] = task[field].map(normaliseManifestPath);
-  return out;
+  // In place: the task and its lists are zod's fresh output, owned by this parse. Most paths are already in their one
+  // spelling, so copying every task and list (10,000 tasks) would only feed the garbage collector.
+  for (const field of PATH_FIELDS) {
+    const list = task[field];
+    for (let i = 0; i < list.length; i++) {
+      const normalised = normaliseManifestPath(list[i]);
+      if (normalised !== list[i]) list[i] = normalised;
+    }
+  }
+  return task;
 }
 
 /** Order problems by task position, so a long list reads top to bottom like the file. */

@@ -90,3 +90,39 @@ it('isNamedDocReference', () => {
   expect(isNamedDocReference('docs/adr/0002.md')).toBe(false);
   expect(isNamedDocReference('README.md')).toBe(false);
 });
+
+describe('plain paths (the one-regex fast path) are judged as the full rules judge them', () => {
+  it.each([
+    ['packages/p1/src/f1.ts'],
+    ['@scope/pkg/index.ts'],
+    ['a-b/c_d+e=f,g.ts'],
+    ['dir/'],
+    ['file.'],
+    ['a..b/c'],
+    ['a/.hidden/x'],
+    ['.github/workflows/ci.yml'],
+    ['a/./b'],
+    ['a//b'],
+    ['a/../b'],
+    ['C:/x'],
+    ['a:b'],
+    ['src/*.ts'],
+    ['a b'],
+    ['~x/y'],
+    ['dir//'],
+  ])('%j', (p) => {
+    // What the full rules say, spelled out without the fast path: a plain path is one of ordinary segments.
+    const segments = (p.endsWith('/') ? p.slice(0, -1) : p).split('/');
+    const plain = segments.every((s) => /^[A-Za-z0-9_@+=,-][A-Za-z0-9_@+=,.-]*$/.test(s));
+    if (plain) {
+      expect(getPathProblem(p)).toBeUndefined();
+      expect(normaliseManifestPath(p)).toBe(p);
+    } else if (['a/./b', 'a//b', 'dir//'].includes(p)) {
+      expect(getPathProblem(p)).toMatch(/not normalised/);
+    } else if (['a/.hidden/x', '.github/workflows/ci.yml', '~x/y', 'a b'].includes(p)) {
+      expect(getPathProblem(p)).toBeUndefined();
+    } else {
+      expect(getPathProblem(p)).toBeDefined();
+    }
+  });
+});

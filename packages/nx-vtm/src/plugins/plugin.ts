@@ -2,15 +2,14 @@
  * Nx glue: createNodes (projects and targets from manifests) and createDependencies (edges for `nx graph`).
  * Never writes to the workspace: with the daemon on, any write would re-trigger inference (shared notes).
  */
-import {
-  AggregateCreateNodesError,
+import type {
+  CreateDependencies,
+  CreateNodes,
+  CreateNodesResult,
   DependencyType,
-  type CreateDependencies,
-  type CreateNodes,
-  type CreateNodesResult,
-  type PostTasksExecution,
-  type PreTasksExecution,
-  type RawProjectGraphDependency,
+  PostTasksExecution,
+  PreTasksExecution,
+  RawProjectGraphDependency,
 } from '@nx/devkit';
 import { minimatch } from 'minimatch';
 import { ManifestError, type ManifestProblem } from '../manifest/problems';
@@ -35,6 +34,20 @@ function groupByFile(problems: readonly ManifestProblem[]): Map<string, Manifest
   return byFile;
 }
 
+/**
+ * One ManifestError per file, in the error Nx expects from createNodes. @nx/devkit is loaded here, on the error path
+ * only: loading it costs every nx command ~150 ms in the plugin worker, and the happy path needs nothing from it.
+ */
+function throwManifestErrors(problems: readonly ManifestProblem[]): never {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { AggregateCreateNodesError } = require('@nx/devkit') as typeof import('@nx/devkit');
+  const errors = [...groupByFile(problems)].map(([file, fileProblems]) => [file, new ManifestError(fileProblems)] as [string, Error]);
+  throw new AggregateCreateNodesError(errors, []);
+}
+
+/** `DependencyType.implicit`, without loading @nx/devkit at run time (see throwManifestErrors). */
+const IMPLICIT = 'implicit' as DependencyType.implicit;
+
 export const createNodes: CreateNodes<PluginOptionsInput> = [
   MANIFEST_CANDIDATE_GLOB,
   (files, rawOptions, context) => {
@@ -53,27 +66,18 @@ export const createNodes: CreateNodes<PluginOptionsInput> = [
     if (manifestFiles.length === 0) return [];
 
     const loaded = readManifests({ workspaceRoot: context.workspaceRoot, files: manifestFiles, sources: options.sources });
-    if (!loaded.ok) {
-      const errors = [...groupByFile(loaded.error)].map(([file, problems]) => [file, new ManifestError(problems)] as [string, Error]);
-      throw new AggregateCreateNodesError(errors, []);
-    }
+    if (!loaded.ok) throwManifestErrors(loaded.error);
     // Trust: unless this registration opts in, a manifest may not choose programs or their powers (manifest/trust.ts).
     if (!options.trustManifestCommands) {
       const untrusted = loaded.value.flatMap(({ file, manifest }) => getUntrustedCommandProblems({ manifest, file, agentOptions: options.agent }));
-      if (untrusted.length > 0) {
-        const errors = [...groupByFile(untrusted)].map(([file, problems]) => [file, new ManifestError(problems)] as [string, Error]);
-        throw new AggregateCreateNodesError(errors, []);
-      }
+      if (untrusted.length > 0) throwManifestErrors(untrusted);
     }
     const graph = buildGraph({
       manifests: loaded.value.map(({ file, manifest }) => ({ file, status: manifest.status, tasks: manifest.tasks })),
       targetNames: { implement: options.implementTargetName, verify: options.verifyTargetName },
       runConfigHash: hashRunConfig(options),
     });
-    if (graph.problems.length > 0) {
-      const errors = [...groupByFile(graph.problems)].map(([file, problems]) => [file, new ManifestError(problems)] as [string, Error]);
-      throw new AggregateCreateNodesError(errors, []);
-    }
+    if (graph.problems.length > 0) throwManifestErrors(graph.problems);
     const byFile = new Map<string, CreateNodesResult>();
     for (const p of graph.projects) {
       const result = byFile.get(p.file) ?? { projects: {} };
@@ -106,7 +110,7 @@ export const createDependencies: CreateDependencies<PluginOptionsInput> = (rawOp
     for (const d of dependsOn) {
       if (typeof d === 'string' || !d.projects || typeof d.projects === 'string') continue;
       for (const dep of d.projects) {
-        if (context.projects[dep]) deps.push({ source: name, target: dep, type: DependencyType.implicit });
+        if (context.projects[dep]) deps.push({ source: name, target: dep, type: IMPLICIT });
       }
     }
   }

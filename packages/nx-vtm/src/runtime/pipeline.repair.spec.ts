@@ -152,6 +152,13 @@ describe('repair turns', () => {
     expect(ok.outcome).toMatchObject({ status: 'completed', files_modified: [] });
   }, 60_000);
 
+  it('allowNoChanges holds in the shared checkout too (isolation "none")', async () => {
+    const shared = (over: Record<string, unknown>): PluginOptions => ({ ...buildOptions({ '*': { writeScope: 'none' } }, { repairTurns: 0, ...over }), isolation: 'none' });
+    const task = { file_scope: ['src/a.js'], test_verification: [] };
+    expect((await run('IDLE--T02', shared({}), { task })).outcome).toMatchObject({ status: 'blocked', reason: 'no_changes' });
+    expect((await run('CHECK--T02', shared({ allowNoChanges: true }), { task })).outcome).toMatchObject({ status: 'completed', files_modified: [] });
+  }, 60_000);
+
   it('a kill during a repair turn continues that turn; a finished repair turn is not run again', async () => {
     const plan = { '*': { failTests: true, repairs: { '1': { failTests: false } } } };
     // Dies right after the repair turn's agent finished (its "saved" is never recorded).

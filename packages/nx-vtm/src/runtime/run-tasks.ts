@@ -187,15 +187,16 @@ async function* runWithStore({
   const tasks = input.taskIds.map((id) => ctx.tasks.get(id)!.task);
   const taskHashes = new Map(tasks.map((t) => [t.task_id, hashTask(t)]));
   const startTimes = new Map<string, number>();
-  const result = (taskId: string, status: TaskRunResult['status'], reason?: string): TaskRunResult => ({
-    taskId,
-    status,
-    reason,
+  const result = (taskId: string, status: TaskRunResult['status'], reason?: string): TaskRunResult => {
     // Ends with a newline: Nx prints it as is, and the next line must not be glued to the last one.
-    terminalOutput: `${outputs.get(taskId)!.join('\n')}\n`,
-    startTime: startTimes.get(taskId) ?? started,
-    endTime: Date.now(),
-  });
+    const terminalOutput = `${(outputs.get(taskId) ?? []).join('\n')}\n`;
+    // A finished task's lines are handed to Nx once; keeping them would grow the batch process with every task done
+    // (10,000 tasks in one batch). Later lines for it (none are expected) are dropped by log().
+    outputs.delete(taskId);
+    const startTime = startTimes.get(taskId) ?? started;
+    startTimes.delete(taskId);
+    return { taskId, status, reason, terminalOutput, startTime, endTime: Date.now() };
+  };
 
   // Per-task blockers decided before any start (missing context, no ACs, High risk without tests, provisional too
   // early). A task already completed for its current entry is done and never blocked afresh.

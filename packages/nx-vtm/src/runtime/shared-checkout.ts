@@ -176,7 +176,7 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
   const ownPaths = data.paths as string[];
 
   // 4. Audit that commit.
-  const audited = await auditCommit({ input, cwd: root, from: baseSha, to: sha, dir: paths.dir });
+  const audited = await auditCommit({ input, cwd: root, from: baseSha, to: sha, dir: paths.dir, allowNoChanges: resolved.value.config.allowNoChanges });
   if (!audited.ok) return { agent, outcome: blocked(audited.reason, audited.message, { ...common, ...audited.extra }), summary: audited.message };
   const audit = audited.audit;
   if (done < stageIndex('audited')) {

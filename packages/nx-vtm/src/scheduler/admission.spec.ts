@@ -1,4 +1,4 @@
-import { decideAdmission, formatWaitReason, orderForDispatch, shouldReserve } from './admission';
+import { decideAdmission, formatWaitReason, getWaitKey, orderForDispatch, shouldReserve } from './admission';
 import { exclusive, fp, running } from './test-support/footprints';
 import type { AdmissionDecision, ExclusiveReservation, RunningTask, TaskFootprint, WaitReason } from './types';
 
@@ -231,6 +231,24 @@ describe('formatWaitReason', () => {
     [{ kind: 'needs-exclusive', running: ['A', 'B'] }, 'waiting: runs alone; 2 running (A, B)'],
     [{ kind: 'reserved', by: 'X' }, 'waiting: High-risk task X is waiting to run alone'],
   ])('%j', (reason, line) => expect(formatWaitReason(reason)).toBe(line));
+});
+
+describe('getWaitKey', () => {
+  it('is the same wait while an exclusive task waits for other running tasks, whichever they are', () => {
+    expect(getWaitKey({ kind: 'needs-exclusive', running: ['A', 'B'] })).toBe(getWaitKey({ kind: 'needs-exclusive', running: ['C'] }));
+  });
+  it('is the same wait while a task waits for a slot, whatever keeps the slots busy', () => {
+    const key = getWaitKey({ kind: 'wip', running: 3, limit: 3 });
+    expect(getWaitKey({ kind: 'exclusive-running', heldBy: 'X' })).toBe(key);
+    expect(getWaitKey({ kind: 'exclusive-running', heldBy: 'Y' })).toBe(key);
+    // A reservation is news (a High-risk task is about to take the workspace): logged.
+    expect(getWaitKey({ kind: 'reserved', by: 'X' })).not.toBe(key);
+  });
+  it('tells other reasons apart as their lines do', () => {
+    expect(getWaitKey({ kind: 'wip', running: 3, limit: 3 })).not.toBe(getWaitKey({ kind: 'needs-exclusive', running: ['A'] }));
+    expect(getWaitKey({ kind: 'scope', entry: 'a/x', heldBy: 'A', heldEntry: 'a/' })).not.toBe(getWaitKey({ kind: 'scope', entry: 'a/x', heldBy: 'B', heldEntry: 'a/' }));
+    expect(getWaitKey({ kind: 'scope', entry: 'a/x', heldBy: 'A', heldEntry: 'a/' })).not.toBe(getWaitKey({ kind: 'wip', running: 3, limit: 3 }));
+  });
 });
 
 describe('orderForDispatch', () => {

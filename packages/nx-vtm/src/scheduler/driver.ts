@@ -10,7 +10,7 @@
  * pre-checks admission over its own running tasks with the same `decideAdmission`, so local concurrency never exceeds
  * the WIP limit and an exclusive task never starts beside one of our own tasks, whatever the store answers.
  */
-import { decideAdmission, formatWaitReason, orderForDispatch } from './admission';
+import { decideAdmission, formatWaitReason, getWaitKey, orderForDispatch } from './admission';
 import type { RunningTask, TaskFootprint, WaitReason } from './types';
 
 /** A task of this run: its admission footprint and the ids it depends on. */
@@ -268,10 +268,10 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
   };
 
   const setWaiting = (id: string, reason: WaitReason): void => {
-    const line = formatWaitReason(reason);
-    if (lastLine.get(id) === line) return;
-    lastLine.set(id, line);
-    emit({ kind: 'waiting', taskId: id, at: ports.now(), reason, line });
+    const key = getWaitKey(reason);
+    if (lastLine.get(id) === key) return;
+    lastLine.set(id, key);
+    emit({ kind: 'waiting', taskId: id, at: ports.now(), reason, line: formatWaitReason(reason) });
   };
 
   const start = (task: DriverTask): void => {

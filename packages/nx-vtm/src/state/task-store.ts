@@ -56,6 +56,7 @@ import {
   type WaitingTask,
 } from './store-rows';
 import { checkTransition } from './transitions';
+import { getWaitKey } from '../scheduler/admission';
 
 export type { WaitingTask } from './store-rows';
 
@@ -1145,8 +1146,9 @@ export class TaskStore {
         refreshed_at: now,
         lease_ms: leaseMs,
       });
-    // Callers poll; log a wait only when it starts or its reason changes, so the log stays readable.
-    if (!existing || existing.reason !== reasonJson) {
+    // Callers poll; log a wait only when it starts or its reason changes (not its volatile parts, see getWaitKey), so
+    // the log stays readable and does not grow with waiting tasks x starts.
+    if (!existing || (existing.reason !== reasonJson && getWaitKey(JSON.parse(existing.reason) as WaitReason) !== getWaitKey(reason))) {
       tx.events.push({ type: 'wait', runId, taskId, status: 'pending', reason: reason.kind, extra: { wait: reason } });
     }
     if (reservedAt !== null && existing?.reserved_at == null) {
