@@ -344,6 +344,10 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
     // One pass over the ready tasks in priority order (exclusive ones first, see orderForDispatch). A refused task never
     // holds back lower-priority ones: a slot left idle while a ready task could run is what list scheduling avoids.
     let broad: WaitReason | undefined;
+    // Only the first exclusive task refused here is shown to the coordinator per pass: reservations are granted one
+    // at a time in waiting order anyway, and asking for every one cost a store write per waiting High-risk task per
+    // pass (a 4,000-task backlog with dozens of them waiting stalled on it: bench:e2e10k).
+    let reserveAsked = false;
     const resultsBefore = results.size;
     for (const task of orderForDispatch(ready.map((id) => byId.get(id)!))) {
       const id = task.taskId;
@@ -361,6 +365,13 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
       // Exclusive tasks refused locally are still shown to the coordinator (reserveOnly): it tracks how long they have
       // waited and reserves the workspace past the threshold, which is what stops them from starving.
       const reserveOnly = !local.admit;
+      if (reserveOnly) {
+        if (reserveAsked) {
+          setWaiting(id, local.reason);
+          continue;
+        }
+        reserveAsked = true;
+      }
       let outcome: TryStartOutcome;
       try {
         outcome = await ports.tryStart(id, readySince.get(id)!, reserveOnly ? { reserveOnly } : undefined);
