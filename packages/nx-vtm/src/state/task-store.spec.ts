@@ -476,9 +476,14 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       claim(store, 'A');
       for (let i = 0; i < 3; i++) store.tryClaim(claimArgs('B', { admit: admitWip, wipLimit: 1 }));
       expect(events().filter((e) => e.type === 'wait')).toHaveLength(1);
+      // Only the number of busy slots changed: still the same wait (see getWaitKey), not logged again.
       claim(store, 'C', { admit: admitAll });
       store.tryClaim(claimArgs('B', { admit: admitWip, wipLimit: 1 }));
-      expect(events().filter((e) => e.type === 'wait').map((e) => (e.wait as { running: number }).running)).toEqual([1, 2]);
+      expect(events().filter((e) => e.type === 'wait').map((e) => (e.wait as { running: number }).running)).toEqual([1]);
+      // Another reason is a new wait.
+      const scope: AdmitFn = () => ({ admit: false, reason: { kind: 'scope', entry: 'src/B/x.ts', heldBy: 'C', heldEntry: 'src/B/' } });
+      store.tryClaim(claimArgs('B', { admit: scope }));
+      expect(events().filter((e) => e.type === 'wait').map((e) => (e.wait as { kind: string }).kind)).toEqual(['wip', 'scope']);
     });
 
     it('reserves the workspace for an exclusive task that waited too long, and passes the reservation to admit', () => {
