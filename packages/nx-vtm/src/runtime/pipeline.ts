@@ -35,6 +35,9 @@ import { commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
 import { gitOk, getHeadSha, isAncestor, runGit } from '../workspace/git';
 import { commitWorkingTree, saveRef } from '../workspace/work-commit';
 import { createSqliteLock } from '../workspace/sqlite-lock';
+import { syncFromRemote } from '../workspace/remote';
+import type { LockPort } from '../workspace/ports';
+import { resolveCoordinatorUrl } from '../state/db/coordinator-options';
 import { getVerificationCommand } from './verification';
 import { failpoint } from './failpoint';
 import { runSharedCheckoutStages } from './shared-checkout';
@@ -47,6 +50,28 @@ const WORKTREE_LOCK = 'worktrees';
 /** Run `fn` under the workspace's cross-process lock (`.vtm/locks.db`, the file integration locks). */
 export function withWorktreeLock<T>(workspaceRoot: string, fn: () => Promise<T>): Promise<T> {
   return createSqliteLock({ file: join(workspaceRoot, '.vtm', 'locks.db') }).withLock(WORKTREE_LOCK, fn);
+}
+
+/**
+ * The integration lock: this checkout's (`.vtm/locks.db`), and, when the integration branch is shared through a remote
+ * and the coordinator is PostgreSQL, also the namespace's advisory lock, so machines merge and push one at a time
+ * (the local lock first: one connection per machine waits, not one per process).
+ */
+export function getIntegrationLock(workspaceRoot: string, options: PluginOptions): LockPort | undefined {
+  const coordinator = options.coordinator;
+  if (!options.remote || coordinator.type !== 'postgres') return undefined;
+  const local = createSqliteLock({ file: join(workspaceRoot, '.vtm', 'locks.db') });
+  return {
+    withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+      return local.withLock(name, () => {
+        const url = resolveCoordinatorUrl(coordinator.url);
+        if (!url.ok) throw new Error(url.error);
+        // Loaded only when asked for, like the store (coordinator.ts): the pg worker is never loaded on SQLite.
+        const { createPostgresLock } = require('../state/db/postgres') as typeof import('../state/db/postgres');
+        return createPostgresLock({ url: url.value, namespace: coordinator.namespace }).withLock(name, fn);
+      });
+    },
+  };
 }
 
 /** Where a task's audit trail lives, and the subfolder Nx caches as the implement target's output. */
@@ -611,6 +636,8 @@ async function runTurn({
       linkDirs,
       sha,
       guard: () => (attempt.holds() ? undefined : 'its claim was lost (another process owns the task now)'),
+      ...(options.remote ? { remote: options.remote } : {}),
+      ...(getIntegrationLock(workspaceRoot, options) ? { lock: getIntegrationLock(workspaceRoot, options) } : {}),
       ...(useQueue ? { testMerged: { worktree: cwd, run: checkMerged } } : {}),
     });
     if (!merged.ok) {
@@ -771,15 +798,35 @@ async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepa
   // .git/worktrees/<other>/commondir"; the scheduling benchmark lost a task this way in 2 of 4 backlog runs, whenever
   // several tasks started at once). The setup command, which may take minutes, runs after, outside the lock.
   const useSpare = options.worktree.spares > 0;
-  const create = () => withWorktreeLock(workspaceRoot, () => createTaskWorktree({ repoRoot: workspaceRoot, taskId: id, baseRef: integrationBranch, linkDirs, useSpare }));
-  let wt = await create();
+  // With a shared remote, the task starts from the remote's integration branch: what its dependencies merged on
+  // other machines is in it (the coordinator records them completed only after their push).
+  let syncProblem: { reason: string; message: string } | undefined;
+  const create = () =>
+    withWorktreeLock(workspaceRoot, async () => {
+      if (options.remote) {
+        const synced = await syncFromRemote({ repoRoot: workspaceRoot, remote: options.remote, branch: integrationBranch });
+        if (!synced.ok) {
+          const reason = synced.error.code === 'remote_diverged' ? 'remote_diverged' : 'worktree_failed';
+          syncProblem = { reason, message: `Task ${id}: cannot start from ${options.remote}/${integrationBranch}: ${synced.error.message}` };
+          return undefined;
+        }
+        if (synced.value === 'fast_forwarded') log(`${integrationBranch} fast-forwarded to ${options.remote}/${integrationBranch}`);
+      }
+      return createTaskWorktree({ repoRoot: workspaceRoot, taskId: id, baseRef: integrationBranch, linkDirs, useSpare });
+    });
+  const remoteFailed = (): Prepared => ({ ok: false, reason: syncProblem?.reason ?? 'worktree_failed', message: syncProblem?.message ?? `Task ${id}: cannot sync with the remote` });
+  let created = await create();
+  if (!created) return remoteFailed();
+  let wt = created;
   if (!wt.ok && wt.error.code === 'uncommitted_work' && wt.error.path) {
     // Only one claim on a task exists at a time, so uncommitted work in its worktree is from an earlier attempt that
     // died before its agent finished (crash, kill, lost claim, rate limit). Keep it, reachable under a ref, and start clean.
     const saved = await saveLeftoverWork({ worktree: wt.error.path, taskId: id });
     if (saved.ok) {
       log(`earlier attempt's uncommitted work saved as ${saved.value} (inspect with: git show --stat ${saved.value})`);
-      wt = await create();
+      created = await create();
+      if (!created) return remoteFailed();
+      wt = created;
     } else {
       log(`earlier attempt's uncommitted work could not be saved: ${saved.error}`);
     }
