@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { commitTaskWork, integrateTaskBranch } from './integrate';
 import { syncFromRemote } from './remote';
+import { parsePluginOptions } from '../config/plugin-options';
 import { makeTempRepo, type TempRepo } from './test-support/git-fixture';
 import { createTaskWorktree } from './worktree';
 
@@ -178,5 +179,17 @@ describe('integrateTaskBranch with a remote', () => {
     const refused = await integrateTaskBranch({ repoRoot: mine.root, taskId: 'T2', strategy: 'branch', remote: 'origin', sha: u.sha });
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.error.reason).toBe('push_failed');
+  });
+});
+
+describe('the remote option', () => {
+  it('is off by default, takes a remote name, and refuses a URL naming the option', () => {
+    const off = parsePluginOptions({});
+    expect(off.ok && off.value.remote).toBeUndefined();
+    const on = parsePluginOptions({ remote: 'origin' });
+    expect(on.ok && on.value.remote).toBe('origin');
+    const url = parsePluginOptions({ remote: 'https://example.com/repo.git' });
+    expect(url.ok).toBe(false);
+    if (!url.ok) expect(url.error).toMatch(/remote.*the name of a git remote/s);
   });
 });
