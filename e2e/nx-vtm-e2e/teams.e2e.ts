@@ -71,11 +71,9 @@ const readLog = (file: string): AgentEvent[] =>
         .map((l) => JSON.parse(l) as AgentEvent)
     : [];
 
-it('two clones of one remote: every task\'s work reaches the remote, and a dependent on the other clone starts from its dependency\'s work', async () => {
-  const [T1, T2, T3] = ['CHAIN--T01', 'CHAIN--T02', 'CHAIN--T03'];
-  const solos = ['SOLO--T01', 'SOLO--T02', 'SOLO--T03'];
-  const tasks = [task(T1), task(T2, { depends_on_tasks: [T1] }), task(T3, { depends_on_tasks: [T2] }), ...solos.map((id) => task(id))];
-  const options = { wipLimit: 2, coordinator: { type: 'postgres', url: 'env:VTM_PG_URL', namespace: 'team-remote-e2e' }, remote: 'origin' };
+/** Two clones of one bare remote ("machines" A and B), each with the shared coordinator and the remote option. */
+function createClones(tasks: Record<string, unknown>[], namespace: string, extra: Record<string, unknown> = {}) {
+  const options = { wipLimit: 2, coordinator: { type: 'postgres', url: 'env:VTM_PG_URL', namespace }, remote: 'origin', ...extra };
   const a = createAgentWorkspace({ tasks, options });
   workspaces.push(a);
   const bare = `${a.root}.remote.git`;
@@ -88,26 +86,47 @@ it('two clones of one remote: every task\'s work reaches the remote, and a depen
   b.git(['remote', 'add', 'origin', bare]);
   b.git(['fetch', '-q', 'origin']);
   b.git(['reset', '-q', '--hard', 'origin/main']);
+  const inBare = (args: string[]) => execFileSync('git', args, { cwd: bare, encoding: 'utf8' }).trim();
+  const contains = (ancestor: string, descendant: string) => {
+    try {
+      execFileSync('git', ['merge-base', '--is-ancestor', ancestor, descendant], { cwd: bare, stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return { a, b, bare, inBare, contains, sharedLog: `${a.root}.shared-agent.log` };
+}
 
-  const sharedLog = `${a.root}.shared-agent.log`;
+/**
+ * A runs `first` (its selection holds `head`), and B starts `second` once A's agent for `head` is at work, so B sees
+ * `head` claimed and waits for it: a dependent only B selects then runs on B, after `head` completed on A.
+ */
+async function runBoth({ a, b, sharedLog, head, first, second }: { a: AgentWorkspace; b: AgentWorkspace; sharedLog: string; head: string; first: string[]; second: string[] }) {
   const env = { VTM_PG_URL: pg.url, SCRIPTED_AGENT_LOG: sharedLog };
   const plan = { '*': { sleepMs: 1_500 } };
   const projects = (ids: string[]) => ['run-many', '-t', 'implement', `--projects=${ids.join(',')}`, '--outputStyle=stream'];
+  const runA = a.runAsync(projects(first), plan, env);
+  const deadline = Date.now() + 90_000;
+  while (!readLog(sharedLog).some((e) => e.event === 'start' && e.taskId === head)) {
+    if (Date.now() > deadline) throw new Error(`A never started ${head}:\n${(await runA).output.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const [ra, rb] = await Promise.all([runA, b.runAsync(projects(second), plan, env)]);
+  if (ra.code !== 0) throw new Error(`clone A failed:\n${ra.output.slice(-3000)}`);
+  if (rb.code !== 0) throw new Error(`clone B failed:\n${rb.output.slice(-3000)}`);
+  return readLog(sharedLog);
+}
+
+it('two clones of one remote: every task\'s work reaches the remote, and a dependent on the other clone starts from its dependency\'s work', async () => {
+  const [T1, T2, T3] = ['CHAIN--T01', 'CHAIN--T02', 'CHAIN--T03'];
+  const solos = ['SOLO--T01', 'SOLO--T02', 'SOLO--T03'];
+  const tasks = [task(T1), task(T2, { depends_on_tasks: [T1] }), task(T3, { depends_on_tasks: [T2] }), ...solos.map((id) => task(id))];
+  const { a, b, bare, inBare, contains, sharedLog } = createClones(tasks, 'team-remote-e2e');
   try {
     // Overlapping selections: the solo tasks on both; the chain split so that T2 can only run on B (A never selects
-    // it) while T1 runs on A (B starts once A's T1 agent is at work, so B sees T1 claimed and waits for it).
-    const runA = a.runAsync(projects([T1, ...solos]), plan, env);
-    const deadline = Date.now() + 90_000;
-    while (!readLog(sharedLog).some((e) => e.event === 'start' && e.taskId === T1)) {
-      if (Date.now() > deadline) throw new Error(`A never started ${T1}:\n${(await runA).output.slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const runB = b.runAsync(projects([T3, ...solos]), plan, env);
-    const [ra, rb] = await Promise.all([runA, runB]);
-    if (ra.code !== 0) throw new Error(`clone A failed:\n${ra.output.slice(-3000)}`);
-    if (rb.code !== 0) throw new Error(`clone B failed:\n${rb.output.slice(-3000)}`);
-
-    const log = readLog(sharedLog);
+    // it) while T1 runs on A. T3 (B's selection) may run on either.
+    const log = await runBoth({ a, b, sharedLog, head: T1, first: [T1, ...solos], second: [T3, ...solos] });
     const starts = log.filter((e) => e.event === 'start');
     // Every agent ran exactly once, across both clones.
     expect(starts.map((e) => e.taskId).sort()).toEqual(tasks.map((t) => t.task_id as string).sort());
@@ -116,17 +135,8 @@ it('two clones of one remote: every task\'s work reaches the remote, and a depen
     expect(ranOn(T1).startsWith(a.root)).toBe(true);
     expect(ranOn(T2).startsWith(b.root)).toBe(true);
 
-    // The remote's main holds every task's commit.
-    const inBare = (args: string[]) => execFileSync('git', args, { cwd: bare, encoding: 'utf8' }).trim();
+    // The remote's main holds every task's commit and files.
     const taskCommit = (id: string) => inBare(['log', '--format=%H', `--grep=^feat(${id})`, 'main']);
-    const contains = (ancestor: string, descendant: string) => {
-      try {
-        execFileSync('git', ['merge-base', '--is-ancestor', ancestor, descendant], { cwd: bare, stdio: 'ignore' });
-        return true;
-      } catch {
-        return false;
-      }
-    };
     for (const t of tasks) expect(taskCommit(t.task_id as string)).toMatch(/^[0-9a-f]{40}$/);
     const files = inBare(['ls-tree', '-r', '--name-only', 'main']).split('\n');
     for (const t of tasks) expect(files).toContain(`src/${(t.task_id as string).toLowerCase().replace(/[^a-z0-9]+/g, '-')}.js`);
@@ -144,6 +154,27 @@ it('two clones of one remote: every task\'s work reaches the remote, and a depen
       const state = w.state().tasks;
       for (const id of selected) expect(state[id]).toMatchObject({ status: 'completed' });
     }
+  } finally {
+    rmSync(sharedLog, { force: true });
+    rmSync(bare, { recursive: true, force: true });
+  }
+});
+
+it('integration "branch" with a remote: each vtm/<id> is pushed, and a dependent on the other clone stacks on its dependency\'s pushed branch', async () => {
+  const [T1, T2] = ['STACK--T01', 'STACK--T02'];
+  const tasks = [task(T1), task(T2, { depends_on_tasks: [T1] })];
+  const { a, b, bare, inBare, contains, sharedLog } = createClones(tasks, 'team-branch-e2e', { integration: 'branch' });
+  try {
+    const log = await runBoth({ a, b, sharedLog, head: T1, first: [T1], second: [T2] });
+    const starts = log.filter((e) => e.event === 'start');
+    expect(starts.map((e) => e.taskId).sort()).toEqual([T1, T2]);
+    expect(starts.find((e) => e.taskId === T2)!.cwd.startsWith(b.root)).toBe(true);
+    const tip = (id: string) => inBare(['rev-parse', `refs/heads/vtm/${id}`]);
+    expect(tip(T1)).toMatch(/^[0-9a-f]{40}$/);
+    // B never had vtm/T1 of its own: T2's branch contains T1's because B fetched it from the remote.
+    expect(contains(tip(T1), tip(T2))).toBe(true);
+    // Nothing was merged into main.
+    expect(inBare(['rev-parse', 'main'])).toBe(a.git(['rev-parse', 'main']).trim());
   } finally {
     rmSync(sharedLog, { force: true });
     rmSync(bare, { recursive: true, force: true });

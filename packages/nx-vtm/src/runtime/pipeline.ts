@@ -35,7 +35,7 @@ import { commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
 import { gitOk, getHeadSha, isAncestor, runGit } from '../workspace/git';
 import { commitWorkingTree, saveRef } from '../workspace/work-commit';
 import { createSqliteLock } from '../workspace/sqlite-lock';
-import { syncFromRemote } from '../workspace/remote';
+import { fetchBranch, syncFromRemote, trackingRef } from '../workspace/remote';
 import type { LockPort } from '../workspace/ports';
 import { resolveCoordinatorUrl } from '../state/db/coordinator-options';
 import { getVerificationCommand } from './verification';
@@ -245,15 +245,23 @@ export function judgeAcceptanceCriteria(task: Task, agent: AgentOutcome | undefi
 }
 
 /** Merge the branches `vtm/<dep>` of the task's dependencies that exist and are not yet in the worktree's HEAD. */
-async function mergeDependencyBranches({ cwd, task }: { cwd: string; task: Task }): Promise<{ ok: true; value: string[] } | { ok: false; error: string }> {
+async function mergeDependencyBranches({ cwd, task, remote }: { cwd: string; task: Task; remote?: string }): Promise<{ ok: true; value: string[] } | { ok: false; error: string }> {
   const merged: string[] = [];
   for (const dep of task.depends_on_tasks) {
     const branch = `vtm/${dep}`;
-    const exists = await gitOk({ cwd, args: ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`] });
+    // With a shared remote the dependency may have run on another machine: its pushed branch is the one it completed
+    // with (a local branch of the same name may be an older attempt's).
+    let ref = `refs/heads/${branch}`;
+    if (remote) {
+      const fetched = await fetchBranch({ cwd, remote, branch });
+      if (!fetched.ok) return { ok: false, error: `Task ${task.task_id}: cannot fetch its dependency branch ${branch}: ${fetched.error.message}` };
+      if (fetched.value) ref = trackingRef(remote, branch);
+    }
+    const exists = await gitOk({ cwd, args: ['rev-parse', '--verify', '--quiet', ref] });
     if (!exists.ok) continue;
-    const contained = await gitOk({ cwd, args: ['merge-base', '--is-ancestor', branch, 'HEAD'] });
+    const contained = await gitOk({ cwd, args: ['merge-base', '--is-ancestor', ref, 'HEAD'] });
     if (contained.ok) continue;
-    const m = await gitOk({ cwd, args: ['merge', '--no-ff', '--no-edit', '-m', `Merge ${branch} (dependency of ${task.task_id})`, branch] });
+    const m = await gitOk({ cwd, args: ['merge', '--no-ff', '--no-edit', '-m', `Merge ${branch} (dependency of ${task.task_id})`, ref] });
     if (!m.ok) {
       await gitOk({ cwd, args: ['merge', '--abort'] });
       return { ok: false, error: `Task ${task.task_id}: its dependency branch ${branch} does not merge cleanly into vtm/${task.task_id}; merge the dependency branches first` };
@@ -849,7 +857,7 @@ async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepa
   if (options.integration === 'branch') {
     // Nothing is merged into the integration branch in this mode, so a task starts from its dependencies' branches:
     // each one not yet in the base is merged into the new task branch before the agent runs.
-    const stacked = await mergeDependencyBranches({ cwd, task });
+    const stacked = await mergeDependencyBranches({ cwd, task, ...(options.remote ? { remote: options.remote } : {}) });
     if (!stacked.ok) return { ok: false, reason: 'merge_conflict', message: stacked.error };
     if (stacked.value.length > 0) {
       const head = await getHeadSha({ cwd });
