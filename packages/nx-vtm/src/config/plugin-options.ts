@@ -139,7 +139,9 @@ export const pluginOptionsSchema = z
     .describe('Where claims, leases, reservations and pauses are kept: this checkout (sqlite, default) or a database shared by a team or CI fleet (postgres); see docs/teams.md.'),
   })
   // Strict: a misspelt option ("wiplimit") is an error, not silently the default.
-  .refine((o) => o.heartbeatMs < o.leaseMs, { message: 'heartbeatMs must be less than leaseMs (a claim would expire between heartbeats)', path: ['heartbeatMs'] });
+  .refine((o) => o.heartbeatMs < o.leaseMs, { message: 'heartbeatMs must be less than leaseMs (a claim would expire between heartbeats)', path: ['heartbeatMs'] })
+  // Fetching and pushing happen around task worktrees; with isolation "none" agents work in the checkout itself.
+  .refine((o) => !(o.remote && o.isolation === 'none'), { message: 'remote needs isolation "worktree" (with "none" nothing would be fetched or pushed)', path: ['remote'] });
 
 export type PluginOptionsInput = z.input<typeof pluginOptionsSchema>;
 export type PluginOptions = z.output<typeof pluginOptionsSchema>;

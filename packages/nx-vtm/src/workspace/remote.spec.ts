@@ -191,5 +191,8 @@ describe('the remote option', () => {
     const url = parsePluginOptions({ remote: 'https://example.com/repo.git' });
     expect(url.ok).toBe(false);
     if (!url.ok) expect(url.error).toMatch(/remote.*the name of a git remote/s);
+    const shared = parsePluginOptions({ remote: 'origin', isolation: 'none' });
+    expect(shared.ok).toBe(false);
+    if (!shared.ok) expect(shared.error).toMatch(/remote needs isolation "worktree"/);
   });
 });
