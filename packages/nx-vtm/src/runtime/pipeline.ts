@@ -634,6 +634,7 @@ async function runTurn({
       }
     }
     const useQueue = options.integration === 'merge' && (options.integrationCheck.testMerged || !!options.integrationCheck.command);
+    const crossMachineLock = getIntegrationLock(workspaceRoot, options);
     const merged = await integrateTaskBranch({
       repoRoot: workspaceRoot,
       taskId: id,
@@ -645,7 +646,7 @@ async function runTurn({
       sha,
       guard: () => (attempt.holds() ? undefined : 'its claim was lost (another process owns the task now)'),
       ...(options.remote ? { remote: options.remote } : {}),
-      ...(getIntegrationLock(workspaceRoot, options) ? { lock: getIntegrationLock(workspaceRoot, options) } : {}),
+      ...(crossMachineLock ? { lock: crossMachineLock } : {}),
       ...(useQueue ? { testMerged: { worktree: cwd, run: checkMerged } } : {}),
     });
     if (!merged.ok) {
