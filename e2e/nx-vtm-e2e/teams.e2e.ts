@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { startPostgresServer, type PostgresServer } from '../../packages/nx-vtm/src/state/test-support/postgres-server';
+import { startRemoteCacheServer } from '../support/remote-cache-server';
 import { createAgentWorkspace, getIntervals, getMaxConcurrency, task, type AgentEvent, type AgentWorkspace } from '../support/vtm';
 
 const workspaces: AgentWorkspace[] = [];
@@ -176,6 +177,30 @@ it('integration "branch" with a remote: each vtm/<id> is pushed, and a dependent
     // Nothing was merged into main.
     expect(inBare(['rev-parse', 'main'])).toBe(a.git(['rev-parse', 'main']).trim());
   } finally {
+    rmSync(sharedLog, { force: true });
+    rmSync(bare, { recursive: true, force: true });
+  }
+});
+
+it('a result another clone cached (shared Nx remote cache) is recognised on the fetched branch, never applied as a second commit', async () => {
+  const tasks = [task('CACHED--T01'), task('CACHED--T02', { depends_on_tasks: ['CACHED--T01'] })];
+  const { a, b, bare, inBare, sharedLog } = createClones(tasks, 'team-cache-e2e');
+  const cache = await startRemoteCacheServer();
+  const env = { VTM_PG_URL: pg.url, SCRIPTED_AGENT_LOG: sharedLog, ...cache.env };
+  try {
+    const ra = await a.runAsync(SLICE, {}, env);
+    if (ra.code !== 0) throw new Error(`clone A failed:\n${ra.output.slice(-3000)}`);
+    // B runs the same slice afterwards: Nx serves both results from its cache, made on A.
+    const rb = await b.runAsync(SLICE, {}, env);
+    if (rb.code !== 0) throw new Error(`clone B failed:\n${rb.output.slice(-3000)}`);
+    // (Local or remote: the e2e workspaces of one test run also share Nx's local cache.)
+    expect(rb.output).toMatch(/0 completed, 2 from cache/);
+    expect(readLog(sharedLog).filter((e) => e.event === 'start')).toHaveLength(2);
+    // B's main is the remote's: A's merges were fetched, not re-applied from the cached patches as B's own commits.
+    expect(b.git(['rev-parse', 'main']).trim()).toBe(inBare(['rev-parse', 'main']));
+    expect(b.git(['log', '--format=%B', 'main'])).not.toMatch(/Applied from the Nx cache/);
+  } finally {
+    await cache.close();
     rmSync(sharedLog, { force: true });
     rmSync(bare, { recursive: true, force: true });
   }
