@@ -57,6 +57,8 @@ const NOT_REASONS = new Set([
   'branch_left',
   'no_changes',
   'not_applicable',
+  // the outcome of fetching the remote's integration branch (option remote), logged, never a reason
+  'fast_forwarded',
   // task-state.json / store field and meta names
   'completed_at',
   'started_at',

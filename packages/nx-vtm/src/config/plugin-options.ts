@@ -13,6 +13,8 @@ export const DEFAULT_MANIFEST = 'docs/backlog/virtual-task-manifest.json';
 export const DEFAULT_STATE_FILE = 'docs/backlog/task-state.json';
 /** Run-time files (state database, locks, event log, worktrees, results, reports). Gitignored and nxignored by init. */
 export const RUNTIME_DIR = '.vtm';
+/** A git remote's name as `git remote` lists it (a URL is refused: fetched refs are kept under refs/remotes/<name>/). */
+export const REMOTE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export const DEFAULT_VERIFY_COMMAND = ['node', '--test', '{files}'] as const;
 
 export const pluginOptionsSchema = z
@@ -59,6 +61,13 @@ export const pluginOptionsSchema = z
     .default('merge')
     .describe('"merge": finished work is merged into the integration branch; "branch": left on vtm/<task_id> for a pull request.'),
   integrationBranch: z.string().min(1).optional().describe('Branch tasks start from and merge into; default: the branch checked out.'),
+  remote: z
+    .string()
+    .regex(REMOTE_NAME_PATTERN, 'the name of a git remote (as `git remote` lists it, e.g. "origin"), not a URL')
+    .optional()
+    .describe(
+      'Integration across machines (off by default): the git remote holding the shared integration branch. Each task starts from the fetched branch; each merge is pushed (never forced), re-merged when another machine pushed first; "branch" integration pushes vtm/<task_id>. See docs/teams.md.',
+    ),
   integrationCheck: z
     .strictObject({
       testMerged: z
@@ -130,7 +139,9 @@ export const pluginOptionsSchema = z
     .describe('Where claims, leases, reservations and pauses are kept: this checkout (sqlite, default) or a database shared by a team or CI fleet (postgres); see docs/teams.md.'),
   })
   // Strict: a misspelt option ("wiplimit") is an error, not silently the default.
-  .refine((o) => o.heartbeatMs < o.leaseMs, { message: 'heartbeatMs must be less than leaseMs (a claim would expire between heartbeats)', path: ['heartbeatMs'] });
+  .refine((o) => o.heartbeatMs < o.leaseMs, { message: 'heartbeatMs must be less than leaseMs (a claim would expire between heartbeats)', path: ['heartbeatMs'] })
+  // Fetching and pushing happen around task worktrees; with isolation "none" agents work in the checkout itself.
+  .refine((o) => !(o.remote && o.isolation === 'none'), { message: 'remote needs isolation "worktree" (with "none" nothing would be fetched or pushed)', path: ['remote'] });
 
 export type PluginOptionsInput = z.input<typeof pluginOptionsSchema>;
 export type PluginOptions = z.output<typeof pluginOptionsSchema>;

@@ -8,7 +8,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Task } from '../manifest/schema';
-import { gitOk, isAncestor, isWorkingTreeClean } from '../workspace/git';
+import { getCurrentBranch, gitOk, isAncestor, isWorkingTreeClean } from '../workspace/git';
+import { fetchBranch, syncFromRemote } from '../workspace/remote';
 import { createSqliteLock } from '../workspace/sqlite-lock';
 import { buildTaskCommitMessage } from '../workspace/integrate';
 import { getResultPaths } from './pipeline';
@@ -67,7 +68,12 @@ export async function integrateCachedTasks({
   for (const id of getTopologicalOrder(ctx).filter((t) => wanted.has(t))) {
     const task = ctx.tasks.get(id)!.task;
     const taskHash = hashTask(task);
-    const outcome = await ensureTaskIntegrated({ workspaceRoot: ctx.workspaceRoot, task, ignorePaths: getRuntimeIgnorePaths(ctx) });
+    const outcome = await ensureTaskIntegrated({
+      workspaceRoot: ctx.workspaceRoot,
+      task,
+      ignorePaths: getRuntimeIgnorePaths(ctx),
+      ...(ctx.options.remote ? { remote: ctx.options.remote } : {}),
+    });
     outcomes.set(id, outcome);
     if (outcome.status === 'failed') {
       log(id, `cached result not integrated: ${outcome.message}`);
@@ -117,20 +123,52 @@ export function readRestoredResult(workspaceRoot: string, taskId: string): Resto
   }
 }
 
+/**
+ * With a shared remote: fast-forward the checked-out integration branch to the remote's (under this checkout's
+ * integration lock), or, for a result left on a branch, create the local `vtm/<id>` from the remote's when this clone
+ * lacks it. A message when that fails.
+ */
+async function fetchFromRemote({ workspaceRoot, remote, id, branchLeft }: { workspaceRoot: string; remote: string; id: string; branchLeft?: string }): Promise<string | undefined> {
+  if (branchLeft) {
+    const fetched = await fetchBranch({ cwd: workspaceRoot, remote, branch: branchLeft });
+    if (!fetched.ok) return `${id}: ${fetched.error.message}`;
+    const local = await gitOk({ cwd: workspaceRoot, args: ['rev-parse', '--verify', '--quiet', `refs/heads/${branchLeft}`] });
+    if (!local.ok && fetched.value) {
+      const created = await gitOk({ cwd: workspaceRoot, args: ['branch', branchLeft, fetched.value] });
+      if (!created.ok) return `${id}: cannot create ${branchLeft} from ${remote}/${branchLeft}: ${created.error.message}`;
+    }
+    return undefined;
+  }
+  const current = await getCurrentBranch({ cwd: workspaceRoot });
+  if (!current.ok || current.value === null) return undefined;
+  const branch = current.value;
+  const synced = await createSqliteLock({ file: join(workspaceRoot, '.vtm', 'locks.db') }).withLock('integrate', () => syncFromRemote({ repoRoot: workspaceRoot, remote, branch }));
+  return synced.ok ? undefined : `${id}: cannot bring ${branch} up to ${remote}/${branch} before restoring its cached result: ${synced.error.message}`;
+}
+
 /** Make sure a completed task's accepted work is in the checked-out integration branch; apply its patch if not. */
 export async function ensureTaskIntegrated({
   workspaceRoot,
   task,
   ignorePaths,
+  remote,
 }: {
   workspaceRoot: string;
   task: Task;
   ignorePaths: readonly string[];
+  /** The shared git remote (option `remote`): a result cached by another machine is looked up there first. */
+  remote?: string;
 }): Promise<RestoreOutcome> {
   const id = task.task_id;
   const result = readRestoredResult(workspaceRoot, id);
   if (!result) return { status: 'no-result' };
   const integration = result.integration ?? {};
+  if (remote) {
+    // The result may come from another machine (a shared Nx cache): its work is on the remote, pushed before the task
+    // was recorded completed. Fetched first, so it is recognised instead of being applied again as a second commit.
+    const fetched = await fetchFromRemote({ workspaceRoot, remote, id, branchLeft: integration.status === 'branch_left' ? (integration.branch ?? `vtm/${id}`) : undefined });
+    if (fetched) return { status: 'failed', message: fetched };
+  }
   if (integration.status === 'branch_left') {
     const branch = integration.branch ?? `vtm/${id}`;
     const exists = await gitOk({ cwd: workspaceRoot, args: ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`] });

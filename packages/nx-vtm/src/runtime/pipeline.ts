@@ -35,6 +35,9 @@ import { commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
 import { gitOk, getHeadSha, isAncestor, runGit } from '../workspace/git';
 import { commitWorkingTree, saveRef } from '../workspace/work-commit';
 import { createSqliteLock } from '../workspace/sqlite-lock';
+import { fetchBranch, syncFromRemote, trackingRef } from '../workspace/remote';
+import type { LockPort } from '../workspace/ports';
+import { resolveCoordinatorUrl } from '../state/db/coordinator-options';
 import { getVerificationCommand } from './verification';
 import { failpoint } from './failpoint';
 import { runSharedCheckoutStages } from './shared-checkout';
@@ -47,6 +50,28 @@ const WORKTREE_LOCK = 'worktrees';
 /** Run `fn` under the workspace's cross-process lock (`.vtm/locks.db`, the file integration locks). */
 export function withWorktreeLock<T>(workspaceRoot: string, fn: () => Promise<T>): Promise<T> {
   return createSqliteLock({ file: join(workspaceRoot, '.vtm', 'locks.db') }).withLock(WORKTREE_LOCK, fn);
+}
+
+/**
+ * The integration lock: this checkout's (`.vtm/locks.db`), and, when the integration branch is shared through a remote
+ * and the coordinator is PostgreSQL, also the namespace's advisory lock, so machines merge and push one at a time
+ * (the local lock first: one connection per machine waits, not one per process).
+ */
+export function getIntegrationLock(workspaceRoot: string, options: PluginOptions): LockPort | undefined {
+  const coordinator = options.coordinator;
+  if (!options.remote || coordinator.type !== 'postgres') return undefined;
+  const local = createSqliteLock({ file: join(workspaceRoot, '.vtm', 'locks.db') });
+  return {
+    withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+      return local.withLock(name, () => {
+        const url = resolveCoordinatorUrl(coordinator.url);
+        if (!url.ok) throw new Error(url.error);
+        // Loaded only when asked for, like the store (coordinator.ts): the pg worker is never loaded on SQLite.
+        const { createPostgresLock } = require('../state/db/postgres') as typeof import('../state/db/postgres');
+        return createPostgresLock({ url: url.value, namespace: coordinator.namespace }).withLock(name, fn);
+      });
+    },
+  };
 }
 
 /** Where a task's audit trail lives, and the subfolder Nx caches as the implement target's output. */
@@ -220,15 +245,23 @@ export function judgeAcceptanceCriteria(task: Task, agent: AgentOutcome | undefi
 }
 
 /** Merge the branches `vtm/<dep>` of the task's dependencies that exist and are not yet in the worktree's HEAD. */
-async function mergeDependencyBranches({ cwd, task }: { cwd: string; task: Task }): Promise<{ ok: true; value: string[] } | { ok: false; error: string }> {
+async function mergeDependencyBranches({ cwd, task, remote }: { cwd: string; task: Task; remote?: string }): Promise<{ ok: true; value: string[] } | { ok: false; error: string }> {
   const merged: string[] = [];
   for (const dep of task.depends_on_tasks) {
     const branch = `vtm/${dep}`;
-    const exists = await gitOk({ cwd, args: ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`] });
+    // With a shared remote the dependency may have run on another machine: its pushed branch is the one it completed
+    // with (a local branch of the same name may be an older attempt's).
+    let ref = `refs/heads/${branch}`;
+    if (remote) {
+      const fetched = await fetchBranch({ cwd, remote, branch });
+      if (!fetched.ok) return { ok: false, error: `Task ${task.task_id}: cannot fetch its dependency branch ${branch}: ${fetched.error.message}` };
+      if (fetched.value) ref = trackingRef(remote, branch);
+    }
+    const exists = await gitOk({ cwd, args: ['rev-parse', '--verify', '--quiet', ref] });
     if (!exists.ok) continue;
-    const contained = await gitOk({ cwd, args: ['merge-base', '--is-ancestor', branch, 'HEAD'] });
+    const contained = await gitOk({ cwd, args: ['merge-base', '--is-ancestor', ref, 'HEAD'] });
     if (contained.ok) continue;
-    const m = await gitOk({ cwd, args: ['merge', '--no-ff', '--no-edit', '-m', `Merge ${branch} (dependency of ${task.task_id})`, branch] });
+    const m = await gitOk({ cwd, args: ['merge', '--no-ff', '--no-edit', '-m', `Merge ${branch} (dependency of ${task.task_id})`, ref] });
     if (!m.ok) {
       await gitOk({ cwd, args: ['merge', '--abort'] });
       return { ok: false, error: `Task ${task.task_id}: its dependency branch ${branch} does not merge cleanly into vtm/${task.task_id}; merge the dependency branches first` };
@@ -601,6 +634,7 @@ async function runTurn({
       }
     }
     const useQueue = options.integration === 'merge' && (options.integrationCheck.testMerged || !!options.integrationCheck.command);
+    const crossMachineLock = getIntegrationLock(workspaceRoot, options);
     const merged = await integrateTaskBranch({
       repoRoot: workspaceRoot,
       taskId: id,
@@ -611,6 +645,8 @@ async function runTurn({
       linkDirs,
       sha,
       guard: () => (attempt.holds() ? undefined : 'its claim was lost (another process owns the task now)'),
+      ...(options.remote ? { remote: options.remote } : {}),
+      ...(crossMachineLock ? { lock: crossMachineLock } : {}),
       ...(useQueue ? { testMerged: { worktree: cwd, run: checkMerged } } : {}),
     });
     if (!merged.ok) {
@@ -771,15 +807,35 @@ async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepa
   // .git/worktrees/<other>/commondir"; the scheduling benchmark lost a task this way in 2 of 4 backlog runs, whenever
   // several tasks started at once). The setup command, which may take minutes, runs after, outside the lock.
   const useSpare = options.worktree.spares > 0;
-  const create = () => withWorktreeLock(workspaceRoot, () => createTaskWorktree({ repoRoot: workspaceRoot, taskId: id, baseRef: integrationBranch, linkDirs, useSpare }));
-  let wt = await create();
+  // With a shared remote, the task starts from the remote's integration branch: what its dependencies merged on
+  // other machines is in it (the coordinator records them completed only after their push).
+  let syncProblem: { reason: string; message: string } | undefined;
+  const create = () =>
+    withWorktreeLock(workspaceRoot, async () => {
+      if (options.remote) {
+        const synced = await syncFromRemote({ repoRoot: workspaceRoot, remote: options.remote, branch: integrationBranch });
+        if (!synced.ok) {
+          const reason = synced.error.code === 'remote_diverged' ? 'remote_diverged' : 'worktree_failed';
+          syncProblem = { reason, message: `Task ${id}: cannot start from ${options.remote}/${integrationBranch}: ${synced.error.message}` };
+          return undefined;
+        }
+        if (synced.value === 'fast_forwarded') log(`${integrationBranch} fast-forwarded to ${options.remote}/${integrationBranch}`);
+      }
+      return createTaskWorktree({ repoRoot: workspaceRoot, taskId: id, baseRef: integrationBranch, linkDirs, useSpare });
+    });
+  const remoteFailed = (): Prepared => ({ ok: false, reason: syncProblem?.reason ?? 'worktree_failed', message: syncProblem?.message ?? `Task ${id}: cannot sync with the remote` });
+  let created = await create();
+  if (!created) return remoteFailed();
+  let wt = created;
   if (!wt.ok && wt.error.code === 'uncommitted_work' && wt.error.path) {
     // Only one claim on a task exists at a time, so uncommitted work in its worktree is from an earlier attempt that
     // died before its agent finished (crash, kill, lost claim, rate limit). Keep it, reachable under a ref, and start clean.
     const saved = await saveLeftoverWork({ worktree: wt.error.path, taskId: id });
     if (saved.ok) {
       log(`earlier attempt's uncommitted work saved as ${saved.value} (inspect with: git show --stat ${saved.value})`);
-      wt = await create();
+      created = await create();
+      if (!created) return remoteFailed();
+      wt = created;
     } else {
       log(`earlier attempt's uncommitted work could not be saved: ${saved.error}`);
     }
@@ -802,7 +858,7 @@ async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepa
   if (options.integration === 'branch') {
     // Nothing is merged into the integration branch in this mode, so a task starts from its dependencies' branches:
     // each one not yet in the base is merged into the new task branch before the agent runs.
-    const stacked = await mergeDependencyBranches({ cwd, task });
+    const stacked = await mergeDependencyBranches({ cwd, task, ...(options.remote ? { remote: options.remote } : {}) });
     if (!stacked.ok) return { ok: false, reason: 'merge_conflict', message: stacked.error };
     if (stacked.value.length > 0) {
       const head = await getHeadSha({ cwd });

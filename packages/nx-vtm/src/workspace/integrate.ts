@@ -25,6 +25,7 @@ import {
 import type { LockPort } from './ports';
 import { beginMergeJournal, endMergeJournal, recoverInterruptedMerge } from './merge-journal';
 import { createSqliteLock, LockTimeoutError } from './sqlite-lock';
+import { pushBranch, syncFromRemote } from './remote';
 import { DEFAULT_LINK_DIRS, getTaskBranch } from './worktree';
 import { FALLBACK_IDENTITY, getIdentityEnv } from './identity';
 
@@ -191,6 +192,8 @@ export type IntegrationFailure =
   | 'branch_moved'
   | 'claim_lost'
   | 'integration_check_failed'
+  | 'remote_diverged'
+  | 'push_failed'
   | 'git_failed';
 
 export interface IntegrationProblem {
@@ -250,6 +253,15 @@ export interface IntegrateTaskBranchOptions {
      */
     run(options: { cwd: string; tipInTask: boolean }): Promise<{ ok: true; ran: boolean } | { ok: false; message: string; details: string }>;
   };
+  /**
+   * The shared git remote (plugin option `remote`): under the lock, fetch and fast-forward the integration branch to
+   * the remote's before merging, then push the result (never forced); a push the remote rejects because another
+   * machine pushed first is undone locally, re-fetched and merged again, up to `pushAttempts` times. In "branch"
+   * mode the task branch is pushed instead.
+   */
+  remote?: string;
+  /** Merge-and-push rounds before giving up on a remote that keeps moving. Default 5. */
+  pushAttempts?: number;
 }
 
 /**
@@ -270,6 +282,8 @@ export async function integrateTaskBranch({
   sha,
   guard,
   testMerged,
+  remote,
+  pushAttempts = 5,
 }: IntegrateTaskBranchOptions): Promise<Result<IntegrationOutcome, IntegrationProblem>> {
   const fail = (p: Omit<IntegrationProblem, 'taskId'>) => err<IntegrationProblem>({ taskId, ...p });
   const gitFailed = (e: GitError, what: string) => fail({ reason: 'git_failed', message: `Task ${taskId}: ${what}: ${e.message}`, cause: e });
@@ -283,15 +297,82 @@ export async function integrateTaskBranch({
     const tip = await getHeadSha({ cwd: repoRoot, ref: `refs/heads/${branch}` });
     if (!tip.ok) return gitFailed(tip.error, `cannot read ${branch}`);
     if (sha && tip.value !== sha) return fail(branchMoved({ taskId, branch, expected: sha, found: tip.value }));
+    if (remote) {
+      // Never forced: a branch of the same name with other commits on the remote is someone's work, not ours to replace.
+      const pushed = await pushBranch({ cwd: repoRoot, remote, branch, sha: tip.value });
+      if (pushed.status !== 'pushed') {
+        return fail({ reason: 'push_failed', message: `Task ${taskId}: ${pushed.message}; ${branch} is kept locally. Fix the cause (or delete the remote's ${branch} if it is stale), then re-run ${taskId}` });
+      }
+    }
     return ok({ status: 'branch_left', sha: tip.value, branch });
   }
 
+  const merge = () => mergeLocked({ repoRoot, taskId, title, branch, integrationBranch, ignorePaths, linkDirs, sha, guard, testMerged });
   try {
-    return await lock.withLock(INTEGRATION_LOCK, () => mergeLocked({ repoRoot, taskId, title, branch, integrationBranch, ignorePaths, linkDirs, sha, guard, testMerged }));
+    return await lock.withLock(INTEGRATION_LOCK, () => (remote ? mergeAndPush({ repoRoot, taskId, branch, integrationBranch, remote, attempts: pushAttempts, merge }) : merge()));
   } catch (e) {
     if (e instanceof LockTimeoutError) return fail({ reason: 'lock_timeout', message: `Task ${taskId}: ${e.message}`, cause: e });
     throw e;
   }
+}
+
+/**
+ * One merge into a shared integration branch, inside the integration lock: fast-forward the local branch to the
+ * remote's, merge (the merge queue included), push. A rejected push (another machine pushed first, e.g. one that does
+ * not share the lock) undoes the local merge commit (`reset --keep` to its first parent: the task's commits stay on
+ * its branch) and starts over from the new remote tip. The local branch never keeps a merge the remote refused.
+ */
+async function mergeAndPush({
+  repoRoot,
+  taskId,
+  branch,
+  integrationBranch,
+  remote,
+  attempts,
+  merge,
+}: {
+  repoRoot: string;
+  taskId: string;
+  branch: string;
+  integrationBranch?: string;
+  remote: string;
+  attempts: number;
+  merge: () => Promise<Result<IntegrationOutcome, IntegrationProblem>>;
+}): Promise<Result<IntegrationOutcome, IntegrationProblem>> {
+  const fail = (p: Omit<IntegrationProblem, 'taskId'>) => err<IntegrationProblem>({ taskId, ...p });
+  const into = integrationBranch ?? (await getCurrentBranch({ cwd: repoRoot }));
+  const target = typeof into === 'string' ? into : into.ok ? into.value : null;
+  // No branch checked out: mergeLocked reports it (detached_head) without touching anything.
+  if (!target) return merge();
+  let lastRejection = '';
+  for (let round = 1; round <= attempts; round++) {
+    const synced = await syncFromRemote({ repoRoot, remote, branch: target });
+    if (!synced.ok) {
+      const reason = synced.error.code === 'remote_diverged' ? 'remote_diverged' : 'push_failed';
+      return fail({ reason, message: `Task ${taskId}: not merging ${branch}: ${synced.error.message}` });
+    }
+    const before = await getHeadSha({ cwd: repoRoot, ref: `refs/heads/${target}` });
+    if (!before.ok) return fail({ reason: 'git_failed', message: `Task ${taskId}: cannot read ${target}: ${before.error.message}`, cause: before.error });
+    const merged = await merge();
+    if (!merged.ok || merged.value.status === 'branch_left') return merged;
+    const pushed = await pushBranch({ cwd: repoRoot, remote, branch: target, sha: merged.value.sha });
+    if (pushed.status === 'pushed') return merged;
+    // Ours only: the merge commit this round made (the branch still points at it; we hold the lock).
+    if (merged.value.status === 'merged') {
+      const undone = await gitOk({ cwd: repoRoot, args: ['reset', '--keep', '--quiet', before.value] });
+      if (!undone.ok) {
+        return fail({ reason: 'push_failed', message: `Task ${taskId}: ${pushed.message}, and undoing the local merge failed (${firstLines(undone.error.stderr)}); ${target} in ${repoRoot} holds the unpushed merge ${merged.value.sha.slice(0, 8)}: push it or reset it yourself`, cause: undone.error });
+      }
+    }
+    if (pushed.status === 'failed') {
+      return fail({ reason: 'push_failed', message: `Task ${taskId}: ${pushed.message}; nothing was merged (${branch} kept). Fix the cause, then re-run ${taskId}` });
+    }
+    lastRejection = pushed.message;
+  }
+  return fail({
+    reason: 'push_failed',
+    message: `Task ${taskId}: ${remote}/${target} kept moving: the push was rejected ${attempts} times (${lastRejection}); nothing was merged (${branch} kept). Re-run ${taskId}`,
+  });
 }
 
 async function mergeLocked({

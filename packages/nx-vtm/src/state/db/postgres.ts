@@ -242,3 +242,64 @@ export function openPostgresDb(options: OpenPostgresDbOptions): StoreDb {
     },
   };
 }
+
+export interface PostgresLockOptions {
+  url: string;
+  namespace: string;
+  /** How long `withLock` waits for another machine before failing (`LockTimeoutError`). Default 10 minutes. */
+  timeoutMs?: number;
+  /** Poll interval bounds in ms (random in between, so waiting machines do not retry in lockstep). */
+  pollMs?: { min: number; max: number };
+}
+
+/**
+ * A lock held across machines: a session-level advisory lock (`pg_advisory_lock` semantics, taken with
+ * `pg_try_advisory_lock` and polled, so this thread never blocks on the server) on a connection of its own, opened for
+ * the critical section and closed after. The server releases it when the connection drops, so a machine that dies
+ * while integrating never leaves it held. Keys: nx-vtm's class, and the namespace with the lock's name, so each
+ * backlog has its own. A lost connection also loses the lock silently: callers keep their own guarantee (the
+ * integration's push is never forced, so the remote refuses a second writer), the lock only makes contention rare.
+ */
+export function createPostgresLock({ url, namespace, timeoutMs = 10 * 60_000, pollMs = { min: 100, max: 400 } }: PostgresLockOptions) {
+  const location = `${describePostgresUrl(url)} (namespace ${namespace})`;
+  return {
+    async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+      const call = getWorker();
+      let id: number;
+      try {
+        id = call('open', { url, schema: `"vtm_${namespace}"`, lockTimeoutMs: 30_000, queryTimeoutMs: 60_000, connectTimeoutMs: 10_000 });
+      } catch (e) {
+        throw Object.assign(new Error(`cannot connect to the coordinator database ${location} for the "${name}" lock: ${(e as Error).message}`), { cause: e });
+      }
+      const key = `${namespace}:${name}`;
+      const started = Date.now();
+      try {
+        for (;;) {
+          const row = call('query', { id, text: 'SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', values: [LOCK_CLASS, key] }).rows[0] as { ok: boolean };
+          if (row.ok) break;
+          const waited = Date.now() - started;
+          if (waited >= timeoutMs) {
+            const { LockTimeoutError } = require('../../workspace/sqlite-lock') as typeof import('../../workspace/sqlite-lock');
+            throw new LockTimeoutError(name, location, waited);
+          }
+          await new Promise<void>((r) => setTimeout(r, pollMs.min + Math.random() * (pollMs.max - pollMs.min)));
+        }
+        try {
+          return await fn();
+        } finally {
+          try {
+            call('query', { id, text: 'SELECT pg_advisory_unlock($1, hashtext($2))', values: [LOCK_CLASS, key] });
+          } catch {
+            // The connection is gone, and with it the lock (closing below ends the session either way).
+          }
+        }
+      } finally {
+        try {
+          call('close', { id });
+        } catch {
+          // Already closed by the server.
+        }
+      }
+    },
+  };
+}
