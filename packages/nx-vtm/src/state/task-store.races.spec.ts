@@ -11,7 +11,7 @@ import { buildStateSnapshot, taskStateFileSchema } from './state-file';
 import { openTaskStore } from './task-store';
 import type { CoordinatorConfig } from './db/coordinator';
 import { freshCoordinator, startSharedPostgres, stopSharedPostgres, STORE_KINDS } from './test-support/store-kinds';
-import { reportOf, startWorker, waitForAll, warmUp, type Worker } from './__fixtures__/workers';
+import { expectAllExitedCleanly, reportOf, startWorker, warmUp } from './__fixtures__/workers';
 
 jest.setTimeout(120_000);
 
@@ -30,9 +30,6 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  async function allExited(workers: Worker[], onTick: () => void): Promise<void> {
-    for (const r of await waitForAll(workers, onTick)) expect(r).toMatchObject({ code: 0, stderr: '' });
-  }
 
   // Each PostgreSQL statement is a round trip through the worker thread and the network (about 1 ms here, against
   // microseconds for SQLite), so fewer cycles keep the spec's time similar; the contention is the same.
@@ -46,7 +43,7 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
     const stateFile = path.join(root, '.vtm', 'task-state.json');
     let reads = 0;
     const invalid: string[] = [];
-    await allExited(workers, () => {
+    await expectAllExitedCleanly(workers, () => {
       let text: string;
       try {
         text = fs.readFileSync(stateFile, 'utf8');

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { openTaskStore } from './task-store';
 import type { CoordinatorConfig } from './db/coordinator';
 import { freshCoordinator, startSharedPostgres, stopSharedPostgres, STORE_KINDS } from './test-support/store-kinds';
-import { reportOf, startWorker, waitForAll, warmUp, type Worker } from './__fixtures__/workers';
+import { expectAllExitedCleanly, reportOf, startWorker, warmUp } from './__fixtures__/workers';
 
 jest.setTimeout(90_000);
 
@@ -27,9 +27,6 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  async function allExited(workers: Worker[], onTick: () => void): Promise<void> {
-    for (const r of await waitForAll(workers, onTick)) expect(r).toMatchObject({ code: 0, stderr: '' });
-  }
 
   it('8 processes competing for 30 tasks never run more than the WIP limit of 3 at once', async () => {
     const taskIds = Array.from({ length: 30 }, (_, i) => `T${String(i).padStart(2, '0')}`);
@@ -46,7 +43,7 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
 
     // Watch the store from outside too, as a status command would.
     let watched = 0;
-    await allExited(workers, () => {
+    await expectAllExitedCleanly(workers, () => {
       watched = Math.max(watched, setup.listTasks().filter((t) => t.status === 'in-progress').length);
     });
     setup.close();

@@ -96,3 +96,8 @@ export async function waitForAll(
   }
   return Promise.all(done);
 }
+
+/** Wait for every worker (calling `onTick` meanwhile) and expect each to have exited 0 with nothing on stderr. */
+export async function expectAllExitedCleanly(workers: Worker[], onTick: () => void = () => undefined): Promise<void> {
+  for (const r of await waitForAll(workers, onTick)) expect(r).toMatchObject({ code: 0, stderr: '' });
+}
