@@ -57,6 +57,9 @@ function installPlugin(nodeModules: string): void {
   const dir = join(nodeModules, 'nx-vtm');
   mkdirSync(dir, { recursive: true });
   execFileSync('tar', ['-xzf', tarball, '-C', dir, '--strip-components=1']);
+  // The package's bin, as npm would link it: `npx nx-vtm status` (what the docs tell a user to type) works here too.
+  mkdirSync(join(nodeModules, '.bin'), { recursive: true });
+  symlinkSync('../nx-vtm/src/cli/main.js', join(nodeModules, '.bin/nx-vtm'), 'file');
 }
 
 export function createTestWorkspace({
