@@ -11,13 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
 
-// Plain CommonJS helpers shared with tools/agent-clis/record.js.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { ensureAgentClis } = require('../../tools/agent-clis/install.js');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { prepareCliHome, MODELS } = require('../../tools/agent-clis/cli-env.js');
+import { ensureAgentClis, MODELS, prepareCliHome, type Cli } from '../support/agent-clis';
 
-type Cli = 'claude' | 'codex' | 'gemini' | 'opencode';
 const CLIS: Cli[] = ['claude', 'codex', 'gemini', 'opencode'];
 // Key variables of the machine running the suite must not make "missing" pass.
 const KEY_VARS = ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_AUTH_TOKEN', 'OPENAI_API_KEY', 'CODEX_API_KEY', 'GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_APPLICATION_CREDENTIALS'];

@@ -11,21 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAgentWorkspace, MANIFEST, task, type AgentWorkspace } from '../support/vtm';
 
-// Plain CommonJS helpers shared with tools/agent-clis/record.js.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { ensureAgentClis } = require('../../tools/agent-clis/install.js');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { startModelServer } = require('../../tools/agent-clis/model-server.js');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { prepareCliHome } = require('../../tools/agent-clis/cli-env.js');
-
-interface ModelServer {
-  url: string;
-  scenario: Record<string, unknown>;
-  requests: { at: number; raw: string; path: string }[];
-  overLimit: boolean;
-  close(): Promise<void>;
-}
+import { ensureAgentClis, prepareCliHome, startModelServer, type ModelServer } from '../support/agent-clis';
 
 jest.setTimeout(600_000);
 

@@ -14,22 +14,7 @@
 import { join } from 'node:path';
 import { createAgentWorkspace, task, type AgentWorkspace } from '../support/vtm';
 
-// Plain CommonJS helpers shared with tools/agent-clis/record.js.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { ensureAgentClis } = require('../../tools/agent-clis/install.js');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { startModelServer, geminiQuotaError } = require('../../tools/agent-clis/model-server.js');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { prepareCliHome } = require('../../tools/agent-clis/cli-env.js');
-
-type Cli = 'claude' | 'codex' | 'gemini' | 'opencode';
-interface ModelServer {
-  url: string;
-  scenario: Record<string, unknown>;
-  requests: { at: number; raw: string; path: string }[];
-  overLimit: boolean;
-  close(): Promise<void>;
-}
+import { ensureAgentClis, geminiQuotaError, prepareCliHome, startModelServer, type Cli, type ModelServer } from '../support/agent-clis';
 
 // A real CLI run through nx takes 5-40 s idle, minutes on a loaded machine; the bounds are the agent timeouts above.
 jest.setTimeout(600_000);

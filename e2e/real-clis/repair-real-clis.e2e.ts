@@ -8,20 +8,7 @@
 import { join } from 'node:path';
 import { createAgentWorkspace, task, type AgentWorkspace } from '../support/vtm';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { ensureAgentClis } = require('../../tools/agent-clis/install.js');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { startModelServer } = require('../../tools/agent-clis/model-server.js');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { prepareCliHome } = require('../../tools/agent-clis/cli-env.js');
-
-type Cli = 'claude' | 'codex' | 'gemini' | 'opencode';
-interface ModelServer {
-  url: string;
-  scenario: Record<string, unknown>;
-  requests: { at: number; raw: string; path: string }[];
-  close(): Promise<void>;
-}
+import { ensureAgentClis, prepareCliHome, startModelServer, type Cli, type ModelServer } from '../support/agent-clis';
 
 jest.setTimeout(900_000);
 
