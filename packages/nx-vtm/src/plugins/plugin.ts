@@ -139,5 +139,8 @@ export const postTasksExecution: PostTasksExecution<PluginOptionsInput> = async 
     taskResults: context.taskResults as never,
     startTime: context.startTime,
     endTime: context.endTime,
-  }).catch((e: Error) => console.error(`nx-vtm: recording this run's results failed: ${e.message}`));
+  }).catch(async (e: Error) => {
+    const { printFromHook } = await import('./worker-log');
+    printFromHook(`nx-vtm: recording this run's results failed: ${e.message}`, 'error');
+  });
 };

@@ -22,6 +22,7 @@ import { getResetEnvName } from '../graph/build-graph';
 import { buildLanes, formatRunReportHtml } from './report-html';
 import { readEventLog } from '../state/event-log';
 import type { TaskRecord } from '../state/task-record';
+import { printFromHook } from '../plugins/worker-log';
 
 /** Whether an nx command line runs `target` (run-many/affected -t, run p:target, the `nx p:target` shorthand). */
 export function commandRunsTarget(argv: readonly string[], target: string): boolean {
@@ -100,7 +101,7 @@ export async function runPostTasksHook({
   taskResults,
   startTime,
   endTime,
-  print = (line: string) => console.log(line),
+  print = (line: string) => printFromHook(line),
 }: {
   rawOptions: unknown;
   commandId: string;
