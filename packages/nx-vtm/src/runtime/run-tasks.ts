@@ -252,7 +252,7 @@ async function* runWithStore({
   const estimatesMs = new Map([...estimates].map(([id, m]) => [id, m * 60_000]));
   const priorities = buildPriorities({ tasks, estimates });
 
-  const driverTasks: DriverTask[] = tasks.map((t) => ({ ...buildFootprint(t), dependsOn: t.depends_on_tasks }));
+  const driverTasks: DriverTask[] = tasks.map((t) => ({ ...buildFootprint(t), dependsOn: t.depends_on_tasks, estimateMs: estimatesMs.get(t.task_id) }));
   const claims = new Map<string, { token: string; fence: number; previous: TaskRecord | undefined }>();
   const heldElsewhere = new Set<string>();
   const gate = new RateLimitGate();
@@ -317,6 +317,8 @@ async function* runWithStore({
       return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, fence: claim.fence, gate, control, onWorktreeReady, log: (l) => log(taskId, l) });
     },
     now: () => Date.now(),
+    // Claims, finishes and parks of every process bump it: a poll that finds it unchanged skips the full pass.
+    storeVersion: () => store.getChangeVersion(),
     waitForChange: (ms, signal) =>
       new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, ms);

@@ -10,13 +10,20 @@
  * pre-checks admission over its own running tasks with the same `decideAdmission`, so local concurrency never exceeds
  * the WIP limit and an exclusive task never starts beside one of our own tasks, whatever the store answers.
  */
-import { decideAdmission, formatWaitReason, getWaitKey, orderForDispatch } from './admission';
+import { decideAdmission, formatWaitReason, getWaitKey } from './admission';
 import type { RunningTask, TaskFootprint, WaitReason } from './types';
 
 /** A task of this run: its admission footprint and the ids it depends on. */
 export interface DriverTask extends TaskFootprint {
   /** `depends_on_tasks`: ids in this run, or ids whose state is given in `externalStates`. */
   dependsOn: readonly string[];
+  /**
+   * Estimated duration in ms, when known. Only used to skip asking the coordinator about tasks that cannot backfill
+   * around a reservation: when it refused a task of estimate E with `reserved`, it refuses every task of estimate
+   * >= E in the same pass (backfilling admits a task only if it ends before the running ones). Without it the task
+   * is always asked.
+   */
+  estimateMs?: number;
 }
 
 /** What the cross-process coordinator answers when asked to start a task. */
@@ -82,6 +89,14 @@ export interface DriverPorts {
   waitForChange(ms: number, signal: AbortSignal): Promise<void>;
   /** Called for every event; waiting reasons only when they change for a task. */
   report(event: DriverEvent): void;
+  /**
+   * Optional: a value that changes whenever another process may have freed something (a claim, finish or park in the
+   * shared store). With it, a poll that finds nothing changed here or in the store runs only the starvation check of
+   * one exclusive task instead of a full pass; a full pass still runs every `FULL_PASS_EVERY_POLLS` polls, for what
+   * changes with time alone (an expired lease of a dead process, the end of a rate-limit pause). Without it every poll
+   * runs a full pass.
+   */
+  storeVersion?(): unknown;
 }
 
 /** What a running task may ask of the driver about its WIP slot (this process's side of `TaskStore.setParked`). */
@@ -111,7 +126,89 @@ export interface DriverOptions {
  * Refusals that hold for every non-exclusive candidate, so the rest of a pass need not ask again. Not 'reserved': a
  * shorter task further down may still backfill around the reservation.
  */
-const BROAD_REASONS: ReadonlySet<WaitReason['kind']> = new Set(['wip', 'exclusive-running']);
+const BROAD_REASONS: ReadonlySet<WaitReason['kind']> = new Set(['wip', 'exclusive-running', 'rate-limited']);
+
+/** Without a store change, a full pass runs every this many polls (what changes with time alone: see `storeVersion`). */
+export const FULL_PASS_EVERY_POLLS = 10;
+
+/**
+ * Task ids kept sorted by rank: insert, remove and find the next one after a rank in O(log n) comparisons (plus the
+ * array move), so a pass never sorts or copies the ready set.
+ */
+class RankedList {
+  readonly ids: string[] = [];
+  constructor(private readonly rank: ReadonlyMap<string, number>) {}
+  /** Index of the first id whose rank is >= r. */
+  private lowerBound(r: number): number {
+    let lo = 0;
+    let hi = this.ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.rank.get(this.ids[mid])! < r) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  insert(id: string): void {
+    const at = this.lowerBound(this.rank.get(id)!);
+    if (this.ids[at] !== id) this.ids.splice(at, 0, id);
+  }
+  remove(id: string): boolean {
+    const at = this.lowerBound(this.rank.get(id)!);
+    if (this.ids[at] !== id) return false;
+    this.ids.splice(at, 1);
+    return true;
+  }
+  /** The first id ranked after `r` (or the first of all with r = -1). */
+  after(r: number): string | undefined {
+    return this.ids[this.lowerBound(r + 1)];
+  }
+  get length(): number {
+    return this.ids.length;
+  }
+}
+
+/**
+ * The last wait key shown for each ready task, indexed by key per class (exclusive or not), so that a reason holding
+ * for every remaining task of a class (all slots busy, an exclusive task running) is shown only to the tasks not
+ * already showing it, without visiting the others: the cost follows what changed, not how many tasks are ready.
+ */
+class WaitBook {
+  private readonly keyOf = new Map<string, string>();
+  private readonly byKey: [Map<string, Set<string>>, Map<string, Set<string>>] = [new Map(), new Map()];
+  constructor(private readonly exclusive: (id: string) => boolean) {}
+  get(id: string): string | undefined {
+    const k = this.keyOf.get(id);
+    return k === '' ? undefined : k;
+  }
+  /** Track a ready task with nothing shown yet. */
+  add(id: string): void {
+    if (!this.keyOf.has(id)) this.set(id, '');
+  }
+  set(id: string, key: string): void {
+    this.delete(id);
+    this.keyOf.set(id, key);
+    const index = this.byKey[this.exclusive(id) ? 1 : 0];
+    let ids = index.get(key);
+    if (!ids) index.set(key, (ids = new Set()));
+    ids.add(id);
+  }
+  delete(id: string): void {
+    const key = this.keyOf.get(id);
+    if (key === undefined) return;
+    this.keyOf.delete(id);
+    const index = this.byKey[this.exclusive(id) ? 1 : 0];
+    const ids = index.get(key)!;
+    ids.delete(id);
+    if (ids.size === 0) index.delete(key);
+  }
+  /** Tracked tasks of the class whose shown key is not `key`. */
+  notShowing(exclusive: boolean, key: string): string[] {
+    const out: string[] = [];
+    for (const [k, ids] of this.byKey[exclusive ? 1 : 0]) if (k !== key) out.push(...ids);
+    return out;
+  }
+}
 
 function validate({ tasks, externalStates, wipLimit, pollMs }: DriverOptions): void {
   if (!Number.isInteger(wipLimit) || wipLimit < 1) throw new Error(`driver: wipLimit must be an integer >= 1, got ${wipLimit}`);
@@ -172,11 +269,14 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
   }
 
   const results = new Map<string, DriverTaskResult>();
-  /** Ready tasks not yet started here, sorted by rank. */
-  const ready: string[] = [];
+  /** Ready tasks not yet started here, by rank; exclusive ones apart (a pass offers them first, see `pass`). */
+  const readyExclusive = new RankedList(rank);
+  const readyOther = new RankedList(rank);
+  /** Exclusive ready tasks in the order they became ready: the first has waited longest (the starvation candidate). */
+  const exclusiveSince = new Set<string>();
   const readySince = new Map<string, number>();
   const runningHere = new Map<string, RunningTask>();
-  const lastLine = new Map<string, string>();
+  const waits = new WaitBook((id) => byId.get(id)!.exclusive);
   const completions: { taskId: string; outcome: RunOutcome }[] = [];
   let wakeUp: () => void = () => {};
   /** Something changed while the loop was not asleep (a park, a slot request): look again before sleeping. */
@@ -221,17 +321,23 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
 
   const emit = (event: DriverEvent): void => ports.report(event);
 
+  /** Set when the ready set changes (a task became ready or left it): the next loop turn runs a full pass. */
+  let readyChanged = false;
   const insertReady = (id: string): void => {
-    const r = rank.get(id)!;
-    let lo = 0;
-    let hi = ready.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (rank.get(ready[mid])! < r) lo = mid + 1;
-      else hi = mid;
-    }
-    ready.splice(lo, 0, id);
+    if (byId.get(id)!.exclusive) {
+      readyExclusive.insert(id);
+      exclusiveSince.add(id);
+    } else readyOther.insert(id);
     readySince.set(id, ports.now());
+    waits.add(id);
+    readyChanged = true;
+  };
+  const removeReady = (id: string): void => {
+    if (byId.get(id)!.exclusive) {
+      readyExclusive.remove(id);
+      exclusiveSince.delete(id);
+    } else readyOther.remove(id);
+    waits.delete(id);
   };
 
   /** Record a result and release (or skip, transitively) the task's dependents. Iterative: chains may be long. */
@@ -241,9 +347,7 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
       const result = stack.pop()!;
       if (results.has(result.taskId)) continue;
       results.set(result.taskId, result);
-      const at = ready.indexOf(result.taskId);
-      if (at >= 0) ready.splice(at, 1);
-      lastLine.delete(result.taskId);
+      removeReady(result.taskId);
       const line =
         result.status === 'success'
           ? `${result.taskId}: success`
@@ -269,16 +373,24 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
 
   const setWaiting = (id: string, reason: WaitReason): void => {
     const key = getWaitKey(reason);
-    if (lastLine.get(id) === key) return;
-    lastLine.set(id, key);
+    if (waits.get(id) === key) return;
+    waits.set(id, key);
     emit({ kind: 'waiting', taskId: id, at: ports.now(), reason, line: formatWaitReason(reason) });
   };
 
+  /**
+   * Show `reason` (which holds for every remaining ready task of the class) to the tasks of the class not visited in
+   * this pass, visiting only those that show something else, in priority order (what one walk would have shown).
+   */
+  const showToRest = (exclusive: boolean, reason: WaitReason, visited: ReadonlySet<string>): void => {
+    const ids = waits.notShowing(exclusive, getWaitKey(reason)).filter((id) => !visited.has(id));
+    ids.sort((a, b) => rank.get(a)! - rank.get(b)!);
+    for (const id of ids) setWaiting(id, reason);
+  };
+
   const start = (task: DriverTask): void => {
-    const at = ready.indexOf(task.taskId);
-    if (at >= 0) ready.splice(at, 1);
+    removeReady(task.taskId);
     runningHere.set(task.taskId, { ...task, startedAt: ports.now() });
-    lastLine.delete(task.taskId);
     emit({ kind: 'started', taskId: task.taskId, at: ports.now(), line: `${task.taskId}: started` });
     const done = (outcome: RunOutcome): void => {
       completions.push({ taskId: task.taskId, outcome });
@@ -305,7 +417,8 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
   }
   for (const t of tasks) if (!results.has(t.taskId) && pendingDeps.get(t.taskId) === 0) insertReady(t.taskId);
 
-  const drainCompletions = (): void => {
+  const drainCompletions = (): boolean => {
+    const any = completions.length > 0;
     while (completions.length > 0) {
       const { taskId, outcome } = completions.shift()!;
       runningHere.delete(taskId);
@@ -318,17 +431,22 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
         ranHere: true,
       });
     }
+    return any;
   };
 
-  const sleep = (): Promise<void> =>
-    new Promise<void>((resolve) => {
+  /** Resolves true when woken by a change here (a task ended, a park, a slot request), false after the poll interval. */
+  const sleep = (): Promise<boolean> =>
+    new Promise<boolean>((resolve) => {
       const controller = new AbortController();
       wakeUp = () => {
         controller.abort();
-        resolve();
+        resolve(true);
       };
       // Only a sleep: a failing wait must not end the run while agents are running.
-      ports.waitForChange(pollMs, controller.signal).then(resolve, resolve);
+      ports.waitForChange(pollMs, controller.signal).then(
+        () => resolve(false),
+        () => resolve(false),
+      );
     }).finally(() => {
       wakeUp = () => {};
     });
@@ -336,94 +454,199 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
   /** A coordinator error ends the run, but only after this process's running agents have finished and been recorded. */
   let fatal: { error: unknown } | undefined;
 
-  while (results.size < tasks.length && !fatal) {
-    drainCompletions();
-    poked = false;
-    grantSlots();
-
-    // One pass over the ready tasks in priority order (exclusive ones first, see orderForDispatch). A refused task never
-    // holds back lower-priority ones: a slot left idle while a ready task could run is what list scheduling avoids.
-    let broad: WaitReason | undefined;
-    // Only the first exclusive task refused here is shown to the coordinator per pass: reservations are granted one
-    // at a time in waiting order anyway, and asking for every one cost a store write per waiting High-risk task per
-    // pass (a 4,000-task backlog with dozens of them waiting stalled on it: bench:e2e10k).
-    let reserveAsked = false;
-    const resultsBefore = results.size;
-    for (const task of orderForDispatch(ready.map((id) => byId.get(id)!))) {
-      const id = task.taskId;
-      if (results.has(id) || runningHere.has(id)) continue;
-      if (broad && !task.exclusive) {
-        setWaiting(id, broad);
-        continue;
+  /** Asks the coordinator; a throw ends the run (recorded in `fatal`, answered as undefined). */
+  const ask = async (id: string, waitingSinceMs: number, reserveOnly: boolean): Promise<TryStartOutcome | undefined> => {
+    try {
+      const outcome = await ports.tryStart(id, waitingSinceMs, reserveOnly ? { reserveOnly } : undefined);
+      if (outcome.kind === 'started' && reserveOnly) {
+        fatal = { error: new Error(`driver: the coordinator claimed ${id} although asked with reserveOnly`) };
+        return undefined;
       }
+      return outcome;
+    } catch (error) {
+      fatal = { error };
+      return undefined;
+    }
+  };
+
+  /** Applies a coordinator answer other than 'started' to a task. */
+  const applyRefusal = (id: string, outcome: Exclude<TryStartOutcome, { kind: 'started' }>): void => {
+    switch (outcome.kind) {
+      case 'wait':
+        setWaiting(id, outcome.reason);
+        break;
+      case 'running-elsewhere': {
+        const line = `waiting: running in another process (${outcome.owner})`;
+        if (waits.get(id) !== line) {
+          waits.set(id, line);
+          emit({ kind: 'running-elsewhere', taskId: id, at: ports.now(), owner: outcome.owner, line });
+        }
+        break;
+      }
+      case 'finished':
+        finish({
+          taskId: id,
+          status: outcome.success ? 'success' : 'failure',
+          ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}),
+          ranHere: false,
+        });
+        break;
+    }
+  };
+
+  /**
+   * The exclusive ready tasks' turn: they go first (an empty workspace otherwise costs a drain with idle slots; about 4
+   * points of makespan / LB on the backlog simulation). Every refusal of an exclusive task depends on what runs (here
+   * or anywhere), not on the task, so at most two are shown to the coordinator per pass: the first in priority order
+   * when nothing runs here (asked to start), and the one that has waited longest (asked with `reserveOnly` when
+   * something runs here, so its waiting time counts towards the reservation every process honours). Only the
+   * longest-waiting one is shown its real waiting time: the others are asked as if they had just become ready, so this
+   * process never holds more than one reservation (one at a time is all the workspace can grant; dozens piled up on a
+   * 4,000-task backlog, bench:e2e10k). Returns a reason that holds for every non-exclusive task, if one was learned.
+   */
+  const exclusiveTurn = async (visited: Set<string>, onlyCandidate: boolean): Promise<WaitReason | undefined> => {
+    let broad: WaitReason | undefined;
+    let refusal: WaitReason | undefined;
+    const candidate = exclusiveSince.values().next().value as string | undefined;
+    for (let id = onlyCandidate ? candidate : readyExclusive.after(-1); id !== undefined && !fatal; ) {
+      const task = byId.get(id)!;
       const local = decideAdmission({ candidate: task, running: runningForAdmission(), wipLimit });
-      if (!local.admit && !task.exclusive) {
+      if (!local.admit) {
+        // Whatever runs here refuses every exclusive task alike: ask for the starvation candidate only.
+        if (candidate === undefined || visited.has(candidate)) break;
+        visited.add(candidate);
+        const outcome = await ask(candidate, readySince.get(candidate)!, true);
+        if (!outcome) break;
+        applyRefusal(candidate, outcome as Exclude<TryStartOutcome, { kind: 'started' }>);
+        if (outcome.kind === 'wait' && BROAD_REASONS.has(outcome.reason.kind)) broad ??= outcome.reason;
+        else if (BROAD_REASONS.has(local.reason.kind)) broad ??= local.reason;
+        refusal = local.reason;
+        break;
+      }
+      visited.add(id);
+      const since = id === candidate ? readySince.get(id)! : ports.now();
+      const outcome = await ask(id, since, false);
+      if (!outcome) break;
+      if (outcome.kind === 'started') {
+        start(task);
+      } else {
+        applyRefusal(id, outcome);
+        if (outcome.kind === 'wait') {
+          if (BROAD_REASONS.has(outcome.reason.kind)) broad ??= outcome.reason;
+          // Refused for what runs elsewhere or a reservation: that holds for the others too, except for the holder of
+          // the oldest reservation (if it is one of ours, it may start now) and for the starvation candidate's
+          // waiting time, which must still reach the coordinator. At most three asks in all.
+          refusal = outcome.reason;
+          const holder = outcome.reason.kind === 'reserved' ? outcome.reason.by : undefined;
+          const next = [holder, candidate].find((x) => x !== undefined && exclusiveSince.has(x) && !visited.has(x));
+          if (next === undefined || onlyCandidate) break;
+          id = next;
+          continue;
+        }
+      }
+      if (onlyCandidate) break;
+      id = readyExclusive.after(rank.get(id)!);
+      while (id !== undefined && visited.has(id)) id = readyExclusive.after(rank.get(id)!);
+    }
+    if (refusal && !fatal && !onlyCandidate) showToRest(true, refusal, visited);
+    return broad;
+  };
+
+  /**
+   * One full pass: exclusive tasks, then the others in priority order until a reason holding for all the rest is
+   * found (all slots busy, an exclusive task running, a rate limit); the rest are shown that reason without a visit.
+   * A refused task never holds back lower-priority ones: a slot left idle while a ready task could run is what list
+   * scheduling avoids. So the cost of a pass is the tasks refused for their own files before the slots fill, not the
+   * number of ready tasks.
+   */
+  const pass = async (): Promise<void> => {
+    const visited = new Set<string>();
+    let broad = await exclusiveTurn(visited, false);
+    /** Set by a `reserved` refusal: tasks estimated at least this long cannot backfill either. */
+    let reservedCut: { estimate: number; reason: WaitReason } | undefined;
+    let r = -1;
+    while (!fatal) {
+      const id = readyOther.after(r);
+      if (id === undefined) break;
+      r = rank.get(id)!;
+      if (visited.has(id) || runningHere.has(id) || results.has(id)) continue;
+      if (broad) {
+        showToRest(false, broad, visited);
+        break;
+      }
+      visited.add(id);
+      const task = byId.get(id)!;
+      const local = decideAdmission({ candidate: task, running: runningForAdmission(), wipLimit });
+      if (!local.admit) {
         setWaiting(id, local.reason);
         if (BROAD_REASONS.has(local.reason.kind)) broad = local.reason;
         continue;
       }
-      // Exclusive tasks refused locally are still shown to the coordinator (reserveOnly): it tracks how long they have
-      // waited and reserves the workspace past the threshold, which is what stops them from starving.
-      const reserveOnly = !local.admit;
-      if (reserveOnly) {
-        if (reserveAsked) {
-          setWaiting(id, local.reason);
-          continue;
-        }
-        reserveAsked = true;
+      const estimate = task.estimateMs;
+      if (reservedCut && estimate !== undefined && estimate >= reservedCut.estimate) {
+        setWaiting(id, reservedCut.reason);
+        continue;
       }
-      let outcome: TryStartOutcome;
-      try {
-        outcome = await ports.tryStart(id, readySince.get(id)!, reserveOnly ? { reserveOnly } : undefined);
-      } catch (error) {
-        fatal = { error };
-        break;
+      const outcome = await ask(id, readySince.get(id)!, false);
+      if (!outcome) break;
+      if (outcome.kind === 'started') {
+        start(task);
+        continue;
       }
-      switch (outcome.kind) {
-        case 'started':
-          if (reserveOnly) {
-            fatal = { error: new Error(`driver: the coordinator claimed ${id} although asked with reserveOnly`) };
-            break;
-          }
-          start(task);
-          break;
-        case 'wait': {
-          setWaiting(id, outcome.reason);
-          if (BROAD_REASONS.has(outcome.reason.kind)) broad ??= outcome.reason;
-          else if (!local.admit && BROAD_REASONS.has(local.reason.kind)) broad ??= local.reason;
-          break;
+      applyRefusal(id, outcome);
+      if (outcome.kind === 'wait') {
+        if (BROAD_REASONS.has(outcome.reason.kind)) broad = outcome.reason;
+        else if (outcome.reason.kind === 'reserved' && estimate !== undefined && (!reservedCut || estimate < reservedCut.estimate)) {
+          reservedCut = { estimate, reason: outcome.reason };
         }
-        case 'running-elsewhere': {
-          const line = `waiting: running in another process (${outcome.owner})`;
-          if (lastLine.get(id) !== line) {
-            lastLine.set(id, line);
-            emit({ kind: 'running-elsewhere', taskId: id, at: ports.now(), owner: outcome.owner, line });
-          }
-          break;
-        }
-        case 'finished':
-          finish({
-            taskId: id,
-            status: outcome.success ? 'success' : 'failure',
-            ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}),
-            ranHere: false,
-          });
-          break;
       }
-      if (fatal) break;
     }
+  };
+
+  let lastStoreVersion: unknown = ports.storeVersion?.();
+  let quietPolls = 0;
+  /** Whether the next turn runs a full pass: always on the first turn and after a change here. */
+  let full = true;
+  while (results.size < tasks.length && !fatal) {
+    if (drainCompletions()) full = true;
+    if (poked) full = true;
+    poked = false;
+    grantSlots();
+    if (readyChanged) full = true;
+    readyChanged = false;
+
+    const resultsBefore = results.size;
+    if (full) {
+      quietPolls = 0;
+      await pass();
+    } else {
+      // A poll with nothing changed here or in the store: only time has passed, which matters to the starvation
+      // candidate (its reservation may fall due).
+      await exclusiveTurn(new Set(), true);
+    }
+    full = false;
 
     if (results.size >= tasks.length || fatal) break;
     // New results (tasks finished elsewhere or skipped) may have made tasks ready: look again before sleeping.
-    if (completions.length > 0 || results.size > resultsBefore || poked) continue;
-    if (runningHere.size === 0 && ready.length === 0) {
+    if (completions.length > 0 || results.size > resultsBefore || poked || readyChanged) {
+      full = true;
+      continue;
+    }
+    if (runningHere.size === 0 && readyExclusive.length === 0 && readyOther.length === 0) {
       // Unreachable after validate(): kept so that a bookkeeping bug ends in an error, not a silent endless wait.
       const stuck = tasks.filter((t) => !results.has(t.taskId)).map((t) => t.taskId);
       throw new Error(`driver: tasks ${stuck.join(', ')} can never become ready`);
     }
-    await sleep();
+    const woken = await sleep();
+    // Nothing runs here: a full pass is as cheap as the starvation check (every task is refused for the same reason).
+    if (woken || runningHere.size === 0) full = true;
+    else if (!ports.storeVersion) full = true;
+    else {
+      const version = ports.storeVersion();
+      if (version !== lastStoreVersion || ++quietPolls >= FULL_PASS_EVERY_POLLS) full = true;
+      lastStoreVersion = version;
+    }
   }
-
   if (fatal) {
     while (runningHere.size > 0) {
       grantSlots();

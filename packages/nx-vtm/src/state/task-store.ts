@@ -823,6 +823,16 @@ export class TaskStore {
     return row && toRecord(row);
   }
 
+  /**
+   * A number that changes whenever a task row changes what admission sees (a claim, a finish, a park: every update of
+   * a projected column bumps the row's revision, REVISION_SCHEMA), in any process. The scheduler compares it between
+   * polls to skip a full dispatch pass when nothing changed. One index lookup.
+   */
+  getChangeVersion(): number {
+    const row = this.sql('SELECT MAX(rev) AS rev FROM tasks').get() as { rev: number | null } | undefined;
+    return row?.rev ?? 0;
+  }
+
   /** All task records, in task id order. */
   listTasks(): TaskRecord[] {
     return (this.sql('SELECT * FROM tasks ORDER BY task_id').all() as TaskRow[]).map(toRecord);
