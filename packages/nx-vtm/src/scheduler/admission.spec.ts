@@ -241,8 +241,8 @@ describe('getWaitKey', () => {
     const key = getWaitKey({ kind: 'wip', running: 3, limit: 3 });
     expect(getWaitKey({ kind: 'exclusive-running', heldBy: 'X' })).toBe(key);
     expect(getWaitKey({ kind: 'exclusive-running', heldBy: 'Y' })).toBe(key);
-    // A reservation is news (a High-risk task is about to take the workspace): logged.
-    expect(getWaitKey({ kind: 'reserved', by: 'X' })).not.toBe(key);
+    // A reservation holds the slots back: still a wait for a slot (the store logs the reservation once, as 'reserve').
+    expect(getWaitKey({ kind: 'reserved', by: 'X' })).toBe(key);
   });
   it('tells other reasons apart as their lines do', () => {
     expect(getWaitKey({ kind: 'wip', running: 3, limit: 3 })).not.toBe(getWaitKey({ kind: 'needs-exclusive', running: ['A'] }));

@@ -167,7 +167,9 @@ export function shouldReserve({
  * waiting task grew the event log with (tasks waiting x tasks started): 60 wait events per task at 1,000 tasks, and
  * millions at 10,000. So a wait is logged when it starts and when what the task waits for changes (a slot, to run
  * alone, a scope, a declared conflict, a reservation, the rate limit); the live view (watch, the reservation row)
- * shows the current reason.
+ * shows the current reason. A reservation is a wait for a slot too (the slots are held back until the reserving
+ * High-risk task has run): the reservation itself is logged once, as the store's `reserve` event, not once per
+ * waiting task (with thousands of tasks ready, each reservation logged thousands of wait events twice).
  */
 export function getWaitKey(reason: WaitReason): string {
   switch (reason.kind) {
@@ -175,6 +177,7 @@ export function getWaitKey(reason: WaitReason): string {
       return 'waiting: runs alone';
     case 'wip':
     case 'exclusive-running':
+    case 'reserved':
       return 'waiting: a slot';
     default:
       return formatWaitReason(reason);

@@ -132,39 +132,50 @@ const BROAD_REASONS: ReadonlySet<WaitReason['kind']> = new Set(['wip', 'exclusiv
 export const FULL_PASS_EVERY_POLLS = 10;
 
 /**
- * Task ids kept sorted by rank: insert, remove and find the next one after a rank in O(log n) comparisons (plus the
- * array move), so a pass never sorts or copies the ready set.
+ * Task ids kept sorted (by rank, or by estimate then rank): insert, remove and find the next one after a position in
+ * O(log n) comparisons (plus the array move), so a pass never sorts or copies the ready set.
  */
-class RankedList {
+class SortedIds {
   readonly ids: string[] = [];
-  constructor(private readonly rank: ReadonlyMap<string, number>) {}
-  /** Index of the first id whose rank is >= r. */
-  private lowerBound(r: number): number {
+  /** `key(id)` orders the ids: [primary, rank]; rank is unique, so equal keys mean the same id. */
+  constructor(private readonly key: (id: string) => readonly [number, number]) {}
+  private less(a: readonly [number, number], b: readonly [number, number]): boolean {
+    return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+  }
+  /** Index of the first id whose key is >= k. */
+  lowerBound(k: readonly [number, number]): number {
     let lo = 0;
     let hi = this.ids.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.rank.get(this.ids[mid])! < r) lo = mid + 1;
+      if (this.less(this.key(this.ids[mid]), k)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
   }
   insert(id: string): void {
-    const at = this.lowerBound(this.rank.get(id)!);
+    const at = this.lowerBound(this.key(id));
     if (this.ids[at] !== id) this.ids.splice(at, 0, id);
   }
   remove(id: string): boolean {
-    const at = this.lowerBound(this.rank.get(id)!);
+    const at = this.lowerBound(this.key(id));
     if (this.ids[at] !== id) return false;
     this.ids.splice(at, 1);
     return true;
   }
-  /** The first id ranked after `r` (or the first of all with r = -1). */
-  after(r: number): string | undefined {
-    return this.ids[this.lowerBound(r + 1)];
-  }
   get length(): number {
     return this.ids.length;
+  }
+}
+
+/** Ready ids by rank, highest priority first. */
+class RankedList extends SortedIds {
+  constructor(rank: ReadonlyMap<string, number>) {
+    super((id) => [0, rank.get(id)!]);
+  }
+  /** The first id ranked after `r` (or the first of all with r = -1). */
+  after(r: number): string | undefined {
+    return this.ids[this.lowerBound([0, r + 1])];
   }
 }
 
@@ -272,6 +283,8 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
   /** Ready tasks not yet started here, by rank; exclusive ones apart (a pass offers them first, see `pass`). */
   const readyExclusive = new RankedList(rank);
   const readyOther = new RankedList(rank);
+  /** The same tasks by estimate (unknown first), then rank: who may still backfill around a reservation. */
+  const readyOtherByEstimate = new SortedIds((id) => [byId.get(id)!.estimateMs ?? -Infinity, rank.get(id)!]);
   /** Exclusive ready tasks in the order they became ready: the first has waited longest (the starvation candidate). */
   const exclusiveSince = new Set<string>();
   const readySince = new Map<string, number>();
@@ -327,7 +340,10 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
     if (byId.get(id)!.exclusive) {
       readyExclusive.insert(id);
       exclusiveSince.add(id);
-    } else readyOther.insert(id);
+    } else {
+      readyOther.insert(id);
+      readyOtherByEstimate.insert(id);
+    }
     readySince.set(id, ports.now());
     waits.add(id);
     readyChanged = true;
@@ -336,7 +352,10 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
     if (byId.get(id)!.exclusive) {
       readyExclusive.remove(id);
       exclusiveSince.delete(id);
-    } else readyOther.remove(id);
+    } else {
+      readyOther.remove(id);
+      readyOtherByEstimate.remove(id);
+    }
     waits.delete(id);
   };
 
@@ -564,35 +583,24 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
     let broad = await exclusiveTurn(visited, false);
     /** Set by a `reserved` refusal: tasks estimated at least this long cannot backfill either. */
     let reservedCut: { estimate: number; reason: WaitReason } | undefined;
-    let r = -1;
-    while (!fatal) {
-      const id = readyOther.after(r);
-      if (id === undefined) break;
-      r = rank.get(id)!;
-      if (visited.has(id) || runningHere.has(id) || results.has(id)) continue;
-      if (broad) {
-        showToRest(false, broad, visited);
-        break;
-      }
+    /** Offers one task to admission (here, then the coordinator). */
+    const visit = async (id: string): Promise<void> => {
       visited.add(id);
       const task = byId.get(id)!;
       const local = decideAdmission({ candidate: task, running: runningForAdmission(), wipLimit });
       if (!local.admit) {
         setWaiting(id, local.reason);
         if (BROAD_REASONS.has(local.reason.kind)) broad = local.reason;
-        continue;
+        return;
       }
       const estimate = task.estimateMs;
       if (reservedCut && estimate !== undefined && estimate >= reservedCut.estimate) {
         setWaiting(id, reservedCut.reason);
-        continue;
+        return;
       }
       const outcome = await ask(id, readySince.get(id)!, false);
-      if (!outcome) break;
-      if (outcome.kind === 'started') {
-        start(task);
-        continue;
-      }
+      if (!outcome) return;
+      if (outcome.kind === 'started') return start(task);
       applyRefusal(id, outcome);
       if (outcome.kind === 'wait') {
         if (BROAD_REASONS.has(outcome.reason.kind)) broad = outcome.reason;
@@ -600,7 +608,27 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
           reservedCut = { estimate, reason: outcome.reason };
         }
       }
+    };
+    let r = -1;
+    while (!fatal && !broad && !reservedCut) {
+      const id = readyOther.after(r);
+      if (id === undefined) break;
+      r = rank.get(id)!;
+      if (!visited.has(id)) await visit(id);
     }
+    if (reservedCut && !broad && !fatal) {
+      // While a reservation holds, only tasks estimated shorter than the shortest refused one (or without an
+      // estimate) may still backfill: find them by estimate instead of walking the ready set.
+      const below = readyOtherByEstimate.ids.slice(0, readyOtherByEstimate.lowerBound([reservedCut.estimate, -1]));
+      const rest = below.filter((id) => rank.get(id)! > r && !visited.has(id)).sort((a, b) => rank.get(a)! - rank.get(b)!);
+      for (const id of rest) {
+        if (fatal || broad) break;
+        if (!results.has(id) && !runningHere.has(id)) await visit(id);
+      }
+    }
+    if (fatal) return;
+    if (broad) showToRest(false, broad, visited);
+    else if (reservedCut) showToRest(false, reservedCut.reason, visited);
   };
 
   let lastStoreVersion: unknown = ports.storeVersion?.();
