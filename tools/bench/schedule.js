@@ -351,6 +351,32 @@ async function runInstance({ family, seed, opts, plugin }) {
       addDelta('queue: parked (no WIP slot)', parkedAt.get(id), integratedAt.get(id));
     }
 
+    // Handoffs (issue 12, target p50 <= 150 ms): for each task with dependencies in the run, from the last dependency's
+    // integration (its `integrated` stage event) to the dependent's agent start, split along the path: the
+    // dependency's clean-up and record (integrated -> finish), dispatch (finish -> the dependent's claim), claim ->
+    // worktree ready, worktree -> agent start. "Gated" handoffs are those where the dependent was claimed within 1 s
+    // of the dependency's finish: it waited for that dependency, not for a slot or a scope held by another task.
+    const handoffs = [];
+    for (const t of tasks) {
+      const deps = (t.depends_on_tasks ?? []).filter((d) => integratedAt.has(d));
+      if (deps.length === 0) continue;
+      const last = deps.reduce((a, b) => (integratedAt.get(b) > integratedAt.get(a) ? b : a));
+      const s = steps.get(t.task_id);
+      const iv = byTask.get(t.task_id);
+      const depFinish = finishAt.get(last);
+      const claim = claimAt.get(t.task_id);
+      handoffs.push({
+        total: iv.start - integratedAt.get(last),
+        gated: claim - depFinish < 1_000,
+        parts: {
+          'dependency integrated -> its finish recorded': depFinish - integratedAt.get(last),
+          'dependency finish -> dependent claimed': claim - depFinish,
+          'claim -> worktree ready': s.worktree !== undefined ? s.worktree - claim : NaN,
+          'worktree ready -> agent start': s.worktree !== undefined ? iv.start - s.worktree : NaN,
+        },
+      });
+    }
+
     // The same scheduler simulated with each task lasting its whole slot time (claim -> finish: agent plus overhead),
     // against the real claim -> finish makespan: if they agree, the real run schedules like the simulator and all of
     // the excess is the per-task overhead (including how it shifts later decisions), none of it coordination.
@@ -390,6 +416,8 @@ async function runInstance({ family, seed, opts, plugin }) {
       postMs: mean(post),
       dispatchMs: mean(dispatch),
       steps: Object.fromEntries(Object.entries(stepDeltas).map(([k, v]) => [k, mean(v)])),
+      rawSteps: stepDeltas,
+      handoffs,
       rawPre: pre,
       rawPost: post,
     };
@@ -508,6 +536,34 @@ async function main() {
       `steps (mean ms, from time-stamped live output): ${stepNames.map((n) => `${n} ${ms(mean(results.map((r) => r.steps[n]).filter(Number.isFinite)))}`).join(', ')}\n` +
       `nx before the first agent starts ${ms(mean(results.map((r) => r.nxStartupMs)))} ms, after the last agent ends ${ms(mean(results.map((r) => r.nxTailMs)))} ms (not in the makespan)\n`,
   );
+  // The per-step table: every step over all tasks of all instances (mean, p50, p95), then the handoffs.
+  const pct = (xs, p) => {
+    const sorted = xs.filter(Number.isFinite).sort((a, b) => a - b);
+    return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
+  };
+  const stepRows = stepNames.map((n) => {
+    const xs = results.flatMap((r) => r.rawSteps[n] ?? []);
+    return [n, xs.length, ms(mean(xs)), ms(pct(xs, 0.5)), ms(pct(xs, 0.95))];
+  });
+  process.stdout.write(`\nper-step table (ms, over all tasks):\n\n${table(['step', 'tasks', 'mean', 'p50', 'p95'], stepRows)}`);
+  const all = results.flatMap((r) => r.handoffs);
+  const gated = all.filter((h) => h.gated);
+  if (all.length > 0) {
+    const partNames = Object.keys(all[0].parts);
+    const row = (name, hs, get) => [name, hs.length, ms(mean(hs.map(get))), ms(pct(hs.map(get), 0.5)), ms(pct(hs.map(get), 0.95))];
+    process.stdout.write(
+      `\nhandoffs: last dependency's integration -> dependent's agent start (ms; target p50 <= 150); gated: the dependent was claimed ` +
+        `within 1 s of the dependency's finish (it waited for it, not for a slot):\n\n` +
+        table(
+          ['path', 'n', 'mean', 'p50', 'p95'],
+          [
+            row('**all handoffs**', all, (h) => h.total),
+            row('**gated handoffs**', gated, (h) => h.total),
+            ...partNames.map((n) => row(`gated: ${n}`, gated, (h) => h.parts[n])),
+          ],
+        ),
+    );
+  }
   const violations = results.reduce((s, r) => s + r.violations.length, 0);
   const overLimit = results.filter((r) => r.maxConcurrency > WIP).length;
   process.stdout.write(
@@ -516,7 +572,7 @@ async function main() {
   );
   if (opts.json) {
     fs.mkdirSync(path.dirname(opts.json), { recursive: true });
-    fs.writeFileSync(opts.json, `${JSON.stringify({ options: opts, seconds, results: results.map(({ rawPre, rawPost, ...r }) => r) }, null, 2)}\n`);
+    fs.writeFileSync(opts.json, `${JSON.stringify({ options: opts, seconds, results: results.map(({ rawPre, rawPost, rawSteps, ...r }) => r) }, null, 2)}\n`);
   }
   if (failures > 0 || violations > 0 || overLimit > 0) process.exitCode = 1;
 }
