@@ -10,7 +10,7 @@ import { parsePluginOptions, type PluginOptions } from '../config/plugin-options
 import { buildTask } from '../test-support/manifest-fixtures';
 import { makeTempRepo, type TempRepo } from '../workspace/test-support/git-fixture';
 import { startTsChild, waitForLine } from '../workspace/test-support/child';
-import { runTaskPipeline } from './pipeline';
+import { runTaskPipeline, settleWorktreeCleanups } from './pipeline';
 import { memoryAttempt } from './test-support/memory-attempt';
 
 const SCRIPTED_AGENT = path.resolve(__dirname, '../../../../e2e/support/agents/scripted-agent.js');
@@ -101,7 +101,9 @@ describe('runTaskPipeline worktree bookkeeping', () => {
     );
     const merges = repo.git(['log', '--first-parent', '--format=%s', 'main']).split('\n').filter((s) => s.startsWith('Merge vtm/'));
     expect(merges.sort()).toEqual(ids.map((id) => `Merge vtm/${id}: Do ${id}`).sort());
-    // No task worktree is left; at most `worktree.spares` (1) finished ones are kept as spares for the next tasks.
+    // No task worktree is left once the clean-ups (started after each outcome was recorded, off the dependents' path)
+    // have ended; at most `worktree.spares` (1) finished ones are kept as spares for the next tasks.
+    await settleWorktreeCleanups();
     const worktrees = repo.git(['worktree', 'list', '--porcelain']).match(/^worktree .*/gm) ?? [];
     expect(worktrees.filter((w) => !w.includes('/.vtm/worktrees/.spares/'))).toHaveLength(1);
     expect(worktrees.filter((w) => w.includes('/.vtm/worktrees/.spares/ready-')).length).toBeLessThanOrEqual(1);

@@ -52,6 +52,19 @@ export function withWorktreeLock<T>(workspaceRoot: string, fn: () => Promise<T>)
   return createSqliteLock({ file: join(workspaceRoot, '.vtm', 'locks.db') }).withLock(WORKTREE_LOCK, fn);
 }
 
+/** Worktree clean-ups started after a task's outcome was recorded, still running (runTurn, once the outcome is recorded). */
+const cleanups = new Set<Promise<void>>();
+
+function trackCleanup(p: Promise<void>): void {
+  cleanups.add(p);
+  void p.finally(() => cleanups.delete(p));
+}
+
+/** Resolves once every background worktree clean-up of this process has ended (a run waits for it before it ends). */
+export async function settleWorktreeCleanups(): Promise<void> {
+  while (cleanups.size > 0) await Promise.all([...cleanups]);
+}
+
 /**
  * The integration lock: this checkout's (`.vtm/locks.db`), and, when the integration branch is shared through a remote
  * and the coordinator is PostgreSQL, also the namespace's advisory lock, so machines merge and push one at a time
@@ -685,13 +698,25 @@ async function runTurn({
     if (!advance('integrated', { integration })) return lostClaim(id, 'integrated');
   }
   // A clean finished worktree becomes a spare for the next task (cheaper than deleting every file, then writing them
-  // all again for the next checkout); otherwise it is removed.
-  const removed = await withWorktreeLock(workspaceRoot, () =>
-    removeTaskWorktree({ repoRoot: workspaceRoot, taskId: id, integrationRef: integrationBranch, linkDirs, spares: options.worktree.spares }),
-  );
-  if (!removed.ok) log(`worktree kept: ${removed.error.message}`);
+  // all again for the next checkout); otherwise it is removed. After the outcome is recorded, in the background: the
+  // work is integrated, so the task's dependents may start now, and the clean-up was on the path from a dependency's
+  // integration to its dependent's start (issue 12: target p50 <= 150 ms; bench:schedule's handoff table). The run
+  // waits for it before it ends (`settleWorktreeCleanups`); a process that dies before leaves a worktree of a
+  // completed task, which the next checkout of that name replaces.
+  const cleanUp = (): void => {
+    trackCleanup(
+      withWorktreeLock(workspaceRoot, () =>
+        removeTaskWorktree({ repoRoot: workspaceRoot, taskId: id, integrationRef: integrationBranch, linkDirs, spares: options.worktree.spares }),
+      ).then(
+        (removed) => {
+          if (!removed.ok) log(`worktree kept: ${removed.error.message}`);
+        },
+        (e: unknown) => log(`worktree kept: ${e instanceof Error ? e.message : String(e)}`),
+      ),
+    );
+  };
 
-  return recordAccepted({
+  const recorded = await recordAccepted({
     input,
     agent,
     common: { ...common, worktree: null },
@@ -701,6 +726,8 @@ async function runTurn({
     integration: data.integration as Record<string, unknown>,
     patchDir: turnDir,
   });
+  cleanUp();
+  return recorded;
 }
 
 /**

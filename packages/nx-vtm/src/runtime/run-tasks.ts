@@ -7,7 +7,7 @@
 import type { NxJsonConfiguration, ProjectConfiguration, TaskGraph } from '@nx/devkit';
 import { randomBytes } from 'node:crypto';
 import { getManifestFiles, loadRunContext, type RunContext } from './context';
-import { RESULTS_DIR, runTaskPipeline, type AttemptPort } from './pipeline';
+import { RESULTS_DIR, runTaskPipeline, settleWorktreeCleanups, type AttemptPort } from './pipeline';
 import { createSpareFiller } from './spares';
 import { createHandoffSourcePort, readDependencyHandoffs } from './handoffs';
 import { integrateCachedTasks } from './cache-restore';
@@ -356,6 +356,7 @@ async function* runWithStore({
     }
   }
   await spares.settle();
+  await settleWorktreeCleanups();
 }
 
 /** The store's answer to a claim, in the driver's terms. */
