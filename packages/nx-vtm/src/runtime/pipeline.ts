@@ -52,6 +52,9 @@ export function withWorktreeLock<T>(workspaceRoot: string, fn: () => Promise<T>)
   return createSqliteLock({ file: join(workspaceRoot, '.vtm', 'locks.db') }).withLock(WORKTREE_LOCK, fn);
 }
 
+/** How long a clean-up waits for the next task's checkout to go first (see `yieldToNextCheckout`). */
+const CLEANUP_YIELD_MS = 2_000;
+
 /** Worktree clean-ups started after a task's outcome was recorded, still running (runTurn, once the outcome is recorded). */
 const cleanups = new Set<Promise<void>>();
 
@@ -60,8 +63,32 @@ function trackCleanup(p: Promise<void>): void {
   void p.finally(() => cleanups.delete(p));
 }
 
+/** Resolved when this process's next task worktree is in place (see `yieldToNextCheckout`). */
+let checkoutDone: { promise: Promise<void>; resolve: () => void } | undefined;
+function noteCheckoutDone(): void {
+  checkoutDone?.resolve();
+  checkoutDone = undefined;
+}
+
+/**
+ * Lets the next task's checkout take the worktree lock before a clean-up does: a finished task's dependents start
+ * right after its outcome is recorded, and a clean-up that took the lock first made them wait for it (bench:schedule:
+ * claim -> worktree ready doubled). Waits for the next checkout of this process, at most `ms`.
+ */
+function yieldToNextCheckout(ms: number): Promise<void> {
+  if (!checkoutDone) {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    checkoutDone = { promise, resolve };
+  }
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([checkoutDone.promise, new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
+}
+
 /** Resolves once every background worktree clean-up of this process has ended (a run waits for it before it ends). */
 export async function settleWorktreeCleanups(): Promise<void> {
+  // No checkout follows: the clean-ups need not wait for one.
+  noteCheckoutDone();
   while (cleanups.size > 0) await Promise.all([...cleanups]);
 }
 
@@ -701,18 +728,22 @@ async function runTurn({
   // all again for the next checkout); otherwise it is removed. After the outcome is recorded, in the background: the
   // work is integrated, so the task's dependents may start now, and the clean-up was on the path from a dependency's
   // integration to its dependent's start (issue 12: target p50 <= 150 ms; bench:schedule's handoff table). The run
-  // waits for it before it ends (`settleWorktreeCleanups`); a process that dies before leaves a worktree of a
-  // completed task, which the next checkout of that name replaces.
+  // waits for it before it ends (`settleWorktreeCleanups`); a process that dies before it leaves the worktree of a
+  // completed task behind, as a crash between the merge and the clean-up always could.
   const cleanUp = (): void => {
     trackCleanup(
-      withWorktreeLock(workspaceRoot, () =>
-        removeTaskWorktree({ repoRoot: workspaceRoot, taskId: id, integrationRef: integrationBranch, linkDirs, spares: options.worktree.spares }),
-      ).then(
-        (removed) => {
-          if (!removed.ok) log(`worktree kept: ${removed.error.message}`);
-        },
-        (e: unknown) => log(`worktree kept: ${e instanceof Error ? e.message : String(e)}`),
-      ),
+      yieldToNextCheckout(CLEANUP_YIELD_MS)
+        .then(() =>
+          withWorktreeLock(workspaceRoot, () =>
+            removeTaskWorktree({ repoRoot: workspaceRoot, taskId: id, integrationRef: integrationBranch, linkDirs, spares: options.worktree.spares }),
+          ),
+        )
+        .then(
+          (removed) => {
+            if (!removed.ok) log(`worktree kept: ${removed.error.message}`);
+          },
+          (e: unknown) => log(`worktree kept: ${e instanceof Error ? e.message : String(e)}`),
+        ),
     );
   };
 
@@ -852,6 +883,7 @@ async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepa
     });
   const remoteFailed = (): Prepared => ({ ok: false, reason: syncProblem?.reason ?? 'worktree_failed', message: syncProblem?.message ?? `Task ${id}: cannot sync with the remote` });
   let created = await create();
+  noteCheckoutDone();
   if (!created) return remoteFailed();
   let wt = created;
   if (!wt.ok && wt.error.code === 'uncommitted_work' && wt.error.path) {
