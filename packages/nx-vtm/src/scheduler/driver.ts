@@ -153,6 +153,13 @@ class SortedIds {
     }
     return lo;
   }
+  /** Adds many ids at once: one sort instead of an insertion (and an array move) each; the start of a run. */
+  insertMany(ids: readonly string[]): void {
+    const keyed = [...this.ids, ...ids].map((id) => ({ id, k: this.key(id) }));
+    keyed.sort((a, b) => (this.less(a.k, b.k) ? -1 : this.less(b.k, a.k) ? 1 : 0));
+    this.ids.length = 0;
+    for (const { id } of keyed) this.ids.push(id);
+  }
   insert(id: string): void {
     const at = this.lowerBound(this.key(id));
     if (this.ids[at] !== id) this.ids.splice(at, 0, id);
@@ -336,11 +343,12 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
 
   /** Set when the ready set changes (a task became ready or left it): the next loop turn runs a full pass. */
   let readyChanged = false;
-  const insertReady = (id: string): void => {
+  const insertReady = (id: string, bulk?: string[]): void => {
     if (byId.get(id)!.exclusive) {
       readyExclusive.insert(id);
       exclusiveSince.add(id);
-    } else {
+    } else if (bulk) bulk.push(id);
+    else {
       readyOther.insert(id);
       readyOtherByEstimate.insert(id);
     }
@@ -434,7 +442,10 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
       finish({ taskId: t.taskId, status: 'skipped-dependency-failed', reason: `dependency_failed:${failedDep}`, ranHere: false });
     }
   }
-  for (const t of tasks) if (!results.has(t.taskId) && pendingDeps.get(t.taskId) === 0) insertReady(t.taskId);
+  const initial: string[] = [];
+  for (const t of tasks) if (!results.has(t.taskId) && pendingDeps.get(t.taskId) === 0) insertReady(t.taskId, initial);
+  readyOther.insertMany(initial);
+  readyOtherByEstimate.insertMany(initial);
 
   const drainCompletions = (): boolean => {
     const any = completions.length > 0;
