@@ -852,6 +852,30 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
     });
   });
 
+  describe('getChangeVersion (the scheduler skips a full pass on a poll that finds it unchanged)', () => {
+    it('changes with every claim, park and finish of any process, and not with heartbeats, stages or refused claims', () => {
+      const one = open();
+      const two = open();
+      const seen = [two.getChangeVersion()];
+      const changed = () => {
+        const v = two.getChangeVersion();
+        const different = v !== seen[seen.length - 1];
+        seen.push(v);
+        return different;
+      };
+      const a = claim(one, 'A');
+      expect(changed()).toBe(true);
+      expect(one.heartbeat({ taskId: 'A', token: a.token })).toBe(true);
+      expect(one.advanceStage({ taskId: 'A', token: a.token, fence: a.fence, stage: 'worktree' })).toBe(true);
+      expect(one.tryClaim(claimArgs('B', { admit: admitWip, wipLimit: 1 })).kind).toBe('wait');
+      expect(changed()).toBe(false);
+      expect(one.setParked({ taskId: 'A', token: a.token, fence: a.fence, parked: true, wipLimit: 3 })).toBe('ok');
+      expect(changed()).toBe(true);
+      one.finish({ taskId: 'A', token: a.token, outcome: { status: 'completed' } });
+      expect(changed()).toBe(true);
+    });
+  });
+
   describe('dispatch pause (rate limits shared across processes)', () => {
     it('pauses until the given time, only ever extends, and is visible to another store on the same database', () => {
       const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vtm-pause-'));
