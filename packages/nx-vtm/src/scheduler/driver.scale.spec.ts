@@ -140,6 +140,20 @@ describe('runScheduledTasks at backlog scale', () => {
     expect(xs).toEqual([['X1', 30], ['X2', 32], ['X3', 34], ['X4', 36]]);
   });
 
+  it('when an exclusive task takes the empty workspace, the next one is told at once and shown to the coordinator', async () => {
+    const w = world([
+      { id: 'X1', exclusive: true, minutes: 5 },
+      { id: 'X2', exclusive: true, minutes: 5 },
+      { id: 'A', minutes: 5 },
+    ]);
+    const ports = createFakePorts({ clock: w.clock, store: w.store, durations: w.durations });
+    await runScheduledTasks(w.options(), ports);
+    const atStart = ports.events.filter((e) => e.at === 0).map((e) => `${e.taskId}: ${e.line}`);
+    expect(atStart).toEqual(['X1: X1: started', 'X2: waiting: High-risk task X1 running', 'A: waiting: High-risk task X1 running']);
+    // X2, now the longest waiting, was shown to the coordinator in that same pass (its waiting time counts).
+    expect(w.store.tryStartCalls.filter((c) => c.at === 0).map((c) => `${c.taskId}${c.reserveOnly ? ' (reserveOnly)' : ''}`)).toEqual(['X1', 'X2 (reserveOnly)']);
+  });
+
   it('with a store version, a quiet poll asks only for the starvation candidate; a full pass follows a store change', async () => {
     // Another process holds db/ (OTHER, 30 min). WAITER (db/) waits; HR waits to run alone beside LOCAL (30 min).
     const w = world(

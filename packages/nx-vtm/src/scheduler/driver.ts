@@ -542,15 +542,17 @@ export async function runScheduledTasks(options: DriverOptions, ports: DriverPor
       const task = byId.get(id)!;
       const local = decideAdmission({ candidate: task, running: runningForAdmission(), wipLimit });
       if (!local.admit) {
-        // Whatever runs here refuses every exclusive task alike: ask for the starvation candidate only.
-        if (candidate === undefined || visited.has(candidate)) break;
-        visited.add(candidate);
-        const outcome = await ask(candidate, readySince.get(candidate)!, true);
-        if (!outcome) break;
-        applyRefusal(candidate, outcome as Exclude<TryStartOutcome, { kind: 'started' }>);
-        if (outcome.kind === 'wait' && BROAD_REASONS.has(outcome.reason.kind)) broad ??= outcome.reason;
-        else if (BROAD_REASONS.has(local.reason.kind)) broad ??= local.reason;
+        // Whatever runs here refuses every exclusive task alike: ask for the starvation candidate only (the longest
+        // waiting now: the one picked at the start of the pass may have just started).
         refusal = local.reason;
+        if (BROAD_REASONS.has(local.reason.kind)) broad ??= local.reason;
+        const now = exclusiveSince.values().next().value as string | undefined;
+        if (now === undefined || visited.has(now)) break;
+        visited.add(now);
+        const outcome = await ask(now, readySince.get(now)!, true);
+        if (!outcome) break;
+        applyRefusal(now, outcome as Exclude<TryStartOutcome, { kind: 'started' }>);
+        if (outcome.kind === 'wait' && BROAD_REASONS.has(outcome.reason.kind)) broad = outcome.reason;
         break;
       }
       visited.add(id);
