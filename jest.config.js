@@ -14,6 +14,9 @@ module.exports = {
       // dist/ holds a second package.json named nx-vtm (haste collision); tmp/ holds demo and bench workspaces.
       modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/tmp/'],
       testMatch: ['<rootDir>/packages/**/*.spec.ts', '<rootDir>/tools/**/*.spec.ts'],
+      // Many unit specs start real processes (node, git, agents): jest's 5 s default made them timed tests that failed
+      // under load (CI's clean-clone run at load 20: a 4 s stall/timeout spec ran out). A hang still fails, at 30 s.
+      testTimeout: 30_000,
       transform: { '^.+\\.ts$': tsJest },
       moduleFileExtensions: ['ts', 'js', 'json'],
     },
