@@ -6,6 +6,10 @@ const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }];
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Many unit specs start real processes (node, git, agents): jest's 5 s default made them timed tests that failed
+  // under load (a clean-clone CI run at load 20: a 4 s stall/timeout spec ran out). A hang still fails, at 30 s.
+  // (A global option: jest ignores it inside `projects`. e2e/support/setup.js sets the e2e suites' own.)
+  testTimeout: 30_000,
   projects: [
     {
       displayName: 'unit',
@@ -14,9 +18,6 @@ module.exports = {
       // dist/ holds a second package.json named nx-vtm (haste collision); tmp/ holds demo and bench workspaces.
       modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/tmp/'],
       testMatch: ['<rootDir>/packages/**/*.spec.ts', '<rootDir>/tools/**/*.spec.ts'],
-      // Many unit specs start real processes (node, git, agents): jest's 5 s default made them timed tests that failed
-      // under load (CI's clean-clone run at load 20: a 4 s stall/timeout spec ran out). A hang still fails, at 30 s.
-      testTimeout: 30_000,
       transform: { '^.+\\.ts$': tsJest },
       moduleFileExtensions: ['ts', 'js', 'json'],
     },
