@@ -72,7 +72,7 @@ describe('nx-vtm inferred graph (real nx)', () => {
     expect(Object.keys(p.targets.implement.options).sort()).toEqual(['runConfigHash', 'taskHash']);
     expect(p.targets.implement.options.taskHash).toMatch(/^[0-9a-f]{64}$/);
     expect(p.targets.verify.options).toEqual({ taskHash: p.targets.implement.options.taskHash });
-    expect(p.targets.implement.metadata.description).toMatch(/^Agent run, scope audit, verification and merge .*nx-vtm help implement/);
+    expect(p.targets.implement.metadata.description).toMatch(/^Agent run, scope audit, verification, merge .*nx-vtm help implement/);
     expect(p.targets.verify.metadata.description).toMatch(/test_verification/);
     expect(p.targets.implement.outputs).toEqual(['{workspaceRoot}/.vtm/results/API--T01/outcome']);
     expect(p.metadata.description).toBe("Implement API--T01");

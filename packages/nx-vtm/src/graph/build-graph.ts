@@ -45,7 +45,11 @@ export interface GraphProject {
   /** Manifest the project comes from (its createNodes "config file"). */
   file: string;
   root: string;
-  config: ProjectConfiguration;
+  /**
+   * Without `root`: createNodes results are keyed by root and Nx takes it from the key, so repeating it in the
+   * configuration would be paid once more per task (see taskTargets on why bytes count).
+   */
+  config: Omit<ProjectConfiguration, 'root'>;
 }
 
 export interface GraphEdge {
@@ -142,8 +146,8 @@ export function getDocPaths(task: Task): string[] {
 // back, into its graph and source-map caches, to every plugin with createDependencies) and records a source-map entry
 // per key, so each byte and each key here is paid 10,000 times. The help command is named in the text instead of a
 // `help` object (three more keys per target).
-const implementMetadata = () => ({ description: 'Agent run, scope audit, verification and merge of this task (npx nx-vtm help implement)' });
-const verifyMetadata = () => ({ description: "This task's test_verification on the current checkout (npx nx-vtm help verify)" });
+const implementMetadata = () => ({ description: 'Agent run, scope audit, verification, merge (npx nx-vtm help implement)' });
+const verifyMetadata = () => ({ description: 'Runs test_verification on this checkout (npx nx-vtm help verify)' });
 
 function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, runConfigHash: string | undefined, hasDeps: boolean) {
   const taskHash = hashTask(task);
@@ -257,7 +261,6 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
         root,
         config: {
           name: task.task_id,
-          root,
           // Set, so Nx does not probe the (virtual) root for tsconfig.lib.json, tsconfig.app.json and package.json to
           // guess it: three failed file-system calls per project, on every nx command.
           projectType: 'library',
@@ -279,7 +282,6 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
       root,
       config: {
         name,
-        root,
         projectType: 'library',
         tags: [`vtm:${group.kind}`],
         metadata: { description: `${group.label}: ${group.members.length} tasks` },
