@@ -2,7 +2,7 @@
 /**
  * Graph benchmark: for manifests of 10, 1,000 and 10,000 tasks, the time of the pure graph building (parse +
  * validate + buildGraph, and buildGraph alone) and of `nx show projects` in a real workspace with the built plugin,
- * beside Nx's own floor: the same workspace with a trivial local plugin that returns the same projects (names and
+ * beside Nx's own floor: the same workspace with a trivial plugin (installed as a package, as nx-vtm is) that returns the same projects (names and
  * roots, read from a prepared JSON file) with one no-op target each.
  * Targets at 10,000 tasks: parse + validate + buildGraph <= 200 ms; `nx show projects` <= 1.3x the floor.
  *
@@ -87,7 +87,7 @@ function timePure(manifest) {
 }
 
 /**
- * Nx's floor: a local plugin doing as little as a plugin can (parse one JSON file, return its projects with one no-op
+ * Nx's floor: a plugin doing as little as a plugin can (parse one JSON file, return its projects with one no-op
  * target each). Explicit inputs, as nx-vtm's aggregates have, because the roots are virtual.
  */
 const FLOOR_PLUGIN = `
