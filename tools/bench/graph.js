@@ -2,8 +2,8 @@
 /**
  * Graph benchmark: for manifests of 10, 1,000 and 10,000 tasks, the time of the pure graph building (parse +
  * validate + buildGraph, and buildGraph alone) and of `nx show projects` in a real workspace with the built plugin,
- * beside Nx's own floor: the same workspace with a trivial plugin (installed as a package, as nx-vtm is) that returns the same projects (names and
- * roots, read from a prepared JSON file) with one no-op target each.
+ * beside Nx's own floor: the same workspace with a trivial plugin (installed as a package, as nx-vtm is) that
+ * returns the same projects (names and roots, read from a prepared JSON file) with one no-op target each.
  * Targets at 10,000 tasks: parse + validate + buildGraph <= 200 ms; `nx show projects` <= 1.3x the floor.
  *
  * Besides wall time, the CPU time of every Nx process of a command (the CLI and each plugin worker, through
