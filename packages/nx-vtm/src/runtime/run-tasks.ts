@@ -6,7 +6,7 @@
  */
 import type { NxJsonConfiguration, ProjectConfiguration, TaskGraph } from '@nx/devkit';
 import { randomBytes } from 'node:crypto';
-import { getManifestFiles, loadRunContext, type RunContext } from './context';
+import { loadTaskRunContext, type RunContext } from './context';
 import { RESULTS_DIR, runTaskPipeline, type AttemptPort } from './pipeline';
 import { createSpareFiller } from './spares';
 import { createHandoffSourcePort, readDependencyHandoffs } from './handoffs';
@@ -79,12 +79,7 @@ export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<T
     }
   };
 
-  const loaded = loadRunContext({
-    workspaceRoot: input.workspaceRoot,
-    nxJson: input.nxJson,
-    manifestFiles: getManifestFiles(input.projects),
-    manifestFile: findManifestOf(input.projects, input.taskIds[0]),
-  });
+  const loaded = await loadTaskRunContext({ workspaceRoot: input.workspaceRoot, nxJson: input.nxJson, taskIds: input.taskIds });
   if (!loaded.ok) {
     yield* failAll(loaded.error);
     return;
@@ -152,14 +147,6 @@ export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<T
   } finally {
     store.close();
   }
-}
-
-function findManifestOf(projects: Record<string, ProjectConfiguration>, taskId: string | undefined): string | undefined {
-  if (!taskId) return undefined;
-  for (const t of Object.values(projects[taskId]?.targets ?? {})) {
-    if (t.executor === 'nx-vtm:implement' && typeof t.options?.manifest === 'string') return t.options.manifest;
-  }
-  return undefined;
 }
 
 async function* runWithStore({
