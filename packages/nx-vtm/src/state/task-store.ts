@@ -61,6 +61,8 @@ import { getWaitKey } from '../scheduler/admission';
 export type { WaitingTask } from './store-rows';
 
 const DEFAULT_BUSY_TIMEOUT_MS = 30_000;
+/** Runs of one change whose transaction a lost connection rolled back, before its error is the caller's. */
+const MAX_LOST_TRANSACTION_RETRIES = 3;
 
 /** The time source (a port, so tests can move time past a lease). */
 export interface Clock {
@@ -285,10 +287,12 @@ export class TaskStore {
   flushProjection(): void {
     this.cancelScheduledFlush();
     if (!this.projectionDue()) return;
-    this.guardProjection(() =>
-      this.db.transaction(() => {
-        if (this.projectionDue()) this.writeProjection(this.clock.now());
-      }),
+    this.retryLostTransaction(() =>
+      this.guardProjection(() =>
+        this.db.transaction(() => {
+          if (this.projectionDue()) this.writeProjection(this.clock.now());
+        }),
+      ),
     );
   }
 
@@ -968,9 +972,26 @@ export class TaskStore {
       for (const event of tx.events) this.appendEvent(event, now);
       return { result, deferred };
     });
-    const { result, deferred } = this.guardProjection(run);
+    const { result, deferred } = this.retryLostTransaction(() => this.guardProjection(run));
     if (deferred) this.scheduleFlush();
     return result;
+  }
+
+  /**
+   * Runs a transaction again when the database says it was rolled back by a lost connection (PostgreSQL restarted in
+   * the middle of it; the database port reconnects first): nothing of it was committed, and each run reads the rows
+   * afresh, so the change is decided again on the state as it is now. Its events.jsonl lines, appended before the
+   * commit, may then appear twice (the same event, a rolled-back copy first). Bounded: a server that keeps dropping
+   * connections fails the call.
+   */
+  private retryLostTransaction<T>(run: () => T): T {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return run();
+      } catch (e) {
+        if (attempt >= MAX_LOST_TRANSACTION_RETRIES || !this.db.isRetryable?.(e)) throw e;
+      }
+    }
   }
 
   /**

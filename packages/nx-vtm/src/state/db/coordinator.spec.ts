@@ -11,7 +11,7 @@ import { checkStateStore } from '../../runtime/environment-checks';
 import { openTaskStore, type TaskStore } from '../task-store';
 import { startPostgresServer, type PostgresServer } from '../test-support/postgres-server';
 import { resolveCoordinatorUrl } from './coordinator-options';
-import { describePostgresUrl, toPostgresSql } from './postgres';
+import { describePostgresUrl, openPostgresDb, toPostgresSql } from './postgres';
 
 describe('toPostgresSql', () => {
   it('numbers ? placeholders and maps @name ones (a name used twice is one parameter), never inside quotes', () => {
@@ -169,27 +169,81 @@ describe('on a real PostgreSQL server', () => {
 
   it('says which database cannot be reached, without its password', () => {
     const url = `postgres://vtm:topsecret@127.0.0.1:1/postgres`;
-    expect(() => openTaskStore({ workspaceRoot: root, coordinator: { type: 'postgres', url, namespace: 'x' } })).toThrow(
-      /cannot connect to the coordinator database postgres:\/\/127\.0\.0\.1:1\/postgres \(namespace x\)/,
-    );
+    let message = '';
     try {
       openTaskStore({ workspaceRoot: root, coordinator: { type: 'postgres', url, namespace: 'x' } });
     } catch (e) {
-      expect(String((e as Error).message)).not.toContain('topsecret');
+      message = (e as Error).message;
     }
+    expect(message).toMatch(/^cannot connect to the coordinator database postgres:\/\/127\.0\.0\.1:1\/postgres \(namespace x\)/);
+    expect(message).not.toContain('topsecret');
   });
 
-  it('a server restart: calls fail while it is down, the next one after reconnects, and nothing committed is lost', async () => {
+  it('a server restart: a call made while it is down waits for it, and nothing committed is lost', async () => {
     const store = open('restart');
     const c = store.tryClaim(claimArgs('T1'));
     if (c.kind !== 'claimed') throw new Error(c.kind);
     await pg.stopServer();
-    expect(() => store.heartbeat({ taskId: 'T1', token: c.token })).toThrow();
-    await pg.startServer();
-    // The next call reconnects: the claim, its fence and the WIP it holds are all still there.
+    // The server process is started (it takes a moment to accept connections) and the call is made at once: it
+    // blocks this thread, reconnecting until the server answers, then runs.
+    const back = pg.startServer();
     expect(store.heartbeat({ taskId: 'T1', token: c.token })).toBe(true);
+    await back;
+    // The claim, its fence and the WIP it holds are all still there.
     expect(store.tryClaim(claimArgs('T2'))).toMatchObject({ kind: 'wait', reason: { kind: 'wip' } });
     expect(store.finish({ taskId: 'T1', token: c.token, outcome: { status: 'completed' } }).ok).toBe(true);
     expect(store.tryClaim(claimArgs('T2')).kind).toBe('claimed');
+  });
+
+  it('a server down for longer than the reconnect budget: the call fails naming the coordinator, without its password, and the store works again after', async () => {
+    const url = pg.url.replace('vtm@', 'vtm:topsecret@');
+    const db = openPostgresDb({ url, namespace: 'gone', lockTimeoutMs: 5_000, reconnectMs: 500 });
+    const store = openTaskStore({ workspaceRoot: root, db });
+    stores.push(store);
+    const c = store.tryClaim(claimArgs('T1'));
+    if (c.kind !== 'claimed') throw new Error(c.kind);
+    await pg.stopServer();
+    let message = '';
+    try {
+      store.heartbeat({ taskId: 'T1', token: c.token });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    await pg.startServer();
+    expect(message).toMatch(/^the coordinator database postgres:\/\/127\.0\.0\.1:\d+\/postgres \(namespace gone\) is unreachable \(retried for \d+ s\): /);
+    expect(message).not.toContain('topsecret');
+    expect(store.heartbeat({ taskId: 'T1', token: c.token })).toBe(true);
+    expect(store.getTask('T1')).toMatchObject({ status: 'in-progress' });
+  });
+
+  it('a change whose connection is lost mid-transaction is rolled back by the server and run again once', () => {
+    // The connection of the store's own database is killed from inside its transaction (by another session), so
+    // the statement after it fails: the store reconnects and runs the whole change again.
+    const db = openPostgresDb({ url: pg.url, namespace: 'midway', lockTimeoutMs: 5_000 });
+    let kills = 0;
+    let armed = false;
+    const killer = openPostgresDb({ url: pg.url, namespace: 'midway', lockTimeoutMs: 5_000 });
+    const flaky: typeof db = {
+      ...db,
+      transaction: (fn) =>
+        db.transaction(() => {
+          if (armed && kills === 0) {
+            kills++;
+            const pid = (db.prepare('SELECT pg_backend_pid() AS pid').get() as { pid: number }).pid;
+            killer.prepare('SELECT pg_terminate_backend(?)').get(pid);
+          }
+          return fn();
+        }),
+    };
+    const store = openTaskStore({ workspaceRoot: root, db: flaky });
+    stores.push(store);
+    armed = true;
+    try {
+      expect(store.tryClaim(claimArgs('T1')).kind).toBe('claimed');
+      expect(kills).toBe(1);
+      expect(store.listTasks().filter((t) => t.status === 'in-progress').map((t) => t.taskId)).toEqual(['T1']);
+    } finally {
+      killer.close();
+    }
   });
 });
