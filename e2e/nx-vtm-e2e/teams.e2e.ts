@@ -258,11 +258,12 @@ it('a machine SIGKILLed mid-run: the other machine takes its claims over only af
     // A: T01 finishes fast; the others' agents would work for a minute.
     const machineA = spawnMachine(a, projects, { ...a.env({ '*': { sleepMs: 60_000 }, 'KILL--T01': { sleepMs: 200 } }), ...hostEnv('machine-a') });
     const deadline = Date.now() + 120_000;
-    // Until T01's work is on the remote (A completed it) and two agents are at work on A.
+    // Until A completed T01 (pushed and recorded) and two agents are at work on A.
+    const statusOf = async (id: string) => (await queryPg<{ status: string }>('SELECT status FROM "vtm_team-kill-e2e".tasks WHERE task_id = $1', [id]))[0]?.status;
     for (;;) {
       const log = readLog(sharedLog);
       const running = log.filter((e) => e.event === 'start' && !log.some((x) => x.event === 'end' && x.pid === e.pid));
-      if (taskCommit('KILL--T01') && running.length === 2) break;
+      if (running.length === 2 && (await statusOf('KILL--T01')) === 'completed') break;
       if (Date.now() > deadline || machineA.child.exitCode !== null) throw new Error(`A never got there:\n${machineA.output().slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -277,7 +278,7 @@ it('a machine SIGKILLed mid-run: the other machine takes its claims over only af
 
     // B runs every task afterwards.
     const rb = await b.runAsync(projects, { '*': { sleepMs: 300 } }, hostEnv('machine-b'));
-    if (rb.code !== 0) throw new Error(`machine B failed:\n${rb.output.slice(-30000)}`);
+    if (rb.code !== 0) throw new Error(`machine B failed:\n${rb.output.slice(-3000)}`);
     for (const id of killedOnA) {
       expect(rb.output).toMatch(new RegExp(`took over the stale claim of ${id} \\(lease-expired; pid \\d+ on machine-a\\)`));
     }
@@ -299,6 +300,7 @@ it('a machine SIGKILLed mid-run: the other machine takes its claims over only af
     expect(ends.find((e) => e.taskId === 'KILL--T01')!.cwd.startsWith(a.root)).toBe(true);
     for (const e of ends.filter((x) => x.taskId !== 'KILL--T01')) expect(e.cwd.startsWith(b.root)).toBe(true);
     expect(log.filter((e) => e.event === 'start' && e.taskId === 'KILL--T01')).toHaveLength(1);
+    expect(taskCommit('KILL--T01')).toMatch(/^[0-9a-f]{40}$/);
     // The remote's main holds every task's work, each merged once.
     const merges = inBare(['log', '--first-parent', '--format=%s', 'main']).split('\n').filter((s) => s.startsWith('Merge vtm/'));
     expect(merges.sort()).toEqual(ids.map((id) => `Merge vtm/${id}: Implement ${id}`).sort());
@@ -386,6 +388,32 @@ it('a run killed between its local merge and its push: the next task\'s fetch pu
     expect(w.git(['rev-parse', 'main']).trim()).toBe(inBare(['rev-parse', 'main']));
     for (const id of [T1, T2]) expect(w.state().tasks[id]).toMatchObject({ status: 'completed' });
   } finally {
+    rmSync(bare, { recursive: true, force: true });
+  }
+});
+
+it('a machine killed after it pushed a merge but before recording it: the other machine records the pushed work, its agent not run again', async () => {
+  const T1 = 'ADOPT--T01';
+  const { a, b, bare, inBare, sharedLog } = createClones([task(T1)], 'team-adopt-e2e', { leaseMs: 4_000, heartbeatMs: 1_000 });
+  const hostEnv = (host: string) => ({ SCRIPTED_AGENT_LOG: sharedLog, VTM_PG_URL: pg.url, VTM_HOST_ID: host });
+  const projects = ['run-many', '-t', 'implement', `--projects=${T1}`, '--outputStyle=stream'];
+  try {
+    // A merges and pushes, and dies before its store records the task (the failpoint SIGKILLs A's task process).
+    const ra = await a.runAsync(projects, {}, { ...hostEnv('machine-a'), NX_VTM_FAILPOINT: `after-merge@${T1}` });
+    expect(ra.output).toContain(`failpoint after-merge reached for ${T1}`);
+    expect(inBare(['log', '--format=%s', '-1', 'main'])).toBe(`Merge vtm/${T1}: Implement ${T1}`);
+    // B takes the claim over after the lease and finds the work on the remote.
+    const rb = await b.runAsync(projects, {}, hostEnv('machine-b'));
+    if (rb.code !== 0) throw new Error(`machine B failed:\n${rb.output.slice(-3000)}`);
+    expect(rb.output).toMatch(new RegExp(`took over the stale claim of ${T1} \\(lease-expired; pid \\d+ on machine-a\\)`));
+    expect(rb.output).toMatch(/the interrupted attempt on machine-a had merged and pushed its work \([0-9a-f]{8}\): recording it \(its agent is not run again\)/);
+    expect(readLog(sharedLog).filter((e) => e.event === 'start')).toHaveLength(1);
+    const merges = inBare(['log', '--first-parent', '--format=%s', 'main']).split('\n').filter((s) => s.startsWith('Merge vtm/'));
+    expect(merges).toEqual([`Merge vtm/${T1}: Implement ${T1}`]);
+    expect(b.state().tasks[T1]).toMatchObject({ status: 'completed' });
+    expect(b.git(['rev-parse', 'main']).trim()).toBe(inBare(['rev-parse', 'main']));
+  } finally {
+    rmSync(sharedLog, { force: true });
     rmSync(bare, { recursive: true, force: true });
   }
 });
