@@ -2,6 +2,7 @@
  * The `coordinator` option and the PostgreSQL store's own behaviour: placeholders, credentials kept out of messages,
  * URLs from the environment, a namespace per backlog, and a server that restarts under a running store.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -183,13 +184,39 @@ describe('on a real PostgreSQL server', () => {
     const store = open('restart');
     const c = store.tryClaim(claimArgs('T1'));
     if (c.kind !== 'claimed') throw new Error(c.kind);
-    await pg.stopServer();
-    // The server process is started (it takes a moment to accept connections) and the call is made at once: it
-    // blocks this thread, reconnecting until the server answers, then runs.
-    const back = pg.startServer();
-    expect(store.heartbeat({ taskId: 'T1', token: c.token })).toBe(true);
-    await back;
-    // The claim, its fence and the WIP it holds are all still there.
+    // The waiting call blocks its thread, so it runs in another process (a second "machine" renewing the claim):
+    // it opens its store, then renews the claim when told, while the server is down.
+    const script = `
+      const { openTaskStore } = require(${JSON.stringify(path.join(__dirname, '..', 'task-store'))});
+      const store = openTaskStore({ workspaceRoot: process.env.ROOT, coordinator: { type: 'postgres', url: process.env.URL, namespace: 'restart' } });
+      process.stdout.write('ready\\n');
+      process.stdin.once('data', () => {
+        const held = store.heartbeat({ taskId: 'T1', token: process.env.TOKEN });
+        process.stdout.write(String(held) + '\\n');
+        store.close();
+        process.exit(0);
+      });`;
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'vtm-pgdb-other-'));
+    const child = spawn(process.execPath, ['-r', path.join(__dirname, '../../../../../tools/ts-register.js'), '-e', script], {
+      env: { ...process.env, ROOT: other, URL: pg.url, TOKEN: c.token },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => child.on('close', resolve));
+    try {
+      while (!out.includes('ready')) await new Promise((r) => setTimeout(r, 50));
+      await pg.stopServer();
+      child.stdin.write('go\n');
+      await new Promise((r) => setTimeout(r, 1_000));
+      await pg.startServer();
+      await exited;
+      expect(out.split('\n')).toContain('true');
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+    // The claim, its fence and the WIP it holds are all still there, and this store reconnects too.
     expect(store.tryClaim(claimArgs('T2'))).toMatchObject({ kind: 'wait', reason: { kind: 'wip' } });
     expect(store.finish({ taskId: 'T1', token: c.token, outcome: { status: 'completed' } }).ok).toBe(true);
     expect(store.tryClaim(claimArgs('T2')).kind).toBe('claimed');
