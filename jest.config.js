@@ -6,6 +6,10 @@ const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }];
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Many unit specs start real processes (node, git, agents): jest's 5 s default made them timed tests that failed
+  // under load (a clean-clone CI run at load 20: a 4 s stall/timeout spec ran out). A hang still fails, at 30 s.
+  // (A global option: jest ignores it inside `projects`. e2e/support/setup.js sets the e2e suites' own.)
+  testTimeout: 30_000,
   projects: [
     {
       displayName: 'unit',

@@ -121,7 +121,7 @@ const NAMING = `## How tasks become Nx projects
 | \`provisional: true\` | tag \`vtm:provisional\` |
 | \`tags\` | added to the project's tags as written |
 | manifest \`"status": "BLOCKED"\` | tag \`vtm:blocked\` on each of its tasks |
-| \`depends_on_tasks\` | \`implement\` target \`dependsOn\` and an edge in \`nx graph\` |
+| \`depends_on_tasks\` | an edge in \`nx graph\` (a project dependency), which the \`implement\` target's \`dependsOn: ["^implement"]\` follows |
 
 Every task project is tagged \`vtm:task\`; aggregates are tagged \`vtm:slice\` or \`vtm:phase\`. A slice or phase name is
 the label in lower case, without a leading "slice" / "phase" word, with every run of characters other than \`a-z\`,

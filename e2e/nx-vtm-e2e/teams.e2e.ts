@@ -5,8 +5,10 @@
  * work crosses machines too: both clones of one bare remote merge and push, and a dependent that runs on the other
  * clone starts from the fetched branch holding its dependency's work.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from 'pg';
 import { startPostgresServer, type PostgresServer } from '../../packages/nx-vtm/src/state/test-support/postgres-server';
 import { startRemoteCacheServer } from '../support/remote-cache-server';
 import { createAgentWorkspace, getIntervals, getMaxConcurrency, task, type AgentEvent, type AgentWorkspace } from '../support/vtm';
@@ -201,6 +203,218 @@ it('a result another clone cached (shared Nx remote cache) is recognised on the 
     expect(b.git(['log', '--format=%B', 'main'])).not.toMatch(/Applied from the Nx cache/);
   } finally {
     await cache.close();
+    rmSync(sharedLog, { force: true });
+    rmSync(bare, { recursive: true, force: true });
+  }
+});
+
+/** Reads the shared database (the events every machine logged, the server's clock). */
+async function queryPg<T>(text: string, values: unknown[] = []): Promise<T[]> {
+  const client = new Client({ connectionString: pg.url });
+  await client.connect();
+  try {
+    return (await client.query(text, values)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** `nx run-many` in a process group of its own, so the test can kill the whole "machine" at once. */
+function spawnMachine(w: AgentWorkspace, args: string[], env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [join(w.root, 'node_modules/nx/dist/bin/nx.js'), ...args], {
+    cwd: w.root,
+    detached: true,
+    env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', CI: 'true', FORCE_COLOR: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, exited, output: () => output };
+}
+
+const killGroup = (pid: number) => {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+};
+
+it('a machine SIGKILLed mid-run: the other machine takes its claims over only after the lease (database clock) and finishes every task, none paid twice', async () => {
+  const ids = ['KILL--T01', 'KILL--T02', 'KILL--T03'];
+  const tasks = ids.map((id) => task(id));
+  // A short lease keeps the test to seconds; heartbeats well inside it keep A's live claims from expiring early.
+  const leaseMs = 5_000;
+  const heartbeatMs = 1_000;
+  const { a, b, bare, inBare, sharedLog } = createClones(tasks, 'team-kill-e2e', { leaseMs, heartbeatMs });
+  const projects = ['run-many', '-t', 'implement', `--projects=${ids.join(',')}`, '--outputStyle=stream'];
+  // Each clone is its own "machine": without distinct host ids both would be this host, and B would see A's dead pids
+  // and take the claims over at once, which a real second machine cannot do.
+  const hostEnv = (host: string) => ({ SCRIPTED_AGENT_LOG: sharedLog, VTM_PG_URL: pg.url, VTM_HOST_ID: host });
+  const taskCommit = (id: string) => inBare(['log', '--format=%H', `--grep=^feat(${id})`, 'main']);
+  try {
+    // A: T01 finishes fast; the others' agents would work for a minute.
+    const machineA = spawnMachine(a, projects, { ...a.env({ '*': { sleepMs: 60_000 }, 'KILL--T01': { sleepMs: 200 } }), ...hostEnv('machine-a') });
+    const deadline = Date.now() + 120_000;
+    // Until A completed T01 (pushed and recorded) and two agents are at work on A.
+    const statusOf = async (id: string) => (await queryPg<{ status: string }>('SELECT status FROM "vtm_team-kill-e2e".tasks WHERE task_id = $1', [id]))[0]?.status;
+    for (;;) {
+      const log = readLog(sharedLog);
+      const running = log.filter((e) => e.event === 'start' && !log.some((x) => x.event === 'end' && x.pid === e.pid));
+      if (running.length === 2 && (await statusOf('KILL--T01')) === 'completed') break;
+      if (Date.now() > deadline || machineA.child.exitCode !== null) throw new Error(`A never got there:\n${machineA.output().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // The machine dies: its nx process group and its agents (each leads its own group) at once.
+    killGroup(machineA.child.pid!);
+    const orphans = readLog(sharedLog).filter((e) => e.event === 'start' && e.cwd.startsWith(a.root));
+    for (const e of orphans) killGroup(e.pid);
+    await machineA.exited;
+    const [{ now: killedAt }] = await queryPg<{ now: string }>('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now');
+    const killedOnA = orphans.filter((e) => e.taskId !== 'KILL--T01').map((e) => e.taskId).sort();
+    expect(killedOnA).toHaveLength(2);
+
+    // B runs every task afterwards.
+    const rb = await b.runAsync(projects, { '*': { sleepMs: 300 } }, hostEnv('machine-b'));
+    if (rb.code !== 0) throw new Error(`machine B failed:\n${rb.output.slice(-3000)}`);
+    for (const id of killedOnA) {
+      expect(rb.output).toMatch(new RegExp(`took over the stale claim of ${id} \\(lease-expired; pid \\d+ on machine-a\\)`));
+    }
+    // Taken over only once the lease ran out by the server's clock: A's last heartbeat came at most heartbeatMs
+    // before the kill, so no takeover can be earlier than the kill plus the rest of the lease.
+    const reclaims = (await queryPg<{ at: string; line: string }>('SELECT at, line FROM "vtm_team-kill-e2e".events ORDER BY id'))
+      .map((r) => ({ at: Number(r.at), ...(JSON.parse(r.line) as { type: string; task_id: string; previous_host?: string }) }))
+      .filter((e) => e.type === 'reclaim');
+    expect(reclaims.map((e) => e.task_id).sort()).toEqual(killedOnA);
+    for (const r of reclaims) {
+      expect(r.previous_host).toBe('machine-a');
+      expect(r.at).toBeGreaterThanOrEqual(Number(killedAt) + leaseMs - heartbeatMs);
+    }
+
+    // Every agent that finished did so once: T01 on A, the rest on B (the two A killed were started again there).
+    const log = readLog(sharedLog);
+    const ends = log.filter((e) => e.event === 'end');
+    expect(ends.map((e) => e.taskId).sort()).toEqual([...ids].sort());
+    expect(ends.find((e) => e.taskId === 'KILL--T01')!.cwd.startsWith(a.root)).toBe(true);
+    for (const e of ends.filter((x) => x.taskId !== 'KILL--T01')) expect(e.cwd.startsWith(b.root)).toBe(true);
+    expect(log.filter((e) => e.event === 'start' && e.taskId === 'KILL--T01')).toHaveLength(1);
+    expect(taskCommit('KILL--T01')).toMatch(/^[0-9a-f]{40}$/);
+    // The remote's main holds every task's work, each merged once.
+    const merges = inBare(['log', '--first-parent', '--format=%s', 'main']).split('\n').filter((s) => s.startsWith('Merge vtm/'));
+    expect(merges.sort()).toEqual(ids.map((id) => `Merge vtm/${id}: Implement ${id}`).sort());
+    const files = inBare(['ls-tree', '-r', '--name-only', 'main']).split('\n');
+    for (const id of ids) expect(files).toContain(`src/${id.toLowerCase().replace(/[^a-z0-9]+/g, '-')}.js`);
+
+    // A comes back: nothing is run again there.
+    const again = await a.runAsync(projects, {}, hostEnv('machine-a'));
+    if (again.code !== 0) throw new Error(`A's re-run failed:\n${again.output.slice(-3000)}`);
+    expect(readLog(sharedLog)).toHaveLength(log.length);
+    for (const id of ids) expect(a.state().tasks[id]).toMatchObject({ status: 'completed' });
+  } finally {
+    rmSync(sharedLog, { force: true });
+    rmSync(bare, { recursive: true, force: true });
+  }
+});
+
+it('the database restarted mid-run: the run pauses while it is down and continues, nothing lost and no agent run twice', async () => {
+  const ids = ['RESTART--T01', 'RESTART--T02', 'RESTART--T03'];
+  const tasks = ids.map((id) => task(id));
+  // Heartbeats every 300 ms: the agents' claims are renewed while the server is down, so the outage is met by calls
+  // in flight, not only between them.
+  const w = createAgentWorkspace({ tasks, options: { wipLimit: 2, heartbeatMs: 300, coordinator: { type: 'postgres', url: 'env:VTM_PG_URL', namespace: 'team-restart-e2e' } } });
+  workspaces.push(w);
+  const run = w.runAsync(SLICE, { '*': { sleepMs: 3_000 } }, { VTM_PG_URL: pg.url });
+  const deadline = Date.now() + 90_000;
+  while (w.agentEvents().filter((e) => e.event === 'start').length < 2) {
+    if (Date.now() > deadline) throw new Error(`no agent started:\n${(await run).output.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // A fast shutdown (`pg_ctl stop -m fast`: every session terminated, open transactions rolled back), down for 2 s.
+  const stoppedAt = Date.now();
+  await pg.stopServer();
+  await new Promise((r) => setTimeout(r, 2_000));
+  await pg.startServer();
+  const restartedAt = Date.now();
+  const r = await run;
+  if (r.code !== 0) throw new Error(`the run failed:\n${r.output.slice(-3000)}`);
+  // Paused, not failed: every heartbeat during the outage waited for the server rather than giving up.
+  expect(r.output).not.toContain('heartbeat not recorded');
+
+  const log = w.agentEvents();
+  // The server went down while agents were at work, and the run went on after it came back.
+  const intervals = getIntervals(log);
+  expect(intervals.some((i) => i.start < stoppedAt && i.end > stoppedAt)).toBe(true);
+  expect(w.events().some((e) => Date.parse(String(e.ts)) > restartedAt)).toBe(true);
+  // Every agent ran once and finished; every task completed and merged once; the state file is whole.
+  expect(log.filter((e) => e.event === 'start').map((e) => e.taskId).sort()).toEqual(ids);
+  expect(intervals.map((i) => i.taskId).sort()).toEqual(ids);
+  const state = w.state().tasks;
+  for (const id of ids) expect(state[id]).toMatchObject({ status: 'completed' });
+  const merges = w.git(['log', '--first-parent', '--format=%s', 'main']).split('\n').filter((s) => s.startsWith('Merge vtm/'));
+  expect(merges.sort()).toEqual(ids.map((id) => `Merge vtm/${id}: Implement ${id}`));
+  // The shared table kept every change: each task's claim and finish.
+  const events = (await queryPg<{ line: string }>('SELECT line FROM "vtm_team-restart-e2e".events ORDER BY id')).map((row) => JSON.parse(row.line) as { type: string; task_id: string });
+  for (const id of ids) expect(events.filter((e) => e.task_id === id && e.type === 'finish')).toHaveLength(1);
+});
+
+it('a run killed between its local merge and its push: the next task\'s fetch pushes the merge, the task is recorded without a second agent run', async () => {
+  const [T1, T2] = ['UNPUSHED--T01', 'UNPUSHED--T02'];
+  const w = createAgentWorkspace({ tasks: [task(T1), task(T2)], options: { wipLimit: 1, remote: 'origin' } });
+  workspaces.push(w);
+  const bare = `${w.root}.remote.git`;
+  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', bare]);
+  w.git(['remote', 'add', 'origin', bare]);
+  w.git(['push', '-q', 'origin', 'main']);
+  const inBare = (args: string[]) => execFileSync('git', args, { cwd: bare, encoding: 'utf8' }).trim();
+  const run = (ids: string[], env: NodeJS.ProcessEnv = {}) => w.runAsync(['run-many', '-t', 'implement', `--projects=${ids.join(',')}`, '--outputStyle=stream'], {}, env);
+  try {
+    const killed = await run([T1], { NX_VTM_FAILPOINT: `after-local-merge@${T1}` });
+    expect(killed.output).toContain(`failpoint after-local-merge reached for ${T1}`);
+    // Merged here, never pushed: the local main is ahead of the remote's.
+    const local = w.git(['rev-parse', 'main']).trim();
+    expect(w.git(['log', '--format=%s', '-1', 'main']).trim()).toBe(`Merge vtm/${T1}: Implement ${T1}`);
+    expect(inBare(['rev-parse', 'main'])).not.toBe(local);
+
+    // The next task's fetch finds the local branch ahead and pushes it before the task starts from it.
+    const next = await run([T2]);
+    if (next.code !== 0) throw new Error(`the next run failed:\n${next.output.slice(-3000)}`);
+    expect(next.output).toMatch(/main had 1 commit\(s\) never pushed \([0-9a-f]+; an earlier run stopped between its merge and its push\): pushed them to origin\/main/);
+    // The re-run of the killed task recognises its merge: recorded completed, its agent not paid again.
+    const again = await run([T1, T2]);
+    if (again.code !== 0) throw new Error(`the re-run failed:\n${again.output.slice(-3000)}`);
+    expect(w.agentEvents().filter((e) => e.event === 'start').map((e) => e.taskId).sort()).toEqual([T1, T2]);
+    const merges = inBare(['log', '--first-parent', '--format=%s', 'main']).split('\n').filter((s) => s.startsWith('Merge vtm/'));
+    expect(merges.sort()).toEqual([`Merge vtm/${T1}: Implement ${T1}`, `Merge vtm/${T2}: Implement ${T2}`]);
+    expect(w.git(['rev-parse', 'main']).trim()).toBe(inBare(['rev-parse', 'main']));
+    for (const id of [T1, T2]) expect(w.state().tasks[id]).toMatchObject({ status: 'completed' });
+  } finally {
+    rmSync(bare, { recursive: true, force: true });
+  }
+});
+
+it('a machine killed after it pushed a merge but before recording it: the other machine records the pushed work, its agent not run again', async () => {
+  const T1 = 'ADOPT--T01';
+  const { a, b, bare, inBare, sharedLog } = createClones([task(T1)], 'team-adopt-e2e', { leaseMs: 4_000, heartbeatMs: 1_000 });
+  const hostEnv = (host: string) => ({ SCRIPTED_AGENT_LOG: sharedLog, VTM_PG_URL: pg.url, VTM_HOST_ID: host });
+  const projects = ['run-many', '-t', 'implement', `--projects=${T1}`, '--outputStyle=stream'];
+  try {
+    // A merges and pushes, and dies before its store records the task (the failpoint SIGKILLs A's task process).
+    const ra = await a.runAsync(projects, {}, { ...hostEnv('machine-a'), NX_VTM_FAILPOINT: `after-merge@${T1}` });
+    expect(ra.output).toContain(`failpoint after-merge reached for ${T1}`);
+    expect(inBare(['log', '--format=%s', '-1', 'main'])).toBe(`Merge vtm/${T1}: Implement ${T1}`);
+    // B takes the claim over after the lease and finds the work on the remote.
+    const rb = await b.runAsync(projects, {}, hostEnv('machine-b'));
+    if (rb.code !== 0) throw new Error(`machine B failed:\n${rb.output.slice(-3000)}`);
+    expect(rb.output).toMatch(new RegExp(`took over the stale claim of ${T1} \\(lease-expired; pid \\d+ on machine-a\\)`));
+    expect(rb.output).toMatch(/the interrupted attempt on machine-a had merged and pushed its work \([0-9a-f]{8}\): recording it \(its agent is not run again\)/);
+    expect(readLog(sharedLog).filter((e) => e.event === 'start')).toHaveLength(1);
+    const merges = inBare(['log', '--first-parent', '--format=%s', 'main']).split('\n').filter((s) => s.startsWith('Merge vtm/'));
+    expect(merges).toEqual([`Merge vtm/${T1}: Implement ${T1}`]);
+    expect(b.state().tasks[T1]).toMatchObject({ status: 'completed' });
+    expect(b.git(['rev-parse', 'main']).trim()).toBe(inBare(['rev-parse', 'main']));
+  } finally {
     rmSync(sharedLog, { force: true });
     rmSync(bare, { recursive: true, force: true });
   }

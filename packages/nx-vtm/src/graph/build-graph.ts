@@ -45,7 +45,11 @@ export interface GraphProject {
   /** Manifest the project comes from (its createNodes "config file"). */
   file: string;
   root: string;
-  config: ProjectConfiguration;
+  /**
+   * Without `root`: createNodes results are keyed by root and Nx takes it from the key, so repeating it in the
+   * configuration would be paid once more per task (see taskTargets on why bytes count).
+   */
+  config: Omit<ProjectConfiguration, 'root'>;
 }
 
 export interface GraphEdge {
@@ -138,25 +142,23 @@ export function getDocPaths(task: Task): string[] {
 }
 
 // Fresh objects per target: without plugin isolation Nx merges configurations in place, so nothing may be shared.
-// Short texts: Nx copies every project's configuration several times per command (to the plugin worker and back, into
-// its graph and source-map caches, to every plugin with createDependencies), so each byte here is paid 10,000 times.
-const implementMetadata = () => ({
-  description: "Run this task's coding agent, audit its diff against the file scope, verify and integrate it",
-  help: { command: 'npx nx-vtm help implement', example: {} },
-});
-const verifyMetadata = () => ({
-  description: "Run this task's test_verification files on the current checkout",
-  help: { command: 'npx nx-vtm help verify', example: {} },
-});
+// Short texts, one key: Nx copies every project's configuration several times per command (to the plugin worker and
+// back, into its graph and source-map caches, to every plugin with createDependencies) and records a source-map entry
+// per key, so each byte and each key here is paid 10,000 times. The help command is named in the text instead of a
+// `help` object (three more keys per target).
+const implementMetadata = () => ({ description: 'Agent run, scope audit, verification, merge (npx nx-vtm help implement)' });
+const verifyMetadata = () => ({ description: 'Runs test_verification on this checkout (npx nx-vtm help verify)' });
 
-function taskTargets(task: Task, file: string, snapshotDir: string, names: GraphTargetNames, runConfigHash: string | undefined, deps: readonly string[]) {
+function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, runConfigHash: string | undefined, hasDeps: boolean) {
   const taskHash = hashTask(task);
   const docInputs = getDocPaths(task).map(asInput);
   const snapshotInput = `{workspaceRoot}/${snapshotDir}/${task.task_id}.json`;
   const implement: TargetConfiguration = {
     executor: `${EXECUTOR_PACKAGE}:implement`,
-    // The task's own hash is an option, so editing one manifest entry changes only that task's cache key.
-    options: { taskId: task.task_id, manifest: file, taskHash, ...(runConfigHash ? { runConfigHash } : {}) },
+    // The task's own hash is an option, so editing one manifest entry changes only that task's cache key. Nothing else
+    // per task: the executors take the task id from the project name and find the manifests as the CLI does
+    // (runtime/context.ts loadTaskRunContext), so no option repeats what Nx already knows.
+    options: { taskHash, ...(runConfigHash ? { runConfigHash } : {}) },
     cache: true,
     inputs: [
       ...docInputs,
@@ -174,11 +176,13 @@ function taskTargets(task: Task, file: string, snapshotDir: string, names: Graph
     // Metadata is repeated for every task and Nx serialises it into its graph cache: keep it short (10,000 tasks).
     metadata: implementMetadata(),
   };
-  if (deps.length > 0) implement.dependsOn = [{ projects: [...deps], target: names.implement }];
+  // The project graph's edges (createDependencies, one per depends_on_tasks entry) say which tasks come first; naming
+  // them again here would repeat every edge in every project's configuration.
+  if (hasDeps) implement.dependsOn = [`^${names.implement}`];
 
   const verify: TargetConfiguration = {
     executor: `${EXECUTOR_PACKAGE}:verify`,
-    options: { taskId: task.task_id, manifest: file, taskHash },
+    options: { taskHash },
     cache: true,
     inputs: [
       snapshotInput,
@@ -257,13 +261,12 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
         root,
         config: {
           name: task.task_id,
-          root,
           // Set, so Nx does not probe the (virtual) root for tsconfig.lib.json, tsconfig.app.json and package.json to
           // guess it: three failed file-system calls per project, on every nx command.
           projectType: 'library',
           tags,
           metadata: { description: task.title },
-          targets: taskTargets(task, m.file, snapshotDir, targetNames, runConfigHash, deps),
+          targets: taskTargets(task, snapshotDir, targetNames, runConfigHash, deps.length > 0),
         },
       });
       for (const dep of deps) edges.push({ source: task.task_id, target: dep, file: m.file });
@@ -279,7 +282,6 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
       root,
       config: {
         name,
-        root,
         projectType: 'library',
         tags: [`vtm:${group.kind}`],
         metadata: { description: `${group.label}: ${group.members.length} tasks` },

@@ -11,6 +11,8 @@ import { PROCESS_ADAPTERS } from '../agents/adapters';
 import { agentConfigSchema, formatIssues, type AgentConfig, type AgentOptions } from '../agents/config';
 import { firstLine } from '../agents/outcome';
 import { runProcess } from '../agents/process-runner';
+import { mergeAgentConfig } from '../agents/routing';
+import { computeBackoffMs } from '../agents/run-agent';
 import { formatProblems, type ManifestProblem } from '../manifest/problems';
 import type { Task } from '../manifest/schema';
 import { gitOk } from '../workspace/git';
@@ -54,6 +56,32 @@ const LAYOUT_FILES = 300;
 
 export type PlanOutcome = ({ ok: true; planned: Task[]; rounds: number } | { ok: false; message: string }) & PlanCost;
 
+/** The world of the planning loop beyond the planner process: waits between retries, jitter. */
+export interface PlanPorts {
+  sleep(ms: number): Promise<void>;
+  random(): number;
+}
+
+const defaultPlanPorts: PlanPorts = { sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random };
+
+/**
+ * The planner's fallback settings (`agent.fallback` merged over the base, read-only like the planner itself), or
+ * undefined when none is configured or it is invalid (the base planner's own failure is then reported).
+ */
+export function resolvePlannerFallback(options: AgentOptions | undefined): AgentConfig | undefined {
+  const { byRisk: _byRisk, rules: _rules, fallback, ...base } = options ?? {};
+  if (!fallback) return undefined;
+  const parsed = agentConfigSchema.safeParse(mergeAgentConfig(base, fallback));
+  if (!parsed.success || parsed.data.adapter === 'replay') return undefined;
+  const readOnly = PLANNER_PERMISSION_MODES[parsed.data.adapter];
+  return readOnly ? { ...parsed.data, permissionMode: readOnly } : parsed.data;
+}
+
+/** One planner invocation's result: an answer to validate, or why there is none and whether trying again may help. */
+type Asked =
+  | { ok: true; answer: PlanAnswer; costUsd?: number }
+  | { ok: false; message: string; costUsd?: number; transient: boolean; unavailable: boolean; rateLimited: boolean };
+
 export async function planTasks({
   root,
   agent,
@@ -62,6 +90,7 @@ export async function planTasks({
   manifestFile,
   maxRounds,
   onNote = () => undefined,
+  ports = defaultPlanPorts,
 }: {
   root: string;
   agent: AgentOptions | undefined;
@@ -69,8 +98,9 @@ export async function planTasks({
   existing: readonly Task[];
   manifestFile: string;
   maxRounds: number;
-  /** Called with a progress line after each round that did not give a valid plan. */
+  /** Called with a progress line after each round that did not give a valid plan, each retry and a fallback. */
   onNote?: (line: string) => void;
+  ports?: PlanPorts;
 }): Promise<PlanOutcome> {
   if (isSingleTaskRequest(request)) {
     const one = validatePlan({ raw: { tasks: [buildSingleTask({ request, existingIds: new Set(existing.map((t) => t.task_id)) })] }, file: manifestFile, existing });
@@ -78,8 +108,8 @@ export async function planTasks({
   }
   const resolved = resolvePlannerConfig(agent);
   if (!resolved.ok) return { ok: false, message: resolved.error };
-  const config = resolved.value;
-  const adapter = PROCESS_ADAPTERS[config.adapter as Exclude<AgentConfig['adapter'], 'replay'>];
+  let config = resolved.value;
+  let fallback = resolvePlannerFallback(agent);
   const listed = await gitOk({ cwd: root, args: ['ls-files'] });
   const layout = (listed.ok ? listed.value.split('\n').filter(Boolean) : []).slice(0, LAYOUT_FILES);
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'nx-vtm-plan-'));
@@ -90,46 +120,32 @@ export async function planTasks({
   const withCost = <T extends object>(v: T): T & PlanCost => (costUsd === undefined ? v : { ...v, costUsd: Math.round(costUsd * 1e6) / 1e6 });
   try {
     for (let round = 1; round <= maxRounds; round++) {
-      const resultFile = path.join(scratch, `answer-${round}.json`);
-      const promptFile = path.join(scratch, `prompt-${round}.md`);
-      const taskFile = path.join(scratch, 'plan.json');
       const prompt = buildPlanPrompt({ request, layout, existing, round, problems, previousAnswer });
-      fs.writeFileSync(promptFile, prompt);
-      fs.writeFileSync(taskFile, `${JSON.stringify({ request }, null, 2)}\n`);
-      const invocation = adapter.buildInvocation(config, { taskId: 'PLAN', runId, cwd: root, workspaceRoot: root, prompt, promptFile, taskFile, resultFile, resultDir: scratch });
-      const parser = adapter.createParser({ now: new Date(), cwd: root, model: config.model, prices: config.prices, timeoutMs: config.timeoutMs, idleTimeoutMs: config.idleTimeoutMs });
-      const run = await runProcess({
-        argv: invocation.argv,
-        cwd: root,
-        // The planner contract on top of the adapter's variables: a planner program can tell a plan from a task.
-        env: { ...process.env, ...invocation.env, VTM_PLAN: '1', VTM_PLAN_ROUND: String(round) },
-        stdin: invocation.stdin,
-        timeoutMs: config.timeoutMs,
-        idleTimeoutMs: config.idleTimeoutMs,
-        onStdoutLine: (line) => parser.push(line, 'stdout'),
-        onStderrLine: (line) => parser.push(line, 'stderr'),
-      });
-      const bin = invocation.argv[0];
-      if (run.spawnError) {
-        return withCost({ ok: false as const, message: `the planner '${bin}' could not be started (${run.spawnError.message}) in round ${round}; install it or set agent.bin; the manifest was not changed` });
-      }
-      const resultText = fs.existsSync(resultFile) ? fs.readFileSync(resultFile, 'utf8') : undefined;
-      const outcome = parser.finish({ exitCode: run.exitCode, signal: run.signal, timedOut: run.timedOut, stalled: run.stalled, durationMs: run.durationMs, resultFileContent: resultText });
-      if (outcome.costUsd !== undefined) costUsd = (costUsd ?? 0) + outcome.costUsd;
-      if (config.adapter === 'command' && (run.exitCode !== 0 || run.timedOut)) {
-        const why = run.timedOut ? 'timed out' : `exited with ${run.exitCode ?? run.signal}`;
-        const last = run.stderrTail.trim().split('\n').pop() ?? '';
-        return withCost({ ok: false as const, message: `the planner ${JSON.stringify(config.command)} ${why} in round ${round}${last ? `: ${last}` : ''}; the manifest was not changed` });
-      }
-      // A CLI's answer is its final message (Claude's result text, ...): a plan is prose around JSON as often as JSON
-      // alone. A run that ended without one (API error, limit, timeout) stops planning with the adapter's reason.
-      const finalText = parser.finalText?.();
-      let answer: PlanAnswer;
-      if (config.adapter === 'command') answer = readPlanAnswer({ resultFile: resultText, stdout: run.stdoutTail });
-      else if (finalText !== undefined && finalText.trim() !== '') answer = readPlanAnswerText(finalText);
-      else if (resultText !== undefined && resultText.trim() !== '') answer = readPlanAnswer({ resultFile: resultText, stdout: '' });
-      else {
-        return withCost({ ok: false as const, message: `the planner (${config.adapter}) gave no answer in round ${round}: ${firstLine(outcome.reason, 300)}; the manifest was not changed` });
+      let answer: PlanAnswer | undefined;
+      // The same round again while the failure is transient (an API 5xx, a stall, exit 75 of a command planner), up
+      // to agent.retries with the agents' backoff, as for task runs; a missing binary or a usage limit switches to
+      // agent.fallback (another CLI or provider) for the rest of the plan, once.
+      for (let attempt = 1; answer === undefined; attempt++) {
+        const asked = await askPlanner({ root, config, prompt, round, attempt, runId, scratch, request });
+        if (asked.costUsd !== undefined) costUsd = (costUsd ?? 0) + asked.costUsd;
+        if (asked.ok) {
+          answer = asked.answer;
+          break;
+        }
+        if ((asked.unavailable || asked.rateLimited) && fallback) {
+          onNote(`round ${round}: ${asked.message}; planning with the fallback ${fallback.adapter}`);
+          config = fallback;
+          fallback = undefined;
+          attempt = 0;
+          continue;
+        }
+        if (asked.transient && !asked.rateLimited && attempt <= config.retries) {
+          const waitMs = computeBackoffMs({ attempt, baseMs: config.backoffMs, random: ports.random() });
+          onNote(`round ${round}: ${asked.message}; retrying in ${(waitMs / 1000).toFixed(1)} s (retry ${attempt} of ${config.retries})`);
+          await ports.sleep(waitMs);
+          continue;
+        }
+        return withCost({ ok: false as const, message: `${asked.message}; the manifest was not changed` });
       }
       if (answer.ok) {
         const checked = validatePlan({ raw: answer.raw, file: manifestFile, existing });
@@ -149,6 +165,75 @@ export async function planTasks({
     ok: false as const,
     message: `no valid plan after ${maxRounds} round${maxRounds === 1 ? '' : 's'}; ${manifestFile} was not changed. Problems of the last answer:\n${formatProblems(problems)}`,
   });
+}
+
+/** One planner process through its adapter and the process runner; its answer or why there is none. */
+async function askPlanner({
+  root,
+  config,
+  prompt,
+  round,
+  attempt,
+  runId,
+  scratch,
+  request,
+}: {
+  root: string;
+  config: AgentConfig;
+  prompt: string;
+  round: number;
+  attempt: number;
+  runId: string;
+  scratch: string;
+  request: string;
+}): Promise<Asked> {
+  const adapter = PROCESS_ADAPTERS[config.adapter as Exclude<AgentConfig['adapter'], 'replay'>];
+  const resultFile = path.join(scratch, `answer-${round}-${attempt}.json`);
+  const promptFile = path.join(scratch, `prompt-${round}.md`);
+  const taskFile = path.join(scratch, 'plan.json');
+  fs.writeFileSync(promptFile, prompt);
+  fs.writeFileSync(taskFile, `${JSON.stringify({ request }, null, 2)}\n`);
+  const invocation = adapter.buildInvocation(config, { taskId: 'PLAN', runId, cwd: root, workspaceRoot: root, prompt, promptFile, taskFile, resultFile, resultDir: scratch });
+  const parser = adapter.createParser({ now: new Date(), cwd: root, model: config.model, prices: config.prices, timeoutMs: config.timeoutMs, idleTimeoutMs: config.idleTimeoutMs });
+  const run = await runProcess({
+    argv: invocation.argv,
+    cwd: root,
+    // The planner contract on top of the adapter's variables: a planner program can tell a plan from a task.
+    env: { ...process.env, ...invocation.env, VTM_PLAN: '1', VTM_PLAN_ROUND: String(round) },
+    stdin: invocation.stdin,
+    timeoutMs: config.timeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    onStdoutLine: (line) => parser.push(line, 'stdout'),
+    onStderrLine: (line) => parser.push(line, 'stderr'),
+  });
+  const bin = invocation.argv[0];
+  const failed = (message: string, o: { transient?: boolean; unavailable?: boolean; rateLimited?: boolean; costUsd?: number } = {}): Asked => ({
+    ok: false,
+    message,
+    transient: !!o.transient,
+    unavailable: !!o.unavailable,
+    rateLimited: !!o.rateLimited,
+    ...(o.costUsd !== undefined ? { costUsd: o.costUsd } : {}),
+  });
+  if (run.spawnError) {
+    return failed(`the planner '${bin}' could not be started (${run.spawnError.message}) in round ${round}; install it, set agent.bin, or configure agent.fallback`, { unavailable: true });
+  }
+  const resultText = fs.existsSync(resultFile) ? fs.readFileSync(resultFile, 'utf8') : undefined;
+  const outcome = parser.finish({ exitCode: run.exitCode, signal: run.signal, timedOut: run.timedOut, stalled: run.stalled, durationMs: run.durationMs, resultFileContent: resultText });
+  const cost = { costUsd: outcome.costUsd };
+  const verdict = { ...cost, transient: outcome.transient, unavailable: !!outcome.unavailable, rateLimited: outcome.status === 'rate_limited' };
+  if (config.adapter === 'command' && (run.exitCode !== 0 || run.timedOut)) {
+    const why = run.timedOut ? 'timed out' : `exited with ${run.exitCode ?? run.signal}`;
+    const last = run.stderrTail.trim().split('\n').pop() ?? '';
+    return failed(`the planner ${JSON.stringify(config.command)} ${why} in round ${round}${last ? `: ${last}` : ''}`, verdict);
+  }
+  // A CLI's answer is its final message (Claude's result text, ...): a plan is prose around JSON as often as JSON
+  // alone. A run that ended without one (API error, limit, timeout) has the adapter's reason instead.
+  const finalText = parser.finalText?.();
+  if (config.adapter === 'command') return { ok: true, answer: readPlanAnswer({ resultFile: resultText, stdout: run.stdoutTail }), ...cost };
+  if (finalText !== undefined && finalText.trim() !== '') return { ok: true, answer: readPlanAnswerText(finalText), ...cost };
+  if (resultText !== undefined && resultText.trim() !== '') return { ok: true, answer: readPlanAnswer({ resultFile: resultText, stdout: '' }), ...cost };
+  return failed(`the planner (${config.adapter}) gave no answer in round ${round}: ${firstLine(outcome.reason, 300)}`, verdict);
 }
 
 /** The manifest text with the planned tasks appended (a new manifest when there is none). Pure. */

@@ -97,8 +97,8 @@ describe('createNodes', () => {
     const projects = Object.values(results[0][1].projects!);
     expect(projects.map((p) => p.name).sort()).toEqual(['todo-63', 'todo-64']);
     const second = projects.find((p) => p.name === 'todo-64')!;
-    expect(second.targets!.implement.dependsOn).toEqual([{ target: 'implement', projects: ['todo-63'] }]);
-    expect(second.targets!.implement.options.manifest).toBe('TODO.md');
+    expect(second.targets!.implement.dependsOn).toEqual(['^implement']);
+    expect(second.targets!.implement.options.taskHash).toMatch(/^[0-9a-f]{64}$/);
 
     write('TODO.md', '### 1. A\n- **Dependencies**: 1-2\n\n### 2. B\n- **Dependencies**: 1\n');
     let error: Error | undefined;
@@ -136,7 +136,11 @@ describe('createNodes', () => {
     const results = await run({ manifest: 'plans/*.vtm.json' });
     expect(results.map(([f]) => f).sort()).toEqual(['plans/a.vtm.json', 'plans/b.vtm.json']);
     const b = Object.values(results.find(([f]) => f === 'plans/b.vtm.json')![1].projects!).find((p) => p.name === 'B--T01')!;
-    expect(b.targets!.implement.options.manifest).toBe('plans/b.vtm.json');
+    // The dependency across manifests: ordered through the project edge, which createDependencies draws.
+    expect(b.targets!.implement.dependsOn).toEqual(['^implement']);
+    const projects = Object.fromEntries(results.flatMap(([, r]) => Object.values(r.projects!)).map((p) => [p.name!, p as ProjectConfiguration]));
+    const deps = await createDependencies({ manifest: 'plans/*.vtm.json' }, { projects, workspaceRoot: root, nxJsonConfiguration: {} } as never);
+    expect(deps.map((d) => `${d.source}->${d.target}`)).toEqual(['B--T01->A--T01']);
   });
 
   it('reports a task id defined in two manifests, naming both files', async () => {
@@ -184,17 +188,42 @@ describe('createNodes', () => {
 });
 
 describe('createDependencies', () => {
-  it('draws depends_on_tasks edges as implicit dependencies', async () => {
+  const manifestWithEdge = () =>
     write('docs/backlog/virtual-task-manifest.json', {
       tasks: [buildTaskInput('A--T01'), buildTaskInput('B--T01', { depends_on_tasks: ['A--T01'] })],
     });
-    const results = await run();
+  const projectsOf = (results: Awaited<ReturnType<typeof run>>) => {
     const projects: Record<string, ProjectConfiguration> = {};
     for (const [, r] of results) for (const p of Object.values(r.projects!)) projects[p.name!] = p as ProjectConfiguration;
+    // A project of another plugin whose target names a task: not an nx-vtm edge.
     projects['unrelated'] = { root: 'libs/unrelated', name: 'unrelated', targets: { implement: { dependsOn: [{ projects: ['A--T01'], target: 'x' }] } } };
+    return projects;
+  };
+  const edgesOf = (deps: Awaited<ReturnType<typeof createDependencies>>) => deps.map((d) => `${d.source}->${d.target}:${d.type}`).sort();
+
+  it('draws depends_on_tasks edges as implicit dependencies (the ones createNodes computed)', async () => {
+    manifestWithEdge();
+    const projects = projectsOf(await run());
     const deps = await createDependencies({}, { projects, workspaceRoot: root, nxJsonConfiguration: {} } as never);
     // Only task edges: an edge from a slice to its tasks would make the whole slice affected by one task's change.
-    expect(deps.map((d) => `${d.source}->${d.target}:${d.type}`).sort()).toEqual(['B--T01->A--T01:implicit']);
+    expect(edgesOf(deps)).toEqual(['B--T01->A--T01:implicit']);
+  });
+
+  it('infers the edges itself when createNodes did not run in this process for these options', async () => {
+    manifestWithEdge();
+    const projects = projectsOf(await run());
+    const files = listFiles().map((file) => ({ file, hash: '' }));
+    // Other options (a registration createNodes never saw): nothing cached, so the manifests are read again.
+    const options = { wipLimit: 2 };
+    const deps = await createDependencies(options, { projects, workspaceRoot: root, nxJsonConfiguration: {}, fileMap: { nonProjectFiles: files, projectFileMap: {} } } as never);
+    expect(edgesOf(deps)).toEqual(['B--T01->A--T01:implicit']);
+  });
+
+  it('draws no edge to or from a project that is not in the graph', async () => {
+    manifestWithEdge();
+    const projects = projectsOf(await run());
+    delete projects['A--T01'];
+    expect(await createDependencies({}, { projects, workspaceRoot: root, nxJsonConfiguration: {} } as never)).toEqual([]);
   });
 });
 

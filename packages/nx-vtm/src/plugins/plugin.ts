@@ -16,7 +16,7 @@ import { ManifestError, type ManifestProblem } from '../manifest/problems';
 import { readManifests } from '../manifest/read';
 import { getUntrustedCommandProblems } from '../manifest/trust';
 import { findSourceSpec } from '../sources/read';
-import { buildGraph, EXECUTOR_PACKAGE } from '../graph/build-graph';
+import { buildGraph, type BuiltGraph, type GraphEdge } from '../graph/build-graph';
 import { SNAPSHOT_DIR_NAME } from '../graph/task-snapshots';
 import { getTaskFilePatterns, hashRunConfig, parsePluginOptions, type PluginOptionsInput } from '../config/plugin-options';
 
@@ -48,36 +48,58 @@ function throwManifestErrors(problems: readonly ManifestProblem[]): never {
 /** `DependencyType.implicit`, without loading @nx/devkit at run time (see throwManifestErrors). */
 const IMPLICIT = 'implicit' as DependencyType.implicit;
 
+/**
+ * Projects and edges of the manifests among `files` that the options select (throws the errors Nx shows per file).
+ * Shared by createNodes and, when it has to, createDependencies.
+ */
+function inferGraph(files: readonly string[], rawOptions: PluginOptionsInput | undefined, workspaceRoot: string): BuiltGraph {
+  const parsedOptions = parsePluginOptions(rawOptions);
+  if (!parsedOptions.ok) {
+    const e = new Error(parsedOptions.error);
+    e.stack = e.message;
+    throw e;
+  }
+  const options = parsedOptions.value;
+  const patterns = getTaskFilePatterns(options);
+  const manifestFiles = files
+    // Our own files are never manifests; a source keeps its path (Task Master's lives in `.taskmaster/tasks/`).
+    .filter((f) => findSourceSpec(options.sources, f) !== undefined || (f !== options.stateFile && !f.includes(`/${SNAPSHOT_DIR_NAME}/`)))
+    .filter((f) => patterns.some((p) => f === p || minimatch(f, p, { dot: true })));
+  if (manifestFiles.length === 0) return { projects: [], edges: [], problems: [] };
+
+  const loaded = readManifests({ workspaceRoot, files: manifestFiles, sources: options.sources });
+  if (!loaded.ok) throwManifestErrors(loaded.error);
+  // Trust: unless this registration opts in, a manifest may not choose programs or their powers (manifest/trust.ts).
+  if (!options.trustManifestCommands) {
+    const untrusted = loaded.value.flatMap(({ file, manifest }) => getUntrustedCommandProblems({ manifest, file, agentOptions: options.agent }));
+    if (untrusted.length > 0) throwManifestErrors(untrusted);
+  }
+  const graph = buildGraph({
+    manifests: loaded.value.map(({ file, manifest }) => ({ file, status: manifest.status, tasks: manifest.tasks })),
+    targetNames: { implement: options.implementTargetName, verify: options.verifyTargetName },
+    runConfigHash: hashRunConfig(options),
+  });
+  if (graph.problems.length > 0) throwManifestErrors(graph.problems);
+  return graph;
+}
+
+/**
+ * The task edges of the last successful createNodes, per registration (its options, as Nx passes them). Nx calls a
+ * plugin's createNodes and then its createDependencies in the same process (the isolated plugin worker, the daemon,
+ * or the CLI), so createDependencies can hand on the edges createNodes already computed instead of reading them back
+ * out of the project configurations: the task targets carry `dependsOn: ["^implement"]`, not the list of projects.
+ */
+const lastEdges = new Map<string, readonly GraphEdge[]>();
+const registrationKey = (rawOptions: PluginOptionsInput | undefined): string => JSON.stringify(rawOptions ?? {});
+
 export const createNodes: CreateNodes<PluginOptionsInput> = [
   MANIFEST_CANDIDATE_GLOB,
   (files, rawOptions, context) => {
-    const parsedOptions = parsePluginOptions(rawOptions);
-    if (!parsedOptions.ok) {
-      const e = new Error(parsedOptions.error);
-      e.stack = e.message;
-      throw e;
-    }
-    const options = parsedOptions.value;
-    const patterns = getTaskFilePatterns(options);
-    const manifestFiles = files
-      // Our own files are never manifests; a source keeps its path (Task Master's lives in `.taskmaster/tasks/`).
-      .filter((f) => findSourceSpec(options.sources, f) !== undefined || (f !== options.stateFile && !f.includes(`/${SNAPSHOT_DIR_NAME}/`)))
-      .filter((f) => patterns.some((p) => f === p || minimatch(f, p, { dot: true })));
-    if (manifestFiles.length === 0) return [];
-
-    const loaded = readManifests({ workspaceRoot: context.workspaceRoot, files: manifestFiles, sources: options.sources });
-    if (!loaded.ok) throwManifestErrors(loaded.error);
-    // Trust: unless this registration opts in, a manifest may not choose programs or their powers (manifest/trust.ts).
-    if (!options.trustManifestCommands) {
-      const untrusted = loaded.value.flatMap(({ file, manifest }) => getUntrustedCommandProblems({ manifest, file, agentOptions: options.agent }));
-      if (untrusted.length > 0) throwManifestErrors(untrusted);
-    }
-    const graph = buildGraph({
-      manifests: loaded.value.map(({ file, manifest }) => ({ file, status: manifest.status, tasks: manifest.tasks })),
-      targetNames: { implement: options.implementTargetName, verify: options.verifyTargetName },
-      runConfigHash: hashRunConfig(options),
-    });
-    if (graph.problems.length > 0) throwManifestErrors(graph.problems);
+    const key = registrationKey(rawOptions);
+    // Never the edges of an older graph: a failing inference leaves none behind.
+    lastEdges.delete(key);
+    const graph = inferGraph(files, rawOptions, context.workspaceRoot);
+    lastEdges.set(key, graph.edges);
     const byFile = new Map<string, CreateNodesResult>();
     for (const p of graph.projects) {
       const result = byFile.get(p.file) ?? { projects: {} };
@@ -92,27 +114,27 @@ export const createNodes: CreateNodes<PluginOptionsInput> = [
 export const createNodesV2 = createNodes;
 
 /**
- * Edges for `nx graph`: `depends_on_tasks`, derived from the inferred task projects themselves (their implement
- * targets' `dependsOn`), so the manifest is not parsed a second time. `implicit` edges, because a `static` edge whose source file is the manifest is silently
- * dropped by Nx (shared notes).
+ * Edges for `nx graph`, for affected, and for task order (the implement targets' `dependsOn: ["^implement"]` follows
+ * them): one per `depends_on_tasks` entry whose task is a project. `implicit` edges, because a `static` edge whose
+ * source file is the manifest is silently dropped by Nx (shared notes). Only task-to-task edges: an edge from a slice
+ * or phase to its tasks would make the whole slice affected (and, through its aggregate target, every task of it)
+ * whenever one task changes.
  */
 export const createDependencies: CreateDependencies<PluginOptionsInput> = (rawOptions, context) => {
-  const parsedOptions = parsePluginOptions(rawOptions);
-  if (!parsedOptions.ok) return [];
-  const target = parsedOptions.value.implementTargetName;
-  const deps: RawProjectGraphDependency[] = [];
-  for (const [name, project] of Object.entries(context.projects)) {
-    // Task projects only: an edge from a slice or phase to its tasks would make the whole slice affected (and, through
-    // its aggregate target, every task of it) whenever one task changes.
-    // (Recognised by tag and executor, not by root: task roots are laid out by phase and slice, see getTaskRoot.)
-    if (!project.tags?.includes('vtm:task') || project.targets?.[target]?.executor !== `${EXECUTOR_PACKAGE}:implement`) continue;
-    const dependsOn = project.targets[target].dependsOn ?? [];
-    for (const d of dependsOn) {
-      if (typeof d === 'string' || !d.projects || typeof d.projects === 'string') continue;
-      for (const dep of d.projects) {
-        if (context.projects[dep]) deps.push({ source: name, target: dep, type: IMPLICIT });
-      }
+  let edges = lastEdges.get(registrationKey(rawOptions));
+  if (edges === undefined) {
+    // Not seen createNodes in this process (no known Nx path does this): infer again from the workspace's files.
+    const files = [...context.fileMap.nonProjectFiles.map((f) => f.file), ...Object.values(context.fileMap.projectFileMap).flatMap((fs) => fs.map((f) => f.file))];
+    try {
+      edges = inferGraph(files.filter((f) => minimatch(f, MANIFEST_CANDIDATE_GLOB, { dot: true })), rawOptions, context.workspaceRoot).edges;
+    } catch {
+      // createNodes reports the problems; without a graph there are no edges to draw.
+      return [];
     }
+  }
+  const deps: RawProjectGraphDependency[] = [];
+  for (const e of edges) {
+    if (context.projects[e.source] && context.projects[e.target]) deps.push({ source: e.source, target: e.target, type: IMPLICIT });
   }
   return deps;
 };

@@ -2,7 +2,7 @@
  * What an executor or hook needs about the workspace: the plugin options from nx.json and every manifest of the
  * workspace (tasks may depend on tasks of other manifests), validated exactly as inference validated them.
  */
-import type { NxJsonConfiguration, ProjectConfiguration } from '@nx/devkit';
+import type { NxJsonConfiguration } from '@nx/devkit';
 import { minimatch } from 'minimatch';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { readManifests, type LoadedManifest } from '../manifest/read';
 import { getUntrustedCommandProblems } from '../manifest/trust';
 import { findSourceSpec } from '../sources/read';
 import type { Task } from '../manifest/schema';
-import { hashManifest } from '../manifest/hash';
+import { canonicalJson, hashManifest } from '../manifest/hash';
 import { err, ok, type Result } from '../manifest/problems';
 
 export const PLUGIN_NAME = 'nx-vtm';
@@ -55,17 +55,6 @@ export function findPluginOptions({
   if (!manifestFile) return ok(parsed[0]);
   const match = parsed.find((o) => getTaskFilePatterns(o).some((p) => p === manifestFile || minimatch(manifestFile, p, { dot: true })));
   return match ? ok(match) : err(`no nx-vtm registration in nx.json selects the manifest ${manifestFile}`);
-}
-
-/** Manifest files known to the project graph: the `manifest` option of every inferred implement target. */
-export function getManifestFiles(projects: Record<string, ProjectConfiguration>): string[] {
-  const files = new Set<string>();
-  for (const p of Object.values(projects)) {
-    for (const t of Object.values(p.targets ?? {})) {
-      if (t.executor === 'nx-vtm:implement' && typeof t.options?.manifest === 'string') files.add(t.options.manifest);
-    }
-  }
-  return [...files].sort();
 }
 
 /**
@@ -119,4 +108,47 @@ export function loadRunContext({
   // One manifest (the common case): its own content hash, comparable with what the planner tooling records.
   const manifestHash = loaded.value.length === 1 ? hashManifest(loaded.value[0].manifest) : hash.digest('hex');
   return ok({ workspaceRoot, options: options.value, manifests: loaded.value, tasks, manifestHash });
+}
+
+/**
+ * Every manifest file of every nx-vtm registration in nx.json (found as `findManifestFiles` finds them), sorted.
+ * What the executors and hooks read: the inferred targets carry neither task ids nor manifest paths (each would be
+ * paid once per task in every Nx command, see graph/build-graph.ts), so a run finds its manifests as the CLI does.
+ */
+export async function findAllManifestFiles({ workspaceRoot, nxJson }: { workspaceRoot: string; nxJson: NxJsonConfiguration | undefined }): Promise<string[]> {
+  const files = new Set<string>();
+  for (const raw of getPluginEntries(nxJson)) {
+    const options = parsePluginOptions(raw);
+    // A registration with bad options has no manifests here; loadRunContext reports its error.
+    if (!options.ok) continue;
+    for (const f of await findManifestFiles({ workspaceRoot, options: options.value })) files.add(f);
+  }
+  return [...files].sort();
+}
+
+/**
+ * The run context for tasks named by their ids (the Nx project names): every manifest of the workspace, read under
+ * the registration whose manifest defines the first task (its agent, verification and state settings apply).
+ */
+export async function loadTaskRunContext({
+  workspaceRoot,
+  nxJson,
+  taskIds,
+}: {
+  workspaceRoot: string;
+  nxJson: NxJsonConfiguration | undefined;
+  taskIds: readonly string[];
+}): Promise<Result<RunContext, string>> {
+  const manifestFiles = await findAllManifestFiles({ workspaceRoot, nxJson });
+  if (manifestFiles.length === 0) {
+    return err('nx-vtm: no manifest selected by the nx-vtm registrations in nx.json is known to git; add the manifest to git or fix the "manifest" option');
+  }
+  const first = loadRunContext({ workspaceRoot, nxJson, manifestFiles });
+  if (!first.ok || taskIds.length === 0) return first;
+  const own = first.value.tasks.get(taskIds[0])?.file;
+  if (own === undefined || own === manifestFiles[0]) return first;
+  // Several registrations: read again under the task's own one when its settings differ (rare; costs one more parse).
+  const ownOptions = findPluginOptions({ nxJson, manifestFile: own });
+  if (!ownOptions.ok || canonicalJson(ownOptions.value) === canonicalJson(first.value.options)) return first;
+  return loadRunContext({ workspaceRoot, nxJson, manifestFiles, manifestFile: own });
 }

@@ -35,11 +35,12 @@ import { commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
 import { gitOk, getHeadSha, isAncestor, runGit } from '../workspace/git';
 import { commitWorkingTree, saveRef } from '../workspace/work-commit';
 import { createSqliteLock } from '../workspace/sqlite-lock';
-import { fetchBranch, syncFromRemote, trackingRef } from '../workspace/remote';
+import { fetchBranch, pushBranch, syncFromRemote, trackingRef } from '../workspace/remote';
 import type { LockPort } from '../workspace/ports';
 import { resolveCoordinatorUrl } from '../state/db/coordinator-options';
 import { getVerificationCommand } from './verification';
 import { failpoint } from './failpoint';
+import { readHostId } from '../state/process-identity';
 import { runSharedCheckoutStages } from './shared-checkout';
 
 export const RESULTS_DIR = '.vtm/results';
@@ -390,7 +391,22 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
   const progress = attempt.progress();
   let done = stageIndex(progress?.stage);
   const data: Record<string, unknown> = { ...(progress?.data ?? {}) };
-  if ((done >= stageIndex('agent') || getTurn(data) > 1) && done < stageIndex('integrated') && !(typeof data.cwd === 'string' && existsSync(data.cwd))) {
+  // An attempt another machine began (shared coordinator, its owner lost): its worktree and unpushed commits are on
+  // that machine. Only work it already merged and pushed can be taken from here; anything else starts over.
+  const foreignHost = done >= 0 ? getForeignAttempt(workspaceRoot, data) : undefined;
+  let adopted = false;
+  if (foreignHost !== undefined) {
+    adopted = done >= stageIndex('verified') && (await adoptPushedWork(input, data));
+    if (adopted) {
+      // The audit trail of that attempt stayed on its machine: this one's is written afresh from the commits.
+      mkdirSync(paths.dir, { recursive: true });
+      log(`the interrupted attempt on ${foreignHost} had merged and pushed its work (${String(data.sha).slice(0, 8)}): recording it (its agent is not run again)`);
+    } else {
+      log(`the interrupted attempt ran on ${foreignHost}; its work never reached the remote: starting the task over here`);
+      done = -1;
+    }
+  }
+  if (!adopted && (done >= stageIndex('agent') || getTurn(data) > 1) && done < stageIndex('integrated') && !(typeof data.cwd === 'string' && existsSync(data.cwd))) {
     log(`the worktree of the interrupted attempt (${String(data.cwd)}) is gone; starting the task over`);
     done = -1;
   }
@@ -444,6 +460,48 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
     // A turn sent back from the merge queue parked its slot: the repair agent runs only once it has one again.
     if (input.attempt.takeSlot && !(await input.attempt.takeSlot())) return lostClaim(id, 'worktree');
   }
+}
+
+/**
+ * The machine an interrupted attempt ran on, when it is not this checkout: the host recorded with its worktree
+ * stage differs from this one (`VTM_HOST_ID` or the host name), or its worktree lies outside this workspace.
+ */
+function getForeignAttempt(workspaceRoot: string, data: Record<string, unknown>): string | undefined {
+  if (typeof data.host === 'string' && data.host !== readHostId()) return data.host;
+  if (typeof data.cwd === 'string' && relative(workspaceRoot, data.cwd).startsWith('..')) return `another checkout (${data.cwd})`;
+  return undefined;
+}
+
+/**
+ * Another machine verified the task's commit and died during its integration: when that commit is already in the
+ * remote's integration branch (merged and pushed, not yet recorded), the fetched commit becomes this checkout's
+ * `vtm/<id>` so that the integration stage recognises it as merged, rather than paying an agent for it again.
+ */
+async function adoptPushedWork(input: PipelineInput, data: Record<string, unknown>): Promise<boolean> {
+  const { workspaceRoot, options, integrationBranch, task } = input;
+  if (!options.remote || options.integration !== 'merge' || typeof data.sha !== 'string') return false;
+  const fetched = await fetchBranch({ cwd: workspaceRoot, remote: options.remote, branch: integrationBranch });
+  if (!fetched.ok || !fetched.value) return false;
+  const merged = await isAncestor({ cwd: workspaceRoot, ancestor: data.sha, descendant: fetched.value });
+  if (!merged.ok || !merged.value) return false;
+  const branch = await gitOk({ cwd: workspaceRoot, args: ['update-ref', `refs/heads/${getTaskBranch(task.task_id)}`, data.sha] });
+  return branch.ok;
+}
+
+/**
+ * The local integration branch holds commits the remote lacks: merges whose push never happened (a run killed between
+ * its local merge and its push, or a push that failed after the merge). They are tested, finished merges: push them
+ * now (never forced), so that other machines see them before this machine's next merge. A rejected push (the remote
+ * moved meanwhile) changes nothing; the next merge's fetch reports the divergence with what to do.
+ */
+async function pushLeftBehind({ workspaceRoot, remote, branch, log }: { workspaceRoot: string; remote: string; branch: string; log: (line: string) => void }): Promise<void> {
+  const local = await getHeadSha({ cwd: workspaceRoot, ref: `refs/heads/${branch}` });
+  if (!local.ok) return;
+  const pending = await gitOk({ cwd: workspaceRoot, args: ['log', '--oneline', '--no-decorate', '--first-parent', `${trackingRef(remote, branch)}..${local.value}`] });
+  const commits = pending.ok ? pending.value.trim().split('\n').filter(Boolean) : [];
+  const pushed = await pushBranch({ cwd: workspaceRoot, remote, branch, sha: local.value });
+  if (pushed.status === 'pushed') log(`${branch} had ${commits.length} commit(s) never pushed (${commits.map((c) => c.split(' ')[0]).join(', ')}; an earlier run stopped between its merge and its push): pushed them to ${remote}/${branch}`);
+  else log(`${branch} has ${commits.length} commit(s) ${remote}/${branch} lacks, and pushing them failed: ${pushed.message}`);
 }
 
 /** The turn an attempt is in (1 = the first agent run). */
@@ -551,7 +609,8 @@ async function runTurn({
     if (turn === 1) {
       const prepared = await prepareWorktree(input, paths.dir);
       if (!prepared.ok) return { outcome: blocked(prepared.reason, prepared.message, { result_dir: resultDir }), summary: prepared.message };
-      if (!advance('worktree', { cwd: prepared.cwd, baseSha: prepared.baseSha })) return lostClaim(id, 'worktree');
+      // The host, so that another machine continuing the attempt knows the worktree and commits are not its own.
+      if (!advance('worktree', { cwd: prepared.cwd, baseSha: prepared.baseSha, host: readHostId() })) return lostClaim(id, 'worktree');
       cwd = prepared.cwd;
     } else {
       cwd = data.cwd as string;
@@ -878,6 +937,7 @@ async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepa
           return undefined;
         }
         if (synced.value === 'fast_forwarded') log(`${integrationBranch} fast-forwarded to ${options.remote}/${integrationBranch}`);
+        if (synced.value === 'local_ahead') await pushLeftBehind({ workspaceRoot, remote: options.remote, branch: integrationBranch, log });
       }
       return createTaskWorktree({ repoRoot: workspaceRoot, taskId: id, baseRef: integrationBranch, linkDirs, useSpare });
     });

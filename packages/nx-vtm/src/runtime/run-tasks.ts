@@ -6,7 +6,7 @@
  */
 import type { NxJsonConfiguration, ProjectConfiguration, TaskGraph } from '@nx/devkit';
 import { randomBytes } from 'node:crypto';
-import { getManifestFiles, loadRunContext, type RunContext } from './context';
+import { loadTaskRunContext, type RunContext } from './context';
 import { RESULTS_DIR, runTaskPipeline, settleWorktreeCleanups, type AttemptPort } from './pipeline';
 import { createSpareFiller } from './spares';
 import { createHandoffSourcePort, readDependencyHandoffs } from './handoffs';
@@ -79,12 +79,7 @@ export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<T
     }
   };
 
-  const loaded = loadRunContext({
-    workspaceRoot: input.workspaceRoot,
-    nxJson: input.nxJson,
-    manifestFiles: getManifestFiles(input.projects),
-    manifestFile: findManifestOf(input.projects, input.taskIds[0]),
-  });
+  const loaded = await loadTaskRunContext({ workspaceRoot: input.workspaceRoot, nxJson: input.nxJson, taskIds: input.taskIds });
   if (!loaded.ok) {
     yield* failAll(loaded.error);
     return;
@@ -152,14 +147,6 @@ export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<T
   } finally {
     store.close();
   }
-}
-
-function findManifestOf(projects: Record<string, ProjectConfiguration>, taskId: string | undefined): string | undefined {
-  if (!taskId) return undefined;
-  for (const t of Object.values(projects[taskId]?.targets ?? {})) {
-    if (t.executor === 'nx-vtm:implement' && typeof t.options?.manifest === 'string') return t.options.manifest;
-  }
-  return undefined;
 }
 
 async function* runWithStore({
@@ -438,7 +425,16 @@ async function runClaimedTask({
   const abort = new AbortController();
   let agentPid: number | undefined;
   const heartbeat = setInterval(() => {
-    if (!store.heartbeat({ taskId: task.task_id, token, agentPid })) {
+    let held: boolean;
+    try {
+      held = store.heartbeat({ taskId: task.task_id, token, agentPid });
+    } catch (e) {
+      // The coordinator did not answer (a PostgreSQL restart longer than its reconnect budget). Thrown from a timer
+      // this would end the whole process; the claim stands until its lease expires, so try again next time.
+      log(`heartbeat not recorded: ${(e as Error).message}`);
+      return;
+    }
+    if (!held) {
       log('claim lost (another process took it over); stopping the agent');
       abort.abort();
     }
@@ -519,9 +515,21 @@ async function runClaimedTask({
       return { success: ok, reason: ok ? undefined : `${r.outcome.reason}` };
     }
   } catch (e) {
+    if ((e as { vtmUnreachable?: boolean }).vtmUnreachable) {
+      // Not the task's failure: its stages so far are recorded, and the next run continues after the last one
+      // (recording "blocked" here, once the database answers again, would make that run pay its agent again).
+      log(`stopped: ${(e as Error).message}`);
+      return { success: false, reason: 'coordinator_unreachable' };
+    }
     const message = `nx-vtm internal error: ${(e as Error).stack ?? String(e)}`;
     log(message);
-    store.finish({ taskId: task.task_id, token, outcome: { status: 'blocked', reason: 'internal_error', error: (e as Error).message } });
+    try {
+      store.finish({ taskId: task.task_id, token, outcome: { status: 'blocked', reason: 'internal_error', error: (e as Error).message } });
+    } catch (recordError) {
+      // The store itself failed (its database unreachable): the claim stays, and a later run takes it over and
+      // continues from the last stage recorded.
+      log(`outcome not recorded: ${(recordError as Error).message}`);
+    }
     return { success: false, reason: 'internal_error' };
   } finally {
     clearInterval(heartbeat);

@@ -3,8 +3,8 @@
  * blocked or cancelled (and their dependents), recording why in the task store; after a task's result, write its
  * status back to the source (see write-back.ts). Called by the implement executors; the runtime itself is unchanged.
  */
-import type { NxJsonConfiguration, ProjectConfiguration } from '@nx/devkit';
-import { getManifestFiles, loadRunContext, type RunContext } from '../runtime/context';
+import type { NxJsonConfiguration } from '@nx/devkit';
+import { loadTaskRunContext, type RunContext } from '../runtime/context';
 import { openTaskStore } from '../state/task-store';
 import { buildSourceRefusals, type SourceRefusal } from './run-gate';
 
@@ -15,33 +15,30 @@ export interface SourceGate {
   refused: SourceRefusal[];
 }
 
-export function loadSourceContext({
+export async function loadSourceContext({
   workspaceRoot,
   nxJson,
-  projects,
-}: {
-  workspaceRoot: string;
-  nxJson: NxJsonConfiguration | undefined;
-  projects: Record<string, ProjectConfiguration>;
-}): RunContext | undefined {
-  const manifestFiles = getManifestFiles(projects);
-  const loaded = loadRunContext({ workspaceRoot, nxJson, manifestFiles, manifestFile: manifestFiles[0] });
-  if (!loaded.ok || !loaded.value.manifests.some((m) => m.source)) return undefined;
-  return loaded.value;
-}
-
-export function gateSourceTasks({
-  workspaceRoot,
-  nxJson,
-  projects,
   taskIds,
 }: {
   workspaceRoot: string;
   nxJson: NxJsonConfiguration | undefined;
-  projects: Record<string, ProjectConfiguration>;
   taskIds: readonly string[];
-}): SourceGate {
-  const ctx = loadSourceContext({ workspaceRoot, nxJson, projects });
+}): Promise<RunContext | undefined> {
+  const loaded = await loadTaskRunContext({ workspaceRoot, nxJson, taskIds });
+  if (!loaded.ok || !loaded.value.manifests.some((m) => m.source)) return undefined;
+  return loaded.value;
+}
+
+export async function gateSourceTasks({
+  workspaceRoot,
+  nxJson,
+  taskIds,
+}: {
+  workspaceRoot: string;
+  nxJson: NxJsonConfiguration | undefined;
+  taskIds: readonly string[];
+}): Promise<SourceGate> {
+  const ctx = await loadSourceContext({ workspaceRoot, nxJson, taskIds });
   if (!ctx) return { runnable: [...taskIds], refused: [] };
   const { runnable, refused } = buildSourceRefusals({ manifests: ctx.manifests, taskIds });
   if (refused.length > 0) {

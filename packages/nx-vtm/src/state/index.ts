@@ -56,9 +56,11 @@ export {
   type VtmEvent,
 } from './event-log';
 export {
+  HOST_ID_ENV,
   isProcessAlive,
   isSameProcess,
   readBootId,
+  readHostId,
   readProcessIdentity,
   readProcessStartTime,
   realProcSource,

@@ -6,6 +6,7 @@ import {
   isSameProcess,
   parseProcStat,
   readBootId,
+  readHostId,
   readProcessIdentity,
   readProcessStartTime,
   realProcSource,
@@ -92,5 +93,24 @@ describe('without /proc', () => {
     const proc = noProc(new Set([0, -1]));
     expect(isProcessAlive(0, proc)).toBe(false);
     expect(isProcessAlive(-1, proc)).toBe(false);
+  });
+});
+
+describe('the host identity (VTM_HOST_ID)', () => {
+  it('is the host name unless VTM_HOST_ID names another; blank counts as unset', () => {
+    expect(readHostId({})).toBe(os.hostname());
+    expect(readHostId({ VTM_HOST_ID: '  ' })).toBe(os.hostname());
+    expect(readHostId({ VTM_HOST_ID: ' runner-7 ' })).toBe('runner-7');
+  });
+
+  it('is what claims record: a process started with VTM_HOST_ID writes that host into its identity', () => {
+    const saved = process.env.VTM_HOST_ID;
+    process.env.VTM_HOST_ID = 'simulated-machine-a';
+    try {
+      expect(readProcessIdentity()).toMatchObject({ host: 'simulated-machine-a', pid: process.pid });
+    } finally {
+      if (saved === undefined) delete process.env.VTM_HOST_ID;
+      else process.env.VTM_HOST_ID = saved;
+    }
   });
 });

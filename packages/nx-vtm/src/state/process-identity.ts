@@ -41,8 +41,24 @@ export const realProcSource: ProcSource = {
       return (e as NodeJS.ErrnoException).code === 'EPERM';
     }
   },
-  hostname: () => os.hostname(),
+  hostname: () => readHostId(),
 };
+
+/** The environment variable that overrides the host identity recorded with claims (see `readHostId`). */
+export const HOST_ID_ENV = 'VTM_HOST_ID';
+
+/**
+ * The host identity written into claims, reservations and merge journals: `$VTM_HOST_ID` when set, else the host
+ * name. Claims of the same host are judged through its process table (a dead pid is taken over at once), claims of
+ * another host by their lease only, so the identity must name one process table. Setting it serves two cases: machines
+ * (containers, CI runners) that share a host name (give each its own id), and tests that simulate several machines
+ * on one host (each "machine" its own id, so a killed one is judged by its lease, as a real lost machine would be).
+ * Every process of one checkout must see the same value (it is inherited from the `nx` command's environment).
+ */
+export function readHostId(env: NodeJS.ProcessEnv = process.env): string {
+  const id = env[HOST_ID_ENV]?.trim();
+  return id ? id : os.hostname();
+}
 
 interface StatFields {
   state: string;

@@ -26,6 +26,7 @@ import type { LockPort } from './ports';
 import { beginMergeJournal, endMergeJournal, recoverInterruptedMerge } from './merge-journal';
 import { createSqliteLock, LockTimeoutError } from './sqlite-lock';
 import { pushBranch, syncFromRemote } from './remote';
+import { failpoint } from '../runtime/failpoint';
 import { DEFAULT_LINK_DIRS, getTaskBranch } from './worktree';
 import { FALLBACK_IDENTITY, getIdentityEnv } from './identity';
 
@@ -355,6 +356,8 @@ async function mergeAndPush({
     if (!before.ok) return fail({ reason: 'git_failed', message: `Task ${taskId}: cannot read ${target}: ${before.error.message}`, cause: before.error });
     const merged = await merge();
     if (!merged.ok || merged.value.status === 'branch_left') return merged;
+    // Merged here, not yet on the remote: a crash now leaves the local branch ahead (see syncFromRemote's callers).
+    failpoint('after-local-merge', taskId);
     const pushed = await pushBranch({ cwd: repoRoot, remote, branch: target, sha: merged.value.sha });
     if (pushed.status === 'pushed') return merged;
     // Ours only: the merge commit this round made (the branch still points at it; we hold the lock).

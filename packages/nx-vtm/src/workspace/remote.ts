@@ -24,7 +24,14 @@ export const trackingRef = (remote: string, branch: string) => `refs/remotes/${r
  * does not have the branch yet (the first push creates it).
  */
 export async function fetchBranch({ cwd, remote, branch }: { cwd: string; remote: string; branch: string }): Promise<Result<string | null, RemoteProblem>> {
-  const fetched = await runGit({ cwd, args: ['fetch', '--quiet', '--no-tags', remote, `+refs/heads/${branch}:${trackingRef(remote, branch)}`] });
+  const args = ['fetch', '--quiet', '--no-tags', remote, `+refs/heads/${branch}:${trackingRef(remote, branch)}`];
+  let fetched = await runGit({ cwd, args });
+  // Two tasks of this checkout fetching at once (one starting, one integrating) race on the remote-tracking ref: git
+  // refuses the slower update ("cannot lock ref ... but expected"). The other fetch brought the same branch: fetch again.
+  for (let retry = 1; fetched.code !== 0 && retry <= 3 && /cannot lock ref|unable to update local ref/i.test(fetched.stderr); retry++) {
+    await new Promise((resolve) => setTimeout(resolve, 50 * retry));
+    fetched = await runGit({ cwd, args });
+  }
   if (fetched.code !== 0) {
     if (/couldn't find remote ref/i.test(fetched.stderr)) return ok(null);
     return err({ code: 'fetch_failed', message: `git fetch ${remote} ${branch} failed in ${cwd}: ${firstLines(fetched.stderr) || `exit ${fetched.code}`}` });
@@ -59,7 +66,7 @@ export async function syncFromRemote({ repoRoot, remote, branch }: { repoRoot: s
     if (ahead.value) return ok('local_ahead');
     return err({
       code: 'remote_diverged',
-      message: `${branch} in ${repoRoot} (${local.value.slice(0, 8)}) and ${remote}/${branch} (${theirs.slice(0, 8)}) have diverged: the local branch has commits the remote does not, and the remote has commits it does not; nothing was changed. Merge or rebase ${branch} onto ${remote}/${branch} and push it, then re-run`,
+      message: `${branch} in ${repoRoot} (${local.value.slice(0, 8)}) and ${remote}/${branch} (${theirs.slice(0, 8)}) have diverged: the local branch has commits the remote does not (\`git log --oneline ${remote}/${branch}..${branch}\`: often a merge an earlier run made here and was stopped before pushing), and the remote has commits it does not; nothing was changed. Rebase them onto the remote's (\`git pull --rebase=merges ${remote} ${branch}\`, then \`git push ${remote} ${branch}\`), or drop them if another machine has merged the same tasks since (\`git reset --keep ${remote}/${branch}\`), then re-run`,
     });
   }
   const current = await getCurrentBranch({ cwd: repoRoot });

@@ -305,6 +305,11 @@ export async function createTaskWorktree(
  */
 export const SPARES_DIR = '.spares';
 
+/** Whether a worktree record is one of the spares (ready, filling or orphaned) under `worktreesDir`. Pure. */
+export function isSpareRecord(record: { path: string }, worktreesDir: string): boolean {
+  return samePath(path.dirname(record.path), path.join(worktreesDir, SPARES_DIR));
+}
+
 /**
  * Move a ready spare to `dir` and check out `branch` at `baseSha` there. The caller holds the worktree lock. False
  * (and the spare removed) when none is ready or it cannot be used: the caller then adds a worktree as before.
@@ -324,8 +329,7 @@ async function takeSpareWorktree({
   branch: string;
   baseSha: string;
 }): Promise<boolean> {
-  const sparesDir = path.join(worktreesDir, SPARES_DIR);
-  const ready = records.find((r) => samePath(path.dirname(r.path), sparesDir) && path.basename(r.path).startsWith('ready-') && !r.prunable && !r.locked && !r.branch);
+  const ready = records.find((r) => isSpareRecord(r, worktreesDir) && path.basename(r.path).startsWith('ready-') && !r.prunable && !r.locked && !r.branch);
   if (!ready) return false;
   const moved = await gitOk({ cwd: repoRoot, args: ['worktree', 'move', ready.path, dir] });
   if (!moved.ok) {
@@ -398,7 +402,7 @@ export async function fillSpareWorktrees({ repoRoot, worktreesDir = getDefaultWo
         if (!again.ok) return again;
         records.value.splice(0, records.value.length, ...again.value);
       }
-      const spares = records.value.filter((r) => samePath(path.dirname(r.path), sparesDir) && !r.prunable);
+      const spares = records.value.filter((r) => isSpareRecord(r, worktreesDir) && !r.prunable);
       // A spare whose filler died mid-checkout (its pid is in the name) would count forever and never be taken.
       const orphans = spares.filter((r) => {
         const pid = /^filling-(\d+)-/.exec(path.basename(r.path))?.[1];
@@ -632,7 +636,7 @@ export async function listTaskWorktrees({
     const onTaskBranch = r.branch?.startsWith(TASK_BRANCH_PREFIX) ?? false;
     if (!onTaskBranch && !isInside(r.path, worktreesDir) && !samePath(path.dirname(r.path), worktreesDir)) continue;
     // A spare belongs to no task yet (see SPARES_DIR); prune removes it like any other leftover.
-    const spare = samePath(path.dirname(r.path), path.join(worktreesDir, SPARES_DIR));
+    const spare = isSpareRecord(r, worktreesDir);
     const taskId = onTaskBranch ? r.branch!.slice(TASK_BRANCH_PREFIX.length) : spare ? `(spare) ${path.basename(r.path)}` : path.basename(r.path);
     const missing = r.prunable || !fs.existsSync(r.path);
     let dirtyPaths: string[] = [];
@@ -724,7 +728,7 @@ async function recycleAsSpare({
 }): Promise<boolean> {
   const sparesDir = path.join(worktreesDir, SPARES_DIR);
   if (record.prunable || record.locked || !fs.existsSync(record.path)) return false;
-  if (records.filter((r) => samePath(path.dirname(r.path), sparesDir) && !r.prunable).length >= spares) return false;
+  if (records.filter((r) => isSpareRecord(r, worktreesDir) && !r.prunable).length >= spares) return false;
   const state = await isWorkingTreeClean({ cwd: record.path, ignorePaths: linkDirs });
   if (!state.ok || !state.value.clean) return false;
   unlinkFolders(record.path, linkDirs);

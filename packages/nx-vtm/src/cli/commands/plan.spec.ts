@@ -60,6 +60,35 @@ describe('nx-vtm plan', () => {
     expect(fs.readFileSync(path.join(ws.root, MANIFEST_FILE), 'utf8')).toBe(before);
   });
 
+  it('retries a transient planner failure with backoff, then goes on with the rounds', async () => {
+    ws = makeCliWorkspace({ pluginOptions: { agent: { adapter: 'command', command: ['node', PLANNER, 'flaky'], retries: 1, backoffMs: 10 } } });
+    const r = await ws.runCli(['plan', REQUEST]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/round 1: the planner \["node",".*planner\.js","flaky"\] exited with 75 in round 1: model overloaded, try again; retrying in \d+\.\d s \(retry 1 of 1\)/);
+    expect(r.stdout).toContain('2 tasks added to docs/backlog/virtual-task-manifest.json (2 planner rounds)');
+    expect(fs.readFileSync(path.join(ws.root, '.planner/calls'), 'utf8')).toBe('1\n1\n2\n');
+  });
+
+  it('out of retries: the transient failure is reported and the manifest untouched', async () => {
+    ws = makeCliWorkspace({ pluginOptions: { agent: { adapter: 'command', command: ['node', PLANNER, 'flaky'], retries: 0 } } });
+    const before = fs.readFileSync(path.join(ws.root, MANIFEST_FILE), 'utf8');
+    const r = await ws.runCli(['plan', REQUEST]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('exited with 75 in round 1: model overloaded, try again; the manifest was not changed');
+    expect(fs.readFileSync(path.join(ws.root, MANIFEST_FILE), 'utf8')).toBe(before);
+  });
+
+  it('a planner that is not installed hands the plan to agent.fallback', async () => {
+    ws = makeCliWorkspace({
+      pluginOptions: { agent: { adapter: 'command', command: ['/nonexistent/planner-bin'], fallback: { adapter: 'command', command: ['node', PLANNER, 'repair'] } } },
+    });
+    const r = await ws.runCli(['plan', REQUEST]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("nx-vtm plan: round 1: the planner '/nonexistent/planner-bin' could not be started");
+    expect(r.stderr).toContain('planning with the fallback command');
+    expect(r.stdout).toContain('2 tasks added to docs/backlog/virtual-task-manifest.json (2 planner rounds)');
+  });
+
   it('--dry-run prints the manifest with the plan and writes nothing', async () => {
     ws = withPlanner('repair');
     const before = fs.readFileSync(path.join(ws.root, MANIFEST_FILE), 'utf8');

@@ -16,13 +16,13 @@ export default async function* implementBatch(
   _overrides: unknown,
   context: ExecutorContext,
 ): AsyncGenerator<{ task: string; result: { success: boolean; terminalOutput: string; startTime?: number; endTime?: number; status?: 'success' | 'failure' | 'skipped' } }> {
-  // Nx task ids ("<project>:implement") by manifest task id.
+  // Nx task ids ("<project>:implement") by manifest task id (the project name, graph/build-graph.ts).
   const nxIdByTask = new Map<string, string>();
-  for (const [nxId, options] of Object.entries(inputs)) nxIdByTask.set(options.taskId, nxId);
+  for (const nxId of Object.keys(inputs)) nxIdByTask.set(taskGraph.tasks[nxId]?.target.project ?? nxId.slice(0, nxId.lastIndexOf(':')), nxId);
   const targetName = Object.values(taskGraph.tasks)[0]?.target.target ?? 'implement';
   const projects = context.projectsConfigurations?.projects ?? {};
   // Tasks from a source (TODO.md, Beads, ...) that it marks blocked or cancelled, and their dependents: not started.
-  const gate = gateSourceTasks({ workspaceRoot: context.root, nxJson: context.nxJsonConfiguration, projects, taskIds: [...nxIdByTask.keys()] });
+  const gate = await gateSourceTasks({ workspaceRoot: context.root, nxJson: context.nxJsonConfiguration, taskIds: [...nxIdByTask.keys()] });
   for (const r of gate.refused) {
     const now = Date.now();
     yield { task: nxIdByTask.get(r.taskId)!, result: { success: false, status: r.reason.startsWith('dependency_failed:') ? 'skipped' : 'failure', terminalOutput: `${r.message}\n`, startTime: now, endTime: now } };

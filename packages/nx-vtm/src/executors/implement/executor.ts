@@ -10,12 +10,18 @@ import { defaultWriteBackPorts, writeBackResult, writeBackStart } from '../../so
 import type { ImplementExecutorOptions } from './schema';
 
 export default async function implementExecutor(
-  options: ImplementExecutorOptions,
+  _options: ImplementExecutorOptions,
   context: ExecutorContext,
 ): Promise<{ success: boolean }> {
   let success = false;
   const projects = context.projectsConfigurations?.projects ?? {};
-  const gate = gateSourceTasks({ workspaceRoot: context.root, nxJson: context.nxJsonConfiguration, projects, taskIds: [options.taskId] });
+  // The project is the task: its name is the manifest task_id (graph/build-graph.ts).
+  const taskId = context.projectName;
+  if (!taskId) {
+    console.log('nx-vtm implement: Nx gave no project name; run it as `nx run <task_id>:implement`');
+    return { success: false };
+  }
+  const gate = await gateSourceTasks({ workspaceRoot: context.root, nxJson: context.nxJsonConfiguration, taskIds: [taskId] });
   if (gate.refused.length > 0) {
     console.log(gate.refused[0].message);
     return { success: false };
@@ -25,12 +31,12 @@ export default async function implementExecutor(
     nxJson: context.nxJsonConfiguration,
     projects,
     fullTaskGraph: context.taskGraph,
-    taskIds: [options.taskId],
+    taskIds: [taskId],
     targetName: context.targetName ?? 'implement',
     onTaskStart: gate.ctx ? (taskId, log) => writeBackStart({ ctx: gate.ctx!, taskId, ports: { ...defaultWriteBackPorts, print: log } }) : undefined,
   })) {
     if (gate.ctx) await writeBackResult({ ctx: gate.ctx, taskId: r.taskId, status: r.status, reason: r.reason });
-    if (r.taskId === options.taskId) success = r.status === 'success';
+    if (r.taskId === taskId) success = r.status === 'success';
   }
   return { success };
 }

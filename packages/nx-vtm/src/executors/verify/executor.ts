@@ -6,7 +6,7 @@ import type { ExecutorContext } from '@nx/devkit';
 import { join } from 'node:path';
 import { runProcess } from '../../agents/process-runner';
 import { runVerification, type VerificationDeps } from '../../workspace/verify';
-import { getManifestFiles, loadRunContext } from '../../runtime/context';
+import { loadTaskRunContext } from '../../runtime/context';
 import { getVerificationCommand } from '../../runtime/verification';
 import type { VerifyExecutorOptions } from './schema';
 
@@ -19,24 +19,25 @@ export interface VerifyExecutorDeps {
 const defaultDeps: VerifyExecutorDeps = { verification: { runProcess }, log: (l) => console.log(l) };
 
 export default async function verifyExecutor(
-  options: VerifyExecutorOptions,
+  _options: VerifyExecutorOptions,
   context: ExecutorContext,
   deps: VerifyExecutorDeps = defaultDeps,
 ): Promise<{ success: boolean }> {
   const { log } = deps;
-  const loaded = loadRunContext({
-    workspaceRoot: context.root,
-    nxJson: context.nxJsonConfiguration,
-    manifestFiles: getManifestFiles(context.projectsConfigurations?.projects ?? {}),
-    manifestFile: options.manifest,
-  });
-  if (!loaded.ok) {
-    log(`nx-vtm verify ${options.taskId}: ${loaded.error}`);
+  // The project is the task: its name is the manifest task_id (graph/build-graph.ts).
+  const taskId = context.projectName;
+  if (!taskId) {
+    log('nx-vtm verify: Nx gave no project name; run it as `nx run <task_id>:verify`');
     return { success: false };
   }
-  const entry = loaded.value.tasks.get(options.taskId);
+  const loaded = await loadTaskRunContext({ workspaceRoot: context.root, nxJson: context.nxJsonConfiguration, taskIds: [taskId] });
+  if (!loaded.ok) {
+    log(`nx-vtm verify ${taskId}: ${loaded.error}`);
+    return { success: false };
+  }
+  const entry = loaded.value.tasks.get(taskId);
   if (!entry) {
-    log(`nx-vtm verify: task ${options.taskId} is not in ${options.manifest}; the project graph is stale (run nx reset)`);
+    log(`nx-vtm verify: task ${taskId} is in no manifest of nx.json's nx-vtm registrations; the project graph is stale (run nx reset)`);
     return { success: false };
   }
   const { task } = entry;

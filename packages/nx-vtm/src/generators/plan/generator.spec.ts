@@ -1,5 +1,5 @@
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
-import type { Tree } from '@nx/devkit';
+import { logger, type Tree } from '@nx/devkit';
 import * as path from 'node:path';
 import { buildTaskInput } from '../../test-support/manifest-fixtures';
 import { makeTempRepo, type TempRepo } from '../../workspace/test-support/git-fixture';
@@ -36,8 +36,11 @@ describe('nx g nx-vtm:plan', () => {
 
   it('a planner answer repaired in round 2 is written to the tree', async () => {
     const tree = makeTree({ adapter: 'command', command: ['node', PLANNER, 'repair'] });
+    const info = jest.spyOn(logger, 'info').mockImplementation(() => undefined);
     await planGenerator(tree, { request: REQUEST });
     expect(ids(tree)).toEqual(['A', 'OAUTH--T01', 'OAUTH--T02']);
+    expect(info).toHaveBeenCalledWith(`nx-vtm plan: 2 tasks planned for ${MANIFEST} (2 planner rounds): OAUTH--T01, OAUTH--T02`);
+    info.mockRestore();
   });
 
   it('never valid: the generator fails with the problems and leaves the manifest as it was', async () => {

@@ -3,7 +3,7 @@
  * written through the Tree, so `--dry-run` and Nx's change listing work as for any generator. A plan that never
  * becomes valid fails the generator (Nx then writes nothing).
  */
-import { readNxJson, type Tree } from '@nx/devkit';
+import { logger, readNxJson, type Tree } from '@nx/devkit';
 import { getManifestPatterns, parsePluginOptions } from '../../config/plugin-options';
 import { buildSnapshotContent, getSnapshotDir, getSnapshotPath } from '../../graph/task-snapshots';
 import { parseManifestText } from '../../manifest/parse';
@@ -34,7 +34,11 @@ export async function planGenerator(tree: Tree, schema: PlanGeneratorSchema): Pr
     maxRounds: schema.maxRounds ?? 3,
     onNote: (line) => process.stderr.write(`nx-vtm plan: ${line}\n`),
   });
-  if (!outcome.ok) throw new Error(outcome.message);
+  // What the planner's CLI reported it cost over all rounds (a failed plan costs too), as `nx-vtm plan` prints it.
+  const cost = outcome.costUsd !== undefined ? `$${outcome.costUsd.toFixed(4)}` : undefined;
+  if (!outcome.ok) throw new Error(`${outcome.message}${cost ? ` (planner cost ${cost})` : ''}`);
+  const how = outcome.rounds > 0 ? `${outcome.rounds} planner round${outcome.rounds === 1 ? '' : 's'}${cost ? `, ${cost}` : ''}` : 'one task: no planner needed';
+  logger.info(`nx-vtm plan: ${outcome.planned.length} task${outcome.planned.length === 1 ? '' : 's'} planned for ${manifestFile} (${how}): ${outcome.planned.map((t) => t.task_id).join(', ')}`);
   tree.write(manifestFile, buildPlannedManifestText({ existingText, planned: outcome.planned }));
   if (tree.exists(getSnapshotDir(manifestFile))) {
     for (const t of outcome.planned) tree.write(getSnapshotPath(manifestFile, t.task_id), buildSnapshotContent(t));

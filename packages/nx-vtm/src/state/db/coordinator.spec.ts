@@ -2,6 +2,7 @@
  * The `coordinator` option and the PostgreSQL store's own behaviour: placeholders, credentials kept out of messages,
  * URLs from the environment, a namespace per backlog, and a server that restarts under a running store.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,7 +12,7 @@ import { checkStateStore } from '../../runtime/environment-checks';
 import { openTaskStore, type TaskStore } from '../task-store';
 import { startPostgresServer, type PostgresServer } from '../test-support/postgres-server';
 import { resolveCoordinatorUrl } from './coordinator-options';
-import { describePostgresUrl, toPostgresSql } from './postgres';
+import { describePostgresUrl, openPostgresDb, toPostgresSql } from './postgres';
 
 describe('toPostgresSql', () => {
   it('numbers ? placeholders and maps @name ones (a name used twice is one parameter), never inside quotes', () => {
@@ -169,27 +170,107 @@ describe('on a real PostgreSQL server', () => {
 
   it('says which database cannot be reached, without its password', () => {
     const url = `postgres://vtm:topsecret@127.0.0.1:1/postgres`;
-    expect(() => openTaskStore({ workspaceRoot: root, coordinator: { type: 'postgres', url, namespace: 'x' } })).toThrow(
-      /cannot connect to the coordinator database postgres:\/\/127\.0\.0\.1:1\/postgres \(namespace x\)/,
-    );
+    let message = '';
     try {
       openTaskStore({ workspaceRoot: root, coordinator: { type: 'postgres', url, namespace: 'x' } });
     } catch (e) {
-      expect(String((e as Error).message)).not.toContain('topsecret');
+      message = (e as Error).message;
     }
+    expect(message).toMatch(/^cannot connect to the coordinator database postgres:\/\/127\.0\.0\.1:1\/postgres \(namespace x\)/);
+    expect(message).not.toContain('topsecret');
   });
 
-  it('a server restart: calls fail while it is down, the next one after reconnects, and nothing committed is lost', async () => {
+  it('a server restart: a call made while it is down waits for it, and nothing committed is lost', async () => {
     const store = open('restart');
     const c = store.tryClaim(claimArgs('T1'));
     if (c.kind !== 'claimed') throw new Error(c.kind);
-    await pg.stopServer();
-    expect(() => store.heartbeat({ taskId: 'T1', token: c.token })).toThrow();
-    await pg.startServer();
-    // The next call reconnects: the claim, its fence and the WIP it holds are all still there.
-    expect(store.heartbeat({ taskId: 'T1', token: c.token })).toBe(true);
+    // The waiting call blocks its thread, so it runs in another process (a second "machine" renewing the claim):
+    // it opens its store, then renews the claim when told, while the server is down.
+    const script = `
+      const { openTaskStore } = require(${JSON.stringify(path.join(__dirname, '..', 'task-store'))});
+      const store = openTaskStore({ workspaceRoot: process.env.ROOT, coordinator: { type: 'postgres', url: process.env.URL, namespace: 'restart' } });
+      process.stdout.write('ready\\n');
+      process.stdin.once('data', () => {
+        const held = store.heartbeat({ taskId: 'T1', token: process.env.TOKEN });
+        process.stdout.write(String(held) + '\\n');
+        store.close();
+        process.exit(0);
+      });`;
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'vtm-pgdb-other-'));
+    const child = spawn(process.execPath, ['-r', path.join(__dirname, '../../../../../tools/ts-register.js'), '-e', script], {
+      env: { ...process.env, ROOT: other, URL: pg.url, TOKEN: c.token },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => child.on('close', resolve));
+    try {
+      while (!out.includes('ready')) await new Promise((r) => setTimeout(r, 50));
+      await pg.stopServer();
+      child.stdin.write('go\n');
+      await new Promise((r) => setTimeout(r, 1_000));
+      await pg.startServer();
+      await exited;
+      expect(out.split('\n')).toContain('true');
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+    // The claim, its fence and the WIP it holds are all still there, and this store reconnects too.
     expect(store.tryClaim(claimArgs('T2'))).toMatchObject({ kind: 'wait', reason: { kind: 'wip' } });
     expect(store.finish({ taskId: 'T1', token: c.token, outcome: { status: 'completed' } }).ok).toBe(true);
     expect(store.tryClaim(claimArgs('T2')).kind).toBe('claimed');
+  });
+
+  it('a server down for longer than the reconnect budget: the call fails naming the coordinator, without its password, and the store works again after', async () => {
+    const url = pg.url.replace('vtm@', 'vtm:topsecret@');
+    const db = openPostgresDb({ url, namespace: 'gone', lockTimeoutMs: 5_000, reconnectMs: 500 });
+    const store = openTaskStore({ workspaceRoot: root, db });
+    stores.push(store);
+    const c = store.tryClaim(claimArgs('T1'));
+    if (c.kind !== 'claimed') throw new Error(c.kind);
+    await pg.stopServer();
+    let message = '';
+    try {
+      store.heartbeat({ taskId: 'T1', token: c.token });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    await pg.startServer();
+    expect(message).toMatch(/^the coordinator database postgres:\/\/127\.0\.0\.1:\d+\/postgres \(namespace gone\) is unreachable \(retried for \d+ s\): /);
+    expect(message).not.toContain('topsecret');
+    expect(store.heartbeat({ taskId: 'T1', token: c.token })).toBe(true);
+    expect(store.getTask('T1')).toMatchObject({ status: 'in-progress' });
+  });
+
+  it('a change whose connection is lost mid-transaction is rolled back by the server and run again once', () => {
+    // The connection of the store's own database is killed from inside its transaction (by another session), so
+    // the statement after it fails: the store reconnects and runs the whole change again.
+    const db = openPostgresDb({ url: pg.url, namespace: 'midway', lockTimeoutMs: 5_000 });
+    let kills = 0;
+    let armed = false;
+    const killer = openPostgresDb({ url: pg.url, namespace: 'midway', lockTimeoutMs: 5_000 });
+    const flaky: typeof db = {
+      ...db,
+      transaction: (fn) =>
+        db.transaction(() => {
+          if (armed && kills === 0) {
+            kills++;
+            const pid = (db.prepare('SELECT pg_backend_pid() AS pid').get() as { pid: number }).pid;
+            killer.prepare('SELECT pg_terminate_backend(?)').get(pid);
+          }
+          return fn();
+        }),
+    };
+    const store = openTaskStore({ workspaceRoot: root, db: flaky });
+    stores.push(store);
+    armed = true;
+    try {
+      expect(store.tryClaim(claimArgs('T1')).kind).toBe('claimed');
+      expect(kills).toBe(1);
+      expect(store.listTasks().filter((t) => t.status === 'in-progress').map((t) => t.taskId)).toEqual(['T1']);
+    } finally {
+      killer.close();
+    }
   });
 });

@@ -42,6 +42,11 @@ export interface StoreDb {
    * read-modify-write never loses an update), commits when it returns, rolls back when it throws.
    */
   transaction<T>(fn: () => T): T;
+  /**
+   * Whether an error thrown by `transaction` means the change was rolled back without effect because the connection
+   * was lost (PostgreSQL restarted mid-change): running the whole change again is then safe. Absent: never.
+   */
+  isRetryable?(error: unknown): boolean;
   /** Called once when the store closes. */
   close(): void;
 }

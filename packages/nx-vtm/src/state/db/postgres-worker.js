@@ -19,6 +19,7 @@ let nextId = 1;
 /** Connects one client for `options` (the search path names the namespace's schema). */
 async function connect(options) {
   const { url, schema, lockTimeoutMs, queryTimeoutMs, connectTimeoutMs } = options;
+  // reconnectMs, openRetryMs: see connectRetrying and query.
   const client = new Client({
     connectionString: url,
     application_name: 'nx-vtm',
@@ -47,37 +48,77 @@ async function connect(options) {
   return entry;
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Connects, retrying while the server is unavailable (refused, starting up, shutting down: a restart or failover) for
+ * up to `budgetMs`, with backoff from 100 ms to 1 s. Anything else (bad credentials, no such database) fails at once.
+ * When the budget runs out the error says so (`vtmUnreachable`, `vtmWaitedMs`), for the store's message.
+ */
+async function connectRetrying(options, budgetMs) {
+  const started = Date.now();
+  for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      return await connect(options);
+    } catch (e) {
+      const waited = Date.now() - started;
+      if (!isConnectionError(e)) throw e;
+      if (waited + delay > budgetMs) throw Object.assign(e, { vtmUnreachable: true, vtmWaitedMs: waited });
+      await sleep(delay);
+    }
+  }
+}
+
 async function open(options) {
   const id = nextId++;
-  clients.set(id, await connect(options));
+  // A first connection gets a short budget: a wrong host or port should fail fast, but a store opened while the
+  // server restarts (a new task process of a run) should wait for it.
+  clients.set(id, await connectRetrying(options, options.openRetryMs ?? 0));
   return id;
 }
 
+/**
+ * Runs one statement. A connection lost BETWEEN transactions (a restarted server, a dropped idle connection) is
+ * re-established, retrying for up to `reconnectMs`, and the statement runs on the new one: nothing was in flight, and
+ * outside a transaction the store only reads or renews a heartbeat (a conditional update that may run twice). A connection lost INSIDE a transaction lost that transaction (the server
+ * rolled it back): the statement fails with `vtmRolledBack` (the whole change may be run again), or, when the lost
+ * statement was the COMMIT, with `vtmCommitUnknown` (the server may or may not have committed it).
+ */
 async function query({ id, text, values }) {
-  let entry = clients.get(id);
-  if (!entry) throw new Error(`nx-vtm: PostgreSQL connection ${id} is closed`);
-  if (entry.error) {
-    // A connection lost inside a transaction lost that transaction: the store's change fails (the server rolled it
-    // back) and the caller sees why. Between transactions (a restarted server, a dropped idle connection) the next
-    // statement simply runs on a new connection: nothing was in flight.
-    if (entry.inTransaction && !/^(ROLLBACK)$/.test(text)) throw entry.error;
-    await entry.client.end().catch(() => undefined);
-    if (text === 'ROLLBACK') {
-      entry.inTransaction = false;
-      return { rows: [], rowCount: 0 };
+  // Once again at most: a statement that keeps losing fresh connections (or timed out on a server that stopped
+  // answering) fails rather than retrying forever.
+  for (let attempt = 1; ; attempt++) {
+    let entry = clients.get(id);
+    if (!entry) throw new Error(`nx-vtm: PostgreSQL connection ${id} is closed`);
+    if (entry.error) {
+      if (entry.inTransaction && text !== 'ROLLBACK') throw Object.assign(entry.error, { vtmRolledBack: true });
+      await entry.client.end().catch(() => undefined);
+      if (text === 'ROLLBACK') {
+        // The server already rolled the transaction back (and released its locks) when the connection died.
+        entry.inTransaction = false;
+        return { rows: [], rowCount: 0 };
+      }
+      entry = await connectRetrying(entry.options, entry.options.reconnectMs ?? 60_000);
+      clients.set(id, entry);
     }
-    entry = await connect(entry.options);
-    clients.set(id, entry);
-  }
-  if (text === 'BEGIN') entry.inTransaction = true;
-  try {
-    const result = await entry.client.query(text, values);
-    if (text === 'COMMIT' || text === 'ROLLBACK') entry.inTransaction = false;
-    return { rows: result.rows, rowCount: result.rowCount ?? 0 };
-  } catch (e) {
-    // A statement that failed on a connection that broke under it: reconnect next time.
-    if (!entry.error && isConnectionError(e)) entry.error = e;
-    throw e;
+    const inTransaction = entry.inTransaction;
+    if (text === 'BEGIN') entry.inTransaction = true;
+    try {
+      const result = await entry.client.query(text, values);
+      if (text === 'COMMIT' || text === 'ROLLBACK') entry.inTransaction = false;
+      return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+    } catch (e) {
+      // A failed statement on a healthy connection is the caller's to handle.
+      if (!isConnectionError(e)) throw e;
+      entry.error ??= e;
+      if (inTransaction) {
+        // The ROLLBACK the caller sends next finds the error and ends the transaction locally.
+        throw Object.assign(e, text === 'COMMIT' ? { vtmCommitUnknown: true } : { vtmRolledBack: true });
+      }
+      // BEGIN or a read outside a transaction: nothing happened on the server; run it again on a new connection.
+      entry.inTransaction = false;
+      if (attempt >= 2) throw e;
+    }
   }
 }
 

@@ -23,7 +23,10 @@ import type { StoreDb, StoreStatement } from './port';
 const LOCK_CLASS = 0x76746d;
 
 type WorkerCall = {
-  (op: 'open', arg: { url: string; schema: string; lockTimeoutMs: number; queryTimeoutMs: number; connectTimeoutMs: number }): number;
+  (
+    op: 'open',
+    arg: { url: string; schema: string; lockTimeoutMs: number; queryTimeoutMs: number; connectTimeoutMs: number; reconnectMs: number; openRetryMs: number },
+  ): number;
   (op: 'query', arg: { id: number; text: string; values: unknown[] }): { rows: unknown[]; rowCount: number };
   (op: 'close', arg: { id: number }): null;
 };
@@ -143,6 +146,51 @@ export interface OpenPostgresDbOptions {
   queryTimeoutMs?: number;
   /** How long connecting may take. Default 10 s. */
   connectTimeoutMs?: number;
+  /**
+   * How long a connection lost between changes (a server restart or failover) is retried before a call fails.
+   * Default 60 s: a restart takes seconds, and the run pauses meanwhile instead of failing its tasks.
+   */
+  reconnectMs?: number;
+  /** How long the first connection is retried while the server refuses it (restarting). Default 5 s. */
+  openRetryMs?: number;
+}
+
+/** What the worker attaches to a failed call (see postgres-worker.js). */
+type WorkerFailure = Error & { vtmUnreachable?: boolean; vtmWaitedMs?: number; vtmRolledBack?: boolean; vtmCommitUnknown?: boolean };
+
+/**
+ * A failed call in words that name the coordinator (never its password) and say what happened to the change: a
+ * change rolled back by a lost connection is marked `vtmRolledBack` (running it again is safe).
+ */
+export function describePostgresFailure(e: unknown, location: string): unknown {
+  const failure = e as WorkerFailure;
+  if (!failure || typeof failure !== 'object') return e;
+  if (failure.vtmUnreachable) {
+    const waited = Math.round((failure.vtmWaitedMs ?? 0) / 1000);
+    return Object.assign(
+      new Error(
+        `the coordinator database ${location} is unreachable (retried for ${waited} s): ${failure.message}. ` +
+          'Nothing more is recorded until it answers; run again once it is back (claims of this run are taken over after their lease)',
+      ),
+      { cause: e, vtmUnreachable: true },
+    );
+  }
+  if (failure.vtmCommitUnknown) {
+    return Object.assign(
+      new Error(
+        `lost the connection to the coordinator database ${location} while committing a change: ${failure.message}; ` +
+          'the server may or may not have recorded it. Run again: a claim it recorded is taken over after its lease',
+      ),
+      { cause: e },
+    );
+  }
+  if (failure.vtmRolledBack) {
+    return Object.assign(new Error(`lost the connection to the coordinator database ${location} during a change (the server rolled it back): ${failure.message}`), {
+      cause: e,
+      vtmRolledBack: true,
+    });
+  }
+  return e;
 }
 
 export function openPostgresDb(options: OpenPostgresDbOptions): StoreDb {
@@ -163,12 +211,20 @@ export function openPostgresDb(options: OpenPostgresDbOptions): StoreDb {
       lockTimeoutMs,
       queryTimeoutMs: options.queryTimeoutMs ?? 60_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      reconnectMs: options.reconnectMs ?? 60_000,
+      openRetryMs: options.openRetryMs ?? 5_000,
     });
   } catch (e) {
     const message = (e as Error).message;
     throw Object.assign(new Error(`cannot connect to the coordinator database ${location}: ${message}`), { cause: e });
   }
-  const query = (text: string, values: unknown[] = []) => call('query', { id, text, values });
+  const query = (text: string, values: unknown[] = []) => {
+    try {
+      return call('query', { id, text, values });
+    } catch (e) {
+      throw describePostgresFailure(e, location);
+    }
+  };
   const statements = new Map<string, StoreStatement>();
   let depth = 0;
   let closed = false;
@@ -176,6 +232,7 @@ export function openPostgresDb(options: OpenPostgresDbOptions): StoreDb {
   return {
     location,
     shared: true,
+    isRetryable: (e) => !!(e && typeof e === 'object' && (e as WorkerFailure).vtmRolledBack),
     now: () => (query('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now').rows[0] as { now: number }).now,
     migrate() {
       const meta = query(`SELECT to_regclass('${schema}.meta') AS t`).rows[0] as { t: string | null };
@@ -267,7 +324,7 @@ export function createPostgresLock({ url, namespace, timeoutMs = 10 * 60_000, po
       const call = getWorker();
       let id: number;
       try {
-        id = call('open', { url, schema: `"vtm_${namespace}"`, lockTimeoutMs: 30_000, queryTimeoutMs: 60_000, connectTimeoutMs: 10_000 });
+        id = call('open', { url, schema: `"vtm_${namespace}"`, lockTimeoutMs: 30_000, queryTimeoutMs: 60_000, connectTimeoutMs: 10_000, reconnectMs: 60_000, openRetryMs: 5_000 });
       } catch (e) {
         throw Object.assign(new Error(`cannot connect to the coordinator database ${location} for the "${name}" lock: ${(e as Error).message}`), { cause: e });
       }
