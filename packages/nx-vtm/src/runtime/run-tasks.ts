@@ -14,6 +14,7 @@ import { integrateCachedTasks } from './cache-restore';
 import { checkAgentPreconditions, checkRunPreconditions, writeRunRefusal, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
 import { hashTask } from '../manifest/hash';
 import type { Task } from '../manifest/schema';
+import type { Result } from '../manifest/problems';
 import { openTaskStore, type TaskStore } from '../state/task-store';
 import { isCompletedFor, type TaskOutcome, type TaskRecord } from '../state/task-record';
 import { gitOk, isAncestor } from '../workspace/git';
@@ -54,6 +55,11 @@ export interface RunTasksInput {
    * the task sources record the start (Beads `bd update --claim`). Must not throw; `log` adds to the task's output.
    */
   onTaskStart?: (taskId: string, log: (line: string) => void) => Promise<void>;
+  /**
+   * The run context the caller already loaded for these tasks (the executors' source gate does), so the manifests
+   * are listed and parsed once per run; loaded here when absent.
+   */
+  loaded?: Result<RunContext, string>;
 }
 
 export function createRunId(now = new Date()): string {
@@ -79,7 +85,7 @@ export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<T
     }
   };
 
-  const loaded = await loadTaskRunContext({ workspaceRoot: input.workspaceRoot, nxJson: input.nxJson, taskIds: input.taskIds });
+  const loaded = input.loaded ?? (await loadTaskRunContext({ workspaceRoot: input.workspaceRoot, nxJson: input.nxJson, taskIds: input.taskIds }));
   if (!loaded.ok) {
     yield* failAll(loaded.error);
     return;

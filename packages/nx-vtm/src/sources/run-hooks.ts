@@ -4,29 +4,21 @@
  * status back to the source (see write-back.ts). Called by the implement executors; the runtime itself is unchanged.
  */
 import type { NxJsonConfiguration } from '@nx/devkit';
+import type { Result } from '../manifest/problems';
 import { loadTaskRunContext, type RunContext } from '../runtime/context';
 import { openTaskStore } from '../state/task-store';
 import { buildSourceRefusals, type SourceRefusal } from './run-gate';
 
 export interface SourceGate {
-  /** Undefined when the workspace has no source (nothing to do) or its context cannot be read (the runtime says why). */
+  /**
+   * The run context as loaded (or why it could not be): handed on to runImplementTasks so that a run lists and parses
+   * the manifests once, not once here and again in the runtime (per task in per-task mode).
+   */
+  loaded: Result<RunContext, string>;
+  /** Set only when the workspace has a task source (TODO.md, Beads, ...): what the write-back hooks need. */
   ctx?: RunContext;
   runnable: string[];
   refused: SourceRefusal[];
-}
-
-export async function loadSourceContext({
-  workspaceRoot,
-  nxJson,
-  taskIds,
-}: {
-  workspaceRoot: string;
-  nxJson: NxJsonConfiguration | undefined;
-  taskIds: readonly string[];
-}): Promise<RunContext | undefined> {
-  const loaded = await loadTaskRunContext({ workspaceRoot, nxJson, taskIds });
-  if (!loaded.ok || !loaded.value.manifests.some((m) => m.source)) return undefined;
-  return loaded.value;
 }
 
 export async function gateSourceTasks({
@@ -38,8 +30,10 @@ export async function gateSourceTasks({
   nxJson: NxJsonConfiguration | undefined;
   taskIds: readonly string[];
 }): Promise<SourceGate> {
-  const ctx = await loadSourceContext({ workspaceRoot, nxJson, taskIds });
-  if (!ctx) return { runnable: [...taskIds], refused: [] };
+  const loaded = await loadTaskRunContext({ workspaceRoot, nxJson, taskIds });
+  // No source, or a context that cannot be read (the runtime reports why, from `loaded`): nothing to refuse here.
+  if (!loaded.ok || !loaded.value.manifests.some((m) => m.source)) return { loaded, runnable: [...taskIds], refused: [] };
+  const ctx = loaded.value;
   const { runnable, refused } = buildSourceRefusals({ manifests: ctx.manifests, taskIds });
   if (refused.length > 0) {
     const store = openTaskStore({ workspaceRoot, stateFile: ctx.options.stateFile, coordinator: ctx.options.coordinator });
@@ -53,5 +47,5 @@ export async function gateSourceTasks({
       store.close();
     }
   }
-  return { ctx, runnable, refused };
+  return { loaded, ctx, runnable, refused };
 }

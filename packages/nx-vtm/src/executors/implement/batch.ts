@@ -35,6 +35,7 @@ export default async function* implementBatch(
     fullTaskGraph: context.taskGraph,
     taskIds: gate.runnable,
     targetName,
+    loaded: gate.loaded,
     onTaskStart: gate.ctx ? (taskId, log) => writeBackStart({ ctx: gate.ctx!, taskId, ports: { ...defaultWriteBackPorts, print: log } }) : undefined,
   })) {
     if (gate.ctx) await writeBackResult({ ctx: gate.ctx, taskId: r.taskId, status: r.status, reason: r.reason });

@@ -33,6 +33,7 @@ export default async function implementExecutor(
     fullTaskGraph: context.taskGraph,
     taskIds: [taskId],
     targetName: context.targetName ?? 'implement',
+    loaded: gate.loaded,
     onTaskStart: gate.ctx ? (taskId, log) => writeBackStart({ ctx: gate.ctx!, taskId, ports: { ...defaultWriteBackPorts, print: log } }) : undefined,
   })) {
     if (gate.ctx) await writeBackResult({ ctx: gate.ctx, taskId: r.taskId, status: r.status, reason: r.reason });
