@@ -258,13 +258,14 @@ async function integrateShared({
   if (!holds()) return { ok: false, reason: 'claim_lost', message: `Task ${id}: claim lost` };
   const tip = await getHeadSha({ cwd: root, ref: `refs/heads/${integrationBranch}` });
   if (!tip.ok) return { ok: false, reason: 'git_failed', message: tip.error.message };
+  // No path: nothing goes onto the branch (so no earlier run can have put a commit of it there either).
+  if (paths.length === 0) return { ok: true, sha: tip.value };
   // Already on the branch (a crash after the commit, before the state write): recognised by its trailer.
   const found = await gitOk({ cwd: root, args: ['rev-list', '-n', '1', '--fixed-strings', `--grep=VTM-Task: ${id}`, `${baseSha}..${tip.value}`] });
   if (found.ok && found.value.trim()) {
     await gitOk({ cwd: root, args: ['reset', '-q', '--', ...paths.map((p) => `:(literal)${p}`)] });
     return { ok: true, sha: found.value.trim() };
   }
-  if (paths.length === 0) return { ok: true, sha: tip.value };
   const message = await gitOk({ cwd: root, args: ['log', '-1', '--format=%B', sha] });
   const replayed = await replayPathsOnto({ cwd: root, sha, onto: tip.value, paths, message: message.ok ? message.value : `feat(${id})\n\nVTM-Task: ${id}\n` });
   if (!replayed.ok) return { ok: false, reason: 'git_failed', message: replayed.error.message };

@@ -92,11 +92,11 @@ export async function commitPaths({
   paths: readonly string[];
   message: string;
 }): Promise<Result<string, GitError>> {
+  // No path: the parent's own tree (a check-only task's record), without a private index (two git processes fewer).
+  if (paths.length === 0) return commitTree({ cwd, tree: `${parent}^{tree}`, parent, message });
   // --add for new files, --remove for deleted ones; update-index reads each file's mode and symlink target itself.
   // Paths go through stdin (-z), so no argv length limit and no pathspec magic.
-  const tree = await buildTree(cwd, parent, async (env) =>
-    paths.length > 0 ? gitOk({ cwd, args: ['update-index', '--add', '--remove', '-z', '--stdin'], env, input: `${paths.join('\0')}\0` }) : ok(''),
-  );
+  const tree = await buildTree(cwd, parent, (env) => gitOk({ cwd, args: ['update-index', '--add', '--remove', '-z', '--stdin'], env, input: `${paths.join('\0')}\0` }));
   if (!tree.ok) return tree;
   return commitTree({ cwd, tree: tree.value, parent, message });
 }
