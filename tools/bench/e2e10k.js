@@ -19,6 +19,10 @@
  *   npm run bench:e2e10k                          (builds first; N = 10,000)
  *   node tools/bench/e2e10k.js --tasks 1000       (a smaller backlog)
  *   node tools/bench/e2e10k.js --tasks 2000 --checkpoints 500,1000,2000 --keep
+ *   node tools/bench/e2e10k.js --max-minutes 30      (stop nx after 30 minutes; report what was done until then)
+ *
+ * Also the CPU time per task done of the nx process, of the batch executor itself, and of the processes it started
+ * (git and the agents; /proc's cutime + cstime): on a shared machine wall time follows the load, CPU time much less.
  */
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -36,6 +40,7 @@ if (!checkpoints.includes(N)) checkpoints.push(N);
 const pollMs = Number(value('--poll-ms', 250));
 const writes = flag('--writes');
 const keep = flag('--keep');
+const maxMinutes = Number(value('--max-minutes', 0));
 if (!(N >= 1)) throw new Error('--tasks must be >= 1');
 
 require('../lib/pack-plugin').packPlugin('bench-e2e10k-pack');
@@ -67,13 +72,19 @@ function makeWorkspace() {
   return ws;
 }
 
-/** VmRSS and VmHWM (kB) and the command line of a process, or undefined once it is gone. */
+const MS_PER_TICK = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim() || 100);
+
+/** VmRSS and VmHWM (kB), CPU time (ms) and the command line of a process, or undefined once it is gone. */
 function readProc(pid) {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
     const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-    return { rss: kb('VmRSS'), hwm: kb('VmHWM'), cmd };
+    // utime stime cutime cstime: fields 14-17, counted after the ")" that ends the command name (which may hold spaces).
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    const cpu = { self: (f[11] + f[12]) * MS_PER_TICK, children: (f[13] + f[14]) * MS_PER_TICK };
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM'), cmd, cpu };
   } catch {
     return undefined;
   }
@@ -138,6 +149,8 @@ async function main() {
   let done = 0;
   let logOffset = 0;
   const reached = new Map();
+  // Last seen CPU time (ms) of the nx process, the batch executor and the processes the executor waited for.
+  const cpu = { nx: 0, batch: 0, children: 0 };
   let firstAgentAt;
   const sample = () => {
     // Agents done so far: lines appended to the agents' log (read incrementally).
@@ -156,7 +169,7 @@ async function main() {
       // no agent yet
     }
     const nx = readProc(child.pid);
-    if (nx) (peak.nx.hwm = Math.max(peak.nx.hwm, nx.hwm)), (peak.nx.rss = nx.rss);
+    if (nx) (peak.nx.hwm = Math.max(peak.nx.hwm, nx.hwm)), (peak.nx.rss = nx.rss), (cpu.nx = nx.cpu.self);
     // The batch executor is the run-batch.js process. A process it has just forked shows the same command line until
     // it execs the agent, so of several matches the largest is the executor.
     let batch;
@@ -164,17 +177,27 @@ async function main() {
       const p = readProc(pid);
       if (p && p.cmd.includes('run-batch') && (!batch || p.rss > batch.rss)) batch = p;
     }
-    if (batch) peak.batch = { hwm: Math.max(peak.batch.hwm, batch.hwm), rss: batch.rss };
+    if (batch) (peak.batch = { hwm: Math.max(peak.batch.hwm, batch.hwm), rss: batch.rss }), (cpu.batch = batch.cpu.self), (cpu.children = batch.cpu.children);
     samples.push({ t: Date.now() - started, done, nxRss: nx?.rss ?? 0, batchRss: batch?.rss ?? 0 });
     for (const c of checkpoints) if (done >= c && !reached.has(c)) reached.set(c, { t: Date.now() - started, nxRss: nx?.rss ?? 0, batchRss: batch?.rss ?? 0, batchHwm: peak.batch.hwm, nxHwm: peak.nx.hwm });
   };
   const timer = setInterval(sample, pollMs);
   let lastPrint = 0;
   const progress = setInterval(() => {
-    if (done !== lastPrint) console.log(`  ${fmtS(Date.now() - started)}: ${done}/${N} agents done; nx RSS ${mb(peak.nx.rss)}, batch RSS ${mb(peak.batch.rss)}`);
+    if (done !== lastPrint) console.log(`  ${fmtS(Date.now() - started)}: ${done}/${N} agents done; nx RSS ${mb(peak.nx.rss)}, batch RSS ${mb(peak.batch.rss)}; CPU so far: batch ${fmtS(cpu.batch)}, its children ${fmtS(cpu.children)}, nx ${fmtS(cpu.nx)}`);
     lastPrint = done;
   }, 30_000);
+  let stoppedAt;
+  const stopper =
+    maxMinutes > 0
+      ? setTimeout(() => {
+          stoppedAt = done;
+          console.log(`  --max-minutes ${maxMinutes}: stopping nx (SIGINT) at ${done} agents done`);
+          child.kill('SIGINT');
+        }, maxMinutes * 60_000)
+      : undefined;
   const code = await new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1))));
+  if (stopper) clearTimeout(stopper);
   const wall = Date.now() - started;
   clearInterval(timer);
   clearInterval(progress);
@@ -227,7 +250,10 @@ async function main() {
   console.log(`| tasks | ${N} |`);
   console.log(`| total wall time (nx start to exit) | ${fmtS(wall)} |`);
   console.log(`| nx start -> first claim | ${fmtS(firstClaim - started)} |`);
-  console.log(`| first claim -> last finish | ${fmtS(lastFinish - firstClaim)} (${((lastFinish - firstClaim) / N).toFixed(0)} ms per task) |`);
+  const finished = finishAt.size;
+  if (stoppedAt !== undefined) console.log(`| stopped by --max-minutes ${maxMinutes} | ${finished} of ${N} tasks finished |`);
+  console.log(`| first claim -> last finish | ${fmtS(lastFinish - firstClaim)} (${((lastFinish - firstClaim) / finished).toFixed(0)} ms per task) |`);
+  console.log(`| CPU per task finished: batch executor / the git and agent processes it started / nx process | ${(cpu.batch / finished).toFixed(0)} / ${(cpu.children / finished).toFixed(0)} / ${(cpu.nx / finished).toFixed(0)} ms |`);
   console.log(`| last finish -> nx exit | ${fmtS(started + wall - lastFinish)} |`);
   console.log(`| agent run (process start to end), mean / p95 | ${mean(agentMs).toFixed(0)} / ${pct(agentMs, 0.95).toFixed(0)} ms |`);
   console.log(`| slot held outside the agent per task (claim -> finish minus the agent), mean / p50 / p95 | ${mean(slot).toFixed(0)} / ${pct(slot, 0.5).toFixed(0)} / ${pct(slot, 0.95).toFixed(0)} ms |`);
