@@ -985,7 +985,11 @@ export class TaskStore {
         if (behind) this.writeProjection(now);
         else deferred = true;
       }
-      for (const event of tx.events) this.appendEvent(event, now);
+      // The database's copies first (statements that may fail with a lost connection, rolling this run back), then
+      // the file's, last of all: a run that is rolled back and retried leaves no line of its own in events.jsonl.
+      const lines = tx.events.map((event) => buildEventLine(event, now));
+      for (const line of lines) this.db.recordEvent?.(line, now);
+      for (const line of lines) appendEventLine(this.eventsFile, line);
       return { result, deferred };
     });
     const { result, deferred } = this.retryLostTransaction(() => this.guardProjection(run));
@@ -996,9 +1000,10 @@ export class TaskStore {
   /**
    * Runs a transaction again when the database says it was rolled back by a lost connection (PostgreSQL restarted in
    * the middle of it; the database port reconnects first): nothing of it was committed, and each run reads the rows
-   * afresh, so the change is decided again on the state as it is now. Its events.jsonl lines, appended before the
-   * commit, may then appear twice (the same event, a rolled-back copy first). Bounded: a server that keeps dropping
-   * connections fails the call.
+   * afresh, so the change is decided again on the state as it is now. Its events.jsonl lines are appended after its
+   * last statement before the commit, so a run rolled back by a failed statement left none. (A connection lost during
+   * the COMMIT itself is not retried: the caller is told the change may or may not be recorded.) Bounded: a server that
+   * keeps dropping connections fails the call.
    */
   private retryLostTransaction<T>(run: () => T): T {
     for (let attempt = 1; ; attempt++) {
