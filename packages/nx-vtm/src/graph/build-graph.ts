@@ -18,6 +18,9 @@ import type { ManifestProblem } from '../manifest/problems';
 import { getSnapshotDir } from './task-snapshots';
 
 export const EXECUTOR_PACKAGE = 'nx-vtm';
+const IMPLEMENT_EXECUTOR = `${EXECUTOR_PACKAGE}:implement`;
+const VERIFY_EXECUTOR = `${EXECUTOR_PACKAGE}:verify`;
+const SYNC_GENERATOR = `${EXECUTOR_PACKAGE}:sync`;
 
 export interface GraphTargetNames {
   implement: string;
@@ -82,7 +85,8 @@ export const VIRTUAL_ROOT = '.vtm';
  */
 export function getTaskRoot({ taskId, phase, slice }: { taskId: string; phase?: string; slice?: string }): string {
   if (!phase && !slice) return `${VIRTUAL_ROOT}/${taskId}`;
-  return [phase, slice, taskId].filter(Boolean).join('/');
+  if (phase && slice) return `${phase}/${slice}/${taskId}`;
+  return `${phase || slice}/${taskId}`;
 }
 
 /** "Slice 1.1" -> "1.1"; "Phase 2" -> "2"; "Foundation work" -> "foundation-work". */
@@ -151,28 +155,40 @@ const verifyMetadata = () => ({ description: 'Runs test_verification on this che
 
 function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, runConfigHash: string | undefined, hasDeps: boolean) {
   const taskHash = hashTask(task);
-  const docInputs = getDocPaths(task).map(asInput);
-  const snapshotInput = `{workspaceRoot}/${snapshotDir}/${task.task_id}.json`;
+  const id = task.task_id;
+  // Lists built by push, not by spreading intermediate arrays: this runs once per task (10,000 times).
+  const implementInputs: TargetConfiguration['inputs'] = [];
+  const verifyInputs: NonNullable<TargetConfiguration['inputs']> = [`{workspaceRoot}/${snapshotDir}/${id}.json`];
+  for (const field of DOC_FIELDS) {
+    for (const ref of task[field]) {
+      if (isNamedDocReference(ref)) continue;
+      const input = asInput(ref);
+      implementInputs.push(input);
+      verifyInputs.push(input);
+    }
+  }
+  for (const entry of task.file_scope) verifyInputs.push(asInput(entry));
+  for (const entry of task.test_verification) verifyInputs.push(asInput(entry));
+  implementInputs.push(
+    // Upstream results are part of the key: a dependency implemented again makes its dependents due again.
+    { dependentTasksOutputFiles: '**/*', transitive: true },
+    // `nx-vtm reset` must re-run the task, not have Nx serve the result the user just discarded. The task's reset
+    // count lives in the task store, which inference cannot read (it changes without any workspace file changing);
+    // the preTasksExecution hook sets this variable from the store before Nx hashes the tasks.
+    { env: getResetEnvName(id) },
+    // No npm packages: installing or upgrading a package must not make finished agent work due again (naming
+    // nx-vtm here fails in workspaces whose lock file does not list it).
+    { externalDependencies: [] },
+  );
   const implement: TargetConfiguration = {
-    executor: `${EXECUTOR_PACKAGE}:implement`,
+    executor: IMPLEMENT_EXECUTOR,
     // The task's own hash is an option, so editing one manifest entry changes only that task's cache key. Nothing else
     // per task: the executors take the task id from the project name and find the manifests as the CLI does
     // (runtime/context.ts loadTaskRunContext), so no option repeats what Nx already knows.
-    options: { taskHash, ...(runConfigHash ? { runConfigHash } : {}) },
+    options: runConfigHash ? { taskHash, runConfigHash } : { taskHash },
     cache: true,
-    inputs: [
-      ...docInputs,
-      // Upstream results are part of the key: a dependency implemented again makes its dependents due again.
-      { dependentTasksOutputFiles: '**/*', transitive: true },
-      // `nx-vtm reset` must re-run the task, not have Nx serve the result the user just discarded. The task's reset
-      // count lives in the task store, which inference cannot read (it changes without any workspace file changing);
-      // the preTasksExecution hook sets this variable from the store before Nx hashes the tasks.
-      { env: getResetEnvName(task.task_id) },
-      // No npm packages: installing or upgrading a package must not make finished agent work due again (naming
-      // nx-vtm here fails in workspaces whose lock file does not list it).
-      { externalDependencies: [] },
-    ],
-    outputs: [`{workspaceRoot}/.vtm/results/${task.task_id}/outcome`],
+    inputs: implementInputs,
+    outputs: [`{workspaceRoot}/.vtm/results/${id}/outcome`],
     // Metadata is repeated for every task and Nx serialises it into its graph cache: keep it short (10,000 tasks).
     metadata: implementMetadata(),
   };
@@ -181,17 +197,12 @@ function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, r
   if (hasDeps) implement.dependsOn = [`^${names.implement}`];
 
   const verify: TargetConfiguration = {
-    executor: `${EXECUTOR_PACKAGE}:verify`,
+    executor: VERIFY_EXECUTOR,
     options: { taskHash },
     cache: true,
-    inputs: [
-      snapshotInput,
-      ...docInputs,
-      ...task.file_scope.map(asInput),
-      ...task.test_verification.map(asInput),
-    ],
+    inputs: verifyInputs,
     // Keeps the per-task snapshot files in step with the manifest (`nx sync`; `nx sync:check` in CI).
-    syncGenerators: [`${EXECUTOR_PACKAGE}:sync`],
+    syncGenerators: [SYNC_GENERATOR],
     metadata: verifyMetadata(),
   };
   return { [names.implement]: implement, [names.verify]: verify };
