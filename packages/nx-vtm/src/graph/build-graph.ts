@@ -37,11 +37,9 @@ export interface ManifestForGraph {
 export interface BuildGraphInput {
   manifests: readonly ManifestForGraph[];
   targetNames?: GraphTargetNames;
-  /**
-   * Hash of the settings that change what an agent run produces (agent, verification, integration). Part of every
-   * `implement` target's options, hence of its cache key: changing the agent re-runs tasks, changing nothing does not.
-   */
-  runConfigHash?: string;
+  // No hash of the run settings (agent, verification, integration) in the options: they live in nx.json's plugin
+  // options, and Nx hashes nx.json into every task's key (`file:nx.json` in each task's hash plan; e2e graph.e2e.ts
+  // checks it), so such an option only repeated 10,000 times what the key already holds.
 }
 
 export interface GraphProject {
@@ -153,8 +151,15 @@ export function getDocPaths(task: Task): string[] {
 const implementMetadata = () => ({ description: 'Agent run, scope audit, verification, merge (npx nx-vtm help implement)' });
 const verifyMetadata = () => ({ description: 'Runs test_verification on this checkout (npx nx-vtm help verify)' });
 
-function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, runConfigHash: string | undefined, hasDeps: boolean) {
-  const taskHash = hashTask(task);
+/**
+ * The task's entry in its targets' cache keys: the first 64 bits of `hashTask` (hex). Enough to tell edits of one entry
+ * apart (a collision would need 2^32 edits of one task), and 96 bytes per task less for Nx to copy around than the full
+ * hash twice; the task store keeps the full hash (`task_hash`).
+ */
+export const getTaskCacheKey = (task: Task): string => hashTask(task).slice(0, 16);
+
+function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, hasDeps: boolean) {
+  const taskHash = getTaskCacheKey(task);
   const id = task.task_id;
   // Lists built by push, not by spreading intermediate arrays: this runs once per task (10,000 times).
   const implementInputs: TargetConfiguration['inputs'] = [];
@@ -185,7 +190,7 @@ function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, r
     // The task's own hash is an option, so editing one manifest entry changes only that task's cache key. Nothing else
     // per task: the executors take the task id from the project name and find the manifests as the CLI does
     // (runtime/context.ts loadTaskRunContext), so no option repeats what Nx already knows.
-    options: runConfigHash ? { taskHash, runConfigHash } : { taskHash },
+    options: { taskHash },
     cache: true,
     inputs: implementInputs,
     outputs: [`{workspaceRoot}/.vtm/results/${id}/outcome`],
@@ -222,7 +227,7 @@ function aggregateTargets(members: readonly string[], names: GraphTargetNames, w
 }
 
 /** Build every project and edge of the given (already validated) manifests. */
-export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runConfigHash }: BuildGraphInput): BuiltGraph {
+export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES }: BuildGraphInput): BuiltGraph {
   const projects: GraphProject[] = [];
   const edges: GraphEdge[] = [];
   const problems: ManifestProblem[] = [];
@@ -277,7 +282,7 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
           projectType: 'library',
           tags,
           metadata: { description: task.title },
-          targets: taskTargets(task, snapshotDir, targetNames, runConfigHash, deps.length > 0),
+          targets: taskTargets(task, snapshotDir, targetNames, deps.length > 0),
         },
       });
       for (const dep of deps) edges.push({ source: task.task_id, target: dep, file: m.file });
