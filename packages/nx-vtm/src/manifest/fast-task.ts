@@ -21,8 +21,8 @@ const RISKS: ReadonlySet<unknown> = new Set(RISK_LEVELS);
 const SIZE_SET: ReadonlySet<unknown> = new Set(SIZES);
 const TAG_PATTERN = /^[^\s,]+$/;
 
-/** The schema's keys in its order: the order zod writes them into its output. */
-const TASK_KEYS = [
+/** The schema's keys in its order: the order zod writes them into its output (the spec checks it is the schema's). */
+export const TASK_KEYS = [
   'task_id',
   'capability_id',
   'phase',
