@@ -178,7 +178,7 @@ const TARGETS: Record<string, string> = {
   implement: `nx-vtm implement target
 
 Runs a coding agent on one task of the Virtual Task Manifest. The target is inferred by the nx-vtm plugin for every
-task; its options (taskId, manifest, taskHash) come from the manifest and are not written by hand.
+task; its one option (taskHash, the task's entry in the cache key) comes from the manifest and is not written by hand.
 
   nx run <TASK_ID>:implement                      one task (and, first, the tasks it depends on)
   nx run-many -t implement --projects=slice-1.1    every task of a slice, in dependency order

@@ -3,8 +3,6 @@
  * (createNodes) and the executors, which read it back from nx.json so that one place holds the configuration.
  */
 import { z } from 'zod';
-import { createHash } from 'node:crypto';
-import { canonicalJson } from '../manifest/hash';
 import { agentOptionsSchema, formatIssues } from '../agents/config';
 import { SOURCE_TYPES } from '../sources/types';
 import { NAMESPACE_PATTERN } from '../state/db/coordinator-options';
@@ -158,15 +156,3 @@ export const getManifestPatterns = (options: PluginOptions): string[] =>
 
 /** Manifest patterns and source paths: every file whose tasks this registration infers. */
 export const getTaskFilePatterns = (options: PluginOptions): string[] => [...getManifestPatterns(options), ...options.sources.map((s) => s.path)];
-
-/**
- * Hash of the options that change what an agent run produces (agent, verification, isolation, integration, setup),
- * part of every implement target's cache key, so a cached result is reused only for the same agent settings.
- * (Nx itself also hashes nx.json into every task, so any nx.json edit changes every key; the task store, not the
- * cache, decides whether an agent is called again: completed tasks are never re-run silently.)
- */
-export function hashRunConfig(options: PluginOptions): string {
-  const { agent, verify, isolation, integration, integrationBranch, integrationCheck, worktree } = options;
-  const relevant = { agent, verify, isolation, integration, integrationBranch, integrationCheck, worktree };
-  return createHash('sha256').update(canonicalJson(relevant)).digest('hex').slice(0, 16);
-}

@@ -18,6 +18,9 @@ import type { ManifestProblem } from '../manifest/problems';
 import { getSnapshotDir } from './task-snapshots';
 
 export const EXECUTOR_PACKAGE = 'nx-vtm';
+const IMPLEMENT_EXECUTOR = `${EXECUTOR_PACKAGE}:implement`;
+const VERIFY_EXECUTOR = `${EXECUTOR_PACKAGE}:verify`;
+const SYNC_GENERATOR = `${EXECUTOR_PACKAGE}:sync`;
 
 export interface GraphTargetNames {
   implement: string;
@@ -34,11 +37,9 @@ export interface ManifestForGraph {
 export interface BuildGraphInput {
   manifests: readonly ManifestForGraph[];
   targetNames?: GraphTargetNames;
-  /**
-   * Hash of the settings that change what an agent run produces (agent, verification, integration). Part of every
-   * `implement` target's options, hence of its cache key: changing the agent re-runs tasks, changing nothing does not.
-   */
-  runConfigHash?: string;
+  // No hash of the run settings (agent, verification, integration) in the options: they live in nx.json's plugin
+  // options, and Nx hashes nx.json into every task's key (`file:nx.json` in each task's hash plan; e2e graph.e2e.ts
+  // checks it), so such an option only repeated 10,000 times what the key already holds.
 }
 
 export interface GraphProject {
@@ -82,7 +83,8 @@ export const VIRTUAL_ROOT = '.vtm';
  */
 export function getTaskRoot({ taskId, phase, slice }: { taskId: string; phase?: string; slice?: string }): string {
   if (!phase && !slice) return `${VIRTUAL_ROOT}/${taskId}`;
-  return [phase, slice, taskId].filter(Boolean).join('/');
+  if (phase && slice) return `${phase}/${slice}/${taskId}`;
+  return `${phase || slice}/${taskId}`;
 }
 
 /** "Slice 1.1" -> "1.1"; "Phase 2" -> "2"; "Foundation work" -> "foundation-work". */
@@ -149,30 +151,49 @@ export function getDocPaths(task: Task): string[] {
 const implementMetadata = () => ({ description: 'Agent run, scope audit, verification, merge (npx nx-vtm help implement)' });
 const verifyMetadata = () => ({ description: 'Runs test_verification on this checkout (npx nx-vtm help verify)' });
 
-function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, runConfigHash: string | undefined, hasDeps: boolean) {
-  const taskHash = hashTask(task);
-  const docInputs = getDocPaths(task).map(asInput);
-  const snapshotInput = `{workspaceRoot}/${snapshotDir}/${task.task_id}.json`;
+/**
+ * The task's entry in its targets' cache keys: the first 64 bits of `hashTask` (hex). Enough to tell edits of one entry
+ * apart (a collision would need 2^32 edits of one task), and 96 bytes per task less for Nx to copy around than the full
+ * hash twice; the task store keeps the full hash (`task_hash`).
+ */
+export const getTaskCacheKey = (task: Task): string => hashTask(task).slice(0, 16);
+
+function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, hasDeps: boolean) {
+  const taskHash = getTaskCacheKey(task);
+  const id = task.task_id;
+  // Lists built by push, not by spreading intermediate arrays: this runs once per task (10,000 times).
+  const implementInputs: TargetConfiguration['inputs'] = [];
+  const verifyInputs: NonNullable<TargetConfiguration['inputs']> = [`{workspaceRoot}/${snapshotDir}/${id}.json`];
+  for (const field of DOC_FIELDS) {
+    for (const ref of task[field]) {
+      if (isNamedDocReference(ref)) continue;
+      const input = asInput(ref);
+      implementInputs.push(input);
+      verifyInputs.push(input);
+    }
+  }
+  for (const entry of task.file_scope) verifyInputs.push(asInput(entry));
+  for (const entry of task.test_verification) verifyInputs.push(asInput(entry));
+  implementInputs.push(
+    // Upstream results are part of the key: a dependency implemented again makes its dependents due again.
+    { dependentTasksOutputFiles: '**/*', transitive: true },
+    // `nx-vtm reset` must re-run the task, not have Nx serve the result the user just discarded. The task's reset
+    // count lives in the task store, which inference cannot read (it changes without any workspace file changing);
+    // the preTasksExecution hook sets this variable from the store before Nx hashes the tasks.
+    { env: getResetEnvName(id) },
+    // No npm packages: installing or upgrading a package must not make finished agent work due again (naming
+    // nx-vtm here fails in workspaces whose lock file does not list it).
+    { externalDependencies: [] },
+  );
   const implement: TargetConfiguration = {
-    executor: `${EXECUTOR_PACKAGE}:implement`,
+    executor: IMPLEMENT_EXECUTOR,
     // The task's own hash is an option, so editing one manifest entry changes only that task's cache key. Nothing else
     // per task: the executors take the task id from the project name and find the manifests as the CLI does
     // (runtime/context.ts loadTaskRunContext), so no option repeats what Nx already knows.
-    options: { taskHash, ...(runConfigHash ? { runConfigHash } : {}) },
+    options: { taskHash },
     cache: true,
-    inputs: [
-      ...docInputs,
-      // Upstream results are part of the key: a dependency implemented again makes its dependents due again.
-      { dependentTasksOutputFiles: '**/*', transitive: true },
-      // `nx-vtm reset` must re-run the task, not have Nx serve the result the user just discarded. The task's reset
-      // count lives in the task store, which inference cannot read (it changes without any workspace file changing);
-      // the preTasksExecution hook sets this variable from the store before Nx hashes the tasks.
-      { env: getResetEnvName(task.task_id) },
-      // No npm packages: installing or upgrading a package must not make finished agent work due again (naming
-      // nx-vtm here fails in workspaces whose lock file does not list it).
-      { externalDependencies: [] },
-    ],
-    outputs: [`{workspaceRoot}/.vtm/results/${task.task_id}/outcome`],
+    inputs: implementInputs,
+    outputs: [`{workspaceRoot}/.vtm/results/${id}/outcome`],
     // Metadata is repeated for every task and Nx serialises it into its graph cache: keep it short (10,000 tasks).
     metadata: implementMetadata(),
   };
@@ -181,17 +202,12 @@ function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, r
   if (hasDeps) implement.dependsOn = [`^${names.implement}`];
 
   const verify: TargetConfiguration = {
-    executor: `${EXECUTOR_PACKAGE}:verify`,
+    executor: VERIFY_EXECUTOR,
     options: { taskHash },
     cache: true,
-    inputs: [
-      snapshotInput,
-      ...docInputs,
-      ...task.file_scope.map(asInput),
-      ...task.test_verification.map(asInput),
-    ],
+    inputs: verifyInputs,
     // Keeps the per-task snapshot files in step with the manifest (`nx sync`; `nx sync:check` in CI).
-    syncGenerators: [`${EXECUTOR_PACKAGE}:sync`],
+    syncGenerators: [SYNC_GENERATOR],
     metadata: verifyMetadata(),
   };
   return { [names.implement]: implement, [names.verify]: verify };
@@ -211,7 +227,7 @@ function aggregateTargets(members: readonly string[], names: GraphTargetNames, w
 }
 
 /** Build every project and edge of the given (already validated) manifests. */
-export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runConfigHash }: BuildGraphInput): BuiltGraph {
+export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES }: BuildGraphInput): BuiltGraph {
   const projects: GraphProject[] = [];
   const edges: GraphEdge[] = [];
   const problems: ManifestProblem[] = [];
@@ -266,7 +282,7 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES, runC
           projectType: 'library',
           tags,
           metadata: { description: task.title },
-          targets: taskTargets(task, snapshotDir, targetNames, runConfigHash, deps.length > 0),
+          targets: taskTargets(task, snapshotDir, targetNames, deps.length > 0),
         },
       });
       for (const dep of deps) edges.push({ source: task.task_id, target: dep, file: m.file });

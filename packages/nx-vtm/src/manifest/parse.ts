@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { manifestSchema, PATH_FIELDS, taskSchema, type Manifest, type Task } from './schema';
 import { normaliseManifestPath } from './paths';
+import { readTaskFast } from './fast-task';
 import { err, formatFieldPath, ok, type ManifestProblem, type Result } from './problems';
 import { getManifestRuleProblems, type PathProbe } from './rules';
 
@@ -60,6 +61,13 @@ export function parseManifestValue({
   const indexed: { index: number; task: Task }[] = [];
   const otherIds: string[] = [...externalIds];
   rawTasks.forEach((rawTask, index) => {
+    // Almost every task is valid: a hand-written check builds zod's result without zod's per-field machinery; zod
+    // runs only on what that check does not accept, and reports the problems (fast-task.ts).
+    const fast = readTaskFast(rawTask);
+    if (fast !== undefined) {
+      indexed.push({ index, task: normaliseTaskPaths(fast) });
+      return;
+    }
     const r = taskSchema.safeParse(rawTask);
     if (r.success) {
       indexed.push({ index, task: normaliseTaskPaths(r.data) });
@@ -82,14 +90,17 @@ export function parseManifestValue({
  * planner wrote it. Field positions are kept (problems name `file_scope[2]` as written). Pure.
  */
 function normaliseTaskPaths(task: Task): Task {
-  // In place: the task and its lists are zod's fresh output, owned by this parse. Most paths are already in their one
-  // spelling, so copying every task and list (10,000 tasks) would only feed the garbage collector.
+  // The task object is this parse's own, but its lists may be the caller's input (fast-task.ts takes them over):
+  // a list is copied only when one of its paths changes. Most paths are already in their one spelling, so copying
+  // every list (10,000 tasks) would only feed the garbage collector.
   for (const field of PATH_FIELDS) {
     const list = task[field];
+    let out: string[] | undefined;
     for (let i = 0; i < list.length; i++) {
       const normalised = normaliseManifestPath(list[i]);
-      if (normalised !== list[i]) list[i] = normalised;
+      if (normalised !== list[i]) (out ??= list.slice())[i] = normalised;
     }
+    if (out) task[field] = out;
   }
   return task;
 }

@@ -1,7 +1,7 @@
 /**
  * The only I/O of the manifest module: reading manifest files from a workspace and probing paths.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Manifest } from './schema';
 import { err, ok, type ManifestProblem, type Result } from './problems';
@@ -10,16 +10,58 @@ import { getCrossManifestProblems, type PathProbe } from './rules';
 import { findSourceSpec, readSource, readSourceTaskIds } from '../sources/read';
 import type { SourceInfo, SourceSpec } from '../sources/types';
 
-/** A probe answering from the workspace's file system. */
+/**
+ * A probe answering from the workspace's file system, for one read of the manifests (the file system may change
+ * between reads). Most file_scope entries are files that do not exist yet, in folders that often do not exist either,
+ * and a 10,000-task manifest has thousands of them: instead of one `stat` per entry, each folder on the way is listed
+ * once (`readdir` with types), and a folder missing from its parent's listing is known missing without a system call.
+ */
 export function createFsPathProbe(workspaceRoot: string): PathProbe {
+  /** Folder (workspace-relative, "" for the root) -> its entries that are directories or links, or null if missing. */
+  const listings = new Map<string, Map<string, 'dir' | 'link'> | null>();
+  const list = (folder: string): Map<string, 'dir' | 'link'> | null => {
+    const known = listings.get(folder);
+    if (known !== undefined) return known;
+    let result: Map<string, 'dir' | 'link'> | null = null;
+    const slash = folder.lastIndexOf('/');
+    // A folder exists only if its parent lists it as a directory (or as a link, then `stat` decides).
+    const parentOk = folder === '' || isDirectoryAt(folder.slice(0, Math.max(slash, 0)), folder.slice(slash + 1));
+    if (parentOk) {
+      try {
+        result = new Map();
+        for (const e of readdirSync(join(workspaceRoot, folder), { withFileTypes: true })) {
+          if (e.isDirectory()) result.set(e.name, 'dir');
+          else if (e.isSymbolicLink()) result.set(e.name, 'link');
+        }
+      } catch {
+        result = null;
+      }
+    }
+    listings.set(folder, result);
+    return result;
+  };
+  const isDirectoryAt = (folder: string, name: string): boolean => {
+    if (name === '' || name === '.' || name === '..') return statIsDirectory(folder === '' ? name : `${folder}/${name}`);
+    const kind = list(folder)?.get(name);
+    if (kind === 'link') return statIsDirectory(folder === '' ? name : `${folder}/${name}`);
+    return kind === 'dir';
+  };
+  // Links (followed, as the agent's file system would) and odd spellings: ask the file system.
+  const statIsDirectory = (relativePath: string): boolean => {
+    try {
+      return statSync(join(workspaceRoot, relativePath), { throwIfNoEntry: false })?.isDirectory() ?? false;
+    } catch {
+      return false;
+    }
+  };
   return {
     isDirectory(relativePath) {
-      // Called for most file_scope entries, which mostly do not exist yet: no exception per missing file.
-      try {
-        return statSync(join(workspaceRoot, relativePath), { throwIfNoEntry: false })?.isDirectory() ?? false;
-      } catch {
-        return false;
-      }
+      const slash = relativePath.lastIndexOf('/');
+      if (slash === -1) return isDirectoryAt('', relativePath);
+      const folder = relativePath.slice(0, slash);
+      // Paths reach the probe normalised (no "", "." or ".." segments); anything else takes the plain stat.
+      if (folder.startsWith('/') || folder.split('/').some((s) => s === '' || s === '.' || s === '..')) return statIsDirectory(relativePath);
+      return isDirectoryAt(folder, relativePath.slice(slash + 1));
     },
   };
 }

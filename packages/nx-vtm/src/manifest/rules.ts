@@ -47,45 +47,58 @@ export function getManifestRuleProblems({
     if (first === undefined) firstIndexById.set(task.task_id, i);
     else add(i, task, '.task_id', `duplicate task id "${task.task_id}" (first defined at tasks[${first}])`);
   }
-  const known = new Set([...firstIndexById.keys(), ...otherIds]);
+  const others = otherIds.length > 0 ? new Set(otherIds) : undefined;
+  const isKnown = (id: string): boolean => firstIndexById.has(id) || others?.has(id) === true;
 
+  // Plain loops, no closures or per-task maps: these rules run over every task of a 10,000-task manifest on every nx
+  // command.
   for (const { index: i, task } of indexed) {
-    task.depends_on_tasks.forEach((dep, k) => {
+    const deps = task.depends_on_tasks;
+    for (let k = 0; k < deps.length; k++) {
+      const dep = deps[k];
       if (dep === task.task_id) add(i, task, `.depends_on_tasks[${k}]`, 'a task cannot depend on itself');
-      else if (!known.has(dep)) add(i, task, `.depends_on_tasks[${k}]`, `depends on unknown task "${dep}"`);
-    });
-    task.conflicts_with.forEach((other, k) => {
+      else if (!isKnown(dep)) add(i, task, `.depends_on_tasks[${k}]`, `depends on unknown task "${dep}"`);
+    }
+    const conflicts = task.conflicts_with;
+    for (let k = 0; k < conflicts.length; k++) {
+      const other = conflicts[k];
       if (other === task.task_id) add(i, task, `.conflicts_with[${k}]`, 'a task cannot conflict with itself');
-      else if (!known.has(other)) add(i, task, `.conflicts_with[${k}]`, `conflicts with unknown task "${other}"`);
-    });
+      else if (!isKnown(other)) add(i, task, `.conflicts_with[${k}]`, `conflicts with unknown task "${other}"`);
+    }
 
-    const acIndex = new Map<string, number>();
-    task.acceptance_criteria.forEach((ac, j) => {
-      const seen = acIndex.get(ac.id);
-      if (seen === undefined) acIndex.set(ac.id, j);
-      else add(i, task, `.acceptance_criteria[${j}].id`, `duplicate acceptance criterion id "${ac.id}" (also at acceptance_criteria[${seen}])`);
-    });
+    // A task has a handful of criteria: comparing with the earlier ones beats building a map per task.
+    const acs = task.acceptance_criteria;
+    for (let j = 1; j < acs.length; j++) {
+      for (let seen = 0; seen < j; seen++) {
+        if (acs[seen].id === acs[j].id) {
+          add(i, task, `.acceptance_criteria[${j}].id`, `duplicate acceptance criterion id "${acs[j].id}" (also at acceptance_criteria[${seen}])`);
+          break;
+        }
+      }
+    }
 
     for (const field of PATH_FIELDS) {
-      task[field].forEach((entry, k) => {
+      const list = task[field];
+      for (let k = 0; k < list.length; k++) {
+        const entry = list[k];
         // Named document references ("ADR-0002: Dual Hash Migration") are resolved at run time, not paths.
         if (field.startsWith('related_') && isNamedDocReference(entry)) {
           if (entry.includes('\0')) add(i, task, `.${field}[${k}]`, 'contains a NUL character');
-          return;
+          continue;
         }
         const problem = getPathProblem(entry);
         if (problem) {
           add(i, task, `.${field}[${k}]`, `path ${problem}`);
-          return;
+          continue;
         }
         if (field === 'file_scope' && !entry.endsWith('/') && probe?.isDirectory(entry)) {
           add(i, task, `.${field}[${k}]`, `"${entry}" is a directory; write it as "${entry}/"`);
         }
-      });
+      }
     }
   }
 
-  problems.push(...getCycleProblems(indexed.map((x) => ({ ...x, file }))));
+  problems.push(...getCycleProblems(indexed, () => file));
   return problems;
 }
 
@@ -93,38 +106,48 @@ export function getManifestRuleProblems({
  * Dependency cycles, each reported once with its whole path (`A -> B -> C -> A`) at the edge that closes it.
  * Iterative DFS: a 10,000-task chain must not overflow the stack.
  */
-function getCycleProblems(indexed: readonly (IndexedTask & { file: string })[]): ManifestProblem[] {
+function getCycleProblems(indexed: readonly IndexedTask[], fileOf: (k: number) => string): ManifestProblem[] {
   const problems: ManifestProblem[] = [];
   const tasks = indexed.map((x) => x.task);
   const indexById = new Map<string, number>();
-  tasks.forEach((t, k) => {
-    if (!indexById.has(t.task_id)) indexById.set(t.task_id, k);
-  });
+  for (let k = 0; k < tasks.length; k++) if (!indexById.has(tasks[k].task_id)) indexById.set(tasks[k].task_id, k);
   const n = tasks.length;
   const WHITE = 0;
   const GREY = 1;
   const BLACK = 2;
   const color = new Uint8Array(n);
-  const deps: number[][] = tasks.map((t) =>
-    t.depends_on_tasks
-      .map((d) => indexById.get(d))
-      .filter((d): d is number => d !== undefined && tasks[d].task_id !== t.task_id),
-  );
+  const deps: number[][] = new Array(n);
+  for (let k = 0; k < n; k++) {
+    const t = tasks[k];
+    const out: number[] = [];
+    for (const d of t.depends_on_tasks) {
+      const to = indexById.get(d);
+      if (to !== undefined && tasks[to].task_id !== t.task_id) out.push(to);
+    }
+    deps[k] = out;
+  }
   const reported = new Set<string>();
+  // The DFS stack as two typed arrays (node, next edge) rather than an object per frame: at most n frames.
+  const stackNode = new Int32Array(n);
+  const stackNext = new Int32Array(n);
 
   for (let root = 0; root < n; root++) {
     if (color[root] !== WHITE) continue;
-    const stack: { node: number; next: number }[] = [{ node: root, next: 0 }];
+    let depth = 0;
+    stackNode[0] = root;
+    stackNext[0] = 0;
     const onPath: number[] = [root];
     color[root] = GREY;
-    while (stack.length > 0) {
-      const frame = stack[stack.length - 1];
-      const edges = deps[frame.node];
-      if (frame.next < edges.length) {
-        const to = edges[frame.next++];
+    while (depth >= 0) {
+      const node = stackNode[depth];
+      const edges = deps[node];
+      if (stackNext[depth] < edges.length) {
+        const to = edges[stackNext[depth]++];
         if (color[to] === WHITE) {
           color[to] = GREY;
-          stack.push({ node: to, next: 0 });
+          depth++;
+          stackNode[depth] = to;
+          stackNext[depth] = 0;
           onPath.push(to);
         } else if (color[to] === GREY) {
           const cycle = onPath.slice(onPath.indexOf(to));
@@ -132,20 +155,20 @@ function getCycleProblems(indexed: readonly (IndexedTask & { file: string })[]):
           if (!reported.has(key)) {
             reported.add(key);
             const ids = [...cycle, to].map((k) => tasks[k].task_id);
-            const from = tasks[frame.node];
+            const from = tasks[node];
             const edgeIndex = from.depends_on_tasks.indexOf(tasks[to].task_id);
-            const files = [...new Set([...cycle].map((k) => indexed[k].file))];
+            const files = [...new Set([...cycle].map((k) => fileOf(k)))];
             problems.push({
-              file: indexed[frame.node].file,
+              file: fileOf(node),
               taskId: from.task_id,
-              path: `tasks[${indexed[frame.node].index}].depends_on_tasks[${edgeIndex}]`,
+              path: `tasks[${indexed[node].index}].depends_on_tasks[${edgeIndex}]`,
               message: `dependency cycle: ${ids.join(' -> ')}${files.length > 1 ? ` (across ${files.join(', ')})` : ''}`,
             });
           }
         }
       } else {
-        color[frame.node] = BLACK;
-        stack.pop();
+        color[node] = BLACK;
+        depth--;
         onPath.pop();
       }
     }
@@ -163,7 +186,7 @@ export function getCrossManifestProblems(manifests: readonly { file: string; man
   const problems: ManifestProblem[] = [];
   if (manifests.length > 1) {
     const all = manifests.flatMap(({ file, manifest }) => manifest.tasks.map((task, index) => ({ file, index, task })));
-    problems.push(...getCycleProblems(all).filter((p) => p.message.includes('(across ')));
+    problems.push(...getCycleProblems(all, (k) => all[k].file).filter((p) => p.message.includes('(across ')));
   }
   for (const { file, manifest } of manifests) {
     manifest.tasks.forEach((task, index) => {

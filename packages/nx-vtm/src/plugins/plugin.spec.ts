@@ -98,7 +98,7 @@ describe('createNodes', () => {
     expect(projects.map((p) => p.name).sort()).toEqual(['todo-63', 'todo-64']);
     const second = projects.find((p) => p.name === 'todo-64')!;
     expect(second.targets!.implement.dependsOn).toEqual(['^implement']);
-    expect(second.targets!.implement.options.taskHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(second.targets!.implement.options.taskHash).toMatch(/^[0-9a-f]{16}$/);
 
     write('TODO.md', '### 1. A\n- **Dependencies**: 1-2\n\n### 2. B\n- **Dependencies**: 1\n');
     let error: Error | undefined;

@@ -18,7 +18,7 @@ import { getUntrustedCommandProblems } from '../manifest/trust';
 import { findSourceSpec } from '../sources/read';
 import { buildGraph, type BuiltGraph, type GraphEdge } from '../graph/build-graph';
 import { SNAPSHOT_DIR_NAME } from '../graph/task-snapshots';
-import { getTaskFilePatterns, hashRunConfig, parsePluginOptions, type PluginOptionsInput } from '../config/plugin-options';
+import { getTaskFilePatterns, parsePluginOptions, type PluginOptionsInput } from '../config/plugin-options';
 
 /**
  * Manifests may be named anything (the `manifest` option is a path or glob), but the createNodes glob is fixed when
@@ -77,7 +77,6 @@ function inferGraph(files: readonly string[], rawOptions: PluginOptionsInput | u
   const graph = buildGraph({
     manifests: loaded.value.map(({ file, manifest }) => ({ file, status: manifest.status, tasks: manifest.tasks })),
     targetNames: { implement: options.implementTargetName, verify: options.verifyTargetName },
-    runConfigHash: hashRunConfig(options),
   });
   if (graph.problems.length > 0) throwManifestErrors(graph.problems);
   return graph;

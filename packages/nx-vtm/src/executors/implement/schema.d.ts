@@ -1,7 +1,7 @@
 /** Inferred by the plugin; the task is the project (its name is the manifest task_id). */
 export interface ImplementExecutorOptions {
-  /** Hash of the task's manifest entry (part of the cache key). */
+  /** The first 16 hex digits of the hash of the task's manifest entry (part of the cache key). */
   taskHash?: string;
-  /** Hash of the agent/verification settings (part of the cache key). */
+  /** No longer inferred (nx.json, which holds the run settings, is in every task's cache key); accepted from older graphs. */
   runConfigHash?: string;
 }
