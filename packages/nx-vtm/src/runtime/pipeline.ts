@@ -53,8 +53,14 @@ export function withWorktreeLock<T>(workspaceRoot: string, fn: () => Promise<T>)
   return createSqliteLock({ file: join(workspaceRoot, '.vtm', 'locks.db') }).withLock(WORKTREE_LOCK, fn);
 }
 
+/**
+ * After an agent's spawn, how long background work (clean-ups, the spare refill) keeps off the CPU: the agent process
+ * is still starting (bench:schedule, load 10 on 2 cores: spawn -> the agent's first action 250-550 ms, the largest
+ * part of a handoff), and that work has the whole agent run to get done.
+ */
+export const AGENT_STARTUP_GRACE_MS = 600;
 /** How long a clean-up waits for the next task's checkout to go first (see `yieldToNextCheckout`). */
-const CLEANUP_YIELD_MS = 2_000;
+const CLEANUP_YIELD_MS = 2_000 + AGENT_STARTUP_GRACE_MS;
 
 /** Worktree clean-ups started after a task's outcome was recorded, still running (runTurn, once the outcome is recorded). */
 const cleanups = new Set<Promise<void>>();
@@ -257,8 +263,8 @@ export async function runStageAgent({
     workspaceRoot: input.workspaceRoot,
     signal: input.signal,
     onSpawn: (pid) => {
-      // The clean-ups waiting for this process's next task (see yieldToNextCheckout) go once its agent is started.
-      noteCheckoutDone();
+      // The clean-ups waiting for this process's next task (see yieldToNextCheckout) go once its agent has started.
+      setTimeout(noteCheckoutDone, AGENT_STARTUP_GRACE_MS).unref();
       input.onAgentSpawn?.(pid);
     },
     repair,

@@ -7,7 +7,7 @@
 import type { NxJsonConfiguration, ProjectConfiguration, TaskGraph } from '@nx/devkit';
 import { randomBytes } from 'node:crypto';
 import { loadTaskRunContext, type RunContext } from './context';
-import { RESULTS_DIR, runTaskPipeline, settleWorktreeCleanups, type AttemptPort } from './pipeline';
+import { AGENT_STARTUP_GRACE_MS, RESULTS_DIR, runTaskPipeline, settleWorktreeCleanups, type AttemptPort } from './pipeline';
 import { createSpareFiller, createWorktreePrimerPorts } from './spares';
 import { createPrepositioner, pickDependentsToPrime, type Prepositioner } from './prepositions';
 import { createHandoffSourcePort, readDependencyHandoffs } from './handoffs';
@@ -247,10 +247,13 @@ async function* runWithStore({
   const byId = new Map(tasks.map((t) => [t.task_id, t]));
   // Spare worktrees only while tasks of this run are still to start: a run's last task needs none.
   const spares = createSpareFiller({ workspaceRoot: ctx.workspaceRoot, integrationBranch, options, log: (l) => log(undefined, l) });
-  // Topped up once the agent of a task that took a spare is started: filling one (a whole checkout) between the
-  // worktree and the agent's spawn took the CPU from the agent's start-up (bench:schedule's handoff table).
+  // Topped up once the agent of a task that took a spare has started: filling one (a whole checkout) between the
+  // worktree and the agent's start-up took the CPU from it (bench:schedule's handoff table).
+  let ended = false;
   const onAgentStarted = () => {
-    if (startTimes.size < tasks.length) spares.refill();
+    setTimeout(() => {
+      if (!ended && startTimes.size < tasks.length) spares.refill();
+    }, AGENT_STARTUP_GRACE_MS).unref();
   };
   // Worktrees pre-positioned for the tasks a dependency unblocks (runtime/prepositions.ts): only with spares on, and
   // with merges (the "branch" integration starts a task from its dependencies' branches, not from a merge commit).
@@ -370,6 +373,7 @@ async function* runWithStore({
       yield result(r.taskId, r.status, r.reason);
     }
   }
+  ended = true;
   await primer?.settle();
   await spares.settle();
   await settleWorktreeCleanups();
