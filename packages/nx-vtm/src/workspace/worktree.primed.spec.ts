@@ -115,6 +115,16 @@ describe('pre-positioned worktrees (git)', () => {
     expect(repo.git(['branch', '--list', 'vtm/T2'])).toBe('');
   });
 
+  it('the spare of a primer that died is removed by the next filler, with the branch it made', async () => {
+    const { saved, tip } = saveAndMergeDependency({ 'src/dep.ts': 'export const dep = 1;\n' });
+    const primed = await primeAndPosition('T2', saved, tip);
+    const dead = path.join(path.dirname(primed.path), 'primed-999999-T2-x');
+    repo.git(['worktree', 'move', primed.path, dead]);
+    expect(await fillSpareWorktrees({ repoRoot: repo.root, baseRef: 'main', count: 1, withLock })).toEqual({ ok: true, value: 1 });
+    expect(spares()).toEqual([expect.stringMatching(/^ready-/)]);
+    expect(repo.git(['branch', '--list', 'vtm/T2'])).toBe('');
+  });
+
   it('is refused for a task whose branch exists (an earlier attempt is judged only by a claimed attempt)', async () => {
     const { saved } = saveAndMergeDependency({ 'src/dep.ts': 'export const dep = 1;\n' });
     repo.git(['branch', 'vtm/T1', 'main~1']);

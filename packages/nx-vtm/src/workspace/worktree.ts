@@ -220,13 +220,15 @@ export async function createTaskWorktree(
   }
   let withBranch = records.value.find((r) => r.branch === branch);
   // A spare on this branch was pre-positioned for this task and not taken (it went stale, or its process died): a spare
-  // is never worked in, so it is detached and used as the spare below.
+  // is never worked in, so it is detached and used as the spare below, and the branch, which only the primer made
+  // (it primes no task whose branch exists), is dropped: it holds no attempt's work to save.
   let heldSpare: WorktreeRecord | undefined = options.primed
     ? records.value.find((r) => samePath(r.path, options.primed!.path) && !r.branch && !r.prunable && isSpareRecord(r, worktreesDir))
     : undefined;
   if (withBranch && withBranch !== atDir && isSpareRecord(withBranch, worktreesDir) && !withBranch.prunable && fs.existsSync(withBranch.path)) {
     const detached = await gitOk({ cwd: withBranch.path, args: ['checkout', '--quiet', '--detach'] });
     if (!detached.ok) return gitProblem(taskId, detached.error, `cannot detach the spare ${withBranch.path} from ${branch}`);
+    if (withBranch.head) await gitOk({ cwd: repoRoot, args: ['update-ref', '-d', `refs/heads/${branch}`, withBranch.head] });
     heldSpare = { ...withBranch, branch: undefined, detached: true };
     withBranch = undefined;
   }
@@ -439,7 +441,13 @@ export async function fillSpareWorktrees({ repoRoot, worktreesDir = getDefaultWo
         return pid !== undefined && !isPidAlive(Number(pid));
       });
       const primedAlive = spares.filter((r) => isPrimedPath(r.path) && !orphans.includes(r)).length;
-      for (const o of orphans) await gitOk({ cwd: repoRoot, args: ['worktree', 'remove', '--force', o.path] });
+      for (const o of orphans) {
+        const removed = await gitOk({ cwd: repoRoot, args: ['worktree', 'remove', '--force', o.path] });
+        // A dead primer's spare may be on the branch it made for its task (see primeTaskWorktree): no work is on it.
+        if (removed.ok && o.branch?.startsWith(TASK_BRANCH_PREFIX) && o.head) {
+          await gitOk({ cwd: repoRoot, args: ['update-ref', '-d', `refs/heads/${o.branch}`, o.head] });
+        }
+      }
       if (spares.length - orphans.length - primedAlive >= count) return ok(null);
       fs.mkdirSync(sparesDir, { recursive: true });
       const dir = path.join(sparesDir, `filling-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
