@@ -180,7 +180,10 @@ export interface PipelineInput {
   getHandoffs?: () => readonly DependencyHandoff[];
   /** Called when the task's work is saved as `sha` (its dependents' worktrees can be pre-positioned at its tree). */
   onWorkSaved?: (sha: string) => void;
-  /** Called right after the task's work was merged and the integration branch is at `tip`. */
+  /**
+   * Called with the commit the integration branch is about to be at: the tested merge commit (merge queue), then,
+   * right after the merge, the integration branch's new tip (the same commit with the queue; called again).
+   */
   onIntegrated?: (tip: string) => void;
   /** The worktree pre-positioned for this task, if any (runtime/prepositions.ts). */
   takePrimedWorktree?: () => Promise<PrimedWorktree | undefined>;
@@ -764,7 +767,21 @@ async function runTurn({
       guard: () => (attempt.holds() ? undefined : 'its claim was lost (another process owns the task now)'),
       ...(options.remote ? { remote: options.remote } : {}),
       ...(crossMachineLock ? { lock: crossMachineLock } : {}),
-      ...(useQueue ? { testMerged: { worktree: cwd, run: checkMerged } } : {}),
+      ...(useQueue
+        ? {
+            testMerged: {
+              worktree: cwd,
+              run: async (args: Parameters<typeof checkMerged>[0]) => {
+                // The merge commit the integration branch is fast-forwarded to if its test passes: the dependents'
+                // pre-positioned worktrees go onto their branches at it while the test runs, off the handoff's path
+                // (a failed test leaves them on a commit the integration branch never gets: stale, never started on).
+                const head = input.onIntegrated ? await getHeadSha({ cwd: args.cwd }) : undefined;
+                if (head?.ok) input.onIntegrated?.(head.value);
+                return checkMerged(args);
+              },
+            },
+          }
+        : {}),
     });
     if (!merged.ok) {
       if (merged.error.reason === 'claim_lost') return lostClaim(id, 'integrated');

@@ -27,6 +27,7 @@ describe('createPrepositioner', () => {
     p.workSaved('A', 's1');
     p.workSaved('A', 's2'); // a repair turn's second save: already primed
     p.integrated('A', 't1');
+    p.integrated('A', 't1'); // the merge queue's tested commit, then the same commit as the merged tip
     const taken = p.take('B');
     release();
     expect(await taken).toEqual<PrimedWorktree>({ taskId: 'B', path: '/spares/primed-B', sha: 't1', onBranch: true });
@@ -36,6 +37,17 @@ describe('createPrepositioner', () => {
     await p.settle();
     expect(calls.slice(4)).toEqual(['discard C@t1']);
     expect(lines).toEqual([]);
+  });
+
+  it('a repair turn\'s merge at another commit moves it there', async () => {
+    const { ports, calls, release } = fakePorts();
+    const p = createPrepositioner({ ports, dependentsToPrime: () => ['B'], log: () => undefined });
+    p.workSaved('A', 's1');
+    release();
+    p.integrated('A', 't1');
+    p.integrated('A', 't2');
+    expect(await p.take('B')).toMatchObject({ sha: 't2', onBranch: true });
+    expect(calls).toEqual(['prime B@s1', 'position B@t1', 'position B@t2']);
   });
 
   it('a worktree that could not be put on its branch is still handed over (detached: the claim uses it as a spare)', async () => {

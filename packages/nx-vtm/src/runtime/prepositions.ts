@@ -30,7 +30,10 @@ export interface PrimerPorts {
 export interface Prepositioner {
   /** `taskId`'s work is saved at `sha`: prime worktrees for the dependents it unblocks (in the background). */
   workSaved(taskId: string, sha: string): void;
-  /** `taskId` is merged and the integration branch is at `tip`: put its dependents' primed worktrees on their branches. */
+  /**
+   * `taskId` is (about to be) merged and the integration branch at `tip`: put its dependents' primed worktrees on their
+   * branches there. Again with another tip (a repair turn's merge): they are moved to it.
+   */
   integrated(taskId: string, tip: string): void;
   /** The worktree primed for `taskId` (waits for its preparation), or undefined; the table forgets it. Never rejects. */
   take(taskId: string): Promise<PrimedWorktree | undefined>;
@@ -41,6 +44,8 @@ export interface Prepositioner {
 interface Entry {
   /** The dependency whose save primed it. */
   from: string;
+  /** The commit it was last asked to be positioned at. */
+  tip?: string;
   /** Settles with the primed worktree, or undefined when it could not be made; never rejects. */
   ready: Promise<PrimedWorktree | undefined>;
 }
@@ -84,7 +89,9 @@ export function createPrepositioner({
     },
     integrated(taskId, tip) {
       for (const [dependent, entry] of entries) {
-        if (entry.from !== taskId) continue;
+        // Told twice about the same merge commit (the merge queue's tested commit, then the merged tip): once is enough.
+        if (entry.from !== taskId || entry.tip === tip) continue;
+        entry.tip = tip;
         entry.ready = quiet(
           entry.ready.then(async (primed) => {
             if (!primed) return undefined;
