@@ -180,11 +180,13 @@ export interface PipelineInput {
   getHandoffs?: () => readonly DependencyHandoff[];
   /** Called when the task's work is saved as `sha` (its dependents' worktrees can be pre-positioned at its tree). */
   onWorkSaved?: (sha: string) => void;
-  /**
-   * Called with the commit the integration branch is about to be at: the tested merge commit (merge queue), then,
-   * right after the merge, the integration branch's new tip (the same commit with the queue; called again).
-   */
+  /** Called right after the task's work was merged and the integration branch is at `tip`. */
   onIntegrated?: (tip: string) => void;
+  /**
+   * The merge queue built the merge commit `sha` and tests it, holding the integration lock: resolves when what it
+   * started under that lock is done (it must not outlive the lock). Never rejects.
+   */
+  onMergeCommit?: (sha: string) => Promise<void>;
   /** The worktree pre-positioned for this task, if any (runtime/prepositions.ts). */
   takePrimedWorktree?: () => Promise<PrimedWorktree | undefined>;
 }
@@ -773,11 +775,17 @@ async function runTurn({
               worktree: cwd,
               run: async (args: Parameters<typeof checkMerged>[0]) => {
                 // The merge commit the integration branch is fast-forwarded to if its test passes: the dependents'
-                // pre-positioned worktrees go onto their branches at it while the test runs, off the handoff's path
-                // (a failed test leaves them on a commit the integration branch never gets: stale, never started on).
-                const head = input.onIntegrated ? await getHeadSha({ cwd: args.cwd }) : undefined;
-                if (head?.ok) input.onIntegrated?.(head.value);
-                return checkMerged(args);
+                // pre-positioned worktrees go onto their branches at it while the test runs, under this integration
+                // lock (the worktree lock too), off the handoff's path. A failed test leaves them on a commit the
+                // integration branch never gets: stale, never started on.
+                const head = input.onMergeCommit ? await getHeadSha({ cwd: args.cwd }) : undefined;
+                const positioning = head?.ok ? input.onMergeCommit?.(head.value) : undefined;
+                try {
+                  return await checkMerged(args);
+                } finally {
+                  // Done before the lock is released (the positioning relies on it).
+                  await positioning;
+                }
               },
             },
           }

@@ -10,8 +10,8 @@ function fakePorts() {
       calls.push(`prime ${taskId}@${sha}`);
       return new Promise((resolve) => pending.push(() => resolve({ ok: true, value: { taskId, path: `/spares/primed-${taskId}`, sha, onBranch: false } })));
     },
-    position: async (primed, tip) => {
-      calls.push(`position ${primed.taskId}@${tip}`);
+    position: async (primed, tip, opts) => {
+      calls.push(`position ${primed.taskId}@${tip}${opts?.lockHeld ? ' (lock held)' : ''}`);
       return tip === 'refused' ? { ok: false, error: 'branch exists' } : { ok: true, value: { ...primed, sha: tip, onBranch: true } };
     },
     discard: async (primed) => void calls.push(`discard ${primed.taskId}@${primed.sha}`),
@@ -48,6 +48,28 @@ describe('createPrepositioner', () => {
     p.integrated('A', 't2');
     expect(await p.take('B')).toMatchObject({ sha: 't2', onBranch: true });
     expect(calls).toEqual(['prime B@s1', 'position B@t1', 'position B@t2']);
+  });
+
+  it('at the merge queue\'s merge commit it is positioned under the held lock, once; one still being prepared is left for the merge', async () => {
+    const { ports, calls, release } = fakePorts();
+    const p = createPrepositioner({ ports, dependentsToPrime: (id) => (id === 'A' ? ['B'] : ['C']), log: () => undefined });
+    p.workSaved('A', 's1');
+    // Still being primed (it may be waiting for the very lock the queue holds): not waited for, not positioned.
+    await p.mergeCommitReady('A', 'm1');
+    expect(calls).toEqual(['prime B@s1']);
+    release();
+    await new Promise((r) => setImmediate(r));
+    await p.mergeCommitReady('A', 'm1');
+    p.integrated('A', 'm1'); // the merged tip is that commit: nothing more to do
+    expect(await p.take('B')).toMatchObject({ sha: 'm1', onBranch: true });
+    expect(calls).toEqual(['prime B@s1', 'position B@m1 (lock held)']);
+    // Not primed yet when its dependency merged without the queue: positioned after the merge, taking the lock.
+    p.workSaved('X', 's2');
+    await p.mergeCommitReady('X', 'm2');
+    p.integrated('X', 'm2');
+    release();
+    expect(await p.take('C')).toMatchObject({ sha: 'm2', onBranch: true });
+    expect(calls.slice(2)).toEqual(['prime C@s2', 'position C@m2']);
   });
 
   it('a worktree that could not be put on its branch is still handed over (detached: the claim uses it as a spare)', async () => {

@@ -21,8 +21,11 @@ import type { PrimedWorktree } from '../workspace/worktree';
 export interface PrimerPorts {
   /** Check out a spare for `taskId` at `sha` (detached). */
   prime(taskId: string, sha: string): Promise<Result<PrimedWorktree, string>>;
-  /** Put a primed worktree on its task's branch at `tip`. */
-  position(primed: PrimedWorktree, tip: string): Promise<Result<PrimedWorktree, string>>;
+  /**
+   * Put a primed worktree on its task's branch at `tip`. `lockHeld`: the caller holds the worktree lock already (the
+   * integration lock is the same lock: `.vtm/locks.db`).
+   */
+  position(primed: PrimedWorktree, tip: string, opts?: { lockHeld?: boolean }): Promise<Result<PrimedWorktree, string>>;
   /** Remove a primed worktree no task took (and its branch, when it is still where the primer put it). */
   discard(primed: PrimedWorktree): Promise<void>;
 }
@@ -35,6 +38,12 @@ export interface Prepositioner {
    * branches there. Again with another tip (a repair turn's merge): they are moved to it.
    */
   integrated(taskId: string, tip: string): void;
+  /**
+   * The merge queue built `sha` (the commit the integration branch moves to if its test passes) and holds the lock:
+   * position the dependents' primed worktrees there now, under that lock, while the test runs. Only those whose
+   * preparation is done (one still waiting for the lock would wait for us). Resolves when done; never rejects.
+   */
+  mergeCommitReady(taskId: string, sha: string): Promise<void>;
   /** The worktree primed for `taskId` (waits for its preparation), or undefined; the table forgets it. Never rejects. */
   take(taskId: string): Promise<PrimedWorktree | undefined>;
   /** Waits for every preparation, then discards the primed worktrees no task took. */
@@ -46,6 +55,8 @@ interface Entry {
   from: string;
   /** The commit it was last asked to be positioned at. */
   tip?: string;
+  /** Whether `ready` has settled (nothing of it is running or waiting for the lock). */
+  idle: boolean;
   /** Settles with the primed worktree, or undefined when it could not be made; never rejects. */
   ready: Promise<PrimedWorktree | undefined>;
 }
@@ -64,6 +75,31 @@ export function createPrepositioner({
   log: (taskId: string, line: string) => void;
 }): Prepositioner {
   const entries = new Map<string, Entry>();
+  const chain = (entry: Entry, next: Promise<PrimedWorktree | undefined>): Promise<PrimedWorktree | undefined> => {
+    entry.idle = false;
+    const ready = next.finally(() => {
+      if (entry.ready === ready) entry.idle = true;
+    });
+    entry.ready = ready;
+    return ready;
+  };
+  const position = (dependent: string, entry: Entry, tip: string, lockHeld: boolean) => {
+    entry.tip = tip;
+    return chain(
+      entry,
+      quiet(
+        entry.ready.then(async (primed) => {
+          if (!primed) return undefined;
+          const r = await ports.position(primed, tip, { lockHeld });
+          if (r.ok) return r.value;
+          // Still a detached spare (or on its branch at an earlier commit): the claim's usual path uses it as a spare.
+          log(dependent, `pre-positioned worktree not put on its branch (${r.error}); it is used as a spare`);
+          return primed;
+        }),
+        undefined,
+      ),
+    );
+  };
   const quiet = async <T>(p: Promise<T>, fallback: T): Promise<T> => {
     try {
       return await p;
@@ -76,34 +112,35 @@ export function createPrepositioner({
       for (const dependent of dependentsToPrime(taskId)) {
         // A repair turn saves again: the worktree primed at the first save is positioned at the merge all the same.
         if (entries.has(dependent)) continue;
-        const ready = quiet(
-          ports.prime(dependent, sha).then((r) => {
-            if (r.ok) return r.value;
-            log(dependent, `no worktree pre-positioned (${r.error}); it is checked out at the claim`);
-            return undefined;
-          }),
-          undefined,
+        const entry: Entry = { from: taskId, ready: Promise.resolve(undefined), idle: true };
+        entries.set(dependent, entry);
+        chain(
+          entry,
+          quiet(
+            ports.prime(dependent, sha).then((r) => {
+              if (r.ok) return r.value;
+              log(dependent, `no worktree pre-positioned (${r.error}); it is checked out at the claim`);
+              return undefined;
+            }),
+            undefined,
+          ),
         );
-        entries.set(dependent, { from: taskId, ready });
       }
     },
     integrated(taskId, tip) {
       for (const [dependent, entry] of entries) {
         // Told twice about the same merge commit (the merge queue's tested commit, then the merged tip): once is enough.
         if (entry.from !== taskId || entry.tip === tip) continue;
-        entry.tip = tip;
-        entry.ready = quiet(
-          entry.ready.then(async (primed) => {
-            if (!primed) return undefined;
-            const r = await ports.position(primed, tip);
-            if (r.ok) return r.value;
-            // Still a detached spare: the claim's usual path uses it as such.
-            log(dependent, `pre-positioned worktree not put on its branch (${r.error}); it is used as a spare`);
-            return primed;
-          }),
-          undefined,
-        );
+        void position(dependent, entry, tip, false);
       }
+    },
+    async mergeCommitReady(taskId, sha) {
+      const running: Promise<unknown>[] = [];
+      for (const [dependent, entry] of entries) {
+        if (entry.from !== taskId || entry.tip === sha || !entry.idle) continue;
+        running.push(position(dependent, entry, sha, true));
+      }
+      await Promise.all(running);
     },
     async take(taskId) {
       const entry = entries.get(taskId);

@@ -515,6 +515,7 @@ async function runClaimedTask({
           ? {
               onWorkSaved: (sha: string) => primer.workSaved(taskId, sha),
               onIntegrated: (tip: string) => primer.integrated(taskId, tip),
+              onMergeCommit: (sha: string) => primer.mergeCommitReady(taskId, sha),
               takePrimedWorktree: () => primer.take(taskId),
             }
           : {}),

@@ -63,7 +63,8 @@ export function createWorktreePrimerPorts({ workspaceRoot, options }: { workspac
   const withLock = <T>(fn: () => Promise<T>) => withWorktreeLock(workspaceRoot, fn);
   return {
     prime: (taskId, sha) => primeTaskWorktree({ repoRoot: workspaceRoot, taskId, sha, linkDirs: options.worktree.linkDirs, withLock }),
-    position: (primed, tip) => positionPrimedWorktree({ repoRoot: workspaceRoot, primed, tip, withLock }),
+    position: (primed, tip, opts) =>
+      positionPrimedWorktree({ repoRoot: workspaceRoot, primed, tip, withLock: opts?.lockHeld ? (fn) => fn() : withLock }),
     discard: (primed) =>
       withLock(async () => {
         // Under the lock, so no claim of the task takes it meanwhile; a claim that used it as its spare moved it away
