@@ -180,6 +180,8 @@ const STEP_PATTERNS = [
   ['integrated', (id) => `[${id}] ${id}: integrated`],
   ['recorded', (id) => `[${id}] completed: `],
   ['success', (id) => `[${id}] ${id}: success`],
+  // The dependent's worktree was pre-positioned (runtime/prepositions.ts) and taken as it was.
+  ['prepositioned', (id) => `[${id}] worktree `, (text) => text.endsWith(', pre-positioned')],
 ];
 
 function stepTimes(lines, ids) {
@@ -311,7 +313,9 @@ async function runInstance({ family, seed, opts, plugin }) {
     const verifiedAt = new Map();
     const integratedAt = new Map();
     const parkedAt = new Map();
+    const spawnAt = new Map();
     for (const e of events) {
+      if (e.type === 'start' && !spawnAt.has(e.task_id)) spawnAt.set(e.task_id, Date.parse(e.ts));
       if (e.type === 'stage' && e.stage === 'verified') verifiedAt.set(e.task_id, Date.parse(e.ts));
       if (e.type === 'stage' && e.stage === 'integrated') integratedAt.set(e.task_id, Date.parse(e.ts));
       if (e.type === 'park' && !parkedAt.has(e.task_id)) parkedAt.set(e.task_id, Date.parse(e.ts));
@@ -340,6 +344,9 @@ async function runInstance({ family, seed, opts, plugin }) {
       const iv = byTask.get(id);
       addDelta('claim -> worktree ready', claimAt.get(id), s.worktree);
       addDelta('worktree -> agent start', s.worktree ?? s.agentStarted, iv.start);
+      // Split: our side (stage record, prompt, spawn) and the agent process's own start-up (to its first action).
+      addDelta('  worktree -> agent spawned', s.worktree ?? s.agentStarted, spawnAt.get(id));
+      addDelta('  agent spawned -> agent start', spawnAt.get(id), iv.start);
       addDelta('agent end -> reported', iv.end, s.agentDone);
       addDelta('audit (diff, scope)', s.agentDone, s.audited);
       addDelta('verification', s.audited, s.verified);
@@ -373,7 +380,10 @@ async function runInstance({ family, seed, opts, plugin }) {
           'dependency finish -> dependent claimed': claim - depFinish,
           'claim -> worktree ready': s.worktree !== undefined ? s.worktree - claim : NaN,
           'worktree ready -> agent start': s.worktree !== undefined ? iv.start - s.worktree : NaN,
+          '  worktree ready -> agent spawned (stage record, prompt, spawn)': s.worktree !== undefined && spawnAt.has(t.task_id) ? spawnAt.get(t.task_id) - s.worktree : NaN,
+          '  agent spawned -> agent start (the agent process starting)': spawnAt.has(t.task_id) ? iv.start - spawnAt.get(t.task_id) : NaN,
         },
+        prepositioned: steps.get(t.task_id).prepositioned !== undefined,
       });
     }
 
@@ -559,6 +569,8 @@ async function main() {
           [
             row('**all handoffs**', all, (h) => h.total),
             row('**gated handoffs**', gated, (h) => h.total),
+            row('gated, worktree pre-positioned', gated.filter((h) => h.prepositioned), (h) => h.total),
+            row('gated, checked out at the claim', gated.filter((h) => !h.prepositioned), (h) => h.total),
             ...partNames.map((n) => row(`gated: ${n}`, gated, (h) => h.parts[n])),
           ],
         ),

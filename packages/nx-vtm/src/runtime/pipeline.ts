@@ -28,7 +28,7 @@ import { runAgent, type RepairTurnInput } from '../agents/run-agent';
 import { isRepairable, trimEvidence, type RepairEvidence, type RepairKind } from '../agents/repair-prompt';
 import { getIdentityEnv } from '../workspace/identity';
 import { runProcess } from '../agents/process-runner';
-import { createTaskWorktree, getTaskBranch, removeTaskWorktree } from '../workspace/worktree';
+import { createTaskWorktree, getTaskBranch, removeTaskWorktree, type PrimedWorktree } from '../workspace/worktree';
 import { auditScope, collectCommittedChanges, formatScopeViolation, type ScopeAudit } from '../workspace/audit';
 import { runVerification, type VerificationResult } from '../workspace/verify';
 import { commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
@@ -53,8 +53,14 @@ export function withWorktreeLock<T>(workspaceRoot: string, fn: () => Promise<T>)
   return createSqliteLock({ file: join(workspaceRoot, '.vtm', 'locks.db') }).withLock(WORKTREE_LOCK, fn);
 }
 
+/**
+ * After an agent's spawn, how long background work (clean-ups, the spare refill) keeps off the CPU: the agent process
+ * is still starting (bench:schedule, load 10 on 2 cores: spawn -> the agent's first action 250-550 ms, the largest
+ * part of a handoff), and that work has the whole agent run to get done.
+ */
+export const AGENT_STARTUP_GRACE_MS = 600;
 /** How long a clean-up waits for the next task's checkout to go first (see `yieldToNextCheckout`). */
-const CLEANUP_YIELD_MS = 2_000;
+const CLEANUP_YIELD_MS = 2_000 + AGENT_STARTUP_GRACE_MS;
 
 /** Worktree clean-ups started after a task's outcome was recorded, still running (runTurn, once the outcome is recorded). */
 const cleanups = new Set<Promise<void>>();
@@ -64,7 +70,7 @@ function trackCleanup(p: Promise<void>): void {
   void p.finally(() => cleanups.delete(p));
 }
 
-/** Resolved when this process's next task worktree is in place (see `yieldToNextCheckout`). */
+/** Resolved when this process's next task's agent is started, or its worktree failed (see `yieldToNextCheckout`). */
 let checkoutDone: { promise: Promise<void>; resolve: () => void } | undefined;
 function noteCheckoutDone(): void {
   checkoutDone?.resolve();
@@ -74,7 +80,8 @@ function noteCheckoutDone(): void {
 /**
  * Lets the next task's checkout take the worktree lock before a clean-up does: a finished task's dependents start
  * right after its outcome is recorded, and a clean-up that took the lock first made them wait for it (bench:schedule:
- * claim -> worktree ready doubled). Waits for the next checkout of this process, at most `ms`.
+ * claim -> worktree ready doubled). Waits until this process's next agent is started, at most `ms`: a clean-up
+ * (and its git processes) between the checkout and the agent's spawn took the CPU from the agent's start-up too.
  */
 function yieldToNextCheckout(ms: number): Promise<void> {
   if (!checkoutDone) {
@@ -171,6 +178,17 @@ export interface PipelineInput {
   onWorktreeReady?: () => void;
   /** Called when the agent is about to start: what the task's finished dependencies did, for its prompt. */
   getHandoffs?: () => readonly DependencyHandoff[];
+  /** Called when the task's work is saved as `sha` (its dependents' worktrees can be pre-positioned at its tree). */
+  onWorkSaved?: (sha: string) => void;
+  /** Called right after the task's work was merged and the integration branch is at `tip`. */
+  onIntegrated?: (tip: string) => void;
+  /**
+   * The merge queue built the merge commit `sha` and tests it, holding the integration lock: resolves when what it
+   * started under that lock is done (it must not outlive the lock). Never rejects.
+   */
+  onMergeCommit?: (sha: string) => Promise<void>;
+  /** The worktree pre-positioned for this task, if any (runtime/prepositions.ts). */
+  takePrimedWorktree?: () => Promise<PrimedWorktree | undefined>;
 }
 
 export interface PipelineResult {
@@ -249,7 +267,11 @@ export async function runStageAgent({
     resultDir: dir,
     workspaceRoot: input.workspaceRoot,
     signal: input.signal,
-    onSpawn: input.onAgentSpawn,
+    onSpawn: (pid) => {
+      // The clean-ups waiting for this process's next task (see yieldToNextCheckout) go once its agent has started.
+      setTimeout(noteCheckoutDone, AGENT_STARTUP_GRACE_MS).unref();
+      input.onAgentSpawn?.(pid);
+    },
     repair,
     handoffs: input.getHandoffs?.(),
   });
@@ -662,6 +684,7 @@ async function runTurn({
     if (!after.ok) return notAccepted('branch_moved', after.message, {}, () => movedEvidence(after));
     if (!advance('saved', { sha: after.head })) return lostClaim(id, 'saved');
     done = stageIndex('saved');
+    input.onWorkSaved?.(after.head);
   }
   const sha = data.sha as string;
 
@@ -746,7 +769,27 @@ async function runTurn({
       guard: () => (attempt.holds() ? undefined : 'its claim was lost (another process owns the task now)'),
       ...(options.remote ? { remote: options.remote } : {}),
       ...(crossMachineLock ? { lock: crossMachineLock } : {}),
-      ...(useQueue ? { testMerged: { worktree: cwd, run: checkMerged } } : {}),
+      ...(useQueue
+        ? {
+            testMerged: {
+              worktree: cwd,
+              run: async (args: Parameters<typeof checkMerged>[0]) => {
+                // The merge commit the integration branch is fast-forwarded to if its test passes: the dependents'
+                // pre-positioned worktrees go onto their branches at it while the test runs, under this integration
+                // lock (the worktree lock too), off the handoff's path. A failed test leaves them on a commit the
+                // integration branch never gets: stale, never started on.
+                const head = input.onMergeCommit ? await getHeadSha({ cwd: args.cwd }) : undefined;
+                const positioning = head?.ok ? input.onMergeCommit?.(head.value) : undefined;
+                try {
+                  return await checkMerged(args);
+                } finally {
+                  // Done before the lock is released (the positioning relies on it).
+                  await positioning;
+                }
+              },
+            },
+          }
+        : {}),
     });
     if (!merged.ok) {
       if (merged.error.reason === 'claim_lost') return lostClaim(id, 'integrated');
@@ -775,6 +818,8 @@ async function runTurn({
       });
     }
     failpoint('after-merge', id);
+    // First thing after the merge: the dependents' pre-positioned worktrees go onto their branches at the new tip.
+    if (merged.value.status === 'merged') input.onIntegrated?.(merged.value.sha);
     const integration = { strategy: options.integration, ...merged.value, task_sha: sha };
     log(
       merged.value.status === 'branch_left'
@@ -927,7 +972,7 @@ async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepa
   // With a shared remote, the task starts from the remote's integration branch: what its dependencies merged on
   // other machines is in it (the coordinator records them completed only after their push).
   let syncProblem: { reason: string; message: string } | undefined;
-  const create = () =>
+  const create = (primed?: PrimedWorktree) =>
     withWorktreeLock(workspaceRoot, async () => {
       if (options.remote) {
         const synced = await syncFromRemote({ repoRoot: workspaceRoot, remote: options.remote, branch: integrationBranch });
@@ -939,11 +984,20 @@ async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepa
         if (synced.value === 'fast_forwarded') log(`${integrationBranch} fast-forwarded to ${options.remote}/${integrationBranch}`);
         if (synced.value === 'local_ahead') await pushLeftBehind({ workspaceRoot, remote: options.remote, branch: integrationBranch, log });
       }
-      return createTaskWorktree({ repoRoot: workspaceRoot, taskId: id, baseRef: integrationBranch, linkDirs, useSpare });
+      return createTaskWorktree({
+        repoRoot: workspaceRoot,
+        taskId: id,
+        baseRef: integrationBranch,
+        linkDirs,
+        useSpare,
+        primed,
+        onPrimedRefused: (why) => log(`pre-positioned worktree not taken as it is: ${why}`),
+      });
     });
   const remoteFailed = (): Prepared => ({ ok: false, reason: syncProblem?.reason ?? 'worktree_failed', message: syncProblem?.message ?? `Task ${id}: cannot sync with the remote` });
-  let created = await create();
-  noteCheckoutDone();
+  const primed = await input.takePrimedWorktree?.();
+  let created = await create(primed);
+  if (!created || !created.ok) noteCheckoutDone();
   if (!created) return remoteFailed();
   let wt = created;
   if (!wt.ok && wt.error.code === 'uncommitted_work' && wt.error.path) {
@@ -973,7 +1027,7 @@ async function prepareWorktree(input: PipelineInput, dir: string): Promise<Prepa
   }
   const cwd = wt.value.path;
   let baseSha = wt.value.baseSha;
-  log(`worktree ${relative(workspaceRoot, cwd)} on ${wt.value.branch} from ${integrationBranch} (${baseSha.slice(0, 8)})`);
+  log(`worktree ${relative(workspaceRoot, cwd)} on ${wt.value.branch} from ${integrationBranch} (${baseSha.slice(0, 8)})${wt.value.primed ? ', pre-positioned' : ''}`);
   if (options.integration === 'branch') {
     // Nothing is merged into the integration branch in this mode, so a task starts from its dependencies' branches:
     // each one not yet in the base is merged into the new task branch before the agent runs.

@@ -7,8 +7,9 @@
 import type { NxJsonConfiguration, ProjectConfiguration, TaskGraph } from '@nx/devkit';
 import { randomBytes } from 'node:crypto';
 import { loadTaskRunContext, type RunContext } from './context';
-import { RESULTS_DIR, runTaskPipeline, settleWorktreeCleanups, type AttemptPort } from './pipeline';
-import { createSpareFiller } from './spares';
+import { AGENT_STARTUP_GRACE_MS, RESULTS_DIR, runTaskPipeline, settleWorktreeCleanups, type AttemptPort } from './pipeline';
+import { createSpareFiller, createWorktreePrimerPorts } from './spares';
+import { createPrepositioner, pickDependentsToPrime, type Prepositioner } from './prepositions';
 import { createHandoffSourcePort, readDependencyHandoffs } from './handoffs';
 import { integrateCachedTasks } from './cache-restore';
 import { checkAgentPreconditions, checkRunPreconditions, writeRunRefusal, getIntegrationBranch, listContextFiles, pathExistsIn } from './preconditions';
@@ -252,9 +253,39 @@ async function* runWithStore({
   const byId = new Map(tasks.map((t) => [t.task_id, t]));
   // Spare worktrees only while tasks of this run are still to start: a run's last task needs none.
   const spares = createSpareFiller({ workspaceRoot: ctx.workspaceRoot, integrationBranch, options, log: (l) => log(undefined, l) });
-  const onWorktreeReady = () => {
-    if (startTimes.size < tasks.length) spares.refill();
+  // Topped up once the agent of a task that took a spare has started: filling one (a whole checkout) between the
+  // worktree and the agent's start-up took the CPU from it (bench:schedule's handoff table).
+  let ended = false;
+  const onAgentStarted = () => {
+    setTimeout(() => {
+      if (!ended && startTimes.size < tasks.length) spares.refill();
+    }, AGENT_STARTUP_GRACE_MS).unref();
   };
+  // Worktrees pre-positioned for the tasks a dependency unblocks (runtime/prepositions.ts): only with spares on, and
+  // with merges (the "branch" integration starts a task from its dependencies' branches, not from a merge commit).
+  const dependents = new Map<string, string[]>();
+  for (const id of priorities.order) {
+    for (const dep of byId.get(id)?.depends_on_tasks ?? []) if (runSet.has(dep)) dependents.set(dep, [...(dependents.get(dep) ?? []), id]);
+  }
+  const primer: Prepositioner | undefined =
+    options.isolation === 'worktree' && options.worktree.spares > 0 && options.integration === 'merge' && !options.worktree.setupCommand?.length
+      ? createPrepositioner({
+          ports: createWorktreePrimerPorts({ workspaceRoot: ctx.workspaceRoot, options }),
+          dependentsToPrime: (taskId) =>
+            pickDependentsToPrime({
+              taskId,
+              dependents: dependents.get(taskId) ?? [],
+              dependenciesOf: (id) => byId.get(id)?.depends_on_tasks ?? [],
+              isDone: (id) => (runSet.has(id) ? store.getTask(id)?.status === 'completed' : externalStates.get(id) === 'completed'),
+              isStartable: (id) => {
+                const status = store.getTask(id)?.status ?? 'pending';
+                return !startTimes.has(id) && !claims.has(id) && !blockedBefore.has(id) && status === 'pending';
+              },
+              limit: options.wipLimit,
+            }),
+          log,
+        })
+      : undefined;
 
   const ports: DriverPorts = {
     tryStart: (taskId, waitingSinceMs, opts) => {
@@ -307,7 +338,7 @@ async function* runWithStore({
         return finished.ok ? { success: true } : { success: false, reason: finished.error.message };
       }
       await input.onTaskStart?.(taskId, (l) => log(taskId, l));
-      return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, fence: claim.fence, gate, control, onWorktreeReady, log: (l) => log(taskId, l) });
+      return runClaimedTask({ ctx, store, runId, integrationBranch, task, token: claim.token, fence: claim.fence, gate, control, onAgentStarted, primer, log: (l) => log(taskId, l) });
     },
     now: () => Date.now(),
     // Claims, finishes and parks of every process bump it: a poll that finds it unchanged skips the full pass.
@@ -348,6 +379,8 @@ async function* runWithStore({
       yield result(r.taskId, r.status, r.reason);
     }
   }
+  ended = true;
+  await primer?.settle();
   await spares.settle();
   await settleWorktreeCleanups();
 }
@@ -411,7 +444,8 @@ async function runClaimedTask({
   fence,
   gate,
   control,
-  onWorktreeReady,
+  onAgentStarted,
+  primer,
   log,
 }: {
   ctx: RunContext;
@@ -424,7 +458,8 @@ async function runClaimedTask({
   gate: RateLimitGate;
   /** The driver's side of the WIP slot (absent when a caller runs one task outside the driver). */
   control?: RunControl;
-  onWorktreeReady?: () => void;
+  onAgentStarted?: () => void;
+  primer?: Prepositioner;
   log: (line: string) => void;
 }): Promise<{ success: boolean; reason?: string }> {
   const { options } = ctx;
@@ -482,7 +517,14 @@ async function runClaimedTask({
         stateFile: options.stateFile,
         signal: abort.signal,
         attempt: attemptPort,
-        onWorktreeReady,
+        ...(primer
+          ? {
+              onWorkSaved: (sha: string) => primer.workSaved(taskId, sha),
+              onIntegrated: (tip: string) => primer.integrated(taskId, tip),
+              onMergeCommit: (sha: string) => primer.mergeCommitReady(taskId, sha),
+              takePrimedWorktree: () => primer.take(taskId),
+            }
+          : {}),
         getPathsOwnedElsewhere: (sinceMs) => getPathsOwnedElsewhere({ ctx, store, taskId, sinceMs }),
         getHandoffs: () =>
           readDependencyHandoffs({
@@ -493,6 +535,7 @@ async function runClaimedTask({
           store.logEvent({ type: 'start', runId, taskId: task.task_id, status: 'in-progress', extra: { agent_pid: pid } });
           agentPid = pid;
           store.heartbeat({ taskId: task.task_id, token, agentPid: pid });
+          onAgentStarted?.();
         },
         log,
       });

@@ -4,7 +4,10 @@
  * One filler per run: a request while one is filling is remembered and runs once it is done.
  */
 import type { PluginOptions } from '../config/plugin-options';
-import { fillSpareWorktrees } from '../workspace/worktree';
+import { existsSync } from 'node:fs';
+import { gitOk } from '../workspace/git';
+import { fillSpareWorktrees, getTaskBranch, positionPrimedWorktree, primeTaskWorktree } from '../workspace/worktree';
+import type { PrimerPorts } from './prepositions';
 import { withWorktreeLock } from './pipeline';
 
 export interface SpareFiller {
@@ -53,4 +56,23 @@ export function createSpareFiller({
     while (filling) await filling;
   };
   return { refill, settle };
+}
+
+/** The git side of pre-positioned worktrees (runtime/prepositions.ts), under the workspace's worktree lock. */
+export function createWorktreePrimerPorts({ workspaceRoot, options }: { workspaceRoot: string; options: PluginOptions }): PrimerPorts {
+  const withLock = <T>(fn: () => Promise<T>) => withWorktreeLock(workspaceRoot, fn);
+  return {
+    prime: (taskId, sha) => primeTaskWorktree({ repoRoot: workspaceRoot, taskId, sha, linkDirs: options.worktree.linkDirs, withLock }),
+    position: (primed, tip, opts) =>
+      positionPrimedWorktree({ repoRoot: workspaceRoot, primed, tip, withLock: opts?.lockHeld ? (fn) => fn() : withLock }),
+    discard: (primed) =>
+      withLock(async () => {
+        // Under the lock, so no claim of the task takes it meanwhile; a claim that used it as its spare moved it away
+        // (then neither it nor the branch, now the task's, is touched).
+        if (!existsSync(primed.path)) return;
+        const removed = await gitOk({ cwd: workspaceRoot, args: ['worktree', 'remove', '--force', primed.path] });
+        // Only while it is where the primer put it: `update-ref -d <ref> <old>` deletes nothing that moved since.
+        if (removed.ok && primed.onBranch) await gitOk({ cwd: workspaceRoot, args: ['update-ref', '-d', `refs/heads/${getTaskBranch(primed.taskId)}`, primed.sha] });
+      }),
+  };
 }

@@ -78,6 +78,8 @@ export interface TaskWorktree {
   previousAttempt?: { ref: string; sha: string };
   /** The setup command's run, when one was configured. */
   setup?: RunProcessResult;
+  /** True when a worktree pre-positioned for this task was taken (see `takePrimedWorktree`). */
+  primed?: boolean;
 }
 
 export interface CreateTaskWorktreeOptions {
@@ -98,6 +100,13 @@ export interface CreateTaskWorktreeOptions {
   setupLogFile?: string;
   /** Take a ready spare worktree (see `fillSpareWorktrees`) instead of checking out a new one, when there is one. */
   useSpare?: boolean;
+  /**
+   * A worktree pre-positioned for this task (`primeTaskWorktree`): taken as it is when it is on the task's branch at
+   * the base (`takePrimedWorktree`); otherwise used as the spare.
+   */
+  primed?: PrimedWorktree;
+  /** Told why a pre-positioned worktree was not taken as it is. */
+  onPrimedRefused?: (reason: string) => void;
 }
 
 export interface WorktreeDeps {
@@ -136,6 +145,12 @@ export async function createTaskWorktree(
     throw new TypeError('createTaskWorktree: a setupCommand needs deps.runProcess');
   }
   const branch = getTaskBranch(taskId);
+  if (options.primed && !setupCommand?.length && TASK_ID_PATTERN.test(taskId)) {
+    // The primer ran every check below (task id, no earlier branch, clean checkout, links) before it made the branch.
+    const taken = await takePrimedWorktree({ repoRoot, worktreesDir, taskId, baseRef, primed: options.primed, linkDirs });
+    if (taken.ok) return taken;
+    options.onPrimedRefused?.(taken.error);
+  }
   const idProblem = await checkTaskId(repoRoot, taskId);
   if (idProblem) return problem(idProblem);
   const linkProblem = linkDirs.map((d) => getPathProblem(d)).find(Boolean);
@@ -203,7 +218,20 @@ export async function createTaskWorktree(
       atDir = undefined;
     }
   }
-  const withBranch = records.value.find((r) => r.branch === branch);
+  let withBranch = records.value.find((r) => r.branch === branch);
+  // A spare on this branch was pre-positioned for this task and not taken (it went stale, or its process died): a spare
+  // is never worked in, so it is detached and used as the spare below, and the branch, which only the primer made
+  // (it primes no task whose branch exists), is dropped: it holds no attempt's work to save.
+  let heldSpare: WorktreeRecord | undefined = options.primed
+    ? records.value.find((r) => samePath(r.path, options.primed!.path) && !r.branch && !r.prunable && isSpareRecord(r, worktreesDir))
+    : undefined;
+  if (withBranch && withBranch !== atDir && isSpareRecord(withBranch, worktreesDir) && !withBranch.prunable && fs.existsSync(withBranch.path)) {
+    const detached = await gitOk({ cwd: withBranch.path, args: ['checkout', '--quiet', '--detach'] });
+    if (!detached.ok) return gitProblem(taskId, detached.error, `cannot detach the spare ${withBranch.path} from ${branch}`);
+    if (withBranch.head) await gitOk({ cwd: repoRoot, args: ['update-ref', '-d', `refs/heads/${branch}`, withBranch.head] });
+    heldSpare = { ...withBranch, branch: undefined, detached: true };
+    withBranch = undefined;
+  }
   if (withBranch && withBranch !== atDir) {
     return problem({
       code: 'branch_checked_out_elsewhere',
@@ -250,7 +278,7 @@ export async function createTaskWorktree(
     if (!saved.ok) return gitProblem(taskId, saved.error, 'cannot save the earlier attempt');
     previousAttempt = saved.value;
     fs.mkdirSync(path.dirname(dir), { recursive: true });
-    const spare = options.useSpare ? await takeSpareWorktree({ repoRoot, worktreesDir, records: records.value, dir, branch, baseSha }) : false;
+    const spare = options.useSpare || heldSpare ? await takeSpareWorktree({ repoRoot, worktreesDir, records: records.value, dir, branch, baseSha, preferred: heldSpare }) : false;
     if (!spare) {
       const added = await gitOk({ cwd: repoRoot, args: ['worktree', 'add', '--quiet', '--no-track', '-B', branch, dir, baseSha] });
       if (!added.ok) return gitProblem(taskId, added.error, `cannot create the worktree ${dir}`);
@@ -321,6 +349,7 @@ async function takeSpareWorktree({
   dir,
   branch,
   baseSha,
+  preferred,
 }: {
   repoRoot: string;
   worktreesDir: string;
@@ -328,8 +357,10 @@ async function takeSpareWorktree({
   dir: string;
   branch: string;
   baseSha: string;
+  /** A detached spare to take first (a pre-positioned one that was not used). */
+  preferred?: WorktreeRecord;
 }): Promise<boolean> {
-  const ready = records.find((r) => isSpareRecord(r, worktreesDir) && path.basename(r.path).startsWith('ready-') && !r.prunable && !r.locked && !r.branch);
+  const ready = preferred ?? records.find((r) => isSpareRecord(r, worktreesDir) && path.basename(r.path).startsWith('ready-') && !r.prunable && !r.locked && !r.branch);
   if (!ready) return false;
   const moved = await gitOk({ cwd: repoRoot, args: ['worktree', 'move', ready.path, dir] });
   if (!moved.ok) {
@@ -402,14 +433,22 @@ export async function fillSpareWorktrees({ repoRoot, worktreesDir = getDefaultWo
         if (!again.ok) return again;
         records.value.splice(0, records.value.length, ...again.value);
       }
+      // Pre-positioned spares belong to one task each: they do not count as spares for whoever starts next.
       const spares = records.value.filter((r) => isSpareRecord(r, worktreesDir) && !r.prunable);
-      // A spare whose filler died mid-checkout (its pid is in the name) would count forever and never be taken.
+      // A spare whose filler (or primer) died (its pid is in the name) would count forever and never be taken.
       const orphans = spares.filter((r) => {
-        const pid = /^filling-(\d+)-/.exec(path.basename(r.path))?.[1];
+        const pid = /^(?:filling|primed)-(\d+)-/.exec(path.basename(r.path))?.[1];
         return pid !== undefined && !isPidAlive(Number(pid));
       });
-      for (const o of orphans) await gitOk({ cwd: repoRoot, args: ['worktree', 'remove', '--force', o.path] });
-      if (spares.length - orphans.length >= count) return ok(null);
+      const primedAlive = spares.filter((r) => isPrimedPath(r.path) && !orphans.includes(r)).length;
+      for (const o of orphans) {
+        const removed = await gitOk({ cwd: repoRoot, args: ['worktree', 'remove', '--force', o.path] });
+        // A dead primer's spare may be on the branch it made for its task (see primeTaskWorktree): no work is on it.
+        if (removed.ok && o.branch?.startsWith(TASK_BRANCH_PREFIX) && o.head) {
+          await gitOk({ cwd: repoRoot, args: ['update-ref', '-d', `refs/heads/${o.branch}`, o.head] });
+        }
+      }
+      if (spares.length - orphans.length - primedAlive >= count) return ok(null);
       fs.mkdirSync(sparesDir, { recursive: true });
       const dir = path.join(sparesDir, `filling-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
       const r = await gitOk({ cwd: repoRoot, args: ['worktree', 'add', '--quiet', '--no-checkout', '--detach', dir, base.value] });
@@ -637,7 +676,8 @@ export async function listTaskWorktrees({
     if (!onTaskBranch && !isInside(r.path, worktreesDir) && !samePath(path.dirname(r.path), worktreesDir)) continue;
     // A spare belongs to no task yet (see SPARES_DIR); prune removes it like any other leftover.
     const spare = isSpareRecord(r, worktreesDir);
-    const taskId = onTaskBranch ? r.branch!.slice(TASK_BRANCH_PREFIX.length) : spare ? `(spare) ${path.basename(r.path)}` : path.basename(r.path);
+    // A pre-positioned spare is on its task's branch, but it is no attempt of that task: listed (and pruned) as a spare.
+    const taskId = spare ? `(spare) ${path.basename(r.path)}` : onTaskBranch ? r.branch!.slice(TASK_BRANCH_PREFIX.length) : path.basename(r.path);
     const missing = r.prunable || !fs.existsSync(r.path);
     let dirtyPaths: string[] = [];
     if (!missing) {
@@ -728,7 +768,7 @@ async function recycleAsSpare({
 }): Promise<boolean> {
   const sparesDir = path.join(worktreesDir, SPARES_DIR);
   if (record.prunable || record.locked || !fs.existsSync(record.path)) return false;
-  if (records.filter((r) => isSpareRecord(r, worktreesDir) && !r.prunable).length >= spares) return false;
+  if (records.filter((r) => isSpareRecord(r, worktreesDir) && !r.prunable && !isPrimedPath(r.path)).length >= spares) return false;
   const state = await isWorkingTreeClean({ cwd: record.path, ignorePaths: linkDirs });
   if (!state.ok || !state.value.clean) return false;
   unlinkFolders(record.path, linkDirs);
@@ -920,4 +960,223 @@ function setBranchOutcome(
     entry.branchAction = 'kept';
     entry.reason = [entry.reason, `branch ${outcome.branchKeptReason}`].filter(Boolean).join('; ');
   }
+}
+
+/**
+ * Pre-positioned worktrees (issue 12: a dependency's integration -> its dependent's agent start). A spare checked out
+ * for one task before that task is claimed: while its last dependency is verified, a spare is moved to
+ * `<worktreesDir>/.spares/primed-<pid>-<taskId>-<rand>` and checked out (detached) at the dependency's saved commit,
+ * whose tree the integration branch will have after that dependency's merge if nothing else is merged first; right
+ * after the merge it is put on `vtm/<taskId>` at the new integration tip (`git checkout -b`: the tree is the same, no
+ * file is written). The claim then only verifies it and moves it into place (`takePrimedWorktree`: one git process).
+ *
+ * It stays a spare until taken: it lives under the spares (`isSpareRecord`), no stage of the task is recorded, and
+ * `nx-vtm prune` removes it (its branch is merged: deleted). A crash leaves a clean spare on `vtm/<taskId>` at a
+ * commit of the integration branch; `createTaskWorktree` detaches such a spare and uses it as any other spare, and
+ * the branch, contained in the base, holds no work to save.
+ */
+export const PRIMED_PREFIX = 'primed-';
+
+/** A worktree pre-positioned for one task. */
+export interface PrimedWorktree {
+  taskId: string;
+  path: string;
+  /** The commit it is checked out at. */
+  sha: string;
+  /** On `vtm/<taskId>` at `sha` (after `positionPrimedWorktree`); detached before. */
+  onBranch: boolean;
+}
+
+/** Whether a worktree directory is a pre-positioned one (see PRIMED_PREFIX). Pure. */
+export const isPrimedPath = (p: string): boolean => path.basename(p).startsWith(PRIMED_PREFIX);
+
+export interface PrimeTaskWorktreeOptions {
+  repoRoot: string;
+  worktreesDir?: string;
+  taskId: string;
+  /** What to check out (detached): the dependency's saved commit. */
+  sha: string;
+  linkDirs?: readonly string[];
+  /** Runs `fn` under the workspace's worktree lock. */
+  withLock: <T>(fn: () => Promise<T>) => Promise<T>;
+}
+
+/**
+ * Check out a spare for `taskId` at `sha`, detached, cleaned and linked, under the spares. Takes a ready spare when
+ * there is one (git rewrites only what differs), or adds one. Refuses (an error, nothing changed) when `vtm/<taskId>`
+ * exists: that branch may hold an earlier attempt's work or a conflict the user merged by hand, which only a claimed
+ * attempt may judge.
+ */
+export async function primeTaskWorktree({
+  repoRoot,
+  worktreesDir = getDefaultWorktreesDir(repoRoot),
+  taskId,
+  sha,
+  linkDirs = DEFAULT_LINK_DIRS,
+  withLock,
+}: PrimeTaskWorktreeOptions): Promise<Result<PrimedWorktree, string>> {
+  const idProblem = await checkTaskId(repoRoot, taskId);
+  if (idProblem) return err(idProblem.message);
+  const exists = await branchExists({ cwd: repoRoot, branch: getTaskBranch(taskId) });
+  if (!exists.ok) return err(exists.error.message);
+  if (exists.value) return err(`${getTaskBranch(taskId)} exists (an earlier attempt's branch is judged by a claimed attempt only)`);
+  const sparesDir = path.join(worktreesDir, SPARES_DIR);
+  const dir = path.join(sparesDir, `${PRIMED_PREFIX}${process.pid}-${taskId}-${Math.random().toString(36).slice(2, 8)}`);
+  const placed = await withLock(async (): Promise<Result<'moved' | 'added', string>> => {
+    const records = await listWorktreeRecords(repoRoot);
+    if (!records.ok) return err(records.error.message);
+    fs.mkdirSync(sparesDir, { recursive: true });
+    const ready = records.value.find((r) => isSpareRecord(r, worktreesDir) && path.basename(r.path).startsWith('ready-') && !r.prunable && !r.locked && !r.branch);
+    if (ready && (await gitOk({ cwd: repoRoot, args: ['worktree', 'move', ready.path, dir] })).ok) return ok('moved');
+    const added = await gitOk({ cwd: repoRoot, args: ['worktree', 'add', '--quiet', '--no-checkout', '--detach', dir, sha] });
+    return added.ok ? ok('added') : err(added.error.message);
+  });
+  if (!placed.ok) return placed;
+  // Outside the lock: the checkout is the slow part, and no one else takes a primed-* spare.
+  const checkedOut =
+    placed.value === 'added'
+      ? await gitOk({ cwd: dir, args: ['reset', '--hard', '--quiet'] })
+      : await gitOk({ cwd: dir, args: ['checkout', '--quiet', '--force', '--detach', sha] });
+  const cleaned = checkedOut.ok ? await gitOk({ cwd: dir, args: ['clean', '-fdqx'] }) : checkedOut;
+  const linked = cleaned.ok ? linkFolders({ repoRoot, dir, linkDirs }) : undefined;
+  const ignored = linked?.ok ? await ensureLinksIgnored({ dir, linked: linked.value }) : undefined;
+  if (!ignored?.ok) {
+    await withLock(() => gitOk({ cwd: repoRoot, args: ['worktree', 'remove', '--force', dir] }));
+    const why = !cleaned.ok ? cleaned.error.message : linked && !linked.ok ? linked.error.cause.message : ignored && !ignored.ok ? ignored.error.message : 'unknown';
+    return err(`cannot check out the pre-positioned worktree of ${taskId}: ${why}`);
+  }
+  return ok({ taskId, path: dir, sha, onBranch: false });
+}
+
+/**
+ * Put a primed worktree on `vtm/<taskId>` at `tip` (the integration branch right after the dependency's merge):
+ * `git checkout --force -b`, which writes only the files `tip` changes (none when nothing else was merged meanwhile)
+ * and fails, changing nothing, if the branch exists (another process's claim made it). Under the worktree lock, like
+ * every change of a branch's checkout.
+ */
+export async function positionPrimedWorktree({
+  repoRoot,
+  primed,
+  tip,
+  withLock,
+}: {
+  repoRoot: string;
+  primed: PrimedWorktree;
+  tip: string;
+  withLock: <T>(fn: () => Promise<T>) => Promise<T>;
+}): Promise<Result<PrimedWorktree, string>> {
+  const branch = getTaskBranch(primed.taskId);
+  const moved = await withLock(() =>
+    gitOk({ cwd: primed.path, args: ['checkout', '--quiet', '--force', '--no-track', primed.onBranch ? '-B' : '-b', branch, tip] }),
+  );
+  return moved.ok ? ok({ ...primed, sha: tip, onBranch: true }) : err(moved.error.message);
+}
+
+/** Why a primed worktree cannot be taken as the task's worktree; undefined when it can. Pure. */
+export function judgePrimedWorktree({
+  primed,
+  taskId,
+  baseSha,
+  branchSha,
+  headRef,
+  dirExists,
+}: {
+  primed: PrimedWorktree;
+  taskId: string;
+  /** The integration branch's tip now (the base the task must start from). */
+  baseSha: string;
+  /** `vtm/<taskId>`'s tip now (undefined: no such branch). */
+  branchSha: string | undefined;
+  /** What the primed worktree's HEAD file holds (undefined: unreadable, i.e. the worktree is gone). */
+  headRef: string | undefined;
+  /** Whether the task's worktree directory already exists. */
+  dirExists: boolean;
+}): string | undefined {
+  if (primed.taskId !== taskId) return `it was prepared for ${primed.taskId}`;
+  if (!primed.onBranch) return 'it was never put on the task branch (the dependency was not merged by this process)';
+  if (headRef === undefined) return 'it is gone';
+  if (baseSha !== primed.sha) return `the integration branch moved since (${primed.sha.slice(0, 8)} -> ${baseSha.slice(0, 8)})`;
+  if (headRef !== `ref: refs/heads/${getTaskBranch(taskId)}`) return `its HEAD is not ${getTaskBranch(taskId)}`;
+  if (branchSha !== primed.sha) return `${getTaskBranch(taskId)} is at ${branchSha?.slice(0, 8) ?? 'nothing'}, not at ${primed.sha.slice(0, 8)}`;
+  if (dirExists) return 'the task worktree directory exists already';
+  return undefined;
+}
+
+/**
+ * A branch's tip read from git's loose ref file (`<common dir>/refs/heads/<name>`), without starting git: a loose ref
+ * is what git writes on every update and it takes precedence over `packed-refs`. Undefined when there is no loose
+ * file (packed refs, the reftable backend, a linked-worktree checkout): the caller asks git.
+ */
+export function readLooseBranchSha(repoRoot: string, branch: string): string | undefined {
+  try {
+    const gitDir = path.join(repoRoot, '.git');
+    if (!fs.statSync(gitDir).isDirectory()) return undefined;
+    const text = fs.readFileSync(path.join(gitDir, 'refs', 'heads', ...branch.split('/')), 'utf8').trim();
+    return /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(text) ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The HEAD file of a linked worktree (`ref: refs/heads/...` or a sha), or undefined when unreadable. */
+function readWorktreeHead(dir: string): string | undefined {
+  try {
+    const gitFile = fs.readFileSync(path.join(dir, '.git'), 'utf8').trim();
+    if (!gitFile.startsWith('gitdir:')) return undefined;
+    const adminDir = path.resolve(dir, gitFile.slice('gitdir:'.length).trim());
+    return fs.readFileSync(path.join(adminDir, 'HEAD'), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function readBranchSha(repoRoot: string, branch: string): Promise<string | undefined> {
+  const loose = readLooseBranchSha(repoRoot, branch);
+  if (loose) return loose;
+  const r = await getHeadSha({ cwd: repoRoot, ref: `refs/heads/${branch}` });
+  return r.ok ? r.value : undefined;
+}
+
+/**
+ * The claim's side: take a primed worktree as the task's worktree when it is exactly what `createTaskWorktree` would
+ * make (on `vtm/<taskId>` at the integration branch's tip, cleaned and linked when it was primed): one `git worktree
+ * move` into place. A reason (and nothing changed) otherwise; the caller then creates the worktree as usual, which
+ * detaches the primed one and uses it as a spare. The caller holds the worktree lock.
+ */
+export async function takePrimedWorktree({
+  repoRoot,
+  worktreesDir = getDefaultWorktreesDir(repoRoot),
+  taskId,
+  baseRef,
+  primed,
+  linkDirs = DEFAULT_LINK_DIRS,
+}: {
+  repoRoot: string;
+  worktreesDir?: string;
+  taskId: string;
+  baseRef: string;
+  primed: PrimedWorktree;
+  linkDirs?: readonly string[];
+}): Promise<Result<TaskWorktree, string>> {
+  const dir = path.resolve(worktreesDir, taskId);
+  const branch = getTaskBranch(taskId);
+  const baseSha = await readBranchSha(repoRoot, baseRef.replace(/^refs\/heads\//, ''));
+  if (!baseSha) return err(`cannot read ${baseRef}`);
+  const why = judgePrimedWorktree({
+    primed,
+    taskId,
+    baseSha,
+    branchSha: await readBranchSha(repoRoot, branch),
+    headRef: readWorktreeHead(primed.path),
+    dirExists: fs.existsSync(dir),
+  });
+  if (why) return err(why);
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const moved = await gitOk({ cwd: repoRoot, args: ['worktree', 'move', primed.path, dir] });
+  if (!moved.ok) return err(moved.error.message);
+  // The links were made (and their ignore patterns written to the shared info/exclude) when it was primed; they moved
+  // with it. linkFolders only reads them back (and re-makes one deleted meanwhile).
+  const linked = linkFolders({ repoRoot, dir, linkDirs });
+  if (!linked.ok) return err(linked.error.cause.message);
+  return ok({ taskId, path: dir, branch, baseSha, reused: false, primed: true, linked: linked.value });
 }
