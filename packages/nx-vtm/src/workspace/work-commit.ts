@@ -92,7 +92,7 @@ export async function commitPaths({
   paths: readonly string[];
   message: string;
 }): Promise<Result<string, GitError>> {
-  // No path: the parent's own tree (a check-only task's record), without a private index (two git processes fewer).
+  // No path: the parent's own tree (a check-only task's record), without a private index (three git processes fewer).
   if (paths.length === 0) return commitTree({ cwd, tree: `${parent}^{tree}`, parent, message });
   // --add for new files, --remove for deleted ones; update-index reads each file's mode and symlink target itself.
   // Paths go through stdin (-z), so no argv length limit and no pathspec magic.
