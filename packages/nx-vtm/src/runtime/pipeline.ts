@@ -29,7 +29,7 @@ import { isRepairable, trimEvidence, type RepairEvidence, type RepairKind } from
 import { getIdentityEnv } from '../workspace/identity';
 import { runProcess } from '../agents/process-runner';
 import { createTaskWorktree, getTaskBranch, removeTaskWorktree, type PrimedWorktree } from '../workspace/worktree';
-import { auditScope, collectCommittedChanges, formatScopeViolation, type ScopeAudit } from '../workspace/audit';
+import { auditScope, buildTaskChanges, collectCommittedChanges, formatScopeViolation, type ScopeAudit } from '../workspace/audit';
 import { runVerification, type VerificationResult } from '../workspace/verify';
 import { commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
 import { gitOk, getHeadSha, isAncestor, runGit } from '../workspace/git';
@@ -1054,6 +1054,7 @@ export async function auditCommit({
   to,
   dir,
   allowNoChanges = false,
+  sameTree = false,
 }: {
   input: PipelineInput;
   cwd: string;
@@ -1062,12 +1063,17 @@ export async function auditCommit({
   dir: string;
   /** `agent.allowNoChanges`: an empty diff is accepted (otherwise the run ends `no_changes`). */
   allowNoChanges?: boolean;
+  /**
+   * The caller built `to` with `from`'s own tree (a task that changed no path), so the diff is empty without asking
+   * git: two processes fewer for every check-only task.
+   */
+  sameTree?: boolean;
 }): Promise<Audited> {
   const { task } = input;
-  const changes = await collectCommittedChanges({ cwd, from, to });
+  const changes = sameTree ? ({ ok: true, value: buildTaskChanges([]) } as const) : await collectCommittedChanges({ cwd, from, to });
   if (!changes.ok) return { ok: false, reason: 'git_failed', message: changes.error.message, extra: {} };
   const audit = auditScope({ changes: changes.value, fileScope: task.file_scope, allowedExtra: task.test_verification });
-  const diff = await gitOk({ cwd, args: ['diff', '--binary', '--no-ext-diff', '--no-textconv', from, to, '--'] });
+  const diff = sameTree ? ({ ok: true, value: '' } as const) : await gitOk({ cwd, args: ['diff', '--binary', '--no-ext-diff', '--no-textconv', from, to, '--'] });
   if (diff.ok) writeFileSync(join(dir, 'diff.patch'), diff.value);
   if (!audit.ok) {
     const message = formatScopeViolation({ taskId: task.task_id, audit });

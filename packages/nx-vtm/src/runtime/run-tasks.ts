@@ -599,8 +599,8 @@ function getPathsOwnedElsewhere({ ctx, store, taskId, sinceMs }: { ctx: RunConte
     .filter((c) => c.taskId !== taskId)
     .flatMap((c) => [...c.footprint.fileScope, ...(ctx.tasks.get(c.taskId)?.task.test_verification ?? [])]);
   const leftovers = store
-    .listTasks()
-    .filter((r) => r.taskId !== taskId && r.status === 'blocked' && r.updatedAt >= sinceMs)
+    .listBlockedSince(sinceMs)
+    .filter((r) => r.taskId !== taskId)
     .flatMap((r) => [...asPaths(r.outcome.files_modified), ...asPaths(r.outcome.outside_scope)]);
   return [...running, ...leftovers];
 }

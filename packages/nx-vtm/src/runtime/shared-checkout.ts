@@ -25,7 +25,7 @@ import type { AgentOutcome } from '../agents/outcome';
 import { resolveAgentConfig } from '../agents/routing';
 import { isPathInScope } from '../manifest/paths';
 import { buildTaskCommitMessage } from '../workspace/integrate';
-import { getHeadSha, getStatusEntries, gitOk, isRuntimePath, runGit } from '../workspace/git';
+import { getHeadSha, getStatusWithHead, gitOk, isRuntimePath } from '../workspace/git';
 import { commitPaths, replayPathsOnto, saveRef } from '../workspace/work-commit';
 import type { VerificationResult } from '../workspace/verify';
 import { failpoint } from './failpoint';
@@ -64,13 +64,26 @@ function hashPath(root: string, path: string): string {
   }
 }
 
-/** Every path changed against HEAD now (both paths of a rename), with its content hash. */
-async function takeSnapshot(root: string): Promise<{ ok: true; value: Snapshot } | { ok: false; error: string }> {
-  const status = await getStatusEntries({ cwd: root });
+/** What `git status` says now: HEAD's commit and branch, and every changed path (both of a rename) with its hash. */
+interface CheckoutState {
+  oid: string | null;
+  branch: string | null;
+  snapshot: Snapshot;
+}
+
+/**
+ * One `git status` for HEAD and the changed paths (they were three git processes: rev-parse, symbolic-ref, status).
+ * The plugin's run-time paths (`ignore`) are left out unread: they are never a task's, and hashing a tracked
+ * task-state.json (4.6 MB at 10,000 tasks) twice per task cost ~40 ms a task, growing with the tasks done.
+ */
+async function takeSnapshot(root: string, ignore: readonly string[]): Promise<{ ok: true; value: CheckoutState } | { ok: false; error: string }> {
+  const status = await getStatusWithHead({ cwd: root });
   if (!status.ok) return { ok: false, error: status.error.message };
   const snapshot: Snapshot = {};
-  for (const e of status.value) for (const p of e.from ? [e.from, e.path] : [e.path]) snapshot[p] = hashPath(root, p);
-  return { ok: true, value: snapshot };
+  for (const e of status.value.entries) {
+    for (const p of e.from ? [e.from, e.path] : [e.path]) if (!isRuntimePath(p, ignore)) snapshot[p] = hashPath(root, p);
+  }
+  return { ok: true, value: { oid: status.value.oid, branch: status.value.branch, snapshot } };
 }
 
 /**
@@ -123,18 +136,20 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
     rmSync(paths.dir, { recursive: true, force: true });
     mkdirSync(paths.dir, { recursive: true });
     // 1. The snapshot the task's changes are told apart by.
-    const head = await getHeadSha({ cwd: root });
-    if (!head.ok) return { outcome: blocked('git_failed', head.error.message, { result_dir: resultDir }), summary: head.error.message };
-    const snap = await takeSnapshot(root);
+    const snap = await takeSnapshot(root, ignore);
     if (!snap.ok) return { outcome: blocked('git_failed', snap.error, { result_dir: resultDir }), summary: snap.error };
-    if (!advance('worktree', { cwd: root, baseSha: head.value, snapshot: snap.value, startedAt: Date.now() })) return lostClaim(id, 'worktree');
+    if (snap.value.oid === null) {
+      const message = `Task ${id}: the shared checkout's HEAD (${snap.value.branch ?? 'detached'}) has no commit yet; commit once, then re-run ${id}`;
+      return { outcome: blocked('git_failed', message, { result_dir: resultDir }), summary: message };
+    }
+    if (!advance('worktree', { cwd: root, baseSha: snap.value.oid, snapshot: snap.value.snapshot, startedAt: Date.now() })) return lostClaim(id, 'worktree');
 
     // 2. The agent, in the shared checkout.
     const agent = await runStageAgent({ input, config: resolved.value, cwd: root, dir: paths.dir });
     if (agent.status !== 'completed') {
       // What it left in the checkout is recorded, so the tasks running beside it do not take it for theirs.
-      const now = await takeSnapshot(root);
-      const left = now.ok ? attributeChanges({ now: now.value, start: snap.value, own, ownedElsewhere: input.getPathsOwnedElsewhere?.(Number(data.startedAt)) ?? [], ignore }) : [];
+      const now = await takeSnapshot(root, ignore);
+      const left = now.ok ? attributeChanges({ now: now.value.snapshot, start: snap.value.snapshot, own, ownedElsewhere: input.getPathsOwnedElsewhere?.(Number(data.startedAt)) ?? [], ignore }) : [];
       return agentNotCompleted({ task, agent, extra: { result_dir: resultDir, worktree: null, files_modified: left } });
     }
     if (!advance('agent', { agent })) return lostClaim(id, 'agent');
@@ -147,12 +162,12 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
 
   // 3. Save exactly the task's own paths as a commit on the snapshot's HEAD.
   if (done < stageIndex('saved')) {
-    const moved = await checkSharedBranch({ root, id, integrationBranch, baseSha });
-    if (moved) return { agent, outcome: blocked('branch_moved', moved, common), summary: moved };
-    const now = await takeSnapshot(root);
+    const now = await takeSnapshot(root, ignore);
     if (!now.ok) return { agent, outcome: blocked('git_failed', now.error, common), summary: now.error };
+    const moved = await checkSharedBranch({ root, id, integrationBranch, baseSha, head: now.value });
+    if (moved) return { agent, outcome: blocked('branch_moved', moved, common), summary: moved };
     const mine = attributeChanges({
-      now: now.value,
+      now: now.value.snapshot,
       start: data.snapshot as Snapshot,
       own,
       ownedElsewhere: input.getPathsOwnedElsewhere?.(Number(data.startedAt) || 0) ?? [],
@@ -176,7 +191,8 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
   const ownPaths = data.paths as string[];
 
   // 4. Audit that commit.
-  const audited = await auditCommit({ input, cwd: root, from: baseSha, to: sha, dir: paths.dir, allowNoChanges: resolved.value.config.allowNoChanges });
+  // No path saved: the commit has its parent's tree (commitPaths), so there is no diff to ask git for.
+  const audited = await auditCommit({ input, cwd: root, from: baseSha, to: sha, dir: paths.dir, allowNoChanges: resolved.value.config.allowNoChanges, sameTree: ownPaths.length === 0 });
   if (!audited.ok) return { agent, outcome: blocked(audited.reason, audited.message, { ...common, ...audited.extra }), summary: audited.message };
   const audit = audited.audit;
   if (done < stageIndex('audited')) {
@@ -220,13 +236,27 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
  * must be another task's (with a `VTM-Task` trailer): an agent that switched branches, or committed itself (possibly
  * other tasks' files with its own), cannot be attributed. Returns the message when it moved.
  */
-async function checkSharedBranch({ root, id, integrationBranch, baseSha }: { root: string; id: string; integrationBranch: string; baseSha: string }): Promise<string | null> {
-  const sym = await runGit({ cwd: root, args: ['symbolic-ref', '-q', 'HEAD'] });
-  if (sym.code !== 0 || sym.stdout.trim() !== `refs/heads/${integrationBranch}`) {
-    const where = sym.code === 0 ? sym.stdout.trim().replace(/^refs\/heads\//, '') : 'a detached HEAD';
+async function checkSharedBranch({
+  root,
+  id,
+  integrationBranch,
+  baseSha,
+  head,
+}: {
+  root: string;
+  id: string;
+  integrationBranch: string;
+  baseSha: string;
+  /** HEAD as `git status` read it with the task's changes. */
+  head: { oid: string | null; branch: string | null };
+}): Promise<string | null> {
+  if (head.branch !== integrationBranch) {
+    const where = head.branch ?? 'a detached HEAD';
     return `Task ${id}: the shared checkout is on ${where}, not ${integrationBranch} (isolation "none": agents must not switch branches); nothing was committed. The task's files are in the working tree; switch back to ${integrationBranch} and re-run ${id}`;
   }
-  const foreign = await gitOk({ cwd: root, args: ['rev-list', '--invert-grep', '--grep=^VTM-Task: ', `${baseSha}..HEAD`] });
+  // Still on the commit the task started from: no commit of anyone's in between (the common case; no rev-list).
+  if (head.oid === baseSha) return null;
+  const foreign = await gitOk({ cwd: root, args: ['rev-list', '--invert-grep', '--grep=^VTM-Task: ', `${baseSha}..${head.oid ?? 'HEAD'}`] });
   if (!foreign.ok) return `Task ${id}: ${integrationBranch} no longer contains the commit the task started from (${baseSha.slice(0, 8)}): it was reset or rewritten during the task; nothing was committed. Re-run ${id}`;
   const shas = foreign.value.split('\n').filter(Boolean);
   if (shas.length > 0) {

@@ -672,6 +672,19 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       expect(r).toMatchObject({ ok: true, value: { status: 'blocked', reason: 'verification_failed', completedAt: null, outcome: { duration_minutes: 3 } } });
     });
 
+    it('listBlockedSince lists the tasks blocked at or after a moment, and no other', () => {
+      const clock = fakeClock();
+      const store = open({ clock });
+      for (const id of ['A', 'B', 'C']) {
+        const c = claim(store, id);
+        clock.t += 1000;
+        store.finish({ taskId: id, token: c.token, outcome: id === 'B' ? { status: 'completed' } : { status: 'blocked', reason: 'agent_failed', files_modified: [`${id}.ts`] } });
+      }
+      expect(store.listBlockedSince(T0).map((r) => r.taskId)).toEqual(['A', 'C']);
+      expect(store.listBlockedSince(T0 + 2000).map((r) => [r.taskId, r.outcome.files_modified])).toEqual([['C', ['C.ts']]]);
+      expect(store.listBlockedSince(T0 + 3001)).toEqual([]);
+    });
+
     it('refuses an outcome that is not a final status', () => {
       const store = open();
       const c = claim(store, 'A');

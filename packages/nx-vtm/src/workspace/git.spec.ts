@@ -4,11 +4,14 @@ import {
   getCurrentBranch,
   getHeadSha,
   getRepoRoot,
+  getStatusEntries,
+  getStatusWithHead,
   GitError,
   gitOk,
   isAncestor,
   isWorkingTreeClean,
   parsePorcelainStatus,
+  parsePorcelainV2,
   runGit,
   summarisePaths,
 } from './git';
@@ -137,4 +140,55 @@ it('parsePorcelainStatus reads renames with their source path', () => {
 it('summarisePaths caps long lists', () => {
   expect(summarisePaths(['a', 'b'])).toBe('a, b');
   expect(summarisePaths(['a', 'b', 'c'], 2)).toBe('a, b (and 1 more)');
+});
+
+describe('getStatusWithHead', () => {
+  it('lists exactly what getStatusEntries lists (v1), with HEAD\'s commit and branch', async () => {
+    repo.commit({ 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'd.txt': 'd', 'run.sh': 'echo', 'conflict.txt': 'base\n' }, 'files');
+    repo.git(['checkout', '-q', '-b', 'side']);
+    repo.commit({ 'conflict.txt': 'side\n' }, 'side');
+    repo.git(['checkout', '-q', 'main']);
+    repo.commit({ 'conflict.txt': 'main\n' }, 'main');
+    // An unmerged path, a staged rename, a staged add, a deletion, a mode change, an edit both staged and not, and
+    // untracked files whose names hold spaces and non-ASCII letters.
+    expect(() => repo.git(['merge', '-q', 'side'])).toThrow();
+    repo.git(['mv', 'b.txt', 'b renamed.txt']);
+    repo.write({ 'new.txt': 'n', 'a.txt': 'staged' });
+    repo.git(['add', 'new.txt', 'a.txt']);
+    repo.write({ 'a.txt': 'and unstaged', 'dir with space/ünïcode file.txt': 'u', 'x/y/z.txt': 'deep' });
+    fs.rmSync(path.join(repo.root, 'c.txt'));
+    fs.chmodSync(path.join(repo.root, 'run.sh'), 0o755);
+    const v1 = await getStatusEntries({ cwd: repo.root });
+    const v2 = await getStatusWithHead({ cwd: repo.root });
+    if (!v1.ok || !v2.ok) throw new Error('git status failed');
+    const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : 1);
+    expect(v1.value.length).toBeGreaterThanOrEqual(8);
+    expect([...v2.value.entries].sort(byPath)).toEqual([...v1.value].sort(byPath));
+    expect(v2.value.entries).toContainEqual({ index: 'R', worktree: ' ', path: 'b renamed.txt', from: 'b.txt' });
+    expect(v2.value.oid).toBe(repo.git(['rev-parse', 'HEAD']));
+    expect(v2.value.branch).toBe('main');
+  });
+
+  it('reads a detached HEAD as no branch, and an unborn branch as no commit', async () => {
+    const head = repo.git(['rev-parse', 'HEAD']);
+    repo.git(['checkout', '-q', '--detach']);
+    expect(await getStatusWithHead({ cwd: repo.root })).toEqual({ ok: true, value: { oid: head, branch: null, entries: [] } });
+    repo.git(['checkout', '-q', '--orphan', 'fresh']);
+    repo.git(['rm', '-rq', '--cached', '.']);
+    const unborn = await getStatusWithHead({ cwd: repo.root });
+    expect(unborn.ok && { oid: unborn.value.oid, branch: unborn.value.branch }).toEqual({ oid: null, branch: 'fresh' });
+  });
+});
+
+it('parsePorcelainV2 reads renames with their source path and unchanged sides as blanks', () => {
+  const out = '# branch.oid abc\0# branch.head my branch\0' + '2 R. N... 100644 100644 100644 1111 1111 R100 new.txt\0old.txt\0' + '1 .M N... 100644 100644 100644 2222 2222 a b.txt\0? u.txt\0';
+  expect(parsePorcelainV2(out)).toEqual({
+    oid: 'abc',
+    branch: 'my branch',
+    entries: [
+      { index: 'R', worktree: ' ', path: 'new.txt', from: 'old.txt' },
+      { index: ' ', worktree: 'M', path: 'a b.txt' },
+      { index: '?', worktree: '?', path: 'u.txt' },
+    ],
+  });
 });

@@ -187,6 +187,61 @@ export async function getStatusEntries({ cwd }: { cwd: string }): Promise<Result
   return r.ok ? ok(parsePorcelainStatus(r.value)) : r;
 }
 
+/** `git status --porcelain=v2 --branch`: the commit and branch HEAD is on, and the same entries as `getStatusEntries`. */
+export interface StatusWithHead {
+  /** The commit HEAD points at; null on an unborn branch. */
+  oid: string | null;
+  /** The branch checked out; null on a detached HEAD. */
+  branch: string | null;
+  entries: StatusEntry[];
+}
+
+/**
+ * Parse `git status --porcelain=v2 --branch -z` output into what `parsePorcelainStatus` gives for v1 (v2's "." for an
+ * unchanged side is read as v1's " "), plus the branch headers. Pure.
+ */
+export function parsePorcelainV2(out: string): StatusWithHead {
+  const parts = out.split('\0');
+  const result: StatusWithHead = { oid: null, branch: null, entries: [] };
+  // Fields before the path: "1 XY sub mH mI mW hH hI", "2 ... hI Xscore", "u XY sub m1 m2 m3 mW h1 h2 h3".
+  const fieldsBefore: Record<string, number> = { '1': 8, '2': 9, u: 10 };
+  for (let i = 0; i < parts.length; i++) {
+    const rec = parts[i];
+    if (rec.startsWith('# ')) {
+      const [key, ...rest] = rec.slice(2).split(' ');
+      const value = rest.join(' ');
+      if (key === 'branch.oid') result.oid = value === '(initial)' ? null : value;
+      else if (key === 'branch.head') result.branch = value === '(detached)' ? null : value;
+      continue;
+    }
+    const kind = rec[0];
+    if (kind === '?' || kind === '!') {
+      if (rec.length > 2) result.entries.push({ index: kind, worktree: kind, path: rec.slice(2) });
+      continue;
+    }
+    const n = fieldsBefore[kind];
+    if (n === undefined) continue;
+    let at = 0;
+    for (let f = 0; f < n && at >= 0; f++) at = rec.indexOf(' ', at + 1);
+    if (at < 0) continue;
+    const xy = rec.slice(2, 4).replace(/\./g, ' ');
+    const entry: StatusEntry = { index: xy[0], worktree: xy[1], path: rec.slice(at + 1) };
+    // A rename or copy ("2") is followed by a separate NUL-terminated field holding the source path.
+    if (kind === '2') entry.from = parts[++i];
+    result.entries.push(entry);
+  }
+  return result;
+}
+
+/**
+ * HEAD's commit and branch and every uncommitted change, from one `git status` (one process instead of `rev-parse`,
+ * `symbolic-ref` and `status`; the three read at the same instant).
+ */
+export async function getStatusWithHead({ cwd }: { cwd: string }): Promise<Result<StatusWithHead, GitError>> {
+  const r = await gitOk({ cwd, args: ['status', '--porcelain=v2', '--branch', '-z', '--untracked-files=all', '--ignore-submodules=none'] });
+  return r.ok ? ok(parsePorcelainV2(r.value)) : r;
+}
+
 export interface WorkingTreeState {
   clean: boolean;
   /** Changed, staged or untracked paths outside `ignorePaths`, sorted; both paths of a rename. */
