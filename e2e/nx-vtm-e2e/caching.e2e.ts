@@ -6,16 +6,10 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createAgentWorkspace, MANIFEST, task, type AgentWorkspace } from '../support/vtm';
+import { agentWorkspaceMaker, MANIFEST, task, type AgentWorkspace } from '../support/vtm';
 import { startRemoteCacheServer, type RemoteCacheServer } from '../support/remote-cache-server';
 
-const workspaces: AgentWorkspace[] = [];
-afterAll(() => workspaces.forEach((w) => w.remove()));
-const make = (args: Parameters<typeof createAgentWorkspace>[0]) => {
-  const w = createAgentWorkspace(args);
-  workspaces.push(w);
-  return w;
-};
+const make = agentWorkspaceMaker();
 const SLICE = ['run-many', '-t', 'implement', '--projects=slice-1.1', '--outputStyle=stream'];
 
 /** Content of the tracked files under src/ and test/ at HEAD: what "the same code" means. */

@@ -8,9 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAgentWorkspace, SCRIPTED_AGENT, task, type AgentWorkspace } from '../support/vtm';
+import { removeAfterAll } from '../support/workspace';
 
-const workspaces: AgentWorkspace[] = [];
-afterAll(() => workspaces.forEach((w) => w.remove()));
+const removeLater = removeAfterAll<AgentWorkspace>();
 
 const SLICE = ['run-many', '-t', 'implement', '--projects=slice-1.1', '--outputStyle=stream'];
 const MISSING = 'vtm-agent-not-installed-here';
@@ -38,7 +38,7 @@ describe('an agent that cannot run (real nx, real git)', () => {
       ],
       options: { agent: { adapter: 'command', command: [process.execPath, SCRIPTED_AGENT], rules: [{ match: { tags: ['ui'] }, agent: { command: [MISSING, '--task'] } }] } },
     });
-    workspaces.push(ws);
+    removeLater(ws);
   });
 
   it('refuses the run before any claim: BLOCKED::AGENT-UNAVAILABLE names the agent, its task and the remedy; nothing changes', () => {

@@ -4,9 +4,9 @@
  * twice, nothing may be merged twice, and the final tree must equal an uninterrupted run's.
  */
 import { createAgentWorkspace, task, type AgentWorkspace } from '../support/vtm';
+import { removeAfterAll } from '../support/workspace';
 
-const workspaces: AgentWorkspace[] = [];
-afterAll(() => workspaces.forEach((w) => w.remove()));
+const removeLater = removeAfterAll<AgentWorkspace>();
 
 const SLICE = ['run-many', '-t', 'implement', '--projects=slice-1.1', '--outputStyle=stream', '--skip-nx-cache'];
 const POINTS = ['after-agent', 'after-saved', 'after-verified', 'after-merge', 'before-finish'];
@@ -17,7 +17,7 @@ describe('a run killed at a stage boundary (real nx, real agents)', () => {
     // One task at a time: a kill then never cuts another task's agent short (that run would rightly be paid again,
     // see bench:kill for the parallel case), so every agent must have run exactly once.
     const ws = createAgentWorkspace({ tasks, options: { wipLimit: 1 } });
-    workspaces.push(ws);
+    removeLater(ws);
     // One task dies at each point; every run is killed by the first point it reaches. A point that killed a run is
     // dropped from the next (after-merge would be reached again: the continued attempt recognises the merge there).
     let armed = POINTS.map((p, i) => `${p}@KILL_${i}--T01`);

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readGraphPage, screenshotGraphPage } from '../support/graph-page';
-import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, removeAfterAll, type TestWorkspace } from '../support/workspace';
 
 const task = (id: string, over: Record<string, unknown> = {}) => ({
   task_id: id,
@@ -23,13 +23,8 @@ const task = (id: string, over: Record<string, unknown> = {}) => ({
 });
 
 const MANIFEST = 'docs/backlog/virtual-task-manifest.json';
-const workspaces: TestWorkspace[] = [];
-afterAll(() => workspaces.forEach((w) => w.remove()));
-function workspace(args: Parameters<typeof createTestWorkspace>[0]): TestWorkspace {
-  const w = createTestWorkspace(args);
-  workspaces.push(w);
-  return w;
-}
+const removeLater = removeAfterAll<TestWorkspace>();
+const workspace = (args: Parameters<typeof createTestWorkspace>[0]): TestWorkspace => removeLater(createTestWorkspace(args));
 
 describe('nx-vtm inferred graph (real nx)', () => {
   let ws: TestWorkspace;

@@ -6,15 +6,9 @@
  */
 import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createAgentWorkspace, task, type AgentWorkspace } from '../support/vtm';
+import { agentWorkspaceMaker, task, type AgentWorkspace } from '../support/vtm';
 
-const workspaces: AgentWorkspace[] = [];
-const make = (args: Parameters<typeof createAgentWorkspace>[0]) => {
-  const w = createAgentWorkspace(args);
-  workspaces.push(w);
-  return w;
-};
-afterAll(() => workspaces.forEach((w) => w.remove()));
+const make = agentWorkspaceMaker();
 
 const SLICE = ['run-many', '-t', 'implement', '--projects=slice-1.1', '--outputStyle=stream'];
 const chain = (ids: string[]) => ids.map((id, i) => task(id, i > 0 ? { depends_on_tasks: [ids[i - 1]] } : {}));

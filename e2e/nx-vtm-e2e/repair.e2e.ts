@@ -9,9 +9,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAgentWorkspace, task, type AgentWorkspace } from '../support/vtm';
+import { removeAfterAll } from '../support/workspace';
 
-const workspaces: AgentWorkspace[] = [];
-afterAll(() => workspaces.forEach((w) => w.remove()));
+const removeLater = removeAfterAll<AgentWorkspace>();
 
 const SLICE = ['run-many', '-t', 'implement', '--projects=slice-1.1', '--outputStyle=stream'];
 
@@ -20,7 +20,7 @@ describe('repair turns (real nx)', () => {
     const fixed = task('FIXED--T01');
     const stuck = task('STUCK--T01');
     const ws = createAgentWorkspace({ tasks: [fixed, stuck] });
-    workspaces.push(ws);
+    removeLater(ws);
     const plan = {
       'FIXED--T01': { failTests: true, repairs: { '1': { failTests: false } } },
       'STUCK--T01': { failTests: true },
@@ -58,7 +58,7 @@ describe('repair turns (real nx)', () => {
     const a = task('RENAME--T01', { file_scope: ['src/lib.js'], test_verification: ['test/lib.test.js'] });
     const b = task('CALLER--T01', { file_scope: ['src/use.js'], test_verification: ['test/use.test.js'] });
     const ws = createAgentWorkspace({ tasks: [a, b], files: { 'src/lib.js': "exports.greet = () => 'hi';\n" } });
-    workspaces.push(ws);
+    removeLater(ws);
     const base = ws.git(['rev-parse', 'main']).trim();
     const plan = {
       'RENAME--T01': { sleepMs: 500, writeScope: 'none', files: { 'src/lib.js': "exports.hello = () => 'hi';\n", 'test/lib.test.js': test("assert.equal(require('../src/lib.js').hello(), 'hi');") } },
@@ -100,7 +100,7 @@ if (fs.existsSync('src/q2-t01.js') && !fs.existsSync(${JSON.stringify(marker)}))
 setTimeout(() => {}, 2500);`,
     );
     const ws = createAgentWorkspace({ tasks, options: { wipLimit: 1, integrationCheck: { command: [process.execPath, join(checkDir, 'check.js')] } } });
-    workspaces.push(ws);
+    removeLater(ws);
     const plan = { 'Q1--T01': { sleepMs: 300 }, 'Q2--T01': { sleepMs: 300 }, 'Q3--T01': { sleepMs: 300 } };
     const r = ws.run(SLICE, plan);
     expect(r.code).toBe(0);

@@ -5,15 +5,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createAgentWorkspace, getIntervals, getMaxConcurrency, MANIFEST, overlaps, task, type AgentWorkspace } from '../support/vtm';
+import { agentWorkspaceMaker, getIntervals, getMaxConcurrency, MANIFEST, overlaps, task, type AgentWorkspace } from '../support/vtm';
 
-const workspaces: AgentWorkspace[] = [];
-const make = (args: Parameters<typeof createAgentWorkspace>[0]) => {
-  const w = createAgentWorkspace(args);
-  workspaces.push(w);
-  return w;
-};
-afterAll(() => workspaces.forEach((w) => w.remove()));
+const make = agentWorkspaceMaker();
 
 const SLICE = ['run-many', '-t', 'implement', '--projects=slice-1.1', '--outputStyle=stream'];
 

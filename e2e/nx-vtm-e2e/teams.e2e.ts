@@ -12,14 +12,14 @@ import { Client } from 'pg';
 import { startPostgresServer, type PostgresServer } from '../../packages/nx-vtm/src/state/test-support/postgres-server';
 import { startRemoteCacheServer } from '../support/remote-cache-server';
 import { createAgentWorkspace, getIntervals, getMaxConcurrency, task, type AgentEvent, type AgentWorkspace } from '../support/vtm';
+import { removeAfterAll } from '../support/workspace';
 
-const workspaces: AgentWorkspace[] = [];
+const removeLater = removeAfterAll<AgentWorkspace>();
 let pg: PostgresServer;
 beforeAll(async () => {
   pg = await startPostgresServer();
 }, 60_000);
 afterAll(async () => {
-  workspaces.forEach((w) => w.remove());
   await pg?.stop();
 });
 
@@ -30,7 +30,7 @@ it('two checkouts sharing one coordinator run every agent once, within one WIP l
   const options = { wipLimit: 2, coordinator: { type: 'postgres', url: 'env:VTM_PG_URL', namespace: 'team-e2e' } };
   const [a, b] = [0, 1].map(() => {
     const w = createAgentWorkspace({ tasks, options });
-    workspaces.push(w);
+    removeLater(w);
     return w;
   }) as [AgentWorkspace, AgentWorkspace];
   // One agent log for both machines: the intervals of every agent run, wherever it ran.
@@ -78,14 +78,14 @@ const readLog = (file: string): AgentEvent[] =>
 function createClones(tasks: Record<string, unknown>[], namespace: string, extra: Record<string, unknown> = {}) {
   const options = { wipLimit: 2, coordinator: { type: 'postgres', url: 'env:VTM_PG_URL', namespace }, remote: 'origin', ...extra };
   const a = createAgentWorkspace({ tasks, options });
-  workspaces.push(a);
+  removeLater(a);
   const bare = `${a.root}.remote.git`;
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', bare]);
   a.git(['remote', 'add', 'origin', bare]);
   a.git(['push', '-q', 'origin', 'main']);
   // The second machine: the same workspace, on the remote's history.
   const b = createAgentWorkspace({ tasks, options });
-  workspaces.push(b);
+  removeLater(b);
   b.git(['remote', 'add', 'origin', bare]);
   b.git(['fetch', '-q', 'origin']);
   b.git(['reset', '-q', '--hard', 'origin/main']);
@@ -324,7 +324,7 @@ it('the database restarted mid-run: the run pauses while it is down and continue
   // Heartbeats every 300 ms: the agents' claims are renewed while the server is down, so the outage is met by calls
   // in flight, not only between them.
   const w = createAgentWorkspace({ tasks, options: { wipLimit: 2, heartbeatMs: 300, coordinator: { type: 'postgres', url: 'env:VTM_PG_URL', namespace: 'team-restart-e2e' } } });
-  workspaces.push(w);
+  removeLater(w);
   const run = w.runAsync(SLICE, { '*': { sleepMs: 3_000 } }, { VTM_PG_URL: pg.url });
   const deadline = Date.now() + 90_000;
   while (w.agentEvents().filter((e) => e.event === 'start').length < 2) {
@@ -362,7 +362,7 @@ it('the database restarted mid-run: the run pauses while it is down and continue
 it('a run killed between its local merge and its push: the next task\'s fetch pushes the merge, the task is recorded without a second agent run', async () => {
   const [T1, T2] = ['UNPUSHED--T01', 'UNPUSHED--T02'];
   const w = createAgentWorkspace({ tasks: [task(T1), task(T2)], options: { wipLimit: 1, remote: 'origin' } });
-  workspaces.push(w);
+  removeLater(w);
   const bare = `${w.root}.remote.git`;
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', bare]);
   w.git(['remote', 'add', 'origin', bare]);

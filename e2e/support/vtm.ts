@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createTestWorkspace, type TestWorkspace } from './workspace';
+import { createTestWorkspace, removeAfterAll, type TestWorkspace } from './workspace';
 
 export const MANIFEST = 'docs/backlog/virtual-task-manifest.json';
 export const SCRIPTED_AGENT = join(__dirname, 'agents/scripted-agent.js');
@@ -48,6 +48,12 @@ export interface AgentEvent {
   at: number;
   cwd: string;
   written?: string[];
+}
+
+/** `createAgentWorkspace`, with each workspace removed after the test file's tests. Call once, at the top of a file. */
+export function agentWorkspaceMaker(): typeof createAgentWorkspace {
+  const track = removeAfterAll<AgentWorkspace>();
+  return (args) => track(createAgentWorkspace(args));
 }
 
 export function createAgentWorkspace({

@@ -62,6 +62,21 @@ function installPlugin(nodeModules: string): void {
   symlinkSync('../nx-vtm/src/cli/main.js', join(nodeModules, '.bin/nx-vtm'), 'file');
 }
 
+/**
+ * Returns `track`: `track(w)` returns `w` and removes it once the test file's tests are done. Call it once, at the top
+ * of a test file (it registers that file's afterAll).
+ */
+export function removeAfterAll<T extends { remove(): void }>(): (w: T) => T {
+  const made: T[] = [];
+  afterAll(() => {
+    for (const w of made.splice(0)) w.remove();
+  });
+  return (w) => {
+    made.push(w);
+    return w;
+  };
+}
+
 export function createTestWorkspace({
   plugins = [{ plugin: 'nx-vtm', options: {} }],
   files = {},
