@@ -10,15 +10,17 @@
  *
  * Setup (stated in the output):
  *   - isolation "none" (agents in the checkout; no worktree per task), verification off, wipLimit 3;
- *   - the agent: tools/bench/trivial-agent.js (node: reads the task file, appends one line to a log, prints the
- *     completed-task JSON; changes no file, so every task runs with agent.allowNoChanges). `--writes` makes it write
- *     one file of its scope instead (each task then commits that file).
+ *   - the agent: tools/bench/trivial-agent.sh (POSIX sh: appends one line to a log, prints the completed-task JSON;
+ *     changes no file, so every task runs with agent.allowNoChanges). `--agent node` uses tools/bench/trivial-agent.js
+ *     instead (the same in node, whose start-up costs ~150 ms of CPU per task: the agent's cost, not ours).
+ *     `--writes` (node agent) makes it write one file of its scope (each task then commits that file).
  *   - the generated manifest as is: phases, slices, dependencies on earlier tasks, shared directory scopes (conflicts
  *     serialise), 6% High-risk tasks (run alone). Its related spec files are created so no task is blocked for them.
  *
  *   npm run bench:e2e10k                          (builds first; N = 10,000)
  *   node tools/bench/e2e10k.js --tasks 1000       (a smaller backlog)
  *   node tools/bench/e2e10k.js --tasks 2000 --checkpoints 500,1000,2000 --keep
+ *   node tools/bench/e2e10k.js --agent node          (the node agent)
  *   node tools/bench/e2e10k.js --max-minutes 30      (stop nx after 30 minutes; report what was done until then)
  *
  * Also the CPU time per task done of the nx process, of the batch executor itself, and of the processes it started
@@ -41,6 +43,8 @@ const pollMs = Number(value('--poll-ms', 250));
 const writes = flag('--writes');
 const keep = flag('--keep');
 const maxMinutes = Number(value('--max-minutes', 0));
+const agentKind = writes ? 'node' : value('--agent', 'sh');
+if (!['sh', 'node'].includes(agentKind)) throw new Error('--agent must be sh or node');
 if (!(N >= 1)) throw new Error('--tasks must be >= 1');
 
 require('../lib/pack-plugin').packPlugin('bench-e2e10k-pack');
@@ -48,7 +52,7 @@ require('../ts-register');
 const { createTestWorkspace } = require('../../e2e/support/workspace.ts');
 const { generateManifest } = require('./manifest-gen');
 
-const TRIVIAL_AGENT = path.join(__dirname, 'trivial-agent.js');
+const AGENT_COMMAND = agentKind === 'sh' ? ['/bin/sh', path.join(__dirname, 'trivial-agent.sh')] : [process.execPath, path.join(__dirname, 'trivial-agent.js')];
 const MANIFEST = 'docs/backlog/virtual-task-manifest.json';
 
 function makeWorkspace() {
@@ -63,7 +67,7 @@ function makeWorkspace() {
           isolation: 'none',
           verify: false,
           wipLimit: 3,
-          agent: { adapter: 'command', command: [process.execPath, TRIVIAL_AGENT], timeoutMs: 60_000, allowNoChanges: !writes },
+          agent: { adapter: 'command', command: AGENT_COMMAND, timeoutMs: 60_000, allowNoChanges: !writes },
         },
       },
     ],
@@ -131,7 +135,7 @@ async function main() {
   const setupStart = Date.now();
   const ws = makeWorkspace();
   const agentLog = path.join(ws.root, '..', `${path.basename(ws.root)}.agents.log`);
-  console.log(`e2e benchmark: ${N} tasks, isolation none, verification off, wipLimit 3, trivial agent (${writes ? 'writes one scope file' : 'changes nothing'}); workspace ${ws.root} (set up in ${fmtS(Date.now() - setupStart)})`);
+  console.log(`e2e benchmark: ${N} tasks, isolation none, verification off, wipLimit 3, trivial agent (${agentKind}; ${writes ? 'writes one scope file' : 'changes nothing'}); workspace ${ws.root} (set up in ${fmtS(Date.now() - setupStart)})`);
 
   const started = Date.now();
   const child = spawn(process.execPath, [path.join(ws.root, 'node_modules/nx/dist/bin/nx.js'), 'run-many', '-t', 'implement', '--outputStyle=stream'], {
