@@ -8,6 +8,7 @@ import {
   seedTaskStateFileSchema,
   taskStateFileSchema,
   writeStateFile,
+  writeStateFileBytes,
 } from './state-file';
 import type { TaskRecord } from './task-record';
 
@@ -205,6 +206,31 @@ describe('writeStateFile / readStateFile', () => {
     const read = readStateFile(file);
     expect(read).toEqual({ ok: true, value: { ...snapshot, manifest_hash: 'm2' } });
     expect(fs.readdirSync(path.dirname(file))).toEqual(['task-state.json']);
+  });
+
+  it('replaces the file under a reader that holds the old one open, and closes the descriptor it held (Linux)', async () => {
+    const file = path.join(dir, 'task-state.json');
+    if (!fs.existsSync('/proc/self/fd')) return; // descriptors are read from /proc
+    // This process's descriptors on files of `dir` (a replaced file shows as ".../task-state.json (deleted)").
+    const heldInDir = () =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir);
+        } catch {
+          return false; // closed meanwhile
+        }
+      }).length;
+    writeStateFileBytes(file, [Buffer.from('old content\n')]);
+    const reader = fs.openSync(file, 'r');
+    for (let i = 0; i < 20; i++) writeStateFileBytes(file, [Buffer.from(`new ${i}\n`)]);
+    // The reader still reads the whole file it opened, never a mix; the new name has the last write.
+    expect(fs.readFileSync(reader, 'utf8')).toBe('old content\n');
+    fs.closeSync(reader);
+    expect(fs.readFileSync(file, 'utf8')).toBe('new 19\n');
+    // Each write held the replaced file open and closes it on the thread pool: after a few turns none is left open.
+    for (let i = 0; i < 100 && heldInDir() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(heldInDir()).toBe(0);
+    expect(fs.readdirSync(dir)).toEqual(['task-state.json']);
   });
 
   it('reports a file that is not JSON or not a state file, naming it', () => {

@@ -178,9 +178,14 @@ export function buildStateFileText(snapshot: TaskStateFile): string {
  * writers never share one), which is then renamed over it, so a reader sees the old file or the new one, never a
  * mix. Creates the directory when missing. No fsync: the store is the truth and rewrites a projection lost to a
  * power cut when it next opens, and an fsync per change would cost more than the whole transaction.
+ *
+ * The file being replaced is held open across the rename and closed on libuv's thread pool: a rename that drops a
+ * file's last link frees its page cache on the spot, which at 10,000 tasks (5.8 MB) was 4.9 of the 7.9 ms a write
+ * took on the caller's thread (docs/benchmarks.md, "State writes"). Readers see exactly what they saw before.
  */
 export function writeStateFileBytes(file: string, chunks: readonly Uint8Array[]): void {
   const temp = `${file}.${process.pid}.${threadId}.tmp`;
+  let replaced: number | undefined;
   let fd: number;
   try {
     fd = fs.openSync(temp, 'w');
@@ -197,10 +202,24 @@ export function writeStateFileBytes(file: string, chunks: readonly Uint8Array[])
     } finally {
       fs.closeSync(fd);
     }
+    replaced = openReplaced(file);
     fs.renameSync(temp, file);
   } catch (e) {
     fs.rmSync(temp, { force: true });
     throw e;
+  } finally {
+    // Nothing waits for this close: a failed one (it cannot fail for a read-only descriptor) loses nothing.
+    if (replaced !== undefined) fs.close(replaced, () => undefined);
+  }
+}
+
+/** A read-only descriptor on the file about to be replaced, or undefined when there is none (first write). */
+function openReplaced(file: string): number | undefined {
+  if (process.platform === 'win32') return undefined; // renaming over an open file is refused there
+  try {
+    return fs.openSync(file, 'r');
+  } catch {
+    return undefined; // absent, or unreadable: the rename then frees it inline, as before
   }
 }
 
