@@ -135,6 +135,19 @@ describe('nx-vtm inferred graph (real nx)', () => {
 });
 
 describe('nx-vtm errors through nx (real nx)', () => {
+  it('infers no verify target with verifyTargetName: false (nx sees implement only, on tasks and aggregates)', () => {
+    const ws = workspace({
+      plugins: [{ plugin: 'nx-vtm', options: { verifyTargetName: false } }],
+      files: { 'docs/spec.md': '# spec\n', [MANIFEST]: { status: 'OK', tasks: [task('A--T01'), task('B--T01', { depends_on_tasks: ['A--T01'] })] } },
+    });
+    const all = ws.nx(['show', 'projects', '--json']);
+    expect(all.code).toBe(0);
+    const withImplement = ws.nx(['show', 'projects', '--with-target', 'implement', '--json']);
+    expect(JSON.parse(withImplement.stdout).sort()).toEqual(JSON.parse(all.stdout).sort());
+    const withVerify = ws.nx(['show', 'projects', '--with-target', 'verify', '--json']);
+    expect(JSON.parse(withVerify.stdout)).toEqual([]);
+  });
+
   it('fails `nx show projects` with every manifest problem and no stack trace', () => {
     const ws = workspace({
       files: {

@@ -20,6 +20,8 @@
  *   --no-isolation-off   skip the extra run with NX_ISOLATE_PLUGINS=false (saves a third of the time)
  *   --cpu-prof DIR       write V8 CPU profiles of the pure timing into DIR (one per size)
  *   --verbose            print each nx run's CPU time per process (the CLI first, then its plugin workers)
+ *   --options JSON       nx-vtm's plugin options in its workspace (and for the pure timing's target names), e.g.
+ *                        '{"verifyTargetName":false}'
  */
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -42,6 +44,9 @@ const baselineDist = argValue('--baseline') && path.resolve(argValue('--baseline
 const isolationOff = !process.argv.includes('--no-isolation-off');
 const cpuProfDir = argValue('--cpu-prof') && path.resolve(argValue('--cpu-prof'));
 const verbose = process.argv.includes('--verbose');
+// nx-vtm's plugin options in the benchmark workspace, e.g. --options '{"verifyTargetName":false}' (no verify targets).
+const pluginOptions = JSON.parse(argValue('--options') || '{}');
+const targetNames = { implement: pluginOptions.implementTargetName ?? 'implement', verify: pluginOptions.verifyTargetName ?? 'verify' };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const CPU_PRELOAD = path.join(__dirname, 'cpu-usage-preload.js');
 
@@ -69,7 +74,7 @@ function timePure(manifest) {
     const parsed = parseManifestText({ text, file: 'docs/backlog/virtual-task-manifest.json' });
     const t1 = performance.now();
     if (!parsed.ok) throw new Error(`generated manifest invalid: ${JSON.stringify(parsed.error.slice(0, 3))}`);
-    buildGraph({ manifests: [{ file: 'docs/backlog/virtual-task-manifest.json', status: 'OK', tasks: parsed.value.tasks }] });
+    buildGraph({ manifests: [{ file: 'docs/backlog/virtual-task-manifest.json', status: 'OK', tasks: parsed.value.tasks }], targetNames });
     const t2 = performance.now();
     cpuTimes.push(cpuNow() - c0);
     parseTimes.push(t1 - t0);
@@ -117,6 +122,8 @@ function makeWorkspace(manifest, floor, tarball) {
     files['node_modules/nx-vtm-bench-floor/index.js'] = FLOOR_PLUGIN;
     files['node_modules/nx-vtm-bench-floor/package.json'] = { name: 'nx-vtm-bench-floor', version: '1.0.0', main: 'index.js' };
     plugins = ['nx-vtm-bench-floor'];
+  } else {
+    plugins = [{ plugin: 'nx-vtm', options: pluginOptions }];
   }
   const own = process.env.NX_VTM_E2E_TARBALL;
   if (tarball) process.env.NX_VTM_E2E_TARBALL = tarball;

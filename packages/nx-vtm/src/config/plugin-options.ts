@@ -34,7 +34,10 @@ export const pluginOptionsSchema = z
   stateFile: z.string().min(1).default(DEFAULT_STATE_FILE).describe('Where task-state.json is written.'),
   wipLimit: z.number().int().min(1).max(64).default(3).describe('Most tasks in progress at once, across all processes.'),
   implementTargetName: z.string().min(1).default('implement'),
-  verifyTargetName: z.string().min(1).default('verify'),
+  verifyTargetName: z
+    .union([z.string().min(1), z.literal(false)])
+    .default('verify')
+    .describe('Name of the inferred verification target; false infers none (a large backlog that never runs `nx affected -t verify` saves ~20% of every nx command).'),
   agent: agentOptionsSchema.optional(),
   verify: z
     .union([

@@ -24,7 +24,8 @@ const SYNC_GENERATOR = `${EXECUTOR_PACKAGE}:sync`;
 
 export interface GraphTargetNames {
   implement: string;
-  verify: string;
+  /** false: no verify targets (plugin option `verifyTargetName: false`). */
+  verify: string | false;
 }
 
 export interface ManifestForGraph {
@@ -163,17 +164,16 @@ function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, h
   const id = task.task_id;
   // Lists built by push, not by spreading intermediate arrays: this runs once per task (10,000 times).
   const implementInputs: TargetConfiguration['inputs'] = [];
-  const verifyInputs: NonNullable<TargetConfiguration['inputs']> = [`{workspaceRoot}/${snapshotDir}/${id}.json`];
+  // No verify target (`verifyTargetName: false`): nothing of it is built.
+  const verifyInputs: NonNullable<TargetConfiguration['inputs']> | null = names.verify === false ? null : [`{workspaceRoot}/${snapshotDir}/${id}.json`];
   for (const field of DOC_FIELDS) {
     for (const ref of task[field]) {
       if (isNamedDocReference(ref)) continue;
       const input = asInput(ref);
       implementInputs.push(input);
-      verifyInputs.push(input);
+      verifyInputs?.push(input);
     }
   }
-  for (const entry of task.file_scope) verifyInputs.push(asInput(entry));
-  for (const entry of task.test_verification) verifyInputs.push(asInput(entry));
   implementInputs.push(
     // Upstream results are part of the key: a dependency implemented again makes its dependents due again.
     { dependentTasksOutputFiles: '**/*', transitive: true },
@@ -200,7 +200,10 @@ function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, h
   // The project graph's edges (createDependencies, one per depends_on_tasks entry) say which tasks come first; naming
   // them again here would repeat every edge in every project's configuration.
   if (hasDeps) implement.dependsOn = [`^${names.implement}`];
+  if (names.verify === false || verifyInputs === null) return { [names.implement]: implement };
 
+  for (const entry of task.file_scope) verifyInputs.push(asInput(entry));
+  for (const entry of task.test_verification) verifyInputs.push(asInput(entry));
   const verify: TargetConfiguration = {
     executor: VERIFY_EXECUTOR,
     options: { taskHash },
@@ -223,6 +226,7 @@ function aggregateTargets(members: readonly string[], names: GraphTargetNames, w
     dependsOn: [{ projects: [...members], target: name }],
     metadata: { description: `${verb} every task of ${what} (${members.length} tasks)` },
   });
+  if (names.verify === false) return { [names.implement]: target(names.implement, 'Implement') };
   return { [names.implement]: target(names.implement, 'Implement'), [names.verify]: target(names.verify, 'Verify') };
 }
 

@@ -125,6 +125,21 @@ describe('createNodes', () => {
     expect(names).toEqual(['A--T01', 'B--T01', 'phase-1', 'slice-1.1']);
   });
 
+  it('infers no verify target with verifyTargetName: false, and the same implement targets as with it', async () => {
+    write('docs/backlog/virtual-task-manifest.json', {
+      tasks: [buildTaskInput('A--T01', { test_verification: ['test/a.test.js'] }), buildTaskInput('B--T01', { depends_on_tasks: ['A--T01'] })],
+    });
+    const projectsOf = async (options: Record<string, unknown>) => Object.values((await run(options))[0][1].projects!);
+    const withVerify = await projectsOf({});
+    const without = await projectsOf({ verifyTargetName: false });
+    expect(without.map((p) => p.name)).toEqual(withVerify.map((p) => p.name));
+    for (const p of without) expect(Object.keys(p.targets!)).toEqual(['implement']);
+    for (const p of withVerify) expect(Object.keys(p.targets!)).toEqual(['implement', 'verify']);
+    expect(without.map((p) => p.targets!.implement)).toEqual(withVerify.map((p) => p.targets!.implement));
+    expect((await errorOf({ verifyTargetName: true })).message).toMatch(/options\.verifyTargetName/);
+    expect((await errorOf({ verifyTargetName: '' })).message).toMatch(/options\.verifyTargetName/);
+  });
+
   it('infers nothing when no manifest matches', async () => {
     write('other/thing.json', { tasks: [buildTaskInput('A--T01')] });
     expect(await run()).toEqual([]);
