@@ -137,6 +137,22 @@ describe('agent work paid for once', () => {
     expect(agentStarts()).toEqual(['RESUME--T01']);
   }, 30_000);
 
+  it('continues after a kill that left git locks in the task\'s worktree and on its branch: removed, not fatal', async () => {
+    const first = memoryAttempt({ loseAt: 'verified' }); // killed after the tests ran, before the merge
+    expect((await run('LOCKS--T01', buildOptions({}), { attempt: first })).claimLost).toBe(true);
+    const cwd = String(first.progress()!.data.cwd);
+    const adminDir = fs.readFileSync(path.join(cwd, '.git'), 'utf8').replace(/^gitdir:\s*/, '').trim();
+    // What git processes SIGKILLed in the middle of a checkout, a merge or a commit leave behind.
+    const locks = [path.join(adminDir, 'index.lock'), path.join(adminDir, 'HEAD.lock'), path.join(repo.root, '.git/refs/heads/vtm/LOCKS--T01.lock')];
+    for (const lock of locks) fs.writeFileSync(lock, '');
+    const lines: string[] = [];
+    const r = await run('LOCKS--T01', buildOptions({}), { attempt: memoryAttempt({ from: first.progress() }), extra: { log: (line: string) => lines.push(line) } });
+    expect(r.outcome).toMatchObject({ status: 'completed', integration: { status: 'merged' } });
+    for (const lock of locks) expect(fs.existsSync(lock)).toBe(false);
+    expect(lines.filter((l) => l.startsWith('removed the stale git lock'))).toHaveLength(3);
+    expect(agentStarts()).toEqual(['LOCKS--T01']);
+  }, 30_000);
+
   it('recognises a merge that happened before the crash and records it without merging twice', async () => {
     const first = memoryAttempt({ loseAt: 'integrated' }); // merged, then died before recording it
     expect((await run('MERGED--T01', buildOptions({}), { attempt: first })).claimLost).toBe(true);

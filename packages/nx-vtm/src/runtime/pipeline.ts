@@ -28,7 +28,7 @@ import { runAgent, type RepairTurnInput } from '../agents/run-agent';
 import { isRepairable, trimEvidence, type RepairEvidence, type RepairKind } from '../agents/repair-prompt';
 import { getIdentityEnv } from '../workspace/identity';
 import { runProcess } from '../agents/process-runner';
-import { createTaskWorktree, getTaskBranch, removeTaskWorktree, type PrimedWorktree } from '../workspace/worktree';
+import { createTaskWorktree, getTaskBranch, removeStaleLocksIn, removeTaskWorktree, type PrimedWorktree } from '../workspace/worktree';
 import { auditScope, buildTaskChanges, collectCommittedChanges, formatScopeViolation, type ScopeAudit } from '../workspace/audit';
 import { runVerification, type VerificationResult } from '../workspace/verify';
 import { commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
@@ -434,6 +434,11 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
   }
   if (done < 0) for (const k of ['turn', 'turns', 'repair']) delete data[k];
   if (done >= stageIndex('agent')) log(`continuing the interrupted attempt after stage "${STAGES[done]}" (its agent run is not repeated)`);
+  // Continued in the worktree of a killed run: a git process killed there (ours or the agent's) left its locks, which
+  // would fail the commit, checkout or merge this attempt goes on with. Its orphans were ended with its claim.
+  if (done >= 0 && done < stageIndex('integrated') && typeof data.cwd === 'string' && existsSync(data.cwd)) {
+    for (const lock of await removeStaleLocksIn({ dir: data.cwd, branch: getTaskBranch(id) })) log(`removed the stale git lock ${lock} (left by the interrupted attempt)`);
+  }
 
   const advance = (stage: Stage, more: Record<string, unknown>): boolean => {
     Object.assign(data, more);

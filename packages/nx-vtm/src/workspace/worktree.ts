@@ -199,10 +199,7 @@ export async function createTaskWorktree(
     const initializing =
       adminDir.ok && fs.existsSync(path.join(adminDir.value.trim(), 'locked')) &&
       fs.readFileSync(path.join(adminDir.value.trim(), 'locked'), 'utf8').trim() === 'initializing';
-    // A git command killed inside the leftover worktree (the agent's, or a commit of ours) leaves its index.lock; with
-    // no process holding it, it is stale and would make every git command there fail.
-    const indexLock = adminDir.ok ? path.join(adminDir.value.trim(), 'index.lock') : undefined;
-    if (indexLock && fs.existsSync(indexLock) && !isFileOpenByAnyProcess(indexLock)) fs.rmSync(indexLock, { force: true });
+    if (adminDir.ok) removeStaleWorktreeLocks({ adminDir: adminDir.value.trim() });
     if (!head.ok || initializing) {
       if (initializing) await gitOk({ cwd: repoRoot, args: ['worktree', 'unlock', dir] });
       const aside = `${dir}.broken-${Date.now()}`;
@@ -334,6 +331,44 @@ export async function createTaskWorktree(
 export const SPARES_DIR = '.spares';
 
 /** Whether a worktree record is one of the spares (ready, filling or orphaned) under `worktreesDir`. Pure. */
+/**
+ * Removes the lock files a git process killed inside a task's worktree left behind (the agent's git, or a commit,
+ * checkout or merge of ours): `index.lock` and the ref locks of the worktree's own git dir (`HEAD.lock`,
+ * `ORIG_HEAD.lock`, ...), and the lock of the task's branch in the common git dir. Only the task's processes use
+ * its worktree and branch, so a lock that no running process holds open is stale; left there, it fails every later
+ * git command in the worktree ("Unable to create .../index.lock: File exists"), and a re-run after a kill ended the
+ * task `git_failed` instead of continuing it. Returns the paths removed.
+ */
+export function removeStaleWorktreeLocks({ adminDir, branchLock }: { adminDir: string; branchLock?: string }): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(adminDir);
+  } catch {
+    return [];
+  }
+  const candidates = names.filter((f) => f === 'index.lock' || /^[A-Z_]+\.lock$/.test(f)).map((f) => path.join(adminDir, f));
+  if (branchLock) candidates.push(branchLock);
+  const removed: string[] = [];
+  for (const lock of candidates) {
+    if (!fs.existsSync(lock) || isFileOpenByAnyProcess(lock)) continue;
+    fs.rmSync(lock, { force: true });
+    removed.push(lock);
+  }
+  return removed;
+}
+
+/**
+ * `removeStaleWorktreeLocks` for the worktree at `dir` on `branch` (one git process finds its git dirs). For an
+ * attempt continued in the worktree an earlier, killed run left.
+ */
+export async function removeStaleLocksIn({ dir, branch }: { dir: string; branch: string }): Promise<string[]> {
+  const dirs = await gitOk({ cwd: dir, args: ['rev-parse', '--path-format=absolute', '--git-dir', '--git-common-dir'] });
+  if (!dirs.ok) return [];
+  const [adminDir, commonDir] = dirs.value.trim().split('\n');
+  if (!adminDir || !commonDir) return [];
+  return removeStaleWorktreeLocks({ adminDir, branchLock: path.join(commonDir, 'refs', 'heads', `${branch}.lock`) });
+}
+
 export function isSpareRecord(record: { path: string }, worktreesDir: string): boolean {
   return samePath(path.dirname(record.path), path.join(worktreesDir, SPARES_DIR));
 }
