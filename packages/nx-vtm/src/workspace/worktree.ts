@@ -330,7 +330,6 @@ export async function createTaskWorktree(
  */
 export const SPARES_DIR = '.spares';
 
-/** Whether a worktree record is one of the spares (ready, filling or orphaned) under `worktreesDir`. Pure. */
 /**
  * Removes the lock files a git process killed inside a task's worktree left behind (the agent's git, or a commit,
  * checkout or merge of ours): `index.lock` and the ref locks of the worktree's own git dir (`HEAD.lock`,
@@ -369,6 +368,7 @@ export async function removeStaleLocksIn({ dir, branch }: { dir: string; branch:
   return removeStaleWorktreeLocks({ adminDir, branchLock: path.join(commonDir, 'refs', 'heads', `${branch}.lock`) });
 }
 
+/** Whether a worktree record is one of the spares (ready, filling or orphaned) under `worktreesDir`. Pure. */
 export function isSpareRecord(record: { path: string }, worktreesDir: string): boolean {
   return samePath(path.dirname(record.path), path.join(worktreesDir, SPARES_DIR));
 }
