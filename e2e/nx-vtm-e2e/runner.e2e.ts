@@ -3,7 +3,7 @@
  * limits, exactly-once across commands, crash safety, failure propagation, preconditions and state.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { agentWorkspaceMaker, getIntervals, getMaxConcurrency, MANIFEST, overlaps, task, type AgentWorkspace } from '../support/vtm';
 
@@ -270,6 +270,30 @@ describe('isolation "none" (real nx, real agents)', () => {
       'test/n-b-t01.test.js',
     ]);
     expect(ws.git(['status', '--porcelain', '--untracked-files=no'])).toBe('');
+  });
+
+  it("after a kill, a re-run keeps the interrupted tasks' files in the checkout as theirs, refuses only the user's, and completes everything", () => {
+    const ws = make({ tasks: [task('S_A--T01'), task('S_B--T01'), task('S_C--T01', { depends_on_tasks: ['S_A--T01'] })], options: { isolation: 'none' } });
+    // The executor dies (SIGKILL) right after S_A's agent run is recorded; S_B's agent, still working, is orphaned.
+    const killed = ws.run(SLICE, { '*': { sleepMs: 600 }, 'S_B--T01': { sleepMs: 2500 } }, { NX_VTM_FAILPOINT: 'after-agent@S_A--T01' });
+    expect(killed.code).not.toBe(0);
+    expect(ws.git(['status', '--porcelain', '--untracked-files=all'])).toContain('src/s-a-t01.js');
+    // The user's own edit is still refused, and named alone; the tasks' files are not the user's.
+    writeFileSync(join(ws.root, 'NOTES.md'), 'mine\n');
+    const refused = ws.run(SLICE);
+    expect(refused.code).not.toBe(0);
+    expect(refused.output).toMatch(/BLOCKED::DIRTY-GIT-STATUS: uncommitted changes in NOTES\.md;/);
+    rmSync(join(ws.root, 'NOTES.md'));
+    const again = ws.run(SLICE, { '*': { sleepMs: 100 } });
+    if (again.code !== 0) throw new Error(again.output.slice(-5000));
+    expect(again.output).toMatch(/src\/s-a-t01\.js, test\/s-a-t01\.test\.js in the checkout are the unfinished work of S_A--T01/);
+    const state = ws.state().tasks;
+    for (const id of ['S_A--T01', 'S_B--T01', 'S_C--T01']) expect(state[id]).toMatchObject({ status: 'completed' });
+    expect(state['S_A--T01'].files_modified).toEqual(['src/s-a-t01.js', 'test/s-a-t01.test.js']);
+    // S_A's agent ran once: its recorded run was continued, not paid again.
+    expect(ws.agentEvents().filter((e) => e.event === 'start' && e.taskId === 'S_A--T01')).toHaveLength(1);
+    // Nothing left behind but nx-vtm's own state file.
+    expect(ws.git(['status', '--porcelain', '--untracked-files=all']).split('\n').filter((l) => l && !l.endsWith('docs/backlog/task-state.json'))).toEqual([]);
   });
 });
 

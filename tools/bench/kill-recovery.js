@@ -13,6 +13,7 @@
  *   - whether the final tree of main equals an uninterrupted run's
  *
  *   npm run bench:kill -- --rounds 25 --kills 2
+ *   npm run bench:kill -- --isolation none   (the agents share the user's checkout; commits replayed onto main)
  */
 const { spawn } = require('node:child_process');
 const path = require('node:path');
@@ -20,6 +21,8 @@ const path = require('node:path');
 const arg = (name, dflt) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : dflt);
 const rounds = arg('--rounds', 25);
 const killsPerRound = arg('--kills', 2);
+const isolation = process.argv.includes('--isolation') ? process.argv[process.argv.indexOf('--isolation') + 1] : 'worktree';
+if (!['worktree', 'none'].includes(isolation)) throw new Error(`--isolation: "worktree" or "none", not ${JSON.stringify(isolation)}`);
 require('../lib/pack-plugin').packPlugin('kill-pack');
 require('../ts-register');
 const { createAgentWorkspace, task } = require('../../e2e/support/vtm.ts');
@@ -28,10 +31,18 @@ const SLICE = ['run-many', '-t', 'implement', '--projects=slice-1.1', '--outputS
 const letters = ['A', 'B', 'C', 'D', 'E', 'F'];
 const ids = letters.map((x) => `K_${x}--T01`);
 const POINTS = ['after-worktree', 'after-agent', 'after-saved', 'after-audited', 'after-verified', 'after-integrated', 'after-merge', 'before-finish'];
+// A task's work lands on main as a merge commit (worktree) or as one commit with a VTM-Task trailer (none).
+const landedOnMain = (ws, id) =>
+  isolation === 'none'
+    ? ws.git(['log', '--first-parent', '--format=%B%x00', 'main']).split('\0').filter((m) => m.includes(`VTM-Task: ${id}\n`)).length
+    : ws.git(['log', '--first-parent', '--format=%s', 'main']).split('\n').filter((m) => m.startsWith(`Merge vtm/${id}:`)).length;
 const PLAN = { '*': { sleepMs: 300 } };
 
 const makeWorkspace = () =>
-  createAgentWorkspace({ tasks: ids.map((id, i) => task(id, { depends_on_tasks: i > 0 && i % 2 === 0 ? [ids[i - 1]] : [] })) });
+  createAgentWorkspace({
+    tasks: ids.map((id, i) => task(id, { depends_on_tasks: i > 0 && i % 2 === 0 ? [ids[i - 1]] : [] })),
+    options: isolation === 'none' ? { isolation: 'none' } : {},
+  });
 
 /** Run nx in `ws`; resolves with { code, killedAt } (killedAt: when the kill happened, from our side). */
 function runNx(ws, { failpoint, killAfterMs }) {
@@ -80,7 +91,7 @@ function runNx(ws, { failpoint, killAfterMs }) {
 const treeOf = (ws) => ws.git(['rev-parse', 'main^{tree}']);
 
 (async () => {
-  console.log(`kill-recovery: ${rounds} rounds x ${killsPerRound} kills, 6 tasks per round, agents sleep ${PLAN['*'].sleepMs} ms`);
+  console.log(`kill-recovery: ${rounds} rounds x ${killsPerRound} kills, 6 tasks per round, agents sleep ${PLAN['*'].sleepMs} ms, isolation ${isolation}`);
   const reference = makeWorkspace();
   const ref = await runNx(reference, {});
   if (ref.code !== 0) throw new Error(`the uninterrupted reference run failed:\n${ref.output.slice(-3000)}`);
@@ -123,8 +134,7 @@ const treeOf = (ws) => ws.git(['rev-parse', 'main^{tree}']);
     }
     const finishedAgain = starts.filter((s) => agentRecorded.has(s.taskId) && s.at > agentRecorded.get(s.taskId)).length;
     const cut = starts.length - completed - finishedAgain;
-    const merges = ws.git(['log', '--first-parent', '--format=%s', 'main']).split('\n').filter((l) => l.startsWith('Merge vtm/'));
-    const doubleMerged = ids.filter((id) => merges.filter((m) => m.startsWith(`Merge vtm/${id}:`)).length > 1).length;
+    const doubleMerged = ids.filter((id) => landedOnMain(ws, id) > 1).length;
     const equal = treeOf(ws) === referenceTree;
     totals.invocations += starts.length;
     totals.completed += completed;

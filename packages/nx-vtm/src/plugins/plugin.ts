@@ -144,7 +144,7 @@ export const createDependencies: CreateDependencies<PluginOptionsInput> = (rawOp
  */
 export const preTasksExecution: PreTasksExecution<PluginOptionsInput> = async (rawOptions, context) => {
   const { runPreTasksHook } = await import('../runtime/hooks');
-  await runPreTasksHook({ rawOptions, commandId: context.id, workspaceRoot: context.workspaceRoot, argv: context.argv });
+  await runPreTasksHook({ rawOptions, commandId: context.id, workspaceRoot: context.workspaceRoot, argv: context.argv, nxJson: context.nxJsonConfiguration });
 };
 
 /** After tasks ran: cache hits and skipped dependents recorded, the run report written. */

@@ -13,7 +13,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePluginOptions, type PluginOptions } from '../config/plugin-options';
 import { createRunId } from './run-tasks';
-import { findManifestFiles, loadRunContext, type RunContext } from './context';
+import { findManifestFiles, loadRunContext, loadTaskRunContext, type RunContext } from './context';
+import { ok } from '../manifest/problems';
 import { checkRunPreconditions, getIntegrationBranch, readRefusedTasks, RUNS_DIR } from './preconditions';
 import { integrateCachedTasks } from './cache-restore';
 import { buildRunReport, formatRunReportMarkdown, type NxTaskStatus } from './report';
@@ -52,11 +53,14 @@ export async function runPreTasksHook({
   commandId,
   workspaceRoot,
   argv,
+  nxJson,
 }: {
   rawOptions: unknown;
   commandId: string;
   workspaceRoot: string;
   argv: readonly string[];
+  /** nx.json as Nx read it (for the manifests, read only when a shared checkout has uncommitted paths). */
+  nxJson?: NxJsonConfiguration;
 }): Promise<void> {
   const parsed = parsePluginOptions(rawOptions);
   if (!parsed.ok) throw new HookError(parsed.error);
@@ -72,7 +76,11 @@ export async function runPreTasksHook({
   const ctx: RunContext = { workspaceRoot, options, manifests: [], tasks: new Map(), manifestHash: '' };
   const branch = await getIntegrationBranch(ctx);
   if (!branch.ok) throw new HookError(branch.error);
-  const pre = await checkRunPreconditions({ ctx, runId });
+  const loadTasks = async () => {
+    const loaded = await loadTaskRunContext({ workspaceRoot, nxJson, taskIds: [] });
+    return loaded.ok ? ok(new Map([...loaded.value.tasks].map(([id, e]) => [id, e.task]))) : loaded;
+  };
+  const pre = await checkRunPreconditions({ ctx, runId, loadTasks });
   if (!pre.ok) throw new HookError(pre.error);
 }
 

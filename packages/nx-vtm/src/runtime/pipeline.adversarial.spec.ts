@@ -11,6 +11,7 @@ import { buildTask } from '../test-support/manifest-fixtures';
 import { makeTempRepo, type TempRepo } from '../workspace/test-support/git-fixture';
 import { runTaskPipeline, type PipelineInput } from './pipeline';
 import { attributeChanges } from './shared-checkout';
+import { beginMergeJournal } from '../workspace/merge-journal';
 import { memoryAttempt, type MemoryAttempt } from './test-support/memory-attempt';
 
 const SCRIPTED_AGENT = path.resolve(__dirname, '../../../../e2e/support/agents/scripted-agent.js');
@@ -190,6 +191,54 @@ describe('isolation "none"', () => {
     }
     expect(repo.git(['status', '--porcelain'])).toBe('?? NOTES.md');
   }, 60_000);
+
+  it('continues after a kill mid-commit that left the branch ref lock and the shared index lock: the journal says whose', async () => {
+    const options = buildOptions({}, { isolation: 'none' });
+    const first = memoryAttempt({ loseAt: 'integrated' }); // killed after the tests, while committing onto main
+    expect((await run('NLOCK--T01', options, { attempt: first })).claimLost).toBe(true);
+    // The kill came mid `update-ref`/`reset`: what they leave, and the journal entry of the (now dead) process.
+    const commitsOnMain = () => repo.git(['log', '--format=%H', '--grep=VTM-Task: NLOCK--T01', 'main']).split('\n').filter(Boolean);
+    repo.git(['update-ref', 'refs/heads/main', 'main~1']); // the commit never landed
+    expect(commitsOnMain()).toHaveLength(0);
+    beginMergeJournal({ repoRoot: repo.root, taskId: 'NLOCK--T01', branch: 'main', sha: repo.git(['rev-parse', 'main']) });
+    const journal = path.join(repo.root, '.vtm/merging.json');
+    const entry = JSON.parse(fs.readFileSync(journal, 'utf8'));
+    fs.writeFileSync(journal, JSON.stringify({ ...entry, owner: { ...entry.owner, pid: 2 ** 22 + 12345, startTime: '1' } })); // never a live process
+    const locks = [path.join(repo.root, '.git/refs/heads/main.lock'), path.join(repo.root, '.git/index.lock')];
+    for (const lock of locks) fs.writeFileSync(lock, '');
+    const r = await run('NLOCK--T01', options, { attempt: memoryAttempt({ from: first.progress() }) });
+    expect(r.outcome).toMatchObject({ status: 'completed', integration: { status: 'committed' } });
+    for (const lock of locks) expect(fs.existsSync(lock)).toBe(false);
+    expect(fs.existsSync(journal)).toBe(false);
+    expect(commitsOnMain()).toHaveLength(1);
+    expect(agentStarts()).toEqual(['NLOCK--T01']);
+  }, 30_000);
+
+  it("continues after a kill mid-save that left the lock of the task's own attempt ref", async () => {
+    const options = buildOptions({}, { isolation: 'none' });
+    const first = memoryAttempt({ loseAt: 'saved' }); // killed while saving refs/vtm/attempts/<id>/work
+    expect((await run('NSAVE--T01', options, { attempt: first })).claimLost).toBe(true);
+    const lock = path.join(repo.root, '.git/refs/vtm/attempts/NSAVE--T01/work.lock');
+    fs.writeFileSync(lock, '');
+    const r = await run('NSAVE--T01', options, { attempt: memoryAttempt({ from: first.progress() }) });
+    expect(r.outcome).toMatchObject({ status: 'completed', files_modified: ['src/a.js', 'tests/a.test.js'] });
+    expect(fs.existsSync(lock)).toBe(false);
+    expect(agentStarts()).toEqual(['NSAVE--T01']);
+  }, 30_000);
+
+  it("a task re-run after it ended blocked owns the files its earlier attempt left in its scope (same content: not no_changes)", async () => {
+    const first = await run('AGAIN--T01', buildOptions({ '*': { outOfScope: 'other/x.js' } }, { isolation: 'none' }));
+    expect(first.outcome).toMatchObject({ status: 'blocked' });
+    expect(repo.git(['status', '--porcelain', '--untracked-files=all']).split('\n')).toEqual(expect.arrayContaining(['?? src/a.js', '?? tests/a.test.js']));
+    // The agent, run again, writes exactly what it wrote the first time (and no longer the out-of-scope file).
+    const lines: string[] = [];
+    const again = await run('AGAIN--T01', buildOptions({}, { isolation: 'none' }), { extra: { log: (l: string) => lines.push(l) } });
+    expect(again.outcome).toMatchObject({ status: 'completed', files_modified: ['src/a.js', 'tests/a.test.js'] });
+    expect(lines.some((l) => /2 paths of the task's own scope already changed/.test(l))).toBe(true);
+    // The earlier attempt's out-of-scope file is not the task's: it stays out of the commit, in the checkout.
+    expect(filesOnMain()).not.toContain('other/x.js');
+    expect(repo.git(['status', '--porcelain', '--untracked-files=all'])).toContain('?? other/x.js');
+  }, 30_000);
 
   it('attributes by content at start and by ownership (pure)', () => {
     const start = { 'NOTES.md': 'h1', 'src/left.js': 'h2' };

@@ -7,8 +7,10 @@
 import { accessSync, appendFileSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunContext } from './context';
-import { getCurrentBranch, isWorkingTreeClean } from '../workspace/git';
-import { buildGitBlockers, listContextFiles as listFiles } from '../workspace/preflight';
+import { getCurrentBranch, isWorkingTreeClean, summarisePaths } from '../workspace/git';
+import { attributeLeftovers, buildGitBlockers, listContextFiles as listFiles, type UnfinishedTask } from '../workspace/preflight';
+import { openTaskStore, TASK_STORE_DB } from '../state/task-store';
+import type { TaskRecord } from '../state/task-record';
 import { createSqliteLock } from '../workspace/sqlite-lock';
 import { recoverInterruptedMerge } from '../workspace/merge-journal';
 import { err, ok, type Result } from '../manifest/problems';
@@ -46,8 +48,20 @@ export async function getIntegrationBranch(ctx: RunContext): Promise<Result<stri
   return ok(branch.value);
 }
 
-/** Check the main checkout once per run id; later calls of the same run (other executors) reuse the verdict. */
-export async function checkRunPreconditions({ ctx, runId }: { ctx: RunContext; runId: string }): Promise<Result<void, string>> {
+/**
+ * Check the main checkout once per run id; later calls of the same run (other executors) reuse the verdict.
+ * `loadTasks` gives the manifests' tasks when `ctx` has not read them (the preTasksExecution hook); only isolation
+ * "none" with uncommitted paths needs them.
+ */
+export async function checkRunPreconditions({
+  ctx,
+  runId,
+  loadTasks = async () => ok(new Map([...ctx.tasks].map(([id, e]) => [id, e.task]))),
+}: {
+  ctx: RunContext;
+  runId: string;
+  loadTasks?: () => Promise<Result<ReadonlyMap<string, Task>, string>>;
+}): Promise<Result<void, string>> {
   const marker = join(ctx.workspaceRoot, RUNS_DIR, runId, 'preconditions.ok');
   if (existsSync(marker)) return ok(undefined);
   const lock = createSqliteLock({ file: join(ctx.workspaceRoot, '.vtm', 'locks.db') });
@@ -64,12 +78,55 @@ export async function checkRunPreconditions({ ctx, runId }: { ctx: RunContext; r
       if (!b.ok) return err(`nx-vtm: cannot read the current git branch: ${b.error.message}`);
       branch = b.value;
     }
-    const blockers = buildGitBlockers({ branch, dirtyPaths: state.value.dirtyPaths, allowedBranches: ctx.options.allowedBranches });
+    let dirtyPaths = state.value.dirtyPaths;
+    if (ctx.options.isolation === 'none' && dirtyPaths.length > 0) {
+      const left = await findSharedLeftovers({ ctx, dirtyPaths, loadTasks });
+      if (!left.ok) return left;
+      for (const [taskId, paths] of left.value.byTask) {
+        process.stdout.write(`nx-vtm: ${summarisePaths(paths)} in the checkout ${paths.length === 1 ? 'is' : 'are'} the unfinished work of ${taskId} (started earlier, not completed); kept for it\n`);
+      }
+      dirtyPaths = left.value.unexplained;
+    }
+    const blockers = buildGitBlockers({ branch, dirtyPaths, allowedBranches: ctx.options.allowedBranches });
     if (blockers.length > 0) return err(blockers.map((b) => b.message).join('\n'));
     mkdirSync(join(ctx.workspaceRoot, RUNS_DIR, runId), { recursive: true });
     writeFileSync(marker, `${new Date().toISOString()}\n`);
     return ok(undefined);
   });
+}
+
+/**
+ * isolation "none": the uncommitted paths that tasks nx-vtm started and did not complete left in the shared checkout
+ * (see attributeLeftovers): tasks in progress (claimed by this or a killed run), released from a dead owner
+ * (`owner_lost`), or blocked. Completed, abandoned and never-started tasks have no leftovers.
+ */
+async function findSharedLeftovers({
+  ctx,
+  dirtyPaths,
+  loadTasks,
+}: {
+  ctx: RunContext;
+  dirtyPaths: readonly string[];
+  loadTasks: () => Promise<Result<ReadonlyMap<string, Task>, string>>;
+}): Promise<Result<ReturnType<typeof attributeLeftovers>, string>> {
+  const { stateFile, coordinator } = ctx.options;
+  if (coordinator.type === 'sqlite' && !existsSync(join(ctx.workspaceRoot, TASK_STORE_DB))) return ok({ byTask: new Map(), unexplained: [...dirtyPaths] });
+  const store = openTaskStore({ workspaceRoot: ctx.workspaceRoot, stateFile, coordinator });
+  let records: TaskRecord[];
+  try {
+    records = store.listTasks().filter((r) => r.status === 'in-progress' || r.status === 'blocked' || (r.status === 'pending' && r.reason === 'owner_lost'));
+  } finally {
+    store.close();
+  }
+  if (records.length === 0) return ok({ byTask: new Map(), unexplained: [...dirtyPaths] });
+  const tasks = await loadTasks();
+  if (!tasks.ok) return tasks;
+  const unfinished: UnfinishedTask[] = records.map((r) => {
+    const task = tasks.value.get(r.taskId);
+    const recorded = r.status === 'blocked' && Array.isArray(r.outcome.files_modified) ? (r.outcome.files_modified as string[]) : [];
+    return { taskId: r.taskId, own: task ? [...task.file_scope, ...task.test_verification] : [], recorded };
+  });
+  return ok(attributeLeftovers({ dirtyPaths, unfinished }));
 }
 
 /**

@@ -26,6 +26,7 @@ import { resolveAgentConfig } from '../agents/routing';
 import { isPathInScope } from '../manifest/paths';
 import { buildTaskCommitMessage } from '../workspace/integrate';
 import { getHeadSha, getStatusWithHead, gitOk, isRuntimePath } from '../workspace/git';
+import { beginMergeJournal, endMergeJournal, recoverInterruptedMerge } from '../workspace/merge-journal';
 import { commitPaths, replayPathsOnto, saveRef } from '../workspace/work-commit';
 import type { VerificationResult } from '../workspace/verify';
 import { failpoint } from './failpoint';
@@ -135,21 +136,39 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
   if (done < stageIndex('agent')) {
     rmSync(paths.dir, { recursive: true, force: true });
     mkdirSync(paths.dir, { recursive: true });
-    // 1. The snapshot the task's changes are told apart by.
-    const snap = await takeSnapshot(root, ignore);
-    if (!snap.ok) return { outcome: blocked('git_failed', snap.error, { result_dir: resultDir }), summary: snap.error };
-    if (snap.value.oid === null) {
-      const message = `Task ${id}: the shared checkout's HEAD (${snap.value.branch ?? 'detached'}) has no commit yet; commit once, then re-run ${id}`;
-      return { outcome: blocked('git_failed', message, { result_dir: resultDir }), summary: message };
+    // 1. The snapshot the task's changes are told apart by. An attempt whose agent a kill cut short keeps the
+    // snapshot of its start: what that agent already wrote is this task's work. A new snapshot would count it as
+    // already there, and an agent run again that writes the same content would have "changed no file" (no_changes).
+    if (done >= stageIndex('worktree') && typeof data.baseSha === 'string' && data.snapshot && typeof data.snapshot === 'object') {
+      log(`the agent of the interrupted attempt did not finish: running it again, against the snapshot taken when the attempt started (${data.baseSha.slice(0, 8)})`);
+    } else {
+      const snap = await takeSnapshot(root, ignore);
+      if (!snap.ok) return { outcome: blocked('git_failed', snap.error, { result_dir: resultDir }), summary: snap.error };
+      if (snap.value.oid === null) {
+        const message = `Task ${id}: the shared checkout's HEAD (${snap.value.branch ?? 'detached'}) has no commit yet; commit once, then re-run ${id}`;
+        return { outcome: blocked('git_failed', message, { result_dir: resultDir }), summary: message };
+      }
+      // Paths of the task's own scope already changed now are its own earlier work (an attempt that ended blocked and
+      // left its files; the run's precondition let them through as this task's, and no task beside it shares its
+      // scope): counted from HEAD, not from now. Otherwise an agent run again that finds its work done and writes
+      // the same content "changed no file".
+      const snapshot: Snapshot = {};
+      const earlier: string[] = [];
+      for (const [p, h] of Object.entries(snap.value.snapshot)) {
+        if (isPathInScope(p, own)) earlier.push(p);
+        else snapshot[p] = h;
+      }
+      if (earlier.length > 0) log(`${earlier.length} path${earlier.length === 1 ? '' : 's'} of the task's own scope already changed in the checkout (an earlier attempt's work), counted as the task's: ${earlier.slice(0, 5).join(', ')}${earlier.length > 5 ? ', ...' : ''}`);
+      if (!advance('worktree', { cwd: root, baseSha: snap.value.oid, snapshot, startedAt: Date.now() })) return lostClaim(id, 'worktree');
     }
-    if (!advance('worktree', { cwd: root, baseSha: snap.value.oid, snapshot: snap.value.snapshot, startedAt: Date.now() })) return lostClaim(id, 'worktree');
+    const start = { snapshot: data.snapshot as Snapshot };
 
     // 2. The agent, in the shared checkout.
     const agent = await runStageAgent({ input, config: resolved.value, cwd: root, dir: paths.dir });
     if (agent.status !== 'completed') {
       // What it left in the checkout is recorded, so the tasks running beside it do not take it for theirs.
       const now = await takeSnapshot(root, ignore);
-      const left = now.ok ? attributeChanges({ now: now.value.snapshot, start: snap.value.snapshot, own, ownedElsewhere: input.getPathsOwnedElsewhere?.(Number(data.startedAt)) ?? [], ignore }) : [];
+      const left = now.ok ? attributeChanges({ now: now.value.snapshot, start: start.snapshot, own, ownedElsewhere: input.getPathsOwnedElsewhere?.(Number(data.startedAt)) ?? [], ignore }) : [];
       return agentNotCompleted({ task, agent, extra: { result_dir: resultDir, worktree: null, files_modified: left } });
     }
     if (!advance('agent', { agent })) return lostClaim(id, 'agent');
@@ -286,6 +305,10 @@ async function integrateShared({
   holds: () => boolean;
 }): Promise<SharedIntegration> {
   if (!holds()) return { ok: false, reason: 'claim_lost', message: `Task ${id}: claim lost` };
+  // A run killed while it moved the branch or reset the index (below) left `refs/heads/<branch>.lock` or
+  // `.git/index.lock`: every later commit, ours and the user's, failed on it. The journal says it was ours.
+  const recovered = await recoverInterruptedMerge({ repoRoot: root });
+  if (recovered) process.stdout.write(`nx-vtm: ${recovered}\n`);
   const tip = await getHeadSha({ cwd: root, ref: `refs/heads/${integrationBranch}` });
   if (!tip.ok) return { ok: false, reason: 'git_failed', message: tip.error.message };
   // No path: nothing goes onto the branch (so no earlier run can have put a commit of it there either).
@@ -293,7 +316,7 @@ async function integrateShared({
   // Already on the branch (a crash after the commit, before the state write): recognised by its trailer.
   const found = await gitOk({ cwd: root, args: ['rev-list', '-n', '1', '--fixed-strings', `--grep=VTM-Task: ${id}`, `${baseSha}..${tip.value}`] });
   if (found.ok && found.value.trim()) {
-    await gitOk({ cwd: root, args: ['reset', '-q', '--', ...paths.map((p) => `:(literal)${p}`)] });
+    await journaled(() => gitOk({ cwd: root, args: ['reset', '-q', '--', ...paths.map((p) => `:(literal)${p}`)] }));
     return { ok: true, sha: found.value.trim() };
   }
   const message = await gitOk({ cwd: root, args: ['log', '-1', '--format=%B', sha] });
@@ -308,9 +331,22 @@ async function integrateShared({
       message: `Task ${id}: ${c.length} of its files changed on ${integrationBranch} since the task started (${c.slice(0, 5).join(', ')}); its work is kept as refs/vtm/attempts/${id}/work (${sha.slice(0, 8)}); merge it by hand or re-run ${id}`,
     };
   }
-  const moved = await gitOk({ cwd: root, args: ['update-ref', '-m', `nx-vtm: ${id}`, `refs/heads/${integrationBranch}`, replayed.value.sha, tip.value] });
-  if (!moved.ok) return { ok: false, reason: 'git_failed', message: `Task ${id}: ${integrationBranch} moved while committing (${moved.error.message}); re-run ${id}` };
-  // The shared index follows the new commit for the task's paths only (other tasks' staged changes stay as they are).
-  await gitOk({ cwd: root, args: ['reset', '-q', '--', ...paths.map((p) => `:(literal)${p}`)] });
-  return { ok: true, sha: replayed.value.sha };
+  const next = replayed.value.sha;
+  return journaled(async () => {
+    const moved = await gitOk({ cwd: root, args: ['update-ref', '-m', `nx-vtm: ${id}`, `refs/heads/${integrationBranch}`, next, tip.value] });
+    if (!moved.ok) return { ok: false, reason: 'git_failed', message: `Task ${id}: ${integrationBranch} moved while committing (${moved.error.message}); re-run ${id}` };
+    // The shared index follows the new commit for the task's paths only (other tasks' staged changes stay as they are).
+    await gitOk({ cwd: root, args: ['reset', '-q', '--', ...paths.map((p) => `:(literal)${p}`)] });
+    return { ok: true, sha: next };
+  });
+
+  /** Runs the git writes to the shared checkout's refs and index inside a merge-journal entry (see merge-journal.ts). */
+  async function journaled<T>(write: () => Promise<T>): Promise<T> {
+    beginMergeJournal({ repoRoot: root, taskId: id, branch: integrationBranch, sha });
+    try {
+      return await write();
+    } finally {
+      endMergeJournal({ repoRoot: root });
+    }
+  }
 }

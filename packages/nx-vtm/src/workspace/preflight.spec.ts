@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  attributeLeftovers,
   buildGitBlockers,
   buildTaskBlockers,
   listContextFiles,
@@ -69,6 +70,20 @@ describe('buildGitBlockers (pure)', () => {
     expect(b[1].message).toBe('BLOCKED::NOT-ON-MAIN-BRANCH: the checkout is on branch feat/x; check out main or master before starting tasks');
     expect(buildGitBlockers({ branch: null, dirtyPaths: [], allowedBranches: ['main'] })[0].message).toMatch(/detached HEAD/);
     expect(buildGitBlockers({ branch: 'main', dirtyPaths: [], allowedBranches: ['main'] })).toEqual([]);
+  });
+});
+
+describe('attributeLeftovers (pure)', () => {
+  it("gives each uncommitted path to the unfinished task whose scope or record holds it; the rest are the user's", () => {
+    const unfinished = [
+      { taskId: 'A--T01', own: ['src/a/', 'test/a.test.js'], recorded: [] },
+      { taskId: 'B--T01', own: ['src/b.js'], recorded: ['docs/b-notes.md'] },
+    ];
+    const r = attributeLeftovers({ dirtyPaths: ['NOTES.md', 'docs/b-notes.md', 'src/a/x.js', 'src/ab.js', 'src/b.js', 'test/a.test.js', 'src/new/'], unfinished });
+    expect(Object.fromEntries(r.byTask)).toEqual({ 'A--T01': ['src/a/x.js', 'test/a.test.js'], 'B--T01': ['docs/b-notes.md', 'src/b.js'] });
+    // A prefix is not a scope ("src/a/" does not hold "src/ab.js"); an untracked directory nobody owns stays the user's.
+    expect(r.unexplained).toEqual(['NOTES.md', 'src/ab.js', 'src/new/']);
+    expect(attributeLeftovers({ dirtyPaths: ['src/a/x.js'], unfinished: [] })).toEqual({ byTask: new Map(), unexplained: ['src/a/x.js'] });
   });
 });
 

@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isNamedDocReference } from '../manifest/paths';
+import { isNamedDocReference, isPathInScope } from '../manifest/paths';
 import { ok, type Result } from '../manifest/problems';
 import { DOC_FIELDS, type Task } from '../manifest/schema';
 import { getCurrentBranch, isWorkingTreeClean, summarisePaths, type GitError } from './git';
@@ -118,6 +118,37 @@ export function buildGitBlockers({
     });
   }
   return blockers;
+}
+
+/** A task nx-vtm started and did not complete, as far as its leftovers in a shared checkout go. */
+export interface UnfinishedTask {
+  taskId: string;
+  /** Its own paths: `file_scope` and `test_verification` (what the shared-checkout attribution counts as its own). */
+  own: readonly string[];
+  /** The paths its outcome recorded as left behind (`files_modified` of a blocked task). */
+  recorded: readonly string[];
+}
+
+/**
+ * isolation "none": which uncommitted paths of the shared checkout are the work of tasks nx-vtm started and did not
+ * complete (an attempt interrupted by a kill, whose re-run continues it; a task that ended blocked), and which are
+ * nobody's but the user's. Without this, any kill of a run in this mode left the agents' files in the checkout and
+ * every later run refused with DIRTY-GIT-STATUS, so the interrupted tasks could never be resumed. Pure.
+ */
+export function attributeLeftovers({ dirtyPaths, unfinished }: { dirtyPaths: readonly string[]; unfinished: readonly UnfinishedTask[] }): {
+  byTask: Map<string, string[]>;
+  unexplained: string[];
+} {
+  const byTask = new Map<string, string[]>();
+  const unexplained: string[] = [];
+  for (const p of dirtyPaths) {
+    // An untracked directory can be reported as "dir/".
+    const bare = p.endsWith('/') ? p.slice(0, -1) : p;
+    const owner = unfinished.find((t) => t.recorded.includes(bare) || isPathInScope(bare, t.own));
+    if (owner === undefined) unexplained.push(p);
+    else byTask.set(owner.taskId, [...(byTask.get(owner.taskId) ?? []), bare]);
+  }
+  return { byTask, unexplained };
 }
 
 export interface TaskBlockerInputs {

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { err, ok, type Result } from '../manifest/problems';
 import { gitOk, type GitError } from './git';
 import { getIdentityEnv } from './identity';
+import { isFileOpenByAnyProcess } from './merge-journal';
 
 /** A private index file in the repository's (worktree's) git dir, removed by `dispose`. */
 async function createPrivateIndex(cwd: string): Promise<Result<{ env: Record<string, string>; dispose: () => void }, GitError>> {
@@ -141,8 +142,31 @@ export async function replayPathsOnto({
   return commit.ok ? ok({ sha: commit.value }) : commit;
 }
 
-/** Points `ref` at `sha` (creating it). */
+/**
+ * Points `ref` at `sha` (creating it). `ref` must be one only the caller writes (a task's own attempt ref, under its
+ * claim): a lock on it that no running process holds open was left by a git killed while updating it (a run killed
+ * at that instant), and without removing it the task's re-run failed `commit_failed` on every attempt ("cannot lock
+ * ref ... File exists"). Such a lock is removed and the update tried once more; found from git's own message, so the
+ * common path costs no extra process.
+ */
 export async function saveRef({ cwd, ref, sha }: { cwd: string; ref: string; sha: string }): Promise<Result<void, GitError>> {
   const r = await gitOk({ cwd, args: ['update-ref', ref, sha] });
-  return r.ok ? ok(undefined) : err(r.error);
+  if (r.ok) return ok(undefined);
+  const lock = staleOwnRefLock(r.error.stderr, ref);
+  if (lock === undefined) return err(r.error);
+  fs.rmSync(lock, { force: true });
+  const again = await gitOk({ cwd, args: ['update-ref', ref, sha] });
+  return again.ok ? ok(undefined) : err(again.error);
+}
+
+/**
+ * The lock file git's "Unable to create '<path>.lock': File exists" names, when it is `ref`'s own lock and no running
+ * process holds it open; otherwise undefined (another lock, or one in use: leave it alone).
+ */
+export function staleOwnRefLock(stderr: string, ref: string): string | undefined {
+  const named = /Unable to create '([^']+\.lock)': File exists/.exec(stderr)?.[1];
+  if (named === undefined) return undefined;
+  const expected = `${ref}.lock`.split('/').join(path.sep);
+  if (!path.normalize(named).endsWith(`${path.sep}${expected}`)) return undefined;
+  return fs.existsSync(named) && !isFileOpenByAnyProcess(named) ? named : undefined;
 }
