@@ -14,6 +14,7 @@
  *
  *   npm run bench:kill -- --rounds 25 --kills 2
  *   npm run bench:kill -- --isolation none   (the agents share the user's checkout; commits replayed onto main)
+ *   --window-ms N: random kills land within N ms of the executor's start (default 4000)
  */
 const { spawn } = require('node:child_process');
 const path = require('node:path');
@@ -21,6 +22,8 @@ const path = require('node:path');
 const arg = (name, dflt) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : dflt);
 const rounds = arg('--rounds', 25);
 const killsPerRound = arg('--kills', 2);
+// Random kills land up to this long after the run's executor started (a shorter run needs a shorter window).
+const killWindowMs = arg('--window-ms', 4000);
 const isolation = process.argv.includes('--isolation') ? process.argv[process.argv.indexOf('--isolation') + 1] : 'worktree';
 if (!['worktree', 'none'].includes(isolation)) throw new Error(`--isolation: "worktree" or "none", not ${JSON.stringify(isolation)}`);
 require('../lib/pack-plugin').packPlugin('kill-pack');
@@ -112,7 +115,7 @@ const treeOf = (ws) => ws.git(['rev-parse', 'main^{tree}']);
         pointCursor++;
         r = await runNx(ws, { failpoint: `${point}@${id}` });
       } else {
-        r = await runNx(ws, { killAfterMs: Math.random() * 4000 });
+        r = await runNx(ws, { killAfterMs: Math.random() * killWindowMs });
       }
       if (r.killedAt !== undefined) {
         kills.push({ at: r.killedAt, what: atPoint ? r.hit : 'random' });

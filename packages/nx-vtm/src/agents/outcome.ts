@@ -83,6 +83,8 @@ export interface AgentOutcome {
   adapter?: string;
   /** Set when the configured agent was unavailable and `fallback` ran instead. */
   fallbackUsed?: boolean;
+  /** Processes the agent left running outside its process group, killed when it ended (process-runner.ts). */
+  escapedKilled?: number;
 }
 
 /** How the agent process ended, as the process runner saw it. Input of every parser's `finish`. */

@@ -2,7 +2,18 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LineSplitter, getLiveProcessGroups, isGroupAlive, runProcess, type RunProcessOptions } from './process-runner';
+import {
+  LineSplitter,
+  agentProcessTag,
+  findTaggedProcesses,
+  getLiveProcessGroups,
+  isGroupAlive,
+  killTaggedProcesses,
+  PROCESS_TAG_ENV,
+  readForkCount,
+  runProcess,
+  type RunProcessOptions,
+} from './process-runner';
 
 const node = process.execPath;
 let dir: string;
@@ -171,6 +182,49 @@ describe('runProcess', () => {
     const grandchild = Number(r.stdoutTail.trim());
     expect(grandchild).toBeGreaterThan(0);
     expect(isRunning(grandchild)).toBe(false);
+  });
+
+  it('kills a process that left the group (setsid) once the run ends, found by the tag it inherited (Linux)', async () => {
+    // The leader starts a daemon in a new session, prints its pid and exits at once: the group is empty, the daemon
+    // lives on, ready to rewrite files at any time.
+    const r = await run(withGrandchild('process.exit(0);', "{ stdio: 'ignore', detached: true }"), { killGraceMs: 300 });
+    const escaped = Number(r.stdoutTail.trim());
+    expect(escaped).toBeGreaterThan(0);
+    expect(r).toMatchObject({ exitCode: 0, escapedKilled: 1 });
+    expect(isRunning(escaped)).toBe(false);
+    // An ordinary run kills nothing.
+    expect((await run('console.log(1)')).escapedKilled).toBeUndefined();
+  });
+
+  it("finds a dead run's processes by their tag prefix (a re-run killing what a killed run's agent left)", async () => {
+    const prefix = agentProcessTag('TAG--T01', 'run-x');
+    const orphan = spawn(node, ['-e', 'setInterval(() => {}, 1000)'], { env: { ...process.env, [PROCESS_TAG_ENV]: `${prefix}123-1-abc` }, detached: true, stdio: 'ignore' });
+    const other = spawn(node, ['-e', 'setInterval(() => {}, 1000)'], { env: { ...process.env, [PROCESS_TAG_ENV]: `${agentProcessTag('TAG--T01', 'run-y')}123-1-abc` }, detached: true, stdio: 'ignore' });
+    try {
+      await new Promise((res) => setTimeout(res, 200));
+      expect(findTaggedProcesses(prefix, { prefix: true })).toEqual([orphan.pid]);
+      expect(findTaggedProcesses(prefix)).toEqual([]); // not a whole tag
+      expect(killTaggedProcesses(prefix, { prefix: true })).toEqual([orphan.pid]);
+      for (let i = 0; i < 100 && isRunning(orphan.pid!); i++) await new Promise((res) => setTimeout(res, 20)); // dies a moment later
+      expect(isRunning(orphan.pid!)).toBe(false);
+      expect(isRunning(other.pid!)).toBe(true);
+    } finally {
+      for (const c of [orphan, other]) c.kill('SIGKILL');
+    }
+  });
+
+  it('reads only the processes created after the leader, unless so many were created that the pids may have wrapped', async () => {
+    const tag = `${agentProcessTag('WRAP--T01', 'run-z')}1-1-x`;
+    const older = spawn(node, ['-e', 'setInterval(() => {}, 1000)'], { env: { ...process.env, [PROCESS_TAG_ENV]: tag }, detached: true, stdio: 'ignore' });
+    const leader = spawn(node, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
+    try {
+      await new Promise((res) => setTimeout(res, 200));
+      expect(findTaggedProcesses(tag, { startedAfter: { pid: leader.pid!, forksBefore: readForkCount() } })).toEqual([]);
+      // A billion forks since: the pid range cannot be trusted, every process is read.
+      expect(findTaggedProcesses(tag, { startedAfter: { pid: leader.pid!, forksBefore: (readForkCount() ?? 0) - 1e9 } })).toEqual([older.pid]);
+    } finally {
+      for (const c of [older, leader]) c.kill('SIGKILL');
+    }
   });
 
   it('kills the group when the caller aborts', async () => {

@@ -8,6 +8,12 @@
  *   agent, so `installSignalCleanup` kills the groups when this process is told to stop.
  * - When `runProcess` resolves, no process of the group is alive: leftovers of an agent that exited (a background
  *   server holding stdout open) are killed too, so a finished task never leaves work running behind it.
+ * - Nor any process that left the group (`setsid`, Node's `detached: true`, a daemonising tool): every process
+ *   started here carries `NX_VTM_PROCESS_TAG=<unique value>` in its environment, which its descendants inherit
+ *   wherever they go, and on Linux the ones still running when the run ends are found by it in /proc/<pid>/environ
+ *   and killed. Left alive, a process an agent left behind could rewrite the task's files after they were saved
+ *   and while its tests ran, so the verdict would be about other content than the commit (adversarial agents do
+ *   exactly this). Only a process that also drops its environment escapes this.
  * - Bounded memory: callers get lines as they arrive and the last `tailChars` of each stream; the full output goes
  *   to the transcript file only.
  * - Expected failures are results: a missing binary is `spawnError: { code: 'ENOENT' }`, not an exception.
@@ -46,7 +52,16 @@ export interface RunProcessOptions {
   signal?: AbortSignal;
   /** Called once the child has started, with its pid (= its process group id), e.g. to record it for reclaim. */
   onSpawn?: (pid: number) => void;
+  /**
+   * The start of this run's process tag (see the module comment), e.g. `agentProcessTag(taskId, runId)`: a later
+   * process can then find the run's processes by it (`killTaggedProcesses(prefix, { prefix: true })`) after this one
+   * died. A unique suffix is added.
+   */
+  tagPrefix?: string;
 }
+
+/** The tag prefix of a task's agent processes in a run: how a re-run finds what a killed run's agent left running. */
+export const agentProcessTag = (taskId: string, runId: string): string => `agent/${taskId}/${runId}/`;
 
 export interface ProcessResult {
   /** Exit code, or null when the process was killed by a signal or never started. */
@@ -66,6 +81,8 @@ export interface ProcessResult {
   spawnError?: { code: string; message: string };
   /** Processes of the group were still alive after the leader exited, and were killed. */
   leftoversKilled?: boolean;
+  /** How many processes that had left the group (found by their tag, Linux) were still running, and were killed. */
+  escapedKilled?: number;
   /** Writing the transcript failed (the run itself is unaffected). */
   transcriptError?: string;
 }
@@ -78,6 +95,12 @@ const CLOSE_FALLBACK_MS = 2000;
 
 /** Process groups started here and not yet confirmed dead; killed by `installSignalCleanup` and on exit. */
 const liveGroups = new Set<number>();
+/** The tags of the runs not yet finished: their escaped processes are killed on exit too. */
+const liveTags = new Set<string>();
+
+/** The environment variable that marks every process started here and all its descendants (see the module comment). */
+export const PROCESS_TAG_ENV = 'NX_VTM_PROCESS_TAG';
+let tagCounter = 0;
 let shuttingDown = false;
 
 /** Start a process and wait until it and its whole process group are gone. Never throws for expected failures. */
@@ -98,6 +121,7 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
     maxLineChars = DEFAULT_MAX_LINE_CHARS,
     signal,
     onSpawn,
+    tagPrefix = '',
   } = options;
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
@@ -122,6 +146,8 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
     });
   }
 
+  const tag = `${tagPrefix}${process.pid}-${++tagCounter}-${Math.random().toString(36).slice(2, 10)}`;
+  const forksBefore = readForkCount();
   return new Promise<ProcessResult>((resolve, reject) => {
     let child: ChildProcess;
     try {
@@ -130,7 +156,7 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
         // PWD as a shell would set it: inherited, it names the parent's directory (the workspace root, not the task's
         // worktree), and opencode 1.18 takes PWD as its project folder, working on (and rejecting writes outside) the
         // wrong checkout.
-        env: { ...env, PWD: cwd },
+        env: { ...env, PWD: cwd, [PROCESS_TAG_ENV]: tag },
         shell: false,
         detached: true,
         windowsHide: true,
@@ -150,6 +176,7 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
     }
     const pid = child.pid;
     if (pid !== undefined) liveGroups.add(pid);
+    liveTags.add(tag);
 
     let exitCode: number | null = null;
     let exitSignal: NodeJS.Signals | null = null;
@@ -284,6 +311,10 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
         await waitForGroupDeath(pid, killGraceMs + CLOSE_FALLBACK_MS);
         liveGroups.delete(pid);
       }
+      // Every descendant was created after the leader.
+      const escaped = pid === undefined ? [] : killTaggedProcesses(tag, { startedAfter: { pid, forksBefore } });
+      if (escaped.length > 0) await waitForDeath(escaped, killGraceMs);
+      liveTags.delete(tag);
       for (const t of timers) clearTimeout(t);
       signal?.removeEventListener('abort', onAbort);
       shutdownListeners.delete(shutdownListener);
@@ -307,10 +338,122 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
       };
       if (spawnError) result.spawnError = spawnError;
       if (leftoversKilled) result.leftoversKilled = true;
+      if (escaped.length > 0) result.escapedKilled = escaped.length;
       if (transcriptError) result.transcriptError = transcriptError;
       resolve(result);
     }
   });
+}
+
+/**
+ * Linux: the running processes (zombies aside) whose environment holds `NX_VTM_PROCESS_TAG=<tag>`; [] elsewhere or
+ * when /proc cannot be read. Processes of other users cannot be read, and are not ours.
+ */
+export function findTaggedProcesses(
+  tag: string,
+  { prefix = false, startedAfter }: { prefix?: boolean; startedAfter?: { pid: number; forksBefore: number | undefined } } = {},
+): number[] {
+  if (process.platform !== 'linux') return [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const forksNow = startedAfter?.forksBefore === undefined ? undefined : readForkCount();
+  const isCandidate =
+    startedAfter === undefined ? () => true : createdSince(startedAfter.pid, forksNow === undefined ? undefined : forksNow - (startedAfter.forksBefore as number));
+  const needle = Buffer.from(`${PROCESS_TAG_ENV}=${tag}${prefix ? '' : '\0'}`);
+  const found: number[] = [];
+  for (const entry of entries) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    const pid = Number(entry);
+    if (pid === process.pid || !isCandidate(pid)) continue;
+    let environ: Buffer;
+    try {
+      environ = readFileSync(`/proc/${entry}/environ`);
+    } catch {
+      continue; // exited while we looked, or another user's
+    }
+    // A whole entry (at the start or after a NUL), not the tail of another variable's value. A zombie's reads empty.
+    for (let at = environ.indexOf(needle); at !== -1; at = environ.indexOf(needle, at + 1)) {
+      if (at === 0 || environ[at - 1] === 0) {
+        found.push(pid);
+        break;
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * Linux hands out pids in increasing order, wrapping at pid_max: the processes created after `pid` have pids in the
+ * circular range (pid, last], `last` being the newest pid (/proc/loadavg's last field). Reading the environment of
+ * only those keeps the search at tens of processes instead of every process of the machine (2.4 ms per search with
+ * 75 processes when reading all, 0.13 ms this way). That holds while fewer processes than pid_max were created since
+ * (`forksSince`, from the kernel's fork counter): an agent that forks that many times to wrap the pids around gets the
+ * full search. Unreadable: every pid is a candidate.
+ */
+function createdSince(pid: number, forksSince?: number): (candidate: number) => boolean {
+  let last: number;
+  try {
+    last = Number(readFileSync('/proc/loadavg', 'utf8').trim().split(' ').pop());
+    if (forksSince === undefined || forksSince >= Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) / 2) return () => true;
+  } catch {
+    return () => true;
+  }
+  if (!Number.isInteger(last) || last <= 0) return () => true;
+  return last >= pid ? (c) => c > pid && c <= last : (c) => c > pid || c <= last;
+}
+
+/** Linux: how many processes were created since boot (`processes` in /proc/stat); undefined when unreadable. */
+export function readForkCount(): number | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    const m = /^processes (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * SIGKILLs every process still carrying `tag` (or, with `prefix`, a tag starting with it); they may have started
+ * others meanwhile, hence a few passes. Returns the pids killed (each once: a killed process can still be listed until
+ * it is gone).
+ */
+export function killTaggedProcesses(tag: string, options: Parameters<typeof findTaggedProcesses>[1] = {}): number[] {
+  const killed = new Set<number>();
+  for (let pass = 0; pass < 3; pass++) {
+    const pids = findTaggedProcesses(tag, options).filter((pid) => !killed.has(pid));
+    if (pids.length === 0) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        killed.add(pid);
+      } catch {
+        // gone already
+      }
+    }
+  }
+  return [...killed];
+}
+
+/** Whether `pid` is a process that still runs (a zombie does not: it can do nothing more). Linux; elsewhere false. */
+function isProcessRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** Waits (at most `maxMs`) until none of `pids` runs: a SIGKILLed process dies a moment after the signal is sent. */
+async function waitForDeath(pids: readonly number[], maxMs: number): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  while (pids.some(isProcessRunning) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
 /** Send a signal to a whole process group; a group that is already gone is not an error. */
@@ -400,6 +543,7 @@ export function installSignalCleanup({
   }
   const onExit = () => {
     for (const pgid of liveGroups) killGroup(pgid, 'SIGKILL');
+    for (const tag of liveTags) killTaggedProcesses(tag);
   };
   const handlers = signals.map((sig) => {
     const handler = () => void onSignal(sig);

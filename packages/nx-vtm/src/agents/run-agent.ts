@@ -55,6 +55,8 @@ export interface RunAgentInput {
   signal?: AbortSignal;
   /** Called with the pid (= process group id) of each started agent, e.g. to record it for reclaim after a crash. */
   onSpawn?: (pid: number) => void;
+  /** The process tag prefix of the agent's processes (see process-runner.ts `agentProcessTag`). */
+  processTag?: string;
   /** Called for every output line of the agent, e.g. to show progress. */
   onOutputLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Set for a repair turn (see `RepairTurnInput`). */
@@ -263,6 +265,7 @@ async function attemptOnce(
     stderrFile: jsonl ? join(resultDir, `stderr${suffix}.log`) : undefined,
     signal: input.signal,
     onSpawn: input.onSpawn,
+    tagPrefix: input.processTag,
     onStdoutLine: (line) => {
       parser.push(line, 'stdout');
       input.onOutputLine?.(line, 'stdout');
@@ -297,6 +300,7 @@ async function attemptOnce(
     durationMs: r.durationMs,
     resultFileContent: await deps.readFile(resultFile),
   });
+  if (r.escapedKilled) outcome.escapedKilled = r.escapedKilled;
   if (r.aborted) {
     // Stopped on purpose (the caller aborted, or this process is shutting down): not the agent's failure, no retry.
     return { ...outcome, status: 'failed', reason: `${bin} was stopped before it finished (the run is stopping)`, transient: false };

@@ -97,6 +97,18 @@ describe('a verdict nobody can fool', () => {
     expect(repo.git(['show', `${ref}:src/a.js`])).toMatch(/MOVED--T01/);
   }, 30_000);
 
+  it('kills what the agent left running outside its process group before its work is saved and tested', async () => {
+    // A daemon (setsid) the agent leaves behind, due to write a file 1.5 s later: by then the work would be saved
+    // and under test, and the verdict about other content than the commit.
+    const proof = path.join(repo.root, '.vtm', 'written-by-leftover');
+    const lines: string[] = [];
+    const r = await run('LINGER--T01', buildOptions({ '*': { lingerWrite: { path: proof, afterMs: 1500 } } }), { extra: { log: (l: string) => lines.push(l) } });
+    expect(r.outcome).toMatchObject({ status: 'completed' });
+    expect(lines).toContain("killed 1 process the agent left running outside its process group (they could change the task's files after its work is saved)");
+    await new Promise((res) => setTimeout(res, 2000));
+    expect(fs.existsSync(proof)).toBe(false);
+  }, 30_000);
+
   it('a lost claim stops before the merge: nothing reaches main and nothing is recorded', async () => {
     const before = repo.git(['rev-parse', 'main']);
     const attempt = memoryAttempt({ loseAt: 'verified' });

@@ -27,7 +27,7 @@ import { resolveAgentConfig } from '../agents/routing';
 import { runAgent, type RepairTurnInput } from '../agents/run-agent';
 import { isRepairable, trimEvidence, type RepairEvidence, type RepairKind } from '../agents/repair-prompt';
 import { getIdentityEnv } from '../workspace/identity';
-import { runProcess } from '../agents/process-runner';
+import { agentProcessTag, runProcess } from '../agents/process-runner';
 import { createTaskWorktree, getTaskBranch, removeStaleLocksIn, removeTaskWorktree, type PrimedWorktree } from '../workspace/worktree';
 import { auditScope, buildTaskChanges, collectCommittedChanges, formatScopeViolation, type ScopeAudit } from '../workspace/audit';
 import { runVerification, type VerificationResult } from '../workspace/verify';
@@ -274,8 +274,10 @@ export async function runStageAgent({
     },
     repair,
     handoffs: input.getHandoffs?.(),
+    processTag: agentProcessTag(input.task.task_id, input.runId),
   });
   input.log(`agent ${agent.status}: ${agent.reason}`);
+  if (agent.escapedKilled) input.log(`killed ${agent.escapedKilled} process${agent.escapedKilled === 1 ? '' : 'es'} the agent left running outside its process group (they could change the task's files after its work is saved)`);
   return agent;
 }
 

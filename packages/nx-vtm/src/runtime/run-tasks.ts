@@ -26,7 +26,7 @@ import { buildFootprint } from '../scheduler/conflicts';
 import { decideAdmission } from '../scheduler/admission';
 import { streamScheduledTasks, type DriverPorts, type DriverTask, type RunControl, type TryStartOutcome } from '../scheduler/driver';
 import { RateLimitGate } from '../agents/rate-limit-gate';
-import { installSignalCleanup, killProcessGroup } from '../agents/process-runner';
+import { agentProcessTag, installSignalCleanup, killProcessGroup, killTaggedProcesses } from '../agents/process-runner';
 import { isSameProcess } from '../state/process-identity';
 
 /** The result of one task of the run, as an Nx batch executor reports it. */
@@ -318,6 +318,11 @@ async function* runWithStore({
         log(undefined, `nx-vtm: took over the stale claim of ${stale.taskId} (${stale.cause}; pid ${stale.owner.pid} on ${stale.owner.host})`);
         // The pid may have been reused since: kill only if it is still the very agent process the dead owner started.
         if (stale.onThisHost && stale.agent && isSameProcess(stale.agent)) killProcessGroup(stale.agent.pid, 'SIGKILL');
+        // And what that agent left running outside its group (setsid): found by its tag, however its pid was reused.
+        if (stale.onThisHost) {
+          const escaped = killTaggedProcesses(agentProcessTag(stale.taskId, stale.runId), { prefix: true }).length;
+          if (escaped > 0) log(stale.taskId, `killed ${escaped} process${escaped === 1 ? '' : 'es'} the interrupted attempt's agent left running`);
+        }
       }
       if (claim.kind === 'claimed') {
         claims.set(taskId, { token: claim.token, fence: claim.fence, previous: before });
