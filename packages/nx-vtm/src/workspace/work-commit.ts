@@ -20,8 +20,40 @@ import { isFileOpenByAnyProcess } from './merge-journal';
 async function createPrivateIndex(cwd: string): Promise<Result<{ env: Record<string, string>; dispose: () => void }, GitError>> {
   const gitDir = await gitOk({ cwd, args: ['rev-parse', '--absolute-git-dir'] });
   if (!gitDir.ok) return gitDir;
+  removeDeadPrivateIndexes(gitDir.value.trim());
   const file = path.join(gitDir.value.trim(), `vtm-index-${process.pid}-${randomBytes(4).toString('hex')}`);
   return ok({ env: { GIT_INDEX_FILE: file }, dispose: () => fs.rmSync(file, { force: true }) });
+}
+
+/**
+ * Private index files (and their `.lock`s) of processes that no longer run: a process killed between creating one
+ * and `dispose` left it in the git dir, where it stays (as large as the repository's index) until removed. Files of a
+ * running process, or of a pid now reused by another process, are left alone.
+ */
+export function removeDeadPrivateIndexes(gitDir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(gitDir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = /^vtm-index-(\d+)-[0-9a-f]+(\.lock)?$/.exec(name);
+    if (!m || Number(m[1]) === process.pid || isPidAlive(Number(m[1]))) continue;
+    fs.rmSync(path.join(gitDir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+function isPidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, another user's
+  }
 }
 
 /**
