@@ -252,6 +252,17 @@ describe('isolation "none"', () => {
     expect(repo.git(['status', '--porcelain', '--untracked-files=all'])).toContain('?? other/x.js');
   }, 30_000);
 
+  it("a fresh attempt does not take another blocked task's leftovers inside its (overlapping) scope", async () => {
+    repo.write({ 'src/left-by-other.js': 'half-done work of OTHER--T01\n' }); // recorded by the blocked OTHER--T01
+    const r = await run('WIDE--T01', buildOptions({}, { isolation: 'none' }), {
+      task: { file_scope: ['src/'], test_verification: ['tests/a.test.js'] },
+      extra: { getPathsOwnedElsewhere: () => ['src/left-by-other.js'] },
+    });
+    expect(r.outcome).toMatchObject({ status: 'completed' });
+    expect(r.outcome.files_modified).not.toContain('src/left-by-other.js');
+    expect(filesOnMain()).not.toContain('src/left-by-other.js');
+  }, 30_000);
+
   it('attributes by content at start and by ownership (pure)', () => {
     const start = { 'NOTES.md': 'h1', 'src/left.js': 'h2' };
     const now = { 'NOTES.md': 'h1', 'src/left.js': 'h2', 'src/mine.js': 'h3', 'src/theirs.js': 'h4', 'README.md': 'h5', '.vtm/x': 'h6' };

@@ -149,13 +149,15 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
         return { outcome: blocked('git_failed', message, { result_dir: resultDir }), summary: message };
       }
       // Paths of the task's own scope already changed now are its own earlier work (an attempt that ended blocked and
-      // left its files; the run's precondition let them through as this task's, and no task beside it shares its
-      // scope): counted from HEAD, not from now. Otherwise an agent run again that finds its work done and writes
+      // left its files; the run's precondition let them through as this task's, and no task running beside it shares
+      // its scope): counted from HEAD, not from now. Otherwise an agent run again that finds its work done and writes
       // the same content "changed no file".
+      // A path another task that ended blocked recorded as its leftover stays that task's (scopes may overlap).
       const snapshot: Snapshot = {};
       const earlier: string[] = [];
+      const elsewhere = Object.keys(snap.value.snapshot).some((p) => isPathInScope(p, own)) ? (input.getPathsOwnedElsewhere?.(0) ?? []) : [];
       for (const [p, h] of Object.entries(snap.value.snapshot)) {
-        if (isPathInScope(p, own)) earlier.push(p);
+        if (isPathInScope(p, own) && !isPathInScope(p, elsewhere)) earlier.push(p);
         else snapshot[p] = h;
       }
       if (earlier.length > 0) log(`${earlier.length} path${earlier.length === 1 ? '' : 's'} of the task's own scope already changed in the checkout (an earlier attempt's work), counted as the task's: ${earlier.slice(0, 5).join(', ')}${earlier.length > 5 ? ', ...' : ''}`);

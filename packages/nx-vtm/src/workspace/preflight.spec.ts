@@ -84,6 +84,12 @@ describe('attributeLeftovers (pure)', () => {
     // A prefix is not a scope ("src/a/" does not hold "src/ab.js"); an untracked directory nobody owns stays the user's.
     expect(r.unexplained).toEqual(['NOTES.md', 'src/ab.js', 'src/new/']);
     expect(attributeLeftovers({ dirtyPaths: ['src/a/x.js'], unfinished: [] })).toEqual({ byTask: new Map(), unexplained: ['src/a/x.js'] });
+    // Overlapping scopes: the task that recorded the path as its leftover owns it, whatever the order.
+    const overlap = [
+      { taskId: 'A--T01', own: ['src/'], recorded: [] },
+      { taskId: 'Z--T01', own: ['src/z.js'], recorded: ['src/z.js'] },
+    ];
+    expect(Object.fromEntries(attributeLeftovers({ dirtyPaths: ['src/z.js'], unfinished: overlap }).byTask)).toEqual({ 'Z--T01': ['src/z.js'] });
   });
 });
 

@@ -144,7 +144,8 @@ export function attributeLeftovers({ dirtyPaths, unfinished }: { dirtyPaths: rea
   for (const p of dirtyPaths) {
     // An untracked directory can be reported as "dir/".
     const bare = p.endsWith('/') ? p.slice(0, -1) : p;
-    const owner = unfinished.find((t) => t.recorded.includes(bare) || isPathInScope(bare, t.own));
+    // What a task recorded as its leftover is its own before any scope that also covers it (scopes may overlap).
+    const owner = unfinished.find((t) => t.recorded.includes(bare)) ?? unfinished.find((t) => isPathInScope(bare, t.own));
     if (owner === undefined) unexplained.push(p);
     else byTask.set(owner.taskId, [...(byTask.get(owner.taskId) ?? []), bare]);
   }
