@@ -8,6 +8,7 @@ import {
   findTaggedProcesses,
   getLiveProcessGroups,
   isGroupAlive,
+  isProcessRunning,
   killTaggedProcesses,
   PROCESS_TAG_ENV,
   readForkCount,
@@ -26,15 +27,7 @@ const run = (script: string, options: Partial<RunProcessOptions> = {}) =>
   runProcess({ argv: [node, '-e', script], cwd: dir, env: process.env, killGraceMs: 300, ...options });
 
 /** Whether a process exists and is not a zombie (a killed orphan waits for PID 1 to reap it). */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
+const isRunning = isProcessRunning;
 
 /** A script that starts a grandchild (same process group), prints its pid, then does `then`. */
 const withGrandchild = (then: string, grandchildOptions = "{ stdio: 'ignore' }") => `

@@ -440,7 +440,7 @@ export function killTaggedProcesses(tag: string, options: Parameters<typeof find
 }
 
 /** Whether `pid` is a process that still runs (a zombie does not: it can do nothing more). Linux; elsewhere false. */
-function isProcessRunning(pid: number): boolean {
+export function isProcessRunning(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];

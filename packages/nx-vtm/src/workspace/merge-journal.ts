@@ -35,6 +35,16 @@ export function endMergeJournal({ repoRoot }: { repoRoot: string }): void {
   fs.rmSync(journalFile(repoRoot), { force: true });
 }
 
+/** Whether a process with this pid exists (another user's counts: EPERM). Pid reuse can fool it; callers accept that. */
+export function isPidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Whether any running process has `file` open (Linux /proc); unknown elsewhere, then assumed open (be safe). */
 export function isFileOpenByAnyProcess(file: string): boolean {
   let pids: string[];

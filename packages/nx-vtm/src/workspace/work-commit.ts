@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { err, ok, type Result } from '../manifest/problems';
 import { gitOk, type GitError } from './git';
 import { getIdentityEnv } from './identity';
-import { isFileOpenByAnyProcess } from './merge-journal';
+import { isFileOpenByAnyProcess, isPidAlive } from './merge-journal';
 
 /** A private index file in the repository's (worktree's) git dir, removed by `dispose`. */
 async function createPrivateIndex(cwd: string): Promise<Result<{ env: Record<string, string>; dispose: () => void }, GitError>> {
@@ -47,14 +47,6 @@ export function removeDeadPrivateIndexes(gitDir: string): string[] {
   return removed;
 }
 
-function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, another user's
-  }
-}
 
 /**
  * Runs `stage(env)` on a private index loaded with `base`'s tree, then writes that index as a tree; returns the tree's

@@ -7,7 +7,7 @@
  * for a new attempt, its old tip is saved under `refs/vtm/attempts/<taskId>/<sha>`.
  */
 import * as fs from 'node:fs';
-import { isFileOpenByAnyProcess } from './merge-journal';
+import { isFileOpenByAnyProcess, isPidAlive } from './merge-journal';
 import * as path from 'node:path';
 import { getPathProblem } from '../manifest/paths';
 import { err, ok, type Result } from '../manifest/problems';
@@ -422,14 +422,6 @@ function isLinkedWorktreeDir(dir: string): boolean {
   }
 }
 
-function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export interface FillSpareWorktreesOptions {
   repoRoot: string;
