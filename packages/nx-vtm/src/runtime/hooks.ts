@@ -17,7 +17,7 @@ import { findManifestFiles, loadRunContext, loadTaskRunContext, type RunContext 
 import { ok } from '../manifest/problems';
 import { checkRunPreconditions, getIntegrationBranch, readRefusedTasks, RUNS_DIR } from './preconditions';
 import { integrateCachedTasks } from './cache-restore';
-import { buildRunReport, formatRunReportMarkdown, type NxTaskStatus } from './report';
+import { buildRunReport, formatRunReportMarkdown, formatTotals, type NxTaskStatus } from './report';
 import { openTaskStore, TASK_STORE_DB } from '../state/task-store';
 import { getResetEnvName } from '../graph/build-graph';
 import { buildLanes, formatRunReportHtml } from './report-html';
@@ -190,7 +190,7 @@ export async function runPostTasksHook({
     store.logEvent({ type: 'run-end', runId, taskId: null, status: report.status, reason: null, extra: { totals: report.totals } });
     print('');
     print(
-      `nx-vtm: ${report.status}: ${report.totals.completed} completed, ${report.totals.from_cache} from cache, ${report.totals.blocked} blocked, ${report.totals.skipped} not started` +
+      `nx-vtm: ${report.status}: ${formatTotals(report.totals)}` +
         (report.time.saved_minutes > 0 ? `; ${report.time.saved_minutes} min saved vs serial` : ''),
     );
     for (const b of report.blockers) print(`  ${b.task_id}: ${b.reason} -> ${b.remediation}`);

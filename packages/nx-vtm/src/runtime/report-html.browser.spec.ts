@@ -36,7 +36,7 @@ it('renders in headless chromium with one lane per task and no console errors; s
   });
   const report: RunReport = {
     run_id: 'RUN1', manifest_hash: 'h', started_at: at(0), ended_at: at(240), status: 'SUCCESS',
-    totals: { tasks: 4, completed: 4, from_cache: 0, blocked: 0, skipped: 0 }, tasks: reportTasks, blockers: [], next_eligible: [],
+    totals: { tasks: 4, completed: 4, from_cache: 0, blocked: 0, skipped: 0, unfinished: 0 }, tasks: reportTasks, blockers: [], next_eligible: [],
     slices: [{ slice: 'Slice 1.1', completed: 4, total: 4, percent: 100 }], time: { wall_minutes: 4, serial_minutes: 4, saved_minutes: 0, saved_percent: 0 }, cost: { usd: 0.2 },
   };
   const html = formatRunReportHtml({ report, lanes: buildLanes({ report, events, tasks }), tasks, wipLimit: 3 });

@@ -8,7 +8,7 @@ import type { Task } from '../manifest/schema';
 import { buildFootprint } from '../scheduler/conflicts';
 import { lowerBound } from '../scheduler/simulate';
 import type { VtmEvent } from '../state/event-log';
-import type { RunReport } from './report';
+import { formatTotals, type RunReport } from './report';
 
 /** A phase of a lane: from one event to the next. */
 export interface LaneSegment {
@@ -191,7 +191,7 @@ svg text{font:12px monospace}.tick{fill:#888}
 </style></head>
 <body>
 <h1>Run ${escapeHtml(report.run_id)}: ${escapeHtml(report.status)}</h1>
-<p id="summary">${report.totals.completed} completed, ${report.totals.from_cache} from cache, ${report.totals.blocked} blocked, ${report.totals.skipped} not started.
+<p id="summary">${escapeHtml(formatTotals(report.totals))}.
 Measured makespan <b id="makespan">${makespan.toFixed(2)} min</b>; lower bound ${lb.toFixed(2)} min (makespan / LB ${lb > 0 ? (makespan / lb).toFixed(2) : '–'});
 serial ${serial.toFixed(2)} min${report.cost.usd !== null ? `; agent cost $${report.cost.usd.toFixed(2)}` : ''}.
 Started ${escapeHtml(report.started_at)}, ended ${escapeHtml(report.ended_at)}.</p>

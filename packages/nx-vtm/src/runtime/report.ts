@@ -38,7 +38,8 @@ export interface RunReport {
   started_at: string;
   ended_at: string;
   status: 'SUCCESS' | 'PARTIAL_SUCCESS' | 'FAILED';
-  totals: { tasks: number; completed: number; from_cache: number; blocked: number; skipped: number };
+  /** `unfinished`: tasks the run ended without ending (still pending or in progress: the run was killed or stopped). */
+  totals: { tasks: number; completed: number; from_cache: number; blocked: number; skipped: number; unfinished: number };
   tasks: RunReportTask[];
   blockers: { task_id: string; reason: string; error: string | null; remediation: string }[];
   next_eligible: string[];
@@ -180,14 +181,17 @@ export function buildRunReport({
   const completed = tasks.filter((t) => t.outcome === 'completed').length;
   const fromCache = tasks.filter((t) => t.outcome === 'completed-from-cache').length;
   const skipped = tasks.filter((t) => t.outcome === 'skipped').length;
-  const blocked = tasks.length - completed - fromCache - skipped;
+  // A killed executor makes Nx report every task of its batch failed; the store knows which ones never ended. Counted
+  // apart, so a kill is not reported as tasks "blocked" (they continue when the run is started again).
+  const unfinished = tasks.filter((t) => t.outcome === 'pending' || t.outcome === 'in-progress').length;
+  const blocked = tasks.length - completed - fromCache - skipped - unfinished;
   return {
     run_id: runId,
     manifest_hash: manifestHash,
     started_at: new Date(startTime).toISOString(),
     ended_at: new Date(endTime).toISOString(),
-    status: blocked + skipped === 0 ? 'SUCCESS' : completed + fromCache > 0 ? 'PARTIAL_SUCCESS' : 'FAILED',
-    totals: { tasks: tasks.length, completed, from_cache: fromCache, blocked, skipped },
+    status: blocked + skipped + unfinished === 0 ? 'SUCCESS' : completed + fromCache > 0 ? 'PARTIAL_SUCCESS' : 'FAILED',
+    totals: { tasks: tasks.length, completed, from_cache: fromCache, blocked, skipped, unfinished },
     tasks,
     blockers: tasks
       .filter((t) => t.reason)
@@ -215,13 +219,19 @@ const ICON: Record<RunReportTask['outcome'], string> = {
 };
 
 /** The report as Markdown (fits on a screen for small runs). */
+/** "2 completed, 0 from cache, 1 blocked, 0 not started" (and ", 2 unfinished (...)" when the run ended early). */
+export function formatTotals(t: RunReport['totals']): string {
+  const unfinished = t.unfinished > 0 ? `, ${t.unfinished} unfinished (the run ended before they did; run it again to continue them)` : '';
+  return `${t.completed} completed, ${t.from_cache} from cache, ${t.blocked} blocked, ${t.skipped} not started${unfinished}`;
+}
+
 export function formatRunReportMarkdown(r: RunReport): string {
   const lines: string[] = [];
   lines.push(`## nx-vtm run ${r.run_id}`, '');
   lines.push(`**Status:** ${r.status}  `);
   lines.push(`**Started:** ${r.started_at}  **Ended:** ${r.ended_at}  `);
   lines.push(
-    `**Tasks:** ${r.totals.tasks} — ${r.totals.completed} completed, ${r.totals.from_cache} from cache, ${r.totals.blocked} blocked, ${r.totals.skipped} not started`,
+    `**Tasks:** ${r.totals.tasks} — ${formatTotals(r.totals)}`,
     '',
   );
   lines.push('### Results', '');
