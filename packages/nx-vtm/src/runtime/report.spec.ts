@@ -1,20 +1,10 @@
 import type { TaskRecord } from '../state/task-record';
 import { buildTask } from '../test-support/manifest-fixtures';
+import { buildTaskRecord } from '../state/test-support/records';
 import { buildRunReport, formatRunReportMarkdown, formatTotals } from './report';
 
-const record = (taskId: string, status: TaskRecord['status'], reason: string | null = null): TaskRecord => ({
-  taskId,
-  status,
-  reason,
-  taskHash: null,
-  attempts: status === 'pending' ? 0 : 1,
-  startedAt: null,
-  completedAt: null,
-  updatedAt: 0,
-  outcome: {},
-  claim: null,
-  progress: null,
-});
+const record = (taskId: string, status: TaskRecord['status'], reason: string | null = null): TaskRecord =>
+  buildTaskRecord(taskId, { status, reason, attempts: status === 'pending' ? 0 : 1 });
 
 describe('buildRunReport (pure)', () => {
   const tasks = ['A--T01', 'B--T01', 'C--T01', 'D--T01'].map((id) => buildTask(id));

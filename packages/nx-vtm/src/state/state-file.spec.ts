@@ -11,24 +11,13 @@ import {
   writeStateFileBytes,
 } from './state-file';
 import type { TaskRecord } from './task-record';
+import { buildTaskRecord } from './test-support/records';
 
 const T0 = Date.UTC(2025, 8, 28, 9, 0, 0);
 const MIN = 60_000;
 
 function record(overrides: Partial<TaskRecord> & Pick<TaskRecord, 'taskId'>): TaskRecord {
-  return {
-    status: 'pending',
-    reason: null,
-    taskHash: null,
-    attempts: 0,
-    startedAt: null,
-    completedAt: null,
-    updatedAt: T0,
-    outcome: {},
-    claim: null,
-    ...overrides,
-    progress: overrides.progress ?? null,
-  };
+  return buildTaskRecord(overrides.taskId, { updatedAt: T0, ...overrides });
 }
 
 describe('buildStateSnapshot', () => {

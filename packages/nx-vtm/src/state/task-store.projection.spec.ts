@@ -11,6 +11,7 @@ import { buildStateSnapshot, taskStateFileSchema } from './state-file';
 import type { TaskRecord } from './task-record';
 import { openTaskStore, type AdmitFn, type TaskStore } from './task-store';
 import { startWorker, warmUp } from './__fixtures__/workers';
+import { buildTaskRecord } from './test-support/records';
 
 jest.setTimeout(60_000);
 
@@ -172,20 +173,7 @@ function claimArgsFor(taskId: string) {
 }
 
 describe('StateProjection', () => {
-  const record = (taskId: string, over: Partial<TaskRecord> = {}): TaskRecord => ({
-    taskId,
-    status: 'pending',
-    reason: null,
-    taskHash: null,
-    attempts: 0,
-    startedAt: null,
-    completedAt: null,
-    updatedAt: 0,
-    outcome: {},
-    claim: null,
-    progress: null,
-    ...over,
-  });
+  const record = buildTaskRecord;
 
   it('replacing lines of other lengths in place, and adding tasks, gives the same JSON as a full snapshot', () => {
     const projection = new StateProjection();
