@@ -263,6 +263,15 @@ describe('isolation "none"', () => {
     expect(filesOnMain()).not.toContain('src/left-by-other.js');
   }, 30_000);
 
+  it('a task whose files change while its tests run is not accepted: the tests did not judge the saved commit', async () => {
+    const before = repo.git(['rev-parse', 'main']);
+    // The task's own test rewrites its implementation file (another agent of the shared checkout could do the same).
+    const r = await run('TAMPER--T01', buildOptions({ '*': { testWrites: 'src/a.js' } }, { isolation: 'none' }));
+    expect(r.outcome).toMatchObject({ status: 'blocked', reason: 'changed_during_verification', changed_paths: ['src/a.js'] });
+    expect(String(r.outcome.error)).toMatch(/1 of its files changed while its tests ran \(src\/a\.js\)/);
+    expect(repo.git(['rev-parse', 'main'])).toBe(before);
+  }, 30_000);
+
   it('attributes by content at start and by ownership (pure)', () => {
     const start = { 'NOTES.md': 'h1', 'src/left.js': 'h2' };
     const now = { 'NOTES.md': 'h1', 'src/left.js': 'h2', 'src/mine.js': 'h3', 'src/theirs.js': 'h4', 'README.md': 'h5', '.vtm/x': 'h6' };

@@ -205,7 +205,9 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
     const saved = await saveRef({ cwd: root, ref, sha: commit.value });
     if (!saved.ok) return { agent, outcome: blocked('commit_failed', saved.error.message, common), summary: saved.error.message };
     log(`the task's ${mine.length} changed path${mine.length === 1 ? '' : 's'} saved as ${ref} (${commit.value.slice(0, 8)})`);
-    if (!advance('saved', { sha: commit.value, paths: mine })) return lostClaim(id, 'saved');
+    // The content each saved path had, to tell afterwards that the tests judged exactly it (see step 5).
+    const hashes = Object.fromEntries(mine.map((p) => [p, now.value.snapshot[p] ?? hashPath(root, p)]));
+    if (!advance('saved', { sha: commit.value, paths: mine, hashes })) return lostClaim(id, 'saved');
     done = stageIndex('saved');
   }
   const sha = data.sha as string;
@@ -226,6 +228,14 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
   if (done < stageIndex('verified')) {
     const verified = await verifyTask({ input, cwd: root, dir: paths.dir });
     if (!verified.ok) return { agent, outcome: blocked(verified.reason, verified.message, { ...common, files_modified: audit.files, ...verified.extra }), summary: verified.message };
+    // The checkout is shared: another agent (or the tests themselves) may have rewritten the task's files between the
+    // save and the end of the tests. Then the tests judged other content than the commit, and their pass means nothing.
+    const changed = findChangedSince(root, data.hashes as Record<string, string> | undefined);
+    if (changed.length > 0) {
+      const message = `Task ${id}: ${changed.length} of its files changed while its tests ran (${changed.slice(0, 5).join(', ')}): the tests did not judge the saved commit ${sha.slice(0, 8)}, so nothing was committed. Another agent in the shared checkout, a process, or the tests themselves wrote them; re-run ${id}`;
+      log(message);
+      return { agent, outcome: blocked('changed_during_verification', message, { ...common, files_modified: audit.files, changed_paths: changed }), summary: message };
+    }
     if (!advance('verified', { verification: verified.verification ?? null })) return lostClaim(id, 'verified');
     done = stageIndex('verified');
   }
@@ -250,6 +260,13 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
     if (!advance('integrated', { integration })) return lostClaim(id, 'integrated');
   }
   return recordAccepted({ input, agent, common, audit, verification, testResults, integration: data.integration as Record<string, unknown> });
+}
+
+/** The saved paths whose content now differs from what was saved (`hashes`: absent in attempts of older versions). */
+function findChangedSince(root: string, hashes: Record<string, string> | undefined): string[] {
+  return Object.entries(hashes ?? {})
+    .filter(([p, h]) => hashPath(root, p) !== h)
+    .map(([p]) => p);
 }
 
 /**

@@ -33,6 +33,7 @@ export const KNOWN_REASONS = [
   'task_changed',
   'no_changes',
   'integration_check_failed',
+  'changed_during_verification',
 ] as const;
 export type KnownReason = (typeof KNOWN_REASONS)[number];
 
