@@ -360,9 +360,7 @@ export function findTaggedProcesses(
   } catch {
     return [];
   }
-  const forksNow = startedAfter?.forksBefore === undefined ? undefined : readForkCount();
-  const isCandidate =
-    startedAfter === undefined ? () => true : createdSince(startedAfter.pid, forksNow === undefined ? undefined : forksNow - (startedAfter.forksBefore as number));
+  const isCandidate = startedAfter === undefined ? () => true : createdSince(startedAfter);
   const needle = Buffer.from(`${PROCESS_TAG_ENV}=${tag}${prefix ? '' : '\0'}`);
   const found: number[] = [];
   for (const entry of entries) {
@@ -391,19 +389,33 @@ export function findTaggedProcesses(
  * circular range (pid, last], `last` being the newest pid (/proc/loadavg's last field). Reading the environment of
  * only those keeps the search at tens of processes instead of every process of the machine (2.4 ms per search with
  * 75 processes when reading all, 0.13 ms this way). That holds while fewer processes than pid_max were created since
- * (`forksSince`, from the kernel's fork counter): an agent that forks that many times to wrap the pids around gets the
+ * (the kernel's fork counter, against `forksBefore` read when the leader started): an agent that forks that many times to wrap the pids around gets the
  * full search. Unreadable: every pid is a candidate.
  */
-function createdSince(pid: number, forksSince?: number): (candidate: number) => boolean {
+function createdSince({ pid, forksBefore }: { pid: number; forksBefore: number | undefined }): (candidate: number) => boolean {
+  const forksNow = readForkCount();
+  if (forksBefore === undefined || forksNow === undefined || forksNow - forksBefore >= readPidMax() / 2) return () => true;
   let last: number;
   try {
     last = Number(readFileSync('/proc/loadavg', 'utf8').trim().split(' ').pop());
-    if (forksSince === undefined || forksSince >= Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) / 2) return () => true;
   } catch {
     return () => true;
   }
   if (!Number.isInteger(last) || last <= 0) return () => true;
   return last >= pid ? (c) => c > pid && c <= last : (c) => c > pid || c <= last;
+}
+
+/** /proc/sys/kernel/pid_max, read once (0 when unreadable: every search is then a full one). */
+let pidMax: number | undefined;
+function readPidMax(): number {
+  if (pidMax === undefined) {
+    try {
+      pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) || 0;
+    } catch {
+      pidMax = 0;
+    }
+  }
+  return pidMax;
 }
 
 /** Linux: how many processes were created since boot (`processes` in /proc/stat); undefined when unreadable. */
@@ -439,15 +451,25 @@ export function killTaggedProcesses(tag: string, options: Parameters<typeof find
   return [...killed];
 }
 
+/**
+ * Linux: a process's state and process group from /proc/<pid>/stat; undefined when it is gone (or unreadable).
+ * "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses, so the fields are split after the last ")".
+ */
+function readProcStat(pid: number | string): { running: boolean; pgrp: number } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // A zombie (Z) or dead (X) process can do nothing more.
+  return { running: fields[0] !== 'Z' && fields[0] !== 'X', pgrp: Number(fields[2]) };
+}
+
 /** Whether `pid` is a process that still runs (a zombie does not: it can do nothing more). Linux; elsewhere false. */
 export function isProcessRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
+  return readProcStat(pid)?.running === true;
 }
 
 /** Waits (at most `maxMs`) until none of `pids` runs: a SIGKILLed process dies a moment after the signal is sent. */
@@ -495,15 +517,8 @@ function hasRunningMember(pgid: number): boolean {
   }
   for (const entry of entries) {
     if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // exited while we looked
-    }
-    // "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses, so split after the last ")".
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
+    const stat = readProcStat(entry); // undefined: exited while we looked
+    if (stat?.running && stat.pgrp === pgid) return true;
   }
   return false;
 }

@@ -10,7 +10,7 @@ import type { RunContext } from './context';
 import { getCurrentBranch, isWorkingTreeClean, summarisePaths } from '../workspace/git';
 import { attributeLeftovers, buildGitBlockers, listContextFiles as listFiles, type UnfinishedTask } from '../workspace/preflight';
 import { openTaskStore, TASK_STORE_DB } from '../state/task-store';
-import type { TaskRecord } from '../state/task-record';
+import { blockedLeftovers, type TaskRecord } from '../state/task-record';
 import { createSqliteLock } from '../workspace/sqlite-lock';
 import { recoverInterruptedMerge } from '../workspace/merge-journal';
 import { err, ok, type Result } from '../manifest/problems';
@@ -123,7 +123,7 @@ async function findSharedLeftovers({
   if (!tasks.ok) return tasks;
   const unfinished: UnfinishedTask[] = records.map((r) => {
     const task = tasks.value.get(r.taskId);
-    const recorded = r.status === 'blocked' && Array.isArray(r.outcome.files_modified) ? (r.outcome.files_modified as string[]) : [];
+    const recorded = r.status === 'blocked' ? blockedLeftovers(r) : [];
     return { taskId: r.taskId, own: task ? [...task.file_scope, ...task.test_verification] : [], recorded };
   });
   return ok(attributeLeftovers({ dirtyPaths, unfinished }));

@@ -219,13 +219,13 @@ const ICON: Record<RunReportTask['outcome'], string> = {
   'in-progress': '⏳',
 };
 
-/** The report as Markdown (fits on a screen for small runs). */
 /** "2 completed, 0 from cache, 1 blocked, 0 not started" (and ", 2 unfinished (...)" when the run ended early). */
 export function formatTotals(t: RunReport['totals']): string {
   const unfinished = t.unfinished > 0 ? `, ${t.unfinished} unfinished (the run ended before they did; run it again to continue them)` : '';
   return `${t.completed} completed, ${t.from_cache} from cache, ${t.blocked} blocked, ${t.skipped} not started${unfinished}`;
 }
 
+/** The report as Markdown (fits on a screen for small runs). */
 export function formatRunReportMarkdown(r: RunReport): string {
   const lines: string[] = [];
   lines.push(`## nx-vtm run ${r.run_id}`, '');

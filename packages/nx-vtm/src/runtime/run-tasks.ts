@@ -17,7 +17,7 @@ import { hashTask } from '../manifest/hash';
 import type { Task } from '../manifest/schema';
 import type { Result } from '../manifest/problems';
 import { openTaskStore, type TaskStore } from '../state/task-store';
-import { isCompletedFor, type TaskOutcome, type TaskRecord } from '../state/task-record';
+import { blockedLeftovers, isCompletedFor, type TaskOutcome, type TaskRecord } from '../state/task-record';
 import { gitOk, isAncestor } from '../workspace/git';
 import { buildTaskBlockers } from '../workspace/preflight';
 import { buildEstimates } from '../scheduler/estimate';
@@ -606,11 +606,9 @@ function getPathsOwnedElsewhere({ ctx, store, taskId, sinceMs }: { ctx: RunConte
   const leftovers = store
     .listBlockedSince(sinceMs)
     .filter((r) => r.taskId !== taskId)
-    .flatMap((r) => [...asPaths(r.outcome.files_modified), ...asPaths(r.outcome.outside_scope)]);
+    .flatMap(blockedLeftovers);
   return [...running, ...leftovers];
 }
-
-const asPaths = (v: unknown): string[] => (Array.isArray(v) ? v.filter((p): p is string => typeof p === 'string') : []);
 
 /**
  * The planners' rule: a provisional task may change, so it waits until every non-provisional High-risk task of the

@@ -153,13 +153,11 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
       // its scope): counted from HEAD, not from now. Otherwise an agent run again that finds its work done and writes
       // the same content "changed no file".
       // A path another task that ended blocked recorded as its leftover stays that task's (scopes may overlap).
-      const snapshot: Snapshot = {};
-      const earlier: string[] = [];
-      const elsewhere = Object.keys(snap.value.snapshot).some((p) => isPathInScope(p, own)) ? (input.getPathsOwnedElsewhere?.(0) ?? []) : [];
-      for (const [p, h] of Object.entries(snap.value.snapshot)) {
-        if (isPathInScope(p, own) && !isPathInScope(p, elsewhere)) earlier.push(p);
-        else snapshot[p] = h;
-      }
+      const snapshot: Snapshot = { ...snap.value.snapshot };
+      const inScope = Object.keys(snapshot).filter((p) => isPathInScope(p, own));
+      const elsewhere = inScope.length > 0 ? (input.getPathsOwnedElsewhere?.(0) ?? []) : [];
+      const earlier = inScope.filter((p) => !isPathInScope(p, elsewhere));
+      for (const p of earlier) delete snapshot[p];
       if (earlier.length > 0) log(`${earlier.length} path${earlier.length === 1 ? '' : 's'} of the task's own scope already changed in the checkout (an earlier attempt's work), counted as the task's: ${earlier.slice(0, 5).join(', ')}${earlier.length > 5 ? ', ...' : ''}`);
       if (!advance('worktree', { cwd: root, baseSha: snap.value.oid, snapshot, startedAt: Date.now() })) return lostClaim(id, 'worktree');
     }
@@ -334,8 +332,10 @@ async function integrateShared({
   if (paths.length === 0) return { ok: true, sha: tip.value };
   // Already on the branch (a crash after the commit, before the state write): recognised by its trailer.
   const found = await gitOk({ cwd: root, args: ['rev-list', '-n', '1', '--fixed-strings', `--grep=VTM-Task: ${id}`, `${baseSha}..${tip.value}`] });
+  // The shared index follows the branch for the task's paths only (other tasks' staged changes stay as they are).
+  const resetIndex = () => gitOk({ cwd: root, args: ['reset', '-q', '--', ...paths.map((p) => `:(literal)${p}`)] });
   if (found.ok && found.value.trim()) {
-    await journaled(() => gitOk({ cwd: root, args: ['reset', '-q', '--', ...paths.map((p) => `:(literal)${p}`)] }));
+    await journaled(resetIndex);
     return { ok: true, sha: found.value.trim() };
   }
   const message = await gitOk({ cwd: root, args: ['log', '-1', '--format=%B', sha] });
@@ -354,8 +354,7 @@ async function integrateShared({
   return journaled(async () => {
     const moved = await gitOk({ cwd: root, args: ['update-ref', '-m', `nx-vtm: ${id}`, `refs/heads/${integrationBranch}`, next, tip.value] });
     if (!moved.ok) return { ok: false, reason: 'git_failed', message: `Task ${id}: ${integrationBranch} moved while committing (${moved.error.message}); re-run ${id}` };
-    // The shared index follows the new commit for the task's paths only (other tasks' staged changes stay as they are).
-    await gitOk({ cwd: root, args: ['reset', '-q', '--', ...paths.map((p) => `:(literal)${p}`)] });
+    await resetIndex();
     return { ok: true, sha: next };
   });
 

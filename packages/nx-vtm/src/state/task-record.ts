@@ -157,3 +157,12 @@ export function isCompletedFor(record: Pick<TaskRecord, 'status' | 'taskHash'>, 
   if (record.status !== 'completed') return false;
   return record.taskHash === null || taskHash === null || record.taskHash === taskHash;
 }
+
+/**
+ * The paths a task that ended blocked left uncommitted in a shared checkout (isolation "none"): its `files_modified`
+ * and, for a scope violation, its `outside_scope`. Pure.
+ */
+export function blockedLeftovers(record: Pick<TaskRecord, 'outcome'>): string[] {
+  const asPaths = (v: unknown): string[] => (Array.isArray(v) ? v.filter((p): p is string => typeof p === 'string') : []);
+  return [...asPaths(record.outcome.files_modified), ...asPaths(record.outcome.outside_scope)];
+}

@@ -125,7 +125,7 @@ export interface UnfinishedTask {
   taskId: string;
   /** Its own paths: `file_scope` and `test_verification` (what the shared-checkout attribution counts as its own). */
   own: readonly string[];
-  /** The paths its outcome recorded as left behind (`files_modified` of a blocked task). */
+  /** The paths its outcome recorded as left behind (a blocked task's `blockedLeftovers`). */
   recorded: readonly string[];
 }
 

@@ -47,7 +47,6 @@ export function removeDeadPrivateIndexes(gitDir: string): string[] {
   return removed;
 }
 
-
 /**
  * Runs `stage(env)` on a private index loaded with `base`'s tree, then writes that index as a tree; returns the tree's
  * sha. The index file is removed whatever happens.

@@ -422,7 +422,6 @@ function isLinkedWorktreeDir(dir: string): boolean {
   }
 }
 
-
 export interface FillSpareWorktreesOptions {
   repoRoot: string;
   worktreesDir?: string;
