@@ -85,6 +85,8 @@ export interface AgentOutcome {
   fallbackUsed?: boolean;
   /** Processes the agent left running outside its process group, killed when it ended (process-runner.ts). */
   escapedKilled?: number;
+  /** The run was started by a process that died, and taken over from its keeper's records (not run again). */
+  adopted?: boolean;
 }
 
 /** How the agent process ended, as the process runner saw it. Input of every parser's `finish`. */

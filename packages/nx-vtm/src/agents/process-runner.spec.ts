@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   LineSplitter,
+  adoptProcess,
   agentProcessTag,
   findTaggedProcesses,
   getLiveProcessGroups,
@@ -12,6 +13,7 @@ import {
   killTaggedProcesses,
   PROCESS_TAG_ENV,
   readForkCount,
+  readKeeperRecord,
   runProcess,
   type RunProcessOptions,
 } from './process-runner';
@@ -65,12 +67,19 @@ describe('LineSplitter', () => {
   });
 });
 
-describe('runProcess', () => {
+describe.each([
+  ['directly', false],
+  ['under the agent keeper (the caller sees no difference)', true],
+])('runProcess %s', (_name, underKeeper) => {
+  let exits = 0;
+  const start = (options: RunProcessOptions) => runProcess(underKeeper ? { ...options, keeper: { exitFile: join(dir, `exit-${++exits}.json`) } } : options);
+  const run = (script: string, options: Partial<RunProcessOptions> = {}) => start({ argv: [node, '-e', script], cwd: dir, env: process.env, killGraceMs: 300, ...options });
+
   it('passes argv verbatim without a shell, and stdin as data', async () => {
     const args = ['$(echo pwned)', '`id`', '"quoted" \'single\'', 'a; rm -rf ~', '*'];
     const lines: string[] = [];
     const stdin = 'line one $(whoami)\n`backticks` && echo "x"\n';
-    const r = await runProcess({
+    const r = await start({
       argv: [node, '-e', 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{console.log(JSON.stringify({argv:process.argv.slice(1),stdin:s}))})', ...args],
       cwd: dir,
       env: process.env,
@@ -91,8 +100,8 @@ describe('runProcess', () => {
   it('delivers stdout and stderr lines as they come, with bounded tails', async () => {
     const out: string[] = [];
     const err: string[] = [];
-    const transcriptFile = join(dir, 'transcript.log');
-    const stderrFile = join(dir, 'stderr.log');
+    const transcriptFile = join(dir, `transcript-${underKeeper}.log`);
+    const stderrFile = join(dir, `stderr-${underKeeper}.log`);
     const r = await run(
       `process.stdout.write('par'); setTimeout(() => { process.stdout.write('tial\\n' + 'x'.repeat(5000) + '\\nend'); console.error('warn 1'); }, 50);`,
       { onStdoutLine: (l) => out.push(l), onStderrLine: (l) => err.push(l), tailChars: 100, transcriptFile, stderrFile },
@@ -112,15 +121,15 @@ describe('runProcess', () => {
   });
 
   it('returns a missing or non-executable binary as a result', async () => {
-    const missing = await runProcess({ argv: ['vtm-no-such-agent-binary'], cwd: dir, env: process.env });
+    const missing = await start({ argv: ['vtm-no-such-agent-binary'], cwd: dir, env: process.env });
     expect(missing).toMatchObject({ exitCode: null, pid: undefined, spawnError: { code: 'ENOENT' } });
     const file = join(dir, 'not-executable');
     writeFileSync(file, '#!/bin/sh\necho hi\n');
     chmodSync(file, 0o644);
-    expect((await runProcess({ argv: [file], cwd: dir, env: process.env })).spawnError?.code).toBe('EACCES');
-    expect((await runProcess({ argv: [], cwd: dir, env: process.env })).spawnError?.code).toBe('EINVAL');
+    expect((await start({ argv: [file], cwd: dir, env: process.env })).spawnError?.code).toBe('EACCES');
+    expect((await start({ argv: [], cwd: dir, env: process.env })).spawnError?.code).toBe('EINVAL');
     // A missing working directory is not a missing binary (routing must not fall back for it).
-    const noCwd = await runProcess({ argv: [node, '-e', '1'], cwd: join(dir, 'no-such-dir'), env: process.env });
+    const noCwd = await start({ argv: [node, '-e', '1'], cwd: join(dir, 'no-such-dir'), env: process.env });
     expect(noCwd.spawnError).toEqual({ code: 'ENOCWD', message: `working directory ${join(dir, 'no-such-dir')} does not exist` });
   });
 
@@ -269,5 +278,85 @@ describe('installSignalCleanup', () => {
     expect(await exited).toBe('SIGTERM');
     expect(isRunning(ready.agentPid)).toBe(false);
     expect(isRunning(ready.grandchild)).toBe(false);
+  }, 20_000);
+});
+
+describe('the agent keeper: an agent outlives the process that started it, and is adopted', () => {
+  const TS_REGISTER = join(__dirname, '..', '..', '..', '..', 'tools', 'ts-register.js');
+  let n = 0;
+  /** Starts `agent` under the keeper from a separate owner process, and SIGKILLs that owner once the agent talked. */
+  async function orphan(agent: string, timeoutMs?: number): Promise<{ keeper: number; runDir: string }> {
+    const runDir = join(dir, `orphan-${++n}`);
+    mkdirSync(runDir);
+    const owner = spawn(node, ['-r', TS_REGISTER, join(__dirname, '__fixtures__', 'keeper-owner.ts'), runDir, agent, ...(timeoutMs ? [String(timeoutMs)] : [])], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const keeper = await new Promise<number>((resolve, reject) => {
+      let buf = '';
+      owner.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const nl = buf.indexOf('\n');
+        if (nl >= 0) resolve((JSON.parse(buf.slice(0, nl)) as { keeper: number }).keeper);
+      });
+      owner.on('exit', (code) => reject(new Error(`keeper-owner exited early (${code})`)));
+    });
+    const dead = new Promise((resolve) => owner.on('exit', resolve));
+    owner.kill('SIGKILL'); // no handler runs: the agent is orphaned, as by an OOM kill or a SIGKILLed executor
+    await dead;
+    return { keeper, runDir };
+  }
+  const files = (runDir: string) => ({
+    exitFile: join(runDir, 'agent-exit.json'),
+    transcriptFile: join(runDir, 'transcript.jsonl'),
+    stderrFile: join(runDir, 'stderr.log'),
+  });
+
+  it('keeps running after its owner is SIGKILLed; the adopter gets every line, the exit code and its leftovers killed', async () => {
+    // Talks, keeps working past the owner's death (writing to the dead pipe), leaves a setsid process, exits 3.
+    const agent = `
+      console.log(JSON.stringify({ type: 'start' }));
+      setTimeout(() => {
+        const d = require('node:child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
+        d.unref();
+        for (let i = 0; i < 3; i++) console.log(JSON.stringify({ type: 'work', i, daemon: d.pid }));
+        console.error('a warning');
+        process.exitCode = 3;
+      }, 800);
+    `;
+    const { keeper, runDir } = await orphan(agent);
+    expect(isRunning(keeper)).toBe(true);
+    const out: string[] = [];
+    const err: string[] = [];
+    const r = await adoptProcess({ pid: keeper, isKeeperAlive: () => isRunning(keeper), ...files(runDir), onStdoutLine: (l) => out.push(l), onStderrLine: (l) => err.push(l), killGraceMs: 300 });
+    expect(r).toMatchObject({ exitCode: 3, signal: null, timedOut: false, aborted: false, pid: keeper, escapedKilled: 1 });
+    expect(out.map((l) => JSON.parse(l).type)).toEqual(['start', 'work', 'work', 'work']);
+    expect(err).toEqual(['a warning']);
+    expect(readKeeperRecord(files(runDir).exitFile)).toMatchObject({ exit_code: 3, orphaned: true });
+    const daemon = (JSON.parse(out[1]) as { daemon: number }).daemon;
+    expect(isRunning(daemon)).toBe(false);
+    expect(isGroupAlive(keeper)).toBe(false);
+  }, 20_000);
+
+  it('keeps the total time limit itself once orphaned, and records the end as timed out', async () => {
+    const { keeper, runDir } = await orphan(`console.log('{}'); setInterval(() => {}, 1000);`, 1500);
+    const r = await adoptProcess({ pid: keeper, isKeeperAlive: () => isRunning(keeper), ...files(runDir), killGraceMs: 300 });
+    expect(r).toMatchObject({ exitCode: null, signal: 'SIGTERM', timedOut: true });
+  }, 20_000);
+
+  it('has nothing to adopt when the keeper died without recording the end (it was killed itself)', async () => {
+    const { keeper, runDir } = await orphan(`console.log('{}'); setInterval(() => {}, 1000);`);
+    process.kill(-keeper, 'SIGKILL');
+    const r = await adoptProcess({ pid: keeper, isKeeperAlive: () => isRunning(keeper), ...files(runDir), pollMs: 20 });
+    expect(r).toBeUndefined();
+    expect(existsSync(files(runDir).exitFile)).toBe(false);
+  }, 20_000);
+
+  it('stops the adopted agent when the adopter aborts', async () => {
+    const { keeper, runDir } = await orphan(`console.log('{}'); setInterval(() => {}, 1000);`);
+    const abort = new AbortController();
+    const adopted = adoptProcess({ pid: keeper, isKeeperAlive: () => isRunning(keeper), ...files(runDir), signal: abort.signal, killGraceMs: 300 });
+    setTimeout(() => abort.abort(), 200);
+    expect(await adopted).toMatchObject({ aborted: true, signal: 'SIGTERM' });
+    expect(isGroupAlive(keeper)).toBe(false);
   }, 20_000);
 });

@@ -19,7 +19,8 @@
  * - Expected failures are results: a missing binary is `spawnError: { code: 'ENOENT' }`, not an exception.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 
 export interface RunProcessOptions {
@@ -58,6 +59,12 @@ export interface RunProcessOptions {
    * died. A unique suffix is added.
    */
   tagPrefix?: string;
+  /**
+   * Start the program under the agent keeper (agent-keeper.js; not on Windows): it survives this process, writes the
+   * transcript files itself and records how the program ended in `exitFile`, so that a later process can adopt a
+   * run whose starter died (`adoptProcess`) instead of paying for it again. Nothing else changes for the caller.
+   */
+  keeper?: { exitFile: string };
 }
 
 /** The tag prefix of a task's agent processes in a run: how a re-run finds what a killed run's agent left running. */
@@ -88,6 +95,8 @@ export interface ProcessResult {
 }
 
 const DEFAULT_KILL_GRACE_MS = 5000;
+/** Plain JavaScript beside this module, in the sources as in the built package. */
+const KEEPER_SCRIPT = join(__dirname, 'agent-keeper.js');
 const DEFAULT_TAIL_CHARS = 16 * 1024;
 const DEFAULT_MAX_LINE_CHARS = 8 * 1024 * 1024;
 // After the leader exits, how long to wait beyond the kill grace for pipes held by escaped processes before giving up.
@@ -148,10 +157,16 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
 
   const tag = `${tagPrefix}${process.pid}-${++tagCounter}-${Math.random().toString(36).slice(2, 10)}`;
   const forksBefore = readForkCount();
+  const keeper = options.keeper && process.platform !== 'win32' ? options.keeper : undefined;
+  // Under the keeper, it writes the transcript files: they must outlive this process too.
+  const spawned = keeper
+    ? [process.execPath, KEEPER_SCRIPT, JSON.stringify({ exitFile: keeper.exitFile, transcriptFile, stderrFile, timeoutMs, killGraceMs }), '--', ...argv]
+    : argv;
+  if (keeper) rmSync(keeper.exitFile, { force: true });
   return new Promise<ProcessResult>((resolve, reject) => {
     let child: ChildProcess;
     try {
-      child = spawn(argv[0], argv.slice(1), {
+      child = spawn(spawned[0], spawned.slice(1), {
         cwd,
         // PWD as a shell would set it: inherited, it names the parent's directory (the workspace root, not the task's
         // worktree), and opencode 1.18 takes PWD as its project folder, working on (and rejecting writes outside) the
@@ -196,8 +211,8 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
 
     const stdoutTail = new Tail(tailChars);
     const stderrTail = new Tail(tailChars);
-    const transcript = openLog(transcriptFile, (m) => (transcriptError ??= m));
-    const stderrLog = stderrFile ? openLog(stderrFile, (m) => (transcriptError ??= m)) : transcript;
+    const transcript = keeper ? undefined : openLog(transcriptFile, (m) => (transcriptError ??= m));
+    const stderrLog = stderrFile && !keeper ? openLog(stderrFile, (m) => (transcriptError ??= m)) : transcript;
 
     const guard = (fn?: (line: string) => void) => (line: string) => {
       if (!fn || callbackError !== undefined) return;
@@ -321,6 +336,12 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
       stdoutLines.end();
       stderrLines.end();
       await Promise.all([closeLog(transcript), stderrLog !== transcript ? closeLog(stderrLog) : undefined]);
+      if (keeper && pid !== undefined) {
+        // What only the keeper knows: the program could not be started, or its transcript could not be written.
+        const end = readKeeperRecord(keeper.exitFile);
+        if (end?.spawn_error) spawnError = end.spawn_error;
+        if (end?.transcript_error) transcriptError ??= end.transcript_error;
+      }
       if (callbackError !== undefined) {
         reject(callbackError);
         return;
@@ -336,6 +357,8 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
         stderrTail: stderrTail.value(),
         pid,
       };
+      // The keeper could not start the program: as if it had been started directly.
+      if (keeper && spawnError) Object.assign(result, { exitCode: null, signal: null, pid: undefined });
       if (spawnError) result.spawnError = spawnError;
       if (leftoversKilled) result.leftoversKilled = true;
       if (escaped.length > 0) result.escapedKilled = escaped.length;
@@ -343,6 +366,132 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
       resolve(result);
     }
   });
+}
+
+/** How the keeper recorded the end of its program (agent-keeper.js). */
+export interface KeeperRecord {
+  exit_code?: number | null;
+  signal?: NodeJS.Signals | null;
+  spawn_error?: { code: string; message: string };
+  timed_out?: boolean;
+  orphaned?: boolean;
+  started_at?: string;
+  ended_at?: string;
+  /** The keeper's process tag: its program's escaped processes carry it. */
+  tag?: string | null;
+  transcript_error?: string;
+}
+
+/** The keeper's record, or undefined when there is none (yet) or it cannot be read. */
+export function readKeeperRecord(file: string): KeeperRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as KeeperRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface AdoptProcessOptions {
+  /** The keeper's pid (= its process group id). */
+  pid: number;
+  /** Whether the keeper is still the very process that was started (not a reused pid). */
+  isKeeperAlive: () => boolean;
+  /** The files the keeper was started with (see `RunProcessOptions.keeper`, `transcriptFile`, `stderrFile`). */
+  exitFile: string;
+  transcriptFile?: string;
+  stderrFile?: string;
+  onStdoutLine?: (line: string) => void;
+  onStderrLine?: (line: string) => void;
+  /** Aborting stops the adopted program (its group: SIGTERM, then SIGKILL after `killGraceMs`). */
+  signal?: AbortSignal;
+  killGraceMs?: number;
+  tailChars?: number;
+  maxLineChars?: number;
+  /** How often to look for the record. Default 200 ms. */
+  pollMs?: number;
+}
+
+/**
+ * Takes over a program a dead process started under the keeper: waits until the keeper records its end, then hands
+ * its transcript to the callbacks line by line, as `runProcess` would have while it ran, and returns the same result.
+ * Undefined when there is nothing to adopt: the keeper died without a record (it was killed itself), so the
+ * program's end is unknown. Processes its program left outside its group are killed, as `runProcess` does.
+ */
+export async function adoptProcess(options: AdoptProcessOptions): Promise<ProcessResult | undefined> {
+  const { pid, isKeeperAlive, exitFile, signal, killGraceMs = DEFAULT_KILL_GRACE_MS, pollMs = 200 } = options;
+  const started = performance.now();
+  let aborted = false;
+  liveGroups.add(pid);
+  const onAbort = () => {
+    aborted = true;
+    killGroup(pid, 'SIGTERM');
+    setTimeout(() => killGroup(pid, 'SIGKILL'), killGraceMs).unref();
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const shutdownListener = () => onAbort();
+  shutdownListeners.add(shutdownListener);
+  let end: KeeperRecord | undefined;
+  try {
+    if (signal?.aborted) onAbort();
+    for (;;) {
+      end = readKeeperRecord(exitFile);
+      if (end !== undefined) break;
+      // Read once more after seeing it dead: it may have written the record just before exiting.
+      if (!isKeeperAlive()) {
+        end = readKeeperRecord(exitFile);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    shutdownListeners.delete(shutdownListener);
+  }
+  if (end === undefined) {
+    liveGroups.delete(pid);
+    return undefined;
+  }
+  await waitForGroupDeath(pid, killGraceMs + CLOSE_FALLBACK_MS);
+  liveGroups.delete(pid);
+  const escaped = end.tag ? killTaggedProcesses(end.tag) : [];
+  if (escaped.length > 0) await waitForDeath(escaped, killGraceMs);
+
+  const tailChars = options.tailChars ?? DEFAULT_TAIL_CHARS;
+  const replay = (file: string | undefined, onLine: ((line: string) => void) | undefined): string => {
+    if (!file) return '';
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return '';
+    }
+    if (onLine) {
+      const lines = new LineSplitter(onLine, options.maxLineChars);
+      lines.push(text);
+      lines.end();
+    }
+    return text.slice(-tailChars);
+  };
+  // A transcript holding both streams (no separate stderr file) is handed over as stdout: the order of the lines is
+  // all that is left of which stream each came from.
+  const stdoutTail = replay(options.transcriptFile, options.onStdoutLine);
+  const stderrTail = options.stderrFile ? replay(options.stderrFile, options.onStderrLine) : '';
+  const ran = end.started_at && end.ended_at ? Date.parse(end.ended_at) - Date.parse(end.started_at) : NaN;
+  const result: ProcessResult = {
+    exitCode: end.exit_code ?? null,
+    signal: end.signal ?? null,
+    timedOut: end.timed_out === true,
+    stalled: false,
+    aborted,
+    durationMs: Number.isFinite(ran) ? ran : Math.round(performance.now() - started),
+    stdoutTail,
+    stderrTail,
+    pid,
+  };
+  if (end.spawn_error) result.spawnError = end.spawn_error;
+  if (escaped.length > 0) result.escapedKilled = escaped.length;
+  if (end.transcript_error) result.transcriptError = end.transcript_error;
+  return result;
 }
 
 /**

@@ -112,6 +112,50 @@ describe('runAgent (scripted process runner)', () => {
     expect(await promptWith({ handoffBudgetChars: 0 })).not.toContain('DEP--T01');
   });
 
+  it("adopts a dead process's agent run: its transcript and end make the outcome, and the agent is not started again", async () => {
+    const { deps, calls } = scriptedDeps([{ lines: [claudeResult({ total_cost_usd: 0.2 })] }]);
+    const adopted: string[] = [];
+    deps.adoptProcess = async (options) => {
+      adopted.push(options.exitFile);
+      options.onStdoutLine?.(claudeResult({ total_cost_usd: 0.7 }));
+      return { exitCode: 0, signal: null, timedOut: false, stalled: false, aborted: false, durationMs: 9000, stdoutTail: '', stderrTail: '', pid: 4242 };
+    };
+    const run = { adapter: 'claude', attempt: 2, exitFile: '/res/agent-exit.attempt-2.json', transcriptFile: '/res/transcript.attempt-2.jsonl', stderrFile: '/res/stderr.attempt-2.log' };
+    const outcome = await runAgent(input(cfg({ adapter: 'claude' }), { adopt: { pid: 4242, run, isKeeperAlive: () => true } }), deps);
+    expect(outcome).toMatchObject({ status: 'completed', attempts: 2, costUsd: 0.7, adopted: true, durationMs: 9000 });
+    expect(adopted).toEqual(['/res/agent-exit.attempt-2.json']);
+    expect(calls).toHaveLength(0);
+  });
+
+  it('runs the agent again, from clean files, when the adopted run left no record of its end', async () => {
+    const { deps, calls, removed } = scriptedDeps([{ lines: [claudeResult({})] }]);
+    deps.adoptProcess = async () => undefined;
+    const spawned: Array<{ pid: number; attempt: number; exitFile: string }> = [];
+    const run = { adapter: 'claude', attempt: 1, exitFile: '/res/agent-exit.json', transcriptFile: '/res/transcript.jsonl', stderrFile: '/res/stderr.log' };
+    const outcome = await runAgent(
+      input(cfg({ adapter: 'claude' }), { adopt: { pid: 4242, run, isKeeperAlive: () => false }, onSpawn: (pid: number, r: { attempt: number; exitFile: string }) => spawned.push({ pid, attempt: r.attempt, exitFile: r.exitFile }) }),
+      deps,
+    );
+    expect(outcome).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(outcome.adopted).toBeUndefined();
+    expect(removed).toEqual(expect.arrayContaining(['/res/transcript.jsonl', '/res/stderr.log', '/res/result.json']));
+    expect(calls).toHaveLength(1);
+    expect(calls[0].keeper).toEqual({ exitFile: '/res/agent-exit.json' });
+  });
+
+  it('does not adopt a run of another adapter', async () => {
+    const { deps, calls } = scriptedDeps([{ lines: [claudeResult({})] }]);
+    let asked = false;
+    deps.adoptProcess = async () => {
+      asked = true;
+      return undefined;
+    };
+    const run = { adapter: 'codex', attempt: 1, exitFile: '/res/agent-exit.json', transcriptFile: '/res/transcript.jsonl' };
+    await runAgent(input(cfg({ adapter: 'claude' }), { adopt: { pid: 4242, run, isKeeperAlive: () => true } }), deps);
+    expect(asked).toBe(false);
+    expect(calls).toHaveLength(1);
+  });
+
   it('writes prompt and task, runs the adapter argv with the VTM env, records the outcome', async () => {
     const { deps, files, calls, removed } = scriptedDeps([{ lines: [claudeResult({})] }]);
     const outcome = await runAgent(input(cfg({ adapter: 'claude', timeoutMs: 1000, idleTimeoutMs: 500 })), deps);

@@ -18,7 +18,7 @@ import { defaultReplayPorts, runReplay, type ReplayPorts } from './adapters/repl
 import type { InvocationContext } from './adapters/types';
 import type { AgentConfig } from './config';
 import type { AgentOutcome } from './outcome';
-import { runProcess, type ProcessResult, type RunProcessOptions } from './process-runner';
+import { adoptProcess, runProcess, type AdoptProcessOptions, type ProcessResult, type RunProcessOptions } from './process-runner';
 import type { DependencyHandoff } from './handoff';
 import { buildPrompt } from './prompt';
 import { buildRepairPrompt, type RepairEvidence } from './repair-prompt';
@@ -53,8 +53,16 @@ export interface RunAgentInput {
   now?: Date;
   /** Aborting stops the agent (kills its process group) and any backoff wait. */
   signal?: AbortSignal;
-  /** Called with the pid (= process group id) of each started agent, e.g. to record it for reclaim after a crash. */
-  onSpawn?: (pid: number) => void;
+  /**
+   * Called with the pid (= process group id: the agent keeper's) of each started agent and what a later process needs
+   * to adopt it (`adopt`), e.g. to record both for a run that outlives this process.
+   */
+  onSpawn?: (pid: number, run: AgentProcessRun) => void;
+  /**
+   * An agent a dead process started (under the keeper) and that is still running or has ended since: its end and
+   * transcript are taken as this run's first attempt instead of running the agent again. Ignored for another adapter.
+   */
+  adopt?: AgentAdoption;
   /** The process tag prefix of the agent's processes (see process-runner.ts `agentProcessTag`). */
   processTag?: string;
   /** Called for every output line of the agent, e.g. to show progress. */
@@ -65,10 +73,29 @@ export interface RunAgentInput {
   handoffs?: readonly DependencyHandoff[];
 }
 
+/** What a later process needs to adopt an agent's run (see `adoptProcess`): written down by the caller at spawn. */
+export interface AgentProcessRun {
+  adapter: string;
+  /** The retry attempt it is (1 for the first). */
+  attempt: number;
+  exitFile: string;
+  transcriptFile: string;
+  stderrFile?: string;
+}
+
+export interface AgentAdoption {
+  pid: number;
+  run: AgentProcessRun;
+  /** Whether the keeper is still the very process that was started (not a reused pid). */
+  isKeeperAlive: () => boolean;
+}
+
 /** The world as `runAgent` sees it. */
 export interface RunAgentDeps {
   /** Called once per attempt to run the agent process. */
   runProcess(options: RunProcessOptions): Promise<ProcessResult>;
+  /** Called instead of `runProcess` for an attempt a dead process started (`RunAgentInput.adopt`). */
+  adoptProcess(options: AdoptProcessOptions): Promise<ProcessResult | undefined>;
   /** Called once per run to create the result folder. */
   ensureDir(path: string): Promise<void>;
   /** Called to write prompt.md, task.json and outcome.json. */
@@ -91,6 +118,7 @@ export interface RunAgentDeps {
 
 export const defaultRunAgentDeps: RunAgentDeps = {
   runProcess,
+  adoptProcess,
   ensureDir: async (path) => void (await mkdir(path, { recursive: true })),
   writeFile: (path, content) => writeFile(path, content, 'utf8'),
   readFile: async (path) => {
@@ -123,12 +151,20 @@ export async function runAgent(input: RunAgentInput, deps: RunAgentDeps = defaul
   await deps.ensureDir(resultDir);
   await deps.writeFile(join(resultDir, RESULT_FILES.task), `${JSON.stringify(task, null, 2)}\n`);
 
-  let outcome = await runWithRetries(input, input.config, deps);
-  if (outcome.unavailable && input.fallback) {
-    const first = outcome;
+  let outcome: AgentOutcome;
+  if (input.adopt && input.fallback && input.adopt.run.adapter === input.fallback.adapter && input.adopt.run.adapter !== input.config.adapter) {
+    // The adopted run was the fallback's already (the configured agent was unavailable when it started).
     outcome = await runWithRetries(input, input.fallback, deps);
     outcome.fallbackUsed = true;
-    outcome.reason = `${outcome.reason} (fallback ${input.fallback.adapter}; ${first.reason})`;
+    outcome.reason = `${outcome.reason} (fallback ${input.fallback.adapter})`;
+  } else {
+    outcome = await runWithRetries(input, input.config, deps);
+    if (outcome.unavailable && input.fallback) {
+      const first = outcome;
+      outcome = await runWithRetries({ ...input, adopt: undefined }, input.fallback, deps);
+      outcome.fallbackUsed = true;
+      outcome.reason = `${outcome.reason} (fallback ${input.fallback.adapter}; ${first.reason})`;
+    }
   }
   outcome.reason = `task ${task.task_id}: ${outcome.reason}`;
   await deps.writeFile(join(resultDir, RESULT_FILES.outcome), `${JSON.stringify(outcome, null, 2)}\n`);
@@ -155,8 +191,10 @@ async function runWithRetries(input: RunAgentInput, config: AgentConfig, deps: R
   await deps.writeFile(join(input.resultDir, RESULT_FILES.prompt), prompt);
 
   let costUsd: number | undefined;
-  for (let attempt = 1; ; attempt++) {
-    const outcome = await attemptOnce({ input, config, prompt, attempt, resumeSessionId }, deps);
+  // An adopted run continues the count from the attempt it was.
+  const adopt = input.adopt && input.adopt.run.adapter === config.adapter ? input.adopt : undefined;
+  for (let attempt = adopt?.run.attempt ?? 1; ; attempt++) {
+    const outcome = await attemptOnce({ input, config, prompt, attempt, resumeSessionId, adopt: attempt === adopt?.run.attempt ? adopt : undefined }, deps);
     if (outcome.costUsd !== undefined) costUsd = (costUsd ?? 0) + outcome.costUsd;
     // Money spent by failed attempts is still spent: report the total.
     if (costUsd !== undefined) outcome.costUsd = Math.round(costUsd * 1e6) / 1e6;
@@ -215,7 +253,8 @@ async function attemptOnce(
     prompt,
     attempt,
     resumeSessionId,
-  }: { input: RunAgentInput; config: AgentConfig; prompt: string; attempt: number; resumeSessionId?: string },
+    adopt,
+  }: { input: RunAgentInput; config: AgentConfig; prompt: string; attempt: number; resumeSessionId?: string; adopt?: AgentAdoption },
   deps: RunAgentDeps,
 ): Promise<AgentOutcome> {
   const { task, cwd, resultDir } = input;
@@ -226,7 +265,8 @@ async function attemptOnce(
 
   const adapter = PROCESS_ADAPTERS[config.adapter];
   const resultFile = join(resultDir, RESULT_FILES.result);
-  await deps.removeFile(resultFile);
+  // An adopted run may have written it.
+  if (!adopt) await deps.removeFile(resultFile);
   const ctx: InvocationContext = {
     taskId: task.task_id,
     runId: input.runId,
@@ -253,28 +293,48 @@ async function attemptOnce(
   });
   const suffix = attempt === 1 ? '' : `.attempt-${attempt}`;
   const jsonl = adapter.transcriptFormat === 'jsonl';
-
-  const r = await deps.runProcess({
-    argv: invocation.argv,
-    cwd,
-    env: { ...deps.baseEnv, ...invocation.env },
-    stdin: invocation.stdin,
-    timeoutMs: config.timeoutMs,
-    idleTimeoutMs: config.idleTimeoutMs,
+  const run: AgentProcessRun = {
+    adapter: config.adapter,
+    attempt,
+    exitFile: join(resultDir, `agent-exit${suffix}.json`),
     transcriptFile: join(resultDir, `transcript${suffix}.${jsonl ? 'jsonl' : 'log'}`),
-    stderrFile: jsonl ? join(resultDir, `stderr${suffix}.log`) : undefined,
-    signal: input.signal,
-    onSpawn: input.onSpawn,
-    tagPrefix: input.processTag,
-    onStdoutLine: (line) => {
+    ...(jsonl ? { stderrFile: join(resultDir, `stderr${suffix}.log`) } : {}),
+  };
+  const lines = {
+    onStdoutLine: (line: string) => {
       parser.push(line, 'stdout');
       input.onOutputLine?.(line, 'stdout');
     },
-    onStderrLine: (line) => {
+    onStderrLine: (line: string) => {
       parser.push(line, 'stderr');
       input.onOutputLine?.(line, 'stderr');
     },
-  });
+  };
+
+  const adopted = adopt
+    ? await deps.adoptProcess({ pid: adopt.pid, isKeeperAlive: adopt.isKeeperAlive, exitFile: run.exitFile, transcriptFile: run.transcriptFile, stderrFile: run.stderrFile, signal: input.signal, ...lines })
+    : undefined;
+  // Nothing to adopt (its keeper was killed before recording the end): the attempt is run again, from a clean transcript.
+  if (adopt && !adopted) {
+    for (const file of [run.transcriptFile, run.stderrFile, resultFile]) if (file) await deps.removeFile(file);
+  }
+  const r =
+    adopted ??
+    (await deps.runProcess({
+      argv: invocation.argv,
+      cwd,
+      env: { ...deps.baseEnv, ...invocation.env },
+      stdin: invocation.stdin,
+      timeoutMs: config.timeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      transcriptFile: run.transcriptFile,
+      stderrFile: run.stderrFile,
+      signal: input.signal,
+      onSpawn: (pid) => input.onSpawn?.(pid, run),
+      tagPrefix: input.processTag,
+      keeper: { exitFile: run.exitFile },
+      ...lines,
+    }));
 
   const bin = invocation.argv[0];
   if (r.spawnError) {
@@ -301,6 +361,7 @@ async function attemptOnce(
     resultFileContent: await deps.readFile(resultFile),
   });
   if (r.escapedKilled) outcome.escapedKilled = r.escapedKilled;
+  if (adopted) outcome.adopted = true;
   if (r.aborted) {
     // Stopped on purpose (the caller aborted, or this process is shutting down): not the agent's failure, no retry.
     return { ...outcome, status: 'failed', reason: `${bin} was stopped before it finished (the run is stopping)`, transient: false };

@@ -24,7 +24,7 @@ import type { AgentOutcome } from '../agents/outcome';
 import type { AgentConfig } from '../agents/config';
 import type { DependencyHandoff } from '../agents/handoff';
 import { resolveAgentConfig } from '../agents/routing';
-import { runAgent, type RepairTurnInput } from '../agents/run-agent';
+import { runAgent, type AgentAdoption, type RepairTurnInput } from '../agents/run-agent';
 import { isRepairable, trimEvidence, type RepairEvidence, type RepairKind } from '../agents/repair-prompt';
 import { getIdentityEnv } from '../workspace/identity';
 import { agentProcessTag, runProcess } from '../agents/process-runner';
@@ -42,6 +42,7 @@ import { getVerificationCommand } from './verification';
 import { failpoint } from './failpoint';
 import { readHostId } from '../state/process-identity';
 import { runSharedCheckoutStages } from './shared-checkout';
+import { recordAgentRun, settleInterruptedAgent } from './agent-adoption';
 
 export const RESULTS_DIR = '.vtm/results';
 
@@ -241,23 +242,37 @@ export function costOf(agent: AgentOutcome | undefined) {
   };
 }
 
-/** The agent stage's side effect: run the task's agent in `cwd`, logging its start and end. */
+/**
+ * The agent stage's side effect: run the task's agent in `cwd`, logging its start and end; or, with `adopt`, take
+ * over the agent an interrupted attempt started (it is not run again). The agent's record for a later adoption goes
+ * to the task's result folder (`recordAgentRun`).
+ */
 export async function runStageAgent({
   input,
   config,
   cwd,
   dir,
   repair,
+  adopt,
 }: {
   input: PipelineInput;
   config: { config: AgentConfig; fallback?: AgentConfig };
   cwd: string;
   dir: string;
   repair?: RepairTurnInput;
+  adopt?: AgentAdoption;
 }): Promise<AgentOutcome> {
   const { config: c } = config;
-  const what = repair ? ` for repair turn ${repair.turn} of ${repair.maxTurns}${repair.resumeSessionId && repair.previousAdapter === c.adapter ? ' (resuming its session)' : ''}` : '';
-  input.log(`agent ${c.adapter}${c.model ? ` (${c.model})` : ''} started${what}${cwd === input.workspaceRoot ? ' in the shared checkout' : ''}`);
+  const id = input.task.task_id;
+  if (adopt) {
+    input.log(`the agent of the interrupted attempt (pid ${adopt.pid}) ${adopt.isKeeperAlive() ? 'is still running: waiting for it' : 'has finished'}; its run is taken over, not repeated`);
+    // Recorded with the claim like a started agent: if this process dies too, the next one adopts it the same way.
+    setTimeout(noteCheckoutDone, AGENT_STARTUP_GRACE_MS).unref();
+    input.onAgentSpawn?.(adopt.pid);
+  } else {
+    const what = repair ? ` for repair turn ${repair.turn} of ${repair.maxTurns}${repair.resumeSessionId && repair.previousAdapter === c.adapter ? ' (resuming its session)' : ''}` : '';
+    input.log(`agent ${c.adapter}${c.model ? ` (${c.model})` : ''} started${what}${cwd === input.workspaceRoot ? ' in the shared checkout' : ''}`);
+  }
   const agent = await runAgent({
     task: input.task,
     config: c,
@@ -267,14 +282,20 @@ export async function runStageAgent({
     resultDir: dir,
     workspaceRoot: input.workspaceRoot,
     signal: input.signal,
-    onSpawn: (pid) => {
+    onSpawn: (pid, run) => {
+      try {
+        recordAgentRun({ dir: getResultPaths(input.workspaceRoot, id).dir, taskId: id, runId: input.runId, turn: repair?.turn ?? 1, pid, run });
+      } catch (e) {
+        input.log(`could not record the agent's run for a later adoption (${(e as Error).message}); if this process dies, the agent is run again`);
+      }
       // The clean-ups waiting for this process's next task (see yieldToNextCheckout) go once its agent has started.
       setTimeout(noteCheckoutDone, AGENT_STARTUP_GRACE_MS).unref();
       input.onAgentSpawn?.(pid);
     },
     repair,
+    adopt,
     handoffs: input.getHandoffs?.(),
-    processTag: agentProcessTag(input.task.task_id, input.runId),
+    processTag: agentProcessTag(id, input.runId),
   });
   input.log(`agent ${agent.status}: ${agent.reason}`);
   if (agent.escapedKilled) input.log(`killed ${agent.escapedKilled} process${agent.escapedKilled === 1 ? '' : 'es'} the agent left running outside its process group (they could change the task's files after its work is saved)`);
@@ -449,13 +470,23 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
     return true;
   };
 
-  if (done < stageIndex('agent') && getTurn(data) === 1) {
-    // A fresh audit trail per attempt (an attempt continued after "agent" keeps the agent's transcript; a repair turn
-    // keeps the earlier turns' files).
+  const resolved = resolveAgentConfig({ task, options: options.agent });
+  // The agent the interrupted attempt started may still run, or have ended since its owner died: adopted when this
+  // attempt continues where it ran (the same turn, in its worktree, the same agent), stopped otherwise.
+  let adoption = settleInterruptedAgent({
+    dir: paths.dir,
+    taskId: id,
+    turn: getTurn(data),
+    adoptable: done === stageIndex('worktree') && typeof data.cwd === 'string' && existsSync(data.cwd),
+    adapters: resolved.ok ? [resolved.value.config.adapter, resolved.value.fallback?.adapter] : [],
+    log,
+  });
+  if (done < stageIndex('agent') && getTurn(data) === 1 && !adoption) {
+    // A fresh audit trail per attempt (an attempt continued after "agent", or adopting its agent, keeps the agent's
+    // transcript; a repair turn keeps the earlier turns' files).
     rmSync(paths.dir, { recursive: true, force: true });
     mkdirSync(paths.dir, { recursive: true });
   }
-  const resolved = resolveAgentConfig({ task, options: options.agent });
   if (!resolved.ok) return { outcome: blocked('agent_config', resolved.error, { result_dir: resultDir }), summary: resolved.error };
   const maxTurns = 1 + resolved.value.config.repairTurns;
 
@@ -466,7 +497,8 @@ async function runWorktreeStages(input: PipelineInput): Promise<PipelineResult> 
   // during a repair turn continues that turn.
   for (;;) {
     const turn = getTurn(data);
-    const result = await runTurn({ input, data, done, advance, resolved: resolved.value, turn, maxTurns });
+    const result = await runTurn({ input, data, done, advance, resolved: resolved.value, turn, maxTurns, adopt: adoption });
+    adoption = undefined;
     const turns = getTurns(data);
     const evidence = result.repair;
     if (!evidence || result.claimLost || turn >= maxTurns) return withTurns(result, turns, turn);
@@ -610,6 +642,7 @@ async function runTurn({
   resolved,
   turn,
   maxTurns,
+  adopt,
 }: {
   input: PipelineInput;
   data: Record<string, unknown>;
@@ -618,6 +651,8 @@ async function runTurn({
   resolved: { config: AgentConfig; fallback?: AgentConfig };
   turn: number;
   maxTurns: number;
+  /** The interrupted attempt's agent, taken over instead of a new run (see `settleInterruptedAgent`). */
+  adopt?: AgentAdoption;
 }): Promise<TurnResult> {
   const { workspaceRoot, task, options, integrationBranch, log, attempt } = input;
   const id = task.task_id;
@@ -635,7 +670,9 @@ async function runTurn({
   // 1. Where the agent works, 2. the agent.
   if (done < stageIndex('agent')) {
     let cwd: string;
-    if (turn === 1) {
+    if (adopt) {
+      cwd = data.cwd as string; // where the adopted agent works
+    } else if (turn === 1) {
       const prepared = await prepareWorktree(input, paths.dir);
       if (!prepared.ok) return { outcome: blocked(prepared.reason, prepared.message, { result_dir: resultDir }), summary: prepared.message };
       // The host, so that another machine continuing the attempt knows the worktree and commits are not its own.
@@ -662,6 +699,7 @@ async function runTurn({
             previousAdapter: repair.previousAdapter ?? undefined,
           }
         : undefined,
+      adopt,
     });
     if (agent.status !== 'completed') return agentNotCompleted({ task, agent, extra: { result_dir: resultDir, worktree: relative(workspaceRoot, cwd) } });
     // The agent's finished run is paid for: recorded before anything else happens, so no crash repeats it.

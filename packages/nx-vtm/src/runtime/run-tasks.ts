@@ -316,8 +316,15 @@ async function* runWithStore({
       });
       for (const stale of claim.released) {
         log(undefined, `nx-vtm: took over the stale claim of ${stale.taskId} (${stale.cause}; pid ${stale.owner.pid} on ${stale.owner.host})`);
-        // The pid may have been reused since: kill only if it is still the very agent process the dead owner started.
-        if (stale.onThisHost && stale.agent && isSameProcess(stale.agent)) killProcessGroup(stale.agent.pid, 'SIGKILL');
+        // The pid may have been reused since: only the very agent process the dead owner started counts. A task of
+        // this run gets it adopted by its next attempt (paid once, see agent-adoption.ts), which stops it instead
+        // when it cannot take it over; another task's is stopped now.
+        const agentAlive = stale.onThisHost && stale.agent !== null && isSameProcess(stale.agent);
+        if (agentAlive && byId.has(stale.taskId)) {
+          log(stale.taskId, `its agent (pid ${stale.agent!.pid}) is still running: the task's next attempt takes over its run`);
+          continue;
+        }
+        if (agentAlive) killProcessGroup(stale.agent!.pid, 'SIGKILL');
         // And what that agent left running outside its group (setsid): found by its tag, however its pid was reused.
         if (stale.onThisHost) {
           const escaped = killTaggedProcesses(agentProcessTag(stale.taskId, stale.runId), { prefix: true }).length;

@@ -30,6 +30,7 @@ import { beginMergeJournal, endMergeJournal, recoverInterruptedMerge } from '../
 import { commitPaths, replayPathsOnto, saveRef } from '../workspace/work-commit';
 import type { VerificationResult } from '../workspace/verify';
 import { failpoint } from './failpoint';
+import { settleInterruptedAgent } from './agent-adoption';
 import {
   STAGES,
   agentNotCompleted,
@@ -131,17 +132,32 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
   };
 
   const resolved = resolveAgentConfig({ task, options: options.agent });
+  // An attempt whose start (snapshot) is recorded, and whose agent had not finished.
+  const continued = done >= stageIndex('worktree') && typeof data.baseSha === 'string' && !!data.snapshot && typeof data.snapshot === 'object';
+  // The agent the interrupted attempt started may still run, or have ended since its owner died: adopted when this
+  // attempt continues where it ran (its start's snapshot is recorded; the same agent), stopped otherwise.
+  const adopt = settleInterruptedAgent({
+    dir: paths.dir,
+    taskId: id,
+    turn: 1,
+    adoptable: done === stageIndex('worktree') && continued,
+    adapters: resolved.ok ? [resolved.value.config.adapter, resolved.value.fallback?.adapter] : [],
+    log,
+  });
   if (!resolved.ok) return { outcome: blocked('agent_config', resolved.error, { result_dir: resultDir }), summary: resolved.error };
 
   if (done < stageIndex('agent')) {
-    rmSync(paths.dir, { recursive: true, force: true });
-    mkdirSync(paths.dir, { recursive: true });
+    if (!adopt) {
+      rmSync(paths.dir, { recursive: true, force: true });
+      mkdirSync(paths.dir, { recursive: true });
+    }
     // 1. The snapshot the task's changes are told apart by. An attempt whose agent a kill cut short keeps the
     // snapshot of its start: what that agent already wrote is this task's work. A new snapshot would count it as
     // already there, and an agent run again that writes the same content would have "changed no file" (no_changes).
-    if (done >= stageIndex('worktree') && typeof data.baseSha === 'string' && data.snapshot && typeof data.snapshot === 'object') {
-      log(`the agent of the interrupted attempt did not finish: running it again, against the snapshot taken when the attempt started (${data.baseSha.slice(0, 8)})`);
-    } else {
+    // An adopted agent is judged against that snapshot too, without a word: it is the same run.
+    if (continued && !adopt) {
+      log(`the agent of the interrupted attempt did not finish: running it again, against the snapshot taken when the attempt started (${String(data.baseSha).slice(0, 8)})`);
+    } else if (!continued) {
       const snap = await takeSnapshot(root, ignore);
       if (!snap.ok) return { outcome: blocked('git_failed', snap.error, { result_dir: resultDir }), summary: snap.error };
       if (snap.value.oid === null) {
@@ -164,7 +180,7 @@ export async function runSharedCheckoutStages(input: PipelineInput): Promise<Pip
     const start = { snapshot: data.snapshot as Snapshot };
 
     // 2. The agent, in the shared checkout.
-    const agent = await runStageAgent({ input, config: resolved.value, cwd: root, dir: paths.dir });
+    const agent = await runStageAgent({ input, config: resolved.value, cwd: root, dir: paths.dir, adopt });
     if (agent.status !== 'completed') {
       // What it left in the checkout is recorded, so the tasks running beside it do not take it for theirs.
       const now = await takeSnapshot(root, ignore);

@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isProcessRunning } from '../agents/process-runner';
+import { recordAgentRun, settleInterruptedAgent } from './agent-adoption';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'vtm-adoption-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A stand-in keeper: a process leading its own group, as runProcess starts it. */
+function startKeeper(): number {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
+  child.unref();
+  return child.pid!;
+}
+const waitDead = async (pid: number) => {
+  for (let i = 0; i < 100 && isProcessRunning(pid); i++) await new Promise((r) => setTimeout(r, 20));
+};
+const run = () => ({ adapter: 'command', attempt: 1, exitFile: join(dir, 'agent-exit.json'), transcriptFile: join(dir, 'transcript.log') });
+
+describe('settleInterruptedAgent', () => {
+  const settle = (over: Partial<Parameters<typeof settleInterruptedAgent>[0]> = {}) => {
+    const lines: string[] = [];
+    const adoption = settleInterruptedAgent({ dir, taskId: 'AD--T01', turn: 1, adoptable: true, adapters: ['command'], log: (l) => lines.push(l), ...over });
+    return { adoption, lines };
+  };
+
+  it('adopts the running agent of the attempt it continues, and leaves it running', () => {
+    const pid = startKeeper();
+    recordAgentRun({ dir, taskId: 'AD--T01', runId: 'run-1', turn: 1, pid, run: run() });
+    const { adoption, lines } = settle();
+    expect(adoption).toMatchObject({ pid, run: run() });
+    expect(adoption!.isKeeperAlive()).toBe(true);
+    expect(lines).toEqual([]);
+    process.kill(-pid, 'SIGKILL');
+  });
+
+  it('adopts a finished agent by its recorded end, and not one whose end was never recorded', () => {
+    recordAgentRun({ dir, taskId: 'AD--T01', runId: 'run-1', turn: 1, pid: process.pid, run: run() });
+    // The record names this process with another start time: a reused pid, not the keeper.
+    const record = JSON.parse(readFileSync(join(dir, 'agent-run.json'), 'utf8'));
+    writeFileSync(join(dir, 'agent-run.json'), JSON.stringify({ ...record, keeper: { ...record.keeper, startTime: '1' } }));
+    expect(settle().adoption).toBeUndefined();
+    writeFileSync(run().exitFile, '{"exit_code":0}\n');
+    const { adoption } = settle();
+    expect(adoption?.isKeeperAlive()).toBe(false);
+    expect(isProcessRunning(process.pid)).toBe(true); // the reused pid was left alone
+  });
+
+  it.each([
+    ['the attempt starts over', { adoptable: false }],
+    ['it ran for another repair turn', { turn: 2 }],
+    ['it is another adapter\'s run', { adapters: ['claude', undefined] }],
+  ])('stops a running agent it cannot adopt (%s)', async (_why, over) => {
+    const pid = startKeeper();
+    recordAgentRun({ dir, taskId: 'AD--T01', runId: 'run-1', turn: 1, pid, run: run() });
+    const { adoption, lines } = settle(over);
+    expect(adoption).toBeUndefined();
+    await waitDead(pid);
+    expect(isProcessRunning(pid)).toBe(false);
+    expect(lines).toEqual([`stopped the agent an earlier attempt left running (pid ${pid}): this attempt starts over`]);
+  });
+
+  it("leaves another machine's agent alone (a shared coordinator): its pid means nothing here", () => {
+    const pid = startKeeper();
+    recordAgentRun({ dir, taskId: 'AD--T01', runId: 'run-1', turn: 1, pid, run: run() });
+    const record = JSON.parse(readFileSync(join(dir, 'agent-run.json'), 'utf8'));
+    writeFileSync(join(dir, 'agent-run.json'), JSON.stringify({ ...record, host: 'elsewhere' }));
+    expect(settle({ adoptable: false }).adoption).toBeUndefined();
+    expect(isProcessRunning(pid)).toBe(true);
+    process.kill(-pid, 'SIGKILL');
+  });
+
+  it('has nothing to settle without a record, or with a damaged one', () => {
+    expect(settle().adoption).toBeUndefined();
+    writeFileSync(join(dir, 'agent-run.json'), '{"keeper":');
+    expect(settle().adoption).toBeUndefined();
+  });
+});

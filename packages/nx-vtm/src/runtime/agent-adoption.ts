@@ -1,0 +1,92 @@
+/**
+ * Agents outlive the process that started them (the agent keeper, process-runner.ts), so that an agent whose
+ * orchestrator is killed is paid for once: the next attempt of the task adopts it (waits for it and takes its
+ * transcript) instead of running it again. This module keeps the one record that makes that possible,
+ * `<result dir>/agent-run.json`, written when the agent starts, and decides at the next attempt's start between
+ * adopting the agent and stopping it.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { agentProcessTag, killProcessGroup, killTaggedProcesses } from '../agents/process-runner';
+import type { AgentAdoption, AgentProcessRun } from '../agents/run-agent';
+import { isSameProcess, readHostId, readProcessIdentity } from '../state/process-identity';
+import type { ProcessIdentity } from '../state/task-record';
+
+const RECORD_FILE = 'agent-run.json';
+
+interface AgentRunRecord {
+  task_id: string;
+  run_id: string;
+  /** The repair turn the agent ran for (1 for the task's first run). */
+  turn: number;
+  host: string;
+  /** The keeper's identity: a reused pid is not it. */
+  keeper: ProcessIdentity;
+  run: AgentProcessRun;
+  started_at: string;
+}
+
+/** Writes the record of an agent that just started (atomically: a reader sees the previous record or this one). */
+export function recordAgentRun({ dir, taskId, runId, turn, pid, run }: { dir: string; taskId: string; runId: string; turn: number; pid: number; run: AgentProcessRun }): void {
+  const record: AgentRunRecord = {
+    task_id: taskId,
+    run_id: runId,
+    turn,
+    host: readHostId(),
+    keeper: readProcessIdentity(pid),
+    run,
+    started_at: new Date().toISOString(),
+  };
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, RECORD_FILE);
+  writeFileSync(`${file}.${process.pid}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
+  renameSync(`${file}.${process.pid}.tmp`, file);
+}
+
+function readRecord(dir: string): AgentRunRecord | undefined {
+  try {
+    const record = JSON.parse(readFileSync(join(dir, RECORD_FILE), 'utf8')) as AgentRunRecord;
+    return record && typeof record.keeper?.pid === 'number' && typeof record.run?.exitFile === 'string' ? record : undefined;
+  } catch {
+    return undefined; // none, or cut short by a power loss: nothing to adopt
+  }
+}
+
+/**
+ * At the start of a task's attempt: the agent an interrupted attempt of the task started on this machine, adopted
+ * when `adoptable` (the attempt continues where that agent ran: same turn, its checkout still there, an adapter it
+ * would run) and the agent is
+ * still running or recorded its end; otherwise stopped if still running (with what it left outside its group), so
+ * that it never writes beside the agent about to start. Undefined when there is nothing to adopt.
+ */
+export function settleInterruptedAgent({
+  dir,
+  taskId,
+  turn,
+  adoptable,
+  adapters,
+  log,
+}: {
+  dir: string;
+  taskId: string;
+  turn: number;
+  adoptable: boolean;
+  /** The adapters this attempt would run (configured, fallback): a run of another is not this attempt's to take. */
+  adapters: ReadonlyArray<string | undefined>;
+  log: (line: string) => void;
+}): AgentAdoption | undefined {
+  const record = readRecord(dir);
+  // Another machine's agent (shared coordinator): its pid means nothing here.
+  if (!record || record.host !== readHostId()) return undefined;
+  const isKeeperAlive = () => isSameProcess(record.keeper);
+  const alive = isKeeperAlive();
+  if (adoptable && record.turn === turn && adapters.includes(record.run.adapter) && (alive || existsSync(record.run.exitFile))) {
+    return { pid: record.keeper.pid, run: record.run, isKeeperAlive };
+  }
+  if (alive) {
+    killProcessGroup(record.keeper.pid, 'SIGKILL');
+    killTaggedProcesses(agentProcessTag(taskId, record.run_id), { prefix: true });
+    log(`stopped the agent an earlier attempt left running (pid ${record.keeper.pid}): this attempt starts over`);
+  }
+  return undefined;
+}
