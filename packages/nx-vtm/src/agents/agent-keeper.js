@@ -11,31 +11,51 @@
  * - exits the way the agent did (same code, same signal), so the orchestrator sees no difference;
  * - ignores SIGTERM/SIGINT/SIGHUP: the orchestrator's stops reach the agent through the group kill, and the keeper
  *   outlives them to record the end;
- * - once orphaned (its stdout pipe broke, or its parent changed), keeps the agent's total time limit itself, and when
+ * - once orphaned (its stdin ended, or its stdout pipe broke), keeps the agent's total time limit itself, and when
  *   the agent ends kills what is left of its process group (itself included) after the record is written.
  *
  * The next run adopts the agent (`adoptProcess`): it waits for `exitFile`, then reads the transcript.
  *
+ * It is started ahead of need (a spare per orchestrator process: Node's start-up, ~50-70 ms, is then off the path from
+ * a free slot to a working agent) and waits for its program: one JSON line on stdin,
+ *   { exitFile, transcriptFile?, stderrFile?, timeoutMs?, killGraceMs?, argv, cwd, env, stdin? }
+ * After that line its stdin stays open; its end (EOF) means the orchestrator is gone. Without a line it just exits.
+ *
  * Plain JavaScript with no imports of the package: it is started by path, from the built package and from the
  * TypeScript sources under test alike.
- *
- * argv: node agent-keeper.js <spec JSON> -- <agent argv...>
- * spec: { exitFile, transcriptFile?, stderrFile?, timeoutMs?, killGraceMs? }
  */
 'use strict';
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 
-const spec = JSON.parse(process.argv[2]);
-const argv = process.argv.slice(process.argv.indexOf('--', 3) + 1);
-const startedAt = Date.now();
-const parent = process.ppid;
-const killGraceMs = spec.killGraceMs ?? 5000;
+for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => undefined);
+
+let spec;
+let startedAt;
+let killGraceMs = 5000;
 let orphaned = false;
 let timedOut = false;
 let transcriptError;
+let transcript;
+let stderrLog;
+let child;
+let exit;
+let closed = 0;
 
-for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => undefined);
+let pending = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (text) => {
+  if (spec) return;
+  pending += text;
+  const nl = pending.indexOf('\n');
+  if (nl < 0) return;
+  spec = JSON.parse(pending.slice(0, nl));
+  pending = '';
+  start();
+});
+process.stdin.on('end', () => (spec ? becomeOrphan() : process.exit(0)));
+// A broken stdin (the orchestrator died mid-write) is the same end.
+process.stdin.on('error', () => (spec ? becomeOrphan() : process.exit(0)));
 
 const openLog = (file) => {
   if (!file) return undefined;
@@ -46,8 +66,6 @@ const openLog = (file) => {
     return undefined;
   }
 };
-const transcript = openLog(spec.transcriptFile);
-const stderrLog = spec.stderrFile ? openLog(spec.stderrFile) : transcript;
 
 function writeAll(fd, chunk) {
   for (let at = 0; at < chunk.length; ) at += fs.writeSync(fd, chunk, at);
@@ -70,11 +88,43 @@ function pass(fd, chunk) {
   }
 }
 
-let child;
-try {
-  child = spawn(argv[0], argv.slice(1), { stdio: ['inherit', 'pipe', 'pipe'], env: process.env, cwd: process.cwd() });
-} catch (e) {
-  end({ spawn_error: { code: e.code ?? 'EINVAL', message: e.message } });
+function start() {
+  startedAt = Date.now();
+  killGraceMs = spec.killGraceMs ?? 5000;
+  transcript = openLog(spec.transcriptFile);
+  stderrLog = spec.stderrFile ? openLog(spec.stderrFile) : transcript;
+  try {
+    child = spawn(spec.argv[0], spec.argv.slice(1), { stdio: [spec.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: spec.env, cwd: spec.cwd });
+  } catch (e) {
+    return end({ spawn_error: { code: e.code ?? 'EINVAL', message: e.message } });
+  }
+  if (child.stdin) {
+    // The program may exit without reading it all: its exit status says what happened.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(spec.stdin);
+  }
+  child.stdout.on('data', (chunk) => {
+    record(transcript, chunk);
+    pass(1, chunk);
+  });
+  child.stderr.on('data', (chunk) => {
+    record(stderrLog, chunk);
+    pass(2, chunk);
+  });
+  const onClose = () => {
+    if (++closed === 2 && exit) end(exit);
+  };
+  child.stdout.on('close', onClose);
+  child.stderr.on('close', onClose);
+  child.on('error', (e) => {
+    if (child.pid === undefined) end({ spawn_error: { code: e.code ?? 'UNKNOWN', message: e.message } });
+  });
+  child.on('exit', (code, signal) => {
+    exit = { exit_code: code, signal };
+    if (closed === 2) return end(exit);
+    // A process the agent left behind may hold its pipes open: record the end without waiting for them for long.
+    setTimeout(() => end(exit), 1000).unref();
+  });
 }
 
 function becomeOrphan() {
@@ -103,37 +153,6 @@ function signalGroup(signal) {
   tryKill(-process.pid, signal);
 }
 
-let exit;
-let closed = 0;
-if (child) {
-  child.stdout.on('data', (chunk) => {
-    record(transcript, chunk);
-    pass(1, chunk);
-  });
-  child.stderr.on('data', (chunk) => {
-    record(stderrLog, chunk);
-    pass(2, chunk);
-  });
-  const onClose = () => {
-    if (++closed === 2 && exit) end(exit);
-  };
-  child.stdout.on('close', onClose);
-  child.stderr.on('close', onClose);
-  child.on('error', (e) => {
-    if (child.pid === undefined) end({ spawn_error: { code: e.code ?? 'UNKNOWN', message: e.message } });
-  });
-  child.on('exit', (code, signal) => {
-    exit = { exit_code: code, signal };
-    if (closed === 2) return end(exit);
-    // A process the agent left behind may hold its pipes open: record the end without waiting for them for long.
-    setTimeout(() => end(exit), 1000).unref();
-  });
-  // Orphaned without writing anything (a quiet agent): noticed by the parent changing.
-  setInterval(() => {
-    if (process.ppid !== parent) becomeOrphan();
-  }, 1000).unref();
-}
-
 let ended = false;
 function end(how) {
   if (ended) return;
@@ -144,7 +163,7 @@ function end(how) {
     orphaned,
     started_at: new Date(startedAt).toISOString(),
     ended_at: new Date().toISOString(),
-    tag: process.env.NX_VTM_PROCESS_TAG ?? null,
+    tag: spec.env?.NX_VTM_PROCESS_TAG ?? null,
     ...(transcriptError ? { transcript_error: transcriptError } : {}),
   };
   const temp = `${spec.exitFile}.${process.pid}.tmp`;

@@ -20,6 +20,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 
@@ -158,25 +159,29 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
   const tag = `${tagPrefix}${process.pid}-${++tagCounter}-${Math.random().toString(36).slice(2, 10)}`;
   const forksBefore = readForkCount();
   const keeper = options.keeper && process.platform !== 'win32' ? options.keeper : undefined;
-  // Under the keeper, it writes the transcript files: they must outlive this process too.
-  const spawned = keeper
-    ? [process.execPath, KEEPER_SCRIPT, JSON.stringify({ exitFile: keeper.exitFile, transcriptFile, stderrFile, timeoutMs, killGraceMs }), '--', ...argv]
-    : argv;
+  // PWD as a shell would set it: inherited, it names the parent's directory (the workspace root, not the task's
+  // worktree), and opencode 1.18 takes PWD as its project folder, working on (and rejecting writes outside) the
+  // wrong checkout.
+  const childEnv = { ...env, PWD: cwd, [PROCESS_TAG_ENV]: tag };
   if (keeper) rmSync(keeper.exitFile, { force: true });
   return new Promise<ProcessResult>((resolve, reject) => {
     let child: ChildProcess;
     try {
-      child = spawn(spawned[0], spawned.slice(1), {
-        cwd,
-        // PWD as a shell would set it: inherited, it names the parent's directory (the workspace root, not the task's
-        // worktree), and opencode 1.18 takes PWD as its project folder, working on (and rejecting writes outside) the
-        // wrong checkout.
-        env: { ...env, PWD: cwd, [PROCESS_TAG_ENV]: tag },
-        shell: false,
-        detached: true,
-        windowsHide: true,
-        stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      });
+      if (keeper) {
+        // Under the keeper, which starts the program and writes the transcript files (they must outlive this process
+        // too); it gets the program on its stdin and holds the group.
+        child = takeKeeper();
+        child.stdin!.write(`${JSON.stringify({ exitFile: keeper.exitFile, transcriptFile, stderrFile, timeoutMs, killGraceMs, argv, cwd, env: childEnv, stdin })}\n`);
+      } else {
+        child = spawn(argv[0], argv.slice(1), {
+          cwd,
+          env: childEnv,
+          shell: false,
+          detached: true,
+          windowsHide: true,
+          stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        });
+      }
     } catch (e) {
       // Synchronous spawn errors are argument bugs (e.g. a NUL byte in argv), reported as results all the same.
       const error = e as NodeJS.ErrnoException;
@@ -275,26 +280,30 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
       stderrLines.push(chunk);
     });
 
-    if (stdin !== undefined && child.stdin) {
+    if (keeper) {
+      // Its stdin stays open until the run ends: its end tells the keeper this process is gone.
+      child.stdin?.on('error', () => undefined);
+    } else if (stdin !== undefined && child.stdin) {
       // EPIPE / ERR_STREAM_DESTROYED: the child exited or closed stdin without reading it all. Its exit status says
       // what happened; the write error adds nothing.
       child.stdin.on('error', () => undefined);
       child.stdin.end(stdin);
     }
 
-    child.on('spawn', () => {
-      if (pid !== undefined) onSpawn?.(pid);
-    });
+    // A spare keeper has started already.
+    if (keeper && pid !== undefined) queueMicrotask(() => onSpawn?.(pid));
+    else {
+      child.on('spawn', () => {
+        if (pid !== undefined) onSpawn?.(pid);
+      });
+    }
 
     child.on('error', (e: NodeJS.ErrnoException) => {
       // Only spawn failures reach here: we never use child.kill (groups are killed with process.kill).
       if (pid === undefined || e.code === 'ENOENT' || e.code === 'EACCES') {
         // spawn says ENOENT for a missing working directory too; telling the two apart matters, because a missing
         // binary lets routing fall back to another agent while a missing directory is the orchestrator's problem.
-        spawnError =
-          e.code === 'ENOENT' && !existsSync(cwd)
-            ? { code: 'ENOCWD', message: `working directory ${cwd} does not exist` }
-            : { code: e.code ?? 'UNKNOWN', message: e.message };
+        spawnError = describeSpawnError({ code: e.code ?? 'UNKNOWN', message: e.message }, cwd);
         void finish();
       }
     });
@@ -337,9 +346,10 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
       stderrLines.end();
       await Promise.all([closeLog(transcript), stderrLog !== transcript ? closeLog(stderrLog) : undefined]);
       if (keeper && pid !== undefined) {
+        child.stdin?.destroy();
         // What only the keeper knows: the program could not be started, or its transcript could not be written.
         const end = readKeeperRecord(keeper.exitFile);
-        if (end?.spawn_error) spawnError = end.spawn_error;
+        if (end?.spawn_error) spawnError = describeSpawnError(end.spawn_error, cwd);
         if (end?.transcript_error) transcriptError ??= end.transcript_error;
       }
       if (callbackError !== undefined) {
@@ -366,6 +376,46 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
       resolve(result);
     }
   });
+}
+
+/** A failed start, with a missing working directory told apart from a missing binary (both are ENOENT). */
+function describeSpawnError(error: { code: string; message: string }, cwd: string): { code: string; message: string } {
+  return error.code === 'ENOENT' && !existsSync(cwd) ? { code: 'ENOCWD', message: `working directory ${cwd} does not exist` } : error;
+}
+
+/**
+ * The keeper started ahead for this process's next program under the keeper: Node's start-up (~50-70 ms here) then
+ * happens while the previous agent works, not between a free slot and the next agent. Idle, it keeps nothing alive
+ * and exits when this process does (its stdin ends).
+ */
+let spareKeeper: ChildProcess | undefined;
+
+function startKeeper(): ChildProcess {
+  const child = spawn(process.execPath, [KEEPER_SCRIPT], { cwd: tmpdir(), env: process.env, detached: true, windowsHide: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.on('error', () => undefined); // reported through its missing pid when taken
+  return child;
+}
+
+function setIdle(child: ChildProcess, idle: boolean): void {
+  for (const handle of [child, child.stdin, child.stdout, child.stderr] as Array<{ ref?: () => void; unref?: () => void } | null>) {
+    if (idle) handle?.unref?.();
+    else handle?.ref?.();
+  }
+}
+
+/** The spare keeper (a fresh one when there is none, or it died), and starts the next spare. */
+function takeKeeper(): ChildProcess {
+  let child = spareKeeper;
+  spareKeeper = undefined;
+  if (child === undefined || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) child = startKeeper();
+  else setIdle(child, false);
+  setImmediate(() => {
+    if (spareKeeper !== undefined || shuttingDown) return;
+    spareKeeper = startKeeper();
+    setIdle(spareKeeper, true);
+  });
+  if (child.pid === undefined) throw Object.assign(new Error(`could not start the agent keeper (${process.execPath} ${KEEPER_SCRIPT})`), { code: 'EKEEPER' });
+  return child;
 }
 
 /** How the keeper recorded the end of its program (agent-keeper.js). */

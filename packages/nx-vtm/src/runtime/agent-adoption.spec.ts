@@ -20,6 +20,12 @@ function startKeeper(): number {
 const waitDead = async (pid: number) => {
   for (let i = 0; i < 100 && isProcessRunning(pid); i++) await new Promise((r) => setTimeout(r, 20));
 };
+/** Records `pid` as the running agent of a starter that has died since (a different start time: not this process). */
+function recordOrphan(pid: number, turn = 1): void {
+  recordAgentRun({ dir, taskId: 'AD--T01', runId: 'run-1', turn, pid, run: run() });
+  const record = JSON.parse(readFileSync(join(dir, 'agent-run.json'), 'utf8'));
+  writeFileSync(join(dir, 'agent-run.json'), JSON.stringify({ ...record, owner: { ...record.owner, startTime: '1' } }));
+}
 const run = () => ({ adapter: 'command', attempt: 1, exitFile: join(dir, 'agent-exit.json'), transcriptFile: join(dir, 'transcript.log') });
 
 describe('settleInterruptedAgent', () => {
@@ -31,7 +37,7 @@ describe('settleInterruptedAgent', () => {
 
   it('adopts the running agent of the attempt it continues, and leaves it running', () => {
     const pid = startKeeper();
-    recordAgentRun({ dir, taskId: 'AD--T01', runId: 'run-1', turn: 1, pid, run: run() });
+    recordOrphan(pid);
     const { adoption, lines } = settle();
     expect(adoption).toMatchObject({ pid, run: run() });
     expect(adoption!.isKeeperAlive()).toBe(true);
@@ -40,7 +46,7 @@ describe('settleInterruptedAgent', () => {
   });
 
   it('adopts a finished agent by its recorded end, and not one whose end was never recorded', () => {
-    recordAgentRun({ dir, taskId: 'AD--T01', runId: 'run-1', turn: 1, pid: process.pid, run: run() });
+    recordOrphan(process.pid);
     // The record names this process with another start time: a reused pid, not the keeper.
     const record = JSON.parse(readFileSync(join(dir, 'agent-run.json'), 'utf8'));
     writeFileSync(join(dir, 'agent-run.json'), JSON.stringify({ ...record, keeper: { ...record.keeper, startTime: '1' } }));
@@ -57,12 +63,18 @@ describe('settleInterruptedAgent', () => {
     ['it is another adapter\'s run', { adapters: ['claude', undefined] }],
   ])('stops a running agent it cannot adopt (%s)', async (_why, over) => {
     const pid = startKeeper();
-    recordAgentRun({ dir, taskId: 'AD--T01', runId: 'run-1', turn: 1, pid, run: run() });
+    recordOrphan(pid);
     const { adoption, lines } = settle(over);
     expect(adoption).toBeUndefined();
     await waitDead(pid);
     expect(isProcessRunning(pid)).toBe(false);
     expect(lines).toEqual([`stopped the agent an earlier attempt left running (pid ${pid}): this attempt starts over`]);
+  });
+
+  it("never adopts a run its starter, still alive, has seen to its end (an attempt running its agent again after a rate limit)", () => {
+    recordAgentRun({ dir, taskId: 'AD--T01', runId: 'run-1', turn: 1, pid: 999_999_999, run: run() });
+    writeFileSync(run().exitFile, '{"exit_code":0}\n');
+    expect(settle().adoption).toBeUndefined();
   });
 
   it("leaves another machine's agent alone (a shared coordinator): its pid means nothing here", () => {

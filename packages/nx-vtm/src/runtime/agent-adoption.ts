@@ -22,6 +22,8 @@ interface AgentRunRecord {
   host: string;
   /** The keeper's identity: a reused pid is not it. */
   keeper: ProcessIdentity;
+  /** The process that started it: only an agent whose starter is gone is adopted. */
+  owner: ProcessIdentity;
   run: AgentProcessRun;
   started_at: string;
 }
@@ -34,6 +36,7 @@ export function recordAgentRun({ dir, taskId, runId, turn, pid, run }: { dir: st
     turn,
     host: readHostId(),
     keeper: readProcessIdentity(pid),
+    owner: readProcessIdentity(),
     run,
     started_at: new Date().toISOString(),
   };
@@ -80,7 +83,10 @@ export function settleInterruptedAgent({
   if (!record || record.host !== readHostId()) return undefined;
   const isKeeperAlive = () => isSameProcess(record.keeper);
   const alive = isKeeperAlive();
-  if (adoptable && record.turn === turn && adapters.includes(record.run.adapter) && (alive || existsSync(record.run.exitFile))) {
+  // An agent whose starter still lives is that process's own run, already seen to its end (e.g. an attempt that
+  // waited out a rate limit and runs its agent again): never taken for an interrupted one.
+  const orphaned = record.owner === undefined || !isSameProcess(record.owner);
+  if (adoptable && orphaned && record.turn === turn && adapters.includes(record.run.adapter) && (alive || existsSync(record.run.exitFile))) {
     return { pid: record.keeper.pid, run: record.run, isKeeperAlive };
   }
   if (alive) {

@@ -238,9 +238,12 @@ async function* runWithStore({
   }
 
   const history = new Map<string, number[]>();
+  // Tasks an interrupted run left in progress: their agents may still be working (adopted by their next attempt).
+  const interrupted = new Set<string>();
   for (const r of store.listTasks()) {
     const minutes = r.outcome.duration_minutes;
     if (r.status === 'completed' && typeof minutes === 'number' && minutes > 0) history.set(r.taskId, [minutes]);
+    if (r.status === 'in-progress') interrupted.add(r.taskId);
   }
   const estimates = buildEstimates({ tasks, history });
   const estimatesMs = new Map([...estimates].map(([id, m]) => [id, m * 60_000]));
@@ -373,7 +376,15 @@ async function* runWithStore({
   };
 
   for await (const r of streamScheduledTasks(
-    { tasks: driverTasks, externalStates, order: priorities.order, wipLimit: options.wipLimit, pollMs: options.pollMs },
+    {
+      tasks: driverTasks,
+      externalStates,
+      // Interrupted attempts first: an agent a dead run left working still takes a WIP slot until its task's next
+      // attempt adopts it, so adopting it before starting anything else keeps the agents at work within the limit.
+      order: interrupted.size === 0 ? priorities.order : [...priorities.order.filter((id) => interrupted.has(id)), ...priorities.order.filter((id) => !interrupted.has(id))],
+      wipLimit: options.wipLimit,
+      pollMs: options.pollMs,
+    },
     ports,
   )) {
     if (r.status === 'skipped-dependency-failed') {
