@@ -312,11 +312,11 @@ async function attemptOnce(
   };
 
   const adopted = adopt
-    ? await deps.adoptProcess({ pid: adopt.pid, isKeeperAlive: adopt.isKeeperAlive, exitFile: run.exitFile, transcriptFile: run.transcriptFile, stderrFile: run.stderrFile, signal: input.signal, ...lines })
+    ? await deps.adoptProcess({ pid: adopt.pid, isKeeperAlive: adopt.isKeeperAlive, exitFile: adopt.run.exitFile, transcriptFile: adopt.run.transcriptFile, stderrFile: adopt.run.stderrFile, signal: input.signal, ...lines })
     : undefined;
   // Nothing to adopt (its keeper was killed before recording the end): the attempt is run again, from a clean transcript.
   if (adopt && !adopted) {
-    for (const file of [run.transcriptFile, run.stderrFile, resultFile]) if (file) await deps.removeFile(file);
+    for (const file of [adopt.run.transcriptFile, adopt.run.stderrFile, run.transcriptFile, run.stderrFile, resultFile]) if (file) await deps.removeFile(file);
   }
   const r =
     adopted ??
