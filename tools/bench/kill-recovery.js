@@ -9,6 +9,7 @@
  *   - agent invocations per completed task (1.00 = every agent paid for once; a kill that cuts an agent's own run
  *     short, before the store recorded its end, makes that run count again, and is shown apart)
  *   - agents called again after the store recorded their finished run (stage "agent"): target 0
+ *   - agents a later run adopted (a killed run's agent still working or finished unrecorded, taken over, not re-run)
  *   - tasks left unfinished after the final re-run (target 0); tasks merged twice (target 0)
  *   - whether the final tree of main equals an uninterrupted run's
  *
@@ -101,11 +102,13 @@ const treeOf = (ws) => ws.git(['rev-parse', 'main^{tree}']);
   const referenceTree = treeOf(reference);
   reference.remove();
 
-  const totals = { kills: 0, atPoints: 0, random: 0, noKill: 0, invocations: 0, completed: 0, cut: 0, finishedAgain: 0, unfinished: 0, doubleMerged: 0, treeEqual: 0 };
+  const totals = { kills: 0, atPoints: 0, random: 0, noKill: 0, invocations: 0, completed: 0, cut: 0, adopted: 0, finishedAgain: 0, unfinished: 0, doubleMerged: 0, treeEqual: 0 };
   let pointCursor = 0;
   for (let round = 0; round < rounds; round++) {
     const ws = makeWorkspace();
     const kills = [];
+    let adopted = 0;
+    const countAdoptions = (r) => (adopted += (r.output.match(/its run is taken over, not repeated/g) ?? []).length);
     for (let k = 0; k < killsPerRound; k++) {
       const atPoint = (round * killsPerRound + k) % 2 === 0;
       let r;
@@ -117,6 +120,7 @@ const treeOf = (ws) => ws.git(['rev-parse', 'main^{tree}']);
       } else {
         r = await runNx(ws, { killAfterMs: Math.random() * killWindowMs });
       }
+      countAdoptions(r);
       if (r.killedAt !== undefined) {
         kills.push({ at: r.killedAt, what: atPoint ? r.hit : 'random' });
         totals.kills++;
@@ -125,6 +129,8 @@ const treeOf = (ws) => ws.git(['rev-parse', 'main^{tree}']);
       await new Promise((res) => setTimeout(res, 200)); // orphaned agents of a killed run may still be writing
     }
     const last = await runNx(ws, {});
+    countAdoptions(last);
+    totals.adopted += adopted;
     const state = ws.state().tasks;
     const events = ws.agentEvents();
     const starts = events.filter((e) => e.event === 'start');
@@ -148,7 +154,7 @@ const treeOf = (ws) => ws.git(['rev-parse', 'main^{tree}']);
     if (equal) totals.treeEqual++;
     const ok = last.code === 0 && completed === ids.length && finishedAgain === 0 && doubleMerged === 0 && equal;
     console.log(
-      `round ${String(round).padStart(2)}: kills ${kills.map((k) => k.what).join(', ') || '(none)'}; agent runs ${starts.length} (${cut} cut by a kill), finished agents again ${finishedAgain}, completed ${completed}/${ids.length}, merged twice ${doubleMerged}, tree ${equal ? 'equal' : 'DIFFERENT'} ${ok ? 'OK' : 'FAILED'}`,
+      `round ${String(round).padStart(2)}: kills ${kills.map((k) => k.what).join(', ') || '(none)'}; agent runs ${starts.length} (${cut} cut by a kill, ${adopted} adopted), finished agents again ${finishedAgain}, completed ${completed}/${ids.length}, merged twice ${doubleMerged}, tree ${equal ? 'equal' : 'DIFFERENT'} ${ok ? 'OK' : 'FAILED'}`,
     );
     if (!ok) {
       console.log(last.output.split('\n').filter((l) => /BLOCK|rror|fatal|lock|fail|worktree|claim/i.test(l)).slice(0, 20).join('\n'));
@@ -162,6 +168,7 @@ const treeOf = (ws) => ws.git(['rev-parse', 'main^{tree}']);
   console.log(`| agent invocations per completed task | ${per(totals.invocations)} | 1.00 |`);
   console.log(`| agent runs whose end no store had recorded when the kill came (cut short, or exited but unrecorded): run again | ${totals.cut} | |`);
   console.log(`| agent invocations per completed task, not counting those | ${per(totals.invocations - totals.cut)} | 1.00 |`);
+  console.log(`| agents a later run adopted (its killed run's agent, still working or ended unrecorded: taken over, not run again) | ${totals.adopted} | |`);
   console.log(`| agents called again after their finished run was recorded | ${totals.finishedAgain} | 0 |`);
   console.log(`| tasks unfinished after the final re-run | ${totals.unfinished} | 0 |`);
   console.log(`| tasks merged twice | ${totals.doubleMerged} | 0 |`);

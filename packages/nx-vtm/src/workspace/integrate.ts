@@ -601,7 +601,11 @@ async function mergeTested({
     return fail({ reason: 'claim_lost', message: `Task ${taskId}: not merging ${branch}: ${stop}` });
   }
   // The integration branch moves only to the tested commit, and only forward (the tip cannot have moved: we hold the lock).
+  // Journaled: a kill half-way leaves the index and files moved but not the branch (and HEAD.lock); the next
+  // integration completes the move (see recoverInterruptedMerge).
+  beginMergeJournal({ repoRoot, taskId, branch, sha: result.value, kind: 'fast-forward' });
   const ff = await gitOk({ cwd: repoRoot, args: ['merge', '--ff-only', '--quiet', result.value] });
+  endMergeJournal({ repoRoot });
   if (!ff.ok) {
     await restore();
     return fail({ reason: 'merge_failed', message: `Task ${taskId}: could not fast-forward ${into} to the tested merge ${result.value.slice(0, 8)}: ${firstLines(ff.error.stderr) || ff.error.message}`, cause: ff.error });

@@ -14,8 +14,8 @@ beforeEach(() => {
 afterEach(() => repo.cleanup());
 
 /** Make the journal look like it was written by a process that no longer exists. */
-function journalOfDeadProcess(taskId: string, branch: string) {
-  beginMergeJournal({ repoRoot: repo.root, taskId, branch, sha: repo.git(['rev-parse', branch]) });
+function journalOfDeadProcess(taskId: string, branch: string, kind: 'merge' | 'fast-forward' = 'merge') {
+  beginMergeJournal({ repoRoot: repo.root, taskId, branch, sha: repo.git(['rev-parse', branch]), kind });
   const file = path.join(repo.root, '.vtm/merging.json');
   const entry = JSON.parse(fs.readFileSync(file, 'utf8'));
   entry.owner.pid = 2 ** 22 + 12345; // above pid_max's default: never a live process
@@ -44,6 +44,26 @@ describe('recoverInterruptedMerge', () => {
     expect(line).toMatch(/removed the stale \.git\/index\.lock, aborted the interrupted merge of vtm\/T1/);
     expect(fs.existsSync(path.join(gitDir, 'MERGE_HEAD'))).toBe(false);
     expect(fs.existsSync(path.join(gitDir, 'index.lock'))).toBe(false);
+    expect(repo.git(['status', '--porcelain', '--untracked-files=no'])).toBe('');
+    expect(fs.existsSync(path.join(repo.root, '.vtm/merging.json'))).toBe(false);
+  });
+
+  it("completes the merge queue's fast-forward a kill cut short: index and files moved, the branch not, HEAD.lock left", async () => {
+    repo.commit({ 'a.txt': 'base\n' }, 'base');
+    const base = repo.git(['rev-parse', 'HEAD']);
+    repo.git(['checkout', '-q', '-b', 'tested']);
+    repo.commit({ 'a.txt': 'base\n', 'b.txt': 'task\n' }, 'Merge vtm/T1');
+    const tested = repo.git(['rev-parse', 'HEAD']);
+    repo.git(['checkout', '-q', 'main']);
+    journalOfDeadProcess('T1', 'tested', 'fast-forward');
+    // What `git merge --ff-only` killed after updating the index and files, before the ref: b.txt staged, HEAD.lock.
+    repo.git(['read-tree', '-m', '-u', 'HEAD', tested]);
+    fs.writeFileSync(path.join(repo.root, '.git', 'HEAD.lock'), `${tested}\n`);
+    expect(repo.git(['status', '--porcelain', '--untracked-files=no'])).toBe('A  b.txt');
+    const line = await recoverInterruptedMerge({ repoRoot: repo.root });
+    expect(line).toMatch(/removed the stale \.git\/HEAD\.lock, completed the interrupted fast-forward to the tested merge/);
+    expect(repo.git(['rev-parse', 'HEAD'])).toBe(tested);
+    expect(repo.git(['rev-parse', 'HEAD~1'])).toBe(base);
     expect(repo.git(['status', '--porcelain', '--untracked-files=no'])).toBe('');
     expect(fs.existsSync(path.join(repo.root, '.vtm/merging.json'))).toBe(false);
   });

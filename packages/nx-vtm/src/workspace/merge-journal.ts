@@ -18,14 +18,31 @@ interface JournalEntry {
   branch: string;
   /** The commit being merged: MERGE_HEAD of our merge. Absent in journals of older versions. */
   sha?: string;
+  /**
+   * 'fast-forward': the merge queue moving the branch to its tested merge commit (`sha`), which leaves no MERGE_HEAD;
+   * a kill half-way leaves the index and files updated but the branch not (and HEAD.lock): recovery completes it.
+   */
+  kind?: 'merge' | 'fast-forward';
   startedAt: string;
 }
 
 const journalFile = (repoRoot: string) => path.join(repoRoot, '.vtm', 'merging.json');
 
 /** Record that this process is about to merge `branch` into the checkout at `repoRoot`. Call under the integration lock. */
-export function beginMergeJournal({ repoRoot, taskId, branch, sha }: { repoRoot: string; taskId: string; branch: string; sha: string }): void {
-  const entry: JournalEntry = { owner: readProcessIdentity(), taskId, branch, sha, startedAt: new Date().toISOString() };
+export function beginMergeJournal({
+  repoRoot,
+  taskId,
+  branch,
+  sha,
+  kind = 'merge',
+}: {
+  repoRoot: string;
+  taskId: string;
+  branch: string;
+  sha: string;
+  kind?: JournalEntry['kind'];
+}): void {
+  const entry: JournalEntry = { owner: readProcessIdentity(), taskId, branch, sha, kind, startedAt: new Date().toISOString() };
   fs.mkdirSync(path.dirname(journalFile(repoRoot)), { recursive: true });
   fs.writeFileSync(journalFile(repoRoot), JSON.stringify(entry));
 }
@@ -112,6 +129,16 @@ export async function recoverInterruptedMerge({ repoRoot }: { repoRoot: string }
     if (!st || st.mtimeMs < since || isFileOpenByAnyProcess(stale)) continue;
     fs.rmSync(stale, { force: true });
     done.push(`removed the stale ${path.relative(path.dirname(gitDir.value.trim()), stale)}`);
+  }
+  if (entry.kind === 'fast-forward' && entry.sha && mergeHead === undefined) {
+    // The tested merge commit is a descendant of HEAD: finishing the move (the index and files may already show it)
+    // lands exactly what passed, as the killed process was doing.
+    const head = await gitOk({ cwd: repoRoot, args: ['rev-parse', 'HEAD'] });
+    if (head.ok && head.value.trim() !== entry.sha) {
+      const ff = await gitOk({ cwd: repoRoot, args: ['merge', '--ff-only', '--quiet', entry.sha] });
+      if (!ff.ok) return `could not complete the interrupted fast-forward to ${entry.sha.slice(0, 8)} (${entry.taskId}): ${ff.error.message}`;
+      done.push(`completed the interrupted fast-forward to the tested merge ${entry.sha.slice(0, 8)}`);
+    }
   }
   if (mergeHead !== undefined) {
     const aborted = await gitOk({ cwd: repoRoot, args: ['merge', '--abort'] });

@@ -68,6 +68,23 @@ describe('createTaskWorktree', () => {
     expect(fs.readdirSync(path.join(repo.root, '.vtm/worktrees')).filter((d) => d.startsWith('T1.broken-'))).toHaveLength(1);
   });
 
+  it('recovers a `git worktree add` killed before it wrote the .git file (empty), and one already moved aside', async () => {
+    const first = await create('T1');
+    const adminDir = fs.readFileSync(path.join(first.path, '.git'), 'utf8').replace(/^gitdir:\s*/, '').trim();
+    fs.writeFileSync(path.join(adminDir, 'locked'), 'initializing');
+    fs.rmSync(path.join(adminDir, 'HEAD'));
+    fs.writeFileSync(path.join(first.path, '.git'), '');
+    const again = await create('T1');
+    expect(repo.git(['rev-parse', 'HEAD'], again.path)).toBe(repo.git(['rev-parse', 'main']));
+    // The same registration whose directory a killed attempt had already moved aside.
+    const adminDir2 = fs.readFileSync(path.join(again.path, '.git'), 'utf8').replace(/^gitdir:\s*/, '').trim();
+    fs.writeFileSync(path.join(adminDir2, 'locked'), 'initializing');
+    fs.rmSync(path.join(adminDir2, 'HEAD'));
+    fs.rmSync(again.path, { recursive: true, force: true });
+    const third = await create('T1');
+    expect(repo.git(['status', '--porcelain'], third.path)).toBe('');
+  });
+
   it('removes a stale index.lock of a killed git command in the leftover worktree, then reuses it', async () => {
     const first = await create('T1');
     const adminDir = fs.readFileSync(path.join(first.path, '.git'), 'utf8').replace(/^gitdir:\s*/, '').trim();

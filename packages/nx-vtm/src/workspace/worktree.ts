@@ -201,10 +201,14 @@ export async function createTaskWorktree(
       fs.readFileSync(path.join(adminDir.value.trim(), 'locked'), 'utf8').trim() === 'initializing';
     if (adminDir.ok) removeStaleWorktreeLocks({ adminDir: adminDir.value.trim() });
     if (!head.ok || initializing) {
-      if (initializing) await gitOk({ cwd: repoRoot, args: ['worktree', 'unlock', dir] });
+      // Unlocked even when its lock cannot be read: a kill before git wrote the worktree's .git file leaves it empty,
+      // so the admin dir (and its "initializing" lock) cannot be found from the worktree, and a locked registration
+      // is never pruned (every later attempt then failed on it; seen in the kill benchmark).
+      await gitOk({ cwd: repoRoot, args: ['worktree', 'unlock', dir] });
       const aside = `${dir}.broken-${Date.now()}`;
       try {
-        fs.renameSync(dir, aside);
+        // Already gone when an earlier attempt moved it aside and was killed before the registration was dropped.
+        if (fs.existsSync(dir)) fs.renameSync(dir, aside);
       } catch (e) {
         return problem({ code: 'git_failed', taskId, path: dir, message: `Task ${taskId}: the leftover worktree ${dir} is broken (no valid HEAD) and cannot be moved aside: ${(e as Error).message}` });
       }
