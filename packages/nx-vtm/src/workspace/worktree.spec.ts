@@ -85,6 +85,14 @@ describe('createTaskWorktree', () => {
     expect(repo.git(['status', '--porcelain'], third.path)).toBe('');
   });
 
+  it("removes the task branch's ref lock a killed `git worktree add -B` left, and creates the worktree", async () => {
+    fs.mkdirSync(path.join(repo.root, '.git/refs/heads/vtm'), { recursive: true });
+    fs.writeFileSync(path.join(repo.root, '.git/refs/heads/vtm/T1.lock'), '');
+    const made = await create('T1');
+    expect(repo.git(['rev-parse', '--abbrev-ref', 'HEAD'], made.path)).toBe('vtm/T1');
+    expect(fs.existsSync(path.join(repo.root, '.git/refs/heads/vtm/T1.lock'))).toBe(false);
+  });
+
   it('removes a stale index.lock of a killed git command in the leftover worktree, then reuses it', async () => {
     const first = await create('T1');
     const adminDir = fs.readFileSync(path.join(first.path, '.git'), 'utf8').replace(/^gitdir:\s*/, '').trim();

@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import { isFileOpenByAnyProcess, isPidAlive } from './merge-journal';
+import { staleOwnRefLock } from './work-commit';
 import * as path from 'node:path';
 import { getPathProblem } from '../manifest/paths';
 import { err, ok, type Result } from '../manifest/problems';
@@ -281,7 +282,17 @@ export async function createTaskWorktree(
     fs.mkdirSync(path.dirname(dir), { recursive: true });
     const spare = options.useSpare || heldSpare ? await takeSpareWorktree({ repoRoot, worktreesDir, records: records.value, dir, branch, baseSha, preferred: heldSpare }) : false;
     if (!spare) {
-      const added = await gitOk({ cwd: repoRoot, args: ['worktree', 'add', '--quiet', '--no-track', '-B', branch, dir, baseSha] });
+      const add = () => gitOk({ cwd: repoRoot, args: ['worktree', 'add', '--quiet', '--no-track', '-B', branch, dir, baseSha] });
+      let added = await add();
+      // A git killed inside an earlier `worktree add -B` of this task left its branch's ref lock; only this task's
+      // processes write its branch, so one held open by no process is stale (seen in the kill benchmark: every later
+      // attempt failed "cannot lock ref"). Found from git's own message: the common path costs nothing.
+      const lock = added.ok ? undefined : staleOwnRefLock(added.error.stderr, `refs/heads/${branch}`);
+      if (lock !== undefined) {
+        fs.rmSync(lock, { force: true });
+        await gitOk({ cwd: repoRoot, args: ['worktree', 'prune'] });
+        added = await add();
+      }
       if (!added.ok) return gitProblem(taskId, added.error, `cannot create the worktree ${dir}`);
     }
   }
