@@ -621,11 +621,19 @@ function getPathsOwnedElsewhere({ ctx, store, taskId, sinceMs }: { ctx: RunConte
     .getRunningClaims()
     .filter((c) => c.taskId !== taskId)
     .flatMap((c) => [...c.footprint.fileScope, ...(ctx.tasks.get(c.taskId)?.task.test_verification ?? [])]);
+  // Released from a dead owner: its agent may still be writing (it is adopted, not killed), so its scope is not ours.
+  const released = store
+    .listReleased()
+    .filter((r) => r.taskId !== taskId)
+    .flatMap((r) => {
+      const t = ctx.tasks.get(r.taskId)?.task;
+      return t ? [...t.file_scope, ...t.test_verification] : [];
+    });
   const leftovers = store
     .listBlockedSince(sinceMs)
     .filter((r) => r.taskId !== taskId)
     .flatMap(blockedLeftovers);
-  return [...running, ...leftovers];
+  return [...running, ...released, ...leftovers];
 }
 
 /**

@@ -371,6 +371,10 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
         ['B', 'owner-dead'],
       ]);
       expect(other.getTask('A')).toMatchObject({ status: 'pending', reason: 'owner_lost', claim: null, attempts: 1 });
+      // Their attempts are unfinished (their agents may still be working): listed until claimed again.
+      expect(other.listReleased().map((r) => r.taskId)).toEqual(['A', 'B']);
+      claim(other, 'A', { leaseMs: 600_000 });
+      expect(other.listReleased().map((r) => r.taskId)).toEqual(['B']);
       expectProjectionMatchesStore(other);
     });
   });

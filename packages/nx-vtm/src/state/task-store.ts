@@ -857,6 +857,14 @@ export class TaskStore {
     return (this.sql("SELECT * FROM tasks WHERE status = 'blocked' AND updated_at >= ? ORDER BY task_id").all(sinceMs) as TaskRow[]).map(toRecord);
   }
 
+  /**
+   * Tasks given back because their owner died (`owner_lost`) and not claimed again yet: their attempt is unfinished,
+   * and its agent may still be working (the task's next attempt adopts it).
+   */
+  listReleased(): TaskRecord[] {
+    return (this.sql("SELECT * FROM tasks WHERE status = 'pending' AND reason = 'owner_lost' ORDER BY task_id").all() as TaskRow[]).map(toRecord);
+  }
+
   /** The claims of all processes, with the current verdict on each (stale ones are released by the next write). */
   getRunningClaims(): RunningClaim[] {
     const now = this.clock.now();
