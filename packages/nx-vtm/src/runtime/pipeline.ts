@@ -266,8 +266,8 @@ export async function runStageAgent({
   const id = input.task.task_id;
   if (adopt) {
     input.log(`the agent of the interrupted attempt (pid ${adopt.pid}) ${adopt.isKeeperAlive() ? 'is still running: waiting for it' : 'has finished'}; its run is taken over, not repeated`);
-    // Recorded with the claim like a started agent: if this process dies too, the next one adopts it the same way.
     setTimeout(noteCheckoutDone, AGENT_STARTUP_GRACE_MS).unref();
+    // Recorded with the claim like a started agent: if this process dies too, the next one adopts it the same way.
     input.onAgentSpawn?.(adopt.pid);
   } else {
     const what = repair ? ` for repair turn ${repair.turn} of ${repair.maxTurns}${repair.resumeSessionId && repair.previousAdapter === c.adapter ? ' (resuming its session)' : ''}` : '';
