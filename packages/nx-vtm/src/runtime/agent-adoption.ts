@@ -90,9 +90,18 @@ export function settleInterruptedAgent({
     return { pid: record.keeper.pid, run: record.run, isKeeperAlive };
   }
   if (alive) {
-    killProcessGroup(record.keeper.pid, 'SIGKILL');
-    killTaggedProcesses(agentProcessTag(taskId, record.run_id), { prefix: true });
+    stopAgentRun({ pid: record.keeper.pid, taskId, runId: record.run_id });
     log(`stopped the agent an earlier attempt left running (pid ${record.keeper.pid}): this attempt starts over`);
   }
   return undefined;
+}
+
+/**
+ * Stops a run's agent for a task: its keeper's process group, when `pid` is given (callers pass it only after checking
+ * it is still the very process), and what it left running outside the group, found by its tag. Returns how many
+ * tagged processes were killed.
+ */
+export function stopAgentRun({ pid, taskId, runId }: { pid?: number; taskId: string; runId: string }): number {
+  if (pid !== undefined) killProcessGroup(pid, 'SIGKILL');
+  return killTaggedProcesses(agentProcessTag(taskId, runId), { prefix: true }).length;
 }

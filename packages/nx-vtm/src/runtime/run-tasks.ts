@@ -26,7 +26,8 @@ import { buildFootprint } from '../scheduler/conflicts';
 import { decideAdmission } from '../scheduler/admission';
 import { streamScheduledTasks, type DriverPorts, type DriverTask, type RunControl, type TryStartOutcome } from '../scheduler/driver';
 import { RateLimitGate } from '../agents/rate-limit-gate';
-import { agentProcessTag, installSignalCleanup, killProcessGroup, killTaggedProcesses } from '../agents/process-runner';
+import { installSignalCleanup } from '../agents/process-runner';
+import { stopAgentRun } from './agent-adoption';
 import { isSameProcess } from '../state/process-identity';
 
 /** The result of one task of the run, as an Nx batch executor reports it. */
@@ -327,10 +328,10 @@ async function* runWithStore({
           log(stale.taskId, `its agent (pid ${stale.agent!.pid}) is still running: the task's next attempt takes over its run`);
           continue;
         }
-        if (agentAlive) killProcessGroup(stale.agent!.pid, 'SIGKILL');
-        // And what that agent left running outside its group (setsid): found by its tag, however its pid was reused.
+        // The agent's group when it is still the one, and what it left running outside its group (setsid): found by
+        // its tag, however its pid was reused.
         if (stale.onThisHost) {
-          const escaped = killTaggedProcesses(agentProcessTag(stale.taskId, stale.runId), { prefix: true }).length;
+          const escaped = stopAgentRun({ pid: agentAlive ? stale.agent!.pid : undefined, taskId: stale.taskId, runId: stale.runId });
           if (escaped > 0) log(stale.taskId, `killed ${escaped} process${escaped === 1 ? '' : 'es'} the interrupted attempt's agent left running`);
         }
       }
