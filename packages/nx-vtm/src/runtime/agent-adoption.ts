@@ -5,8 +5,9 @@
  * `<result dir>/agent-run.json`, written when the agent starts, and decides at the next attempt's start between
  * adopting the agent and stopping it.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 import { agentProcessTag, killProcessGroup, killTaggedProcesses } from '../agents/process-runner';
 import type { AgentAdoption, AgentProcessRun } from '../agents/run-agent';
 import { isSameProcess, readHostId, readProcessIdentity } from '../state/process-identity';
@@ -41,9 +42,8 @@ export function recordAgentRun({ dir, taskId, runId, turn, pid, run }: { dir: st
     started_at: new Date().toISOString(),
   };
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, RECORD_FILE);
-  writeFileSync(`${file}.${process.pid}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
-  renameSync(`${file}.${process.pid}.tmp`, file);
+  // No fsync: the record is for a process killed, not a machine: after a power loss its agent is gone too.
+  writeFileAtomic.sync(join(dir, RECORD_FILE), `${JSON.stringify(record, null, 2)}\n`, { fsync: false });
 }
 
 function readRecord(dir: string): AgentRunRecord | undefined {
