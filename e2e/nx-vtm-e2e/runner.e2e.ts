@@ -223,7 +223,8 @@ describe('concurrency across nx commands (real nx, real agents)', () => {
   it('after SIGKILL of the whole run, a re-run completes everything and pays every agent once: the interrupted ones are adopted', async () => {
     const tasks = ['A', 'B', 'C', 'D', 'E', 'F'].map((x, i) => task(`K_${x}--T01`, { depends_on_tasks: i > 0 && i % 2 === 0 ? [`K_${['A', 'B', 'C', 'D', 'E', 'F'][i - 1]}--T01`] : [] }));
     const ws = make({ tasks });
-    const child = nxSpawn(ws, SLICE, { '*': { sleepMs: 1500 } });
+    // Agents long enough to still be at work when the re-run starts (Nx's start-up takes 1-3 s).
+    const child = nxSpawn(ws, SLICE, { '*': { sleepMs: 5000 } });
     const deadline = Date.now() + 60_000;
     // Kill once at least one task has been recorded completed and others are running.
     while (Date.now() < deadline) {
@@ -248,6 +249,8 @@ describe('concurrency across nx commands (real nx, real agents)', () => {
     const startsById = new Map<string, number>();
     for (const e of ws.agentEvents().filter((x) => x.event === 'start')) startsById.set(e.taskId, (startsById.get(e.taskId) ?? 0) + 1);
     for (const t of tasks) expect(startsById.get(t.task_id as string)).toBe(1);
+    // The orphaned agents kept their WIP slots until adopted: the re-run started no others beside them.
+    expect(getMaxConcurrency(getIntervals(ws.agentEvents()))).toBeLessThanOrEqual(3);
     for (const id of runningBefore) {
       expect(again.output).toContain(`${id}`);
       // Reclaimed: the attempt count shows the second claim.
@@ -255,6 +258,31 @@ describe('concurrency across nx commands (real nx, real agents)', () => {
     }
     expect(again.output).toMatch(/the agent of the interrupted attempt \(pid \d+\) (is still running: waiting for it|has finished); its run is taken over, not repeated/);
     expect(ws.read(MANIFEST)).toContain('K_A--T01');
+  });
+
+  it("a command that outlives a killed one leaves the orphaned agents at work, inside the WIP limit; the killed command's re-run takes them over", async () => {
+    const left = ['A', 'B', 'C'].map((x) => task(`OL_${x}--T01`, { slice: 'Slice 1.1' }));
+    const right = ['A', 'B', 'C'].map((x) => task(`OR_${x}--T01`, { slice: 'Slice 1.2' }));
+    const ws = make({ tasks: [...left, ...right] });
+    const plan = { '*': { sleepMs: 300 }, ...Object.fromEntries(left.map((t) => [t.task_id, { sleepMs: 6000 }])) };
+    const one = nxSpawn(ws, ['run-many', '-t', 'implement', '--projects=slice-1.1'], plan);
+    const deadline = Date.now() + 60_000;
+    const startedLeft = () => ws.agentEvents().filter((e) => e.event === 'start' && e.taskId.startsWith('OL_')).length;
+    while (startedLeft() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(startedLeft()).toBe(3);
+    // The second command waits for WIP slots; the first is killed while its three agents work.
+    const two = nxSpawn(ws, ['run-many', '-t', 'implement', '--projects=slice-1.2'], plan);
+    await new Promise((r) => setTimeout(r, 500));
+    process.kill(-one.pid!, 'SIGKILL');
+    await waitExit(one);
+    expectSuccess([await waitExit(two)], [two]);
+    const again = ws.run(['run-many', '-t', 'implement', '--projects=slice-1.1'], plan);
+    if (again.code !== 0) throw new Error(again.output.slice(-5000));
+    expect(Object.values(ws.state().tasks).every((t) => t.status === 'completed')).toBe(true);
+    const starts = ws.agentEvents().filter((e) => e.event === 'start').map((e) => e.taskId).sort();
+    expect(starts).toEqual([...left, ...right].map((t) => t.task_id as string).sort()); // each agent paid once
+    expect(getMaxConcurrency(getIntervals(ws.agentEvents()))).toBeLessThanOrEqual(3);
+    expect(readFileSync(two.logFile, 'utf8')).toMatch(/its agent \(pid \d+\) is still running: it keeps its WIP slot until it ends/);
   });
 });
 

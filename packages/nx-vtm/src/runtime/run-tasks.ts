@@ -320,18 +320,23 @@ async function* runWithStore({
       });
       for (const stale of claim.released) {
         log(undefined, `nx-vtm: took over the stale claim of ${stale.taskId} (${stale.cause}; pid ${stale.owner.pid} on ${stale.owner.host})`);
-        // The pid may have been reused since: only the very agent process the dead owner started counts. A task of
-        // this run gets it adopted by its next attempt (paid once, see agent-adoption.ts), which stops it instead
-        // when it cannot take it over; another task's is stopped now.
+        // The pid may have been reused since: only the very agent process the dead owner started counts. It works on
+        // under its keeper, keeping its WIP slot and scope in the store until it ends, and the task's next attempt (in
+        // this run or a later one) takes over its run: paid once (see agent-adoption.ts, which stops it instead when
+        // it cannot take it over). Stopping it here would pay it again whenever the task is run next.
         const agentAlive = stale.onThisHost && stale.agent !== null && isSameProcess(stale.agent);
-        if (agentAlive && byId.has(stale.taskId)) {
-          log(stale.taskId, `its agent (pid ${stale.agent!.pid}) is still running: the task's next attempt takes over its run`);
+        if (agentAlive) {
+          log(
+            stale.taskId,
+            byId.has(stale.taskId)
+              ? `its agent (pid ${stale.agent!.pid}) is still running: the task's next attempt takes over its run`
+              : `its agent (pid ${stale.agent!.pid}) is still running: it keeps its WIP slot until it ends, and the task's next run takes over its work`,
+          );
           continue;
         }
-        // The agent's group when it is still the one, and what it left running outside its group (setsid): found by
-        // its tag, however its pid was reused.
+        // What the ended agent left running outside its group (setsid): found by its tag, however its pid was reused.
         if (stale.onThisHost) {
-          const escaped = stopAgentRun({ pid: agentAlive ? stale.agent!.pid : undefined, taskId: stale.taskId, runId: stale.runId });
+          const escaped = stopAgentRun({ pid: undefined, taskId: stale.taskId, runId: stale.runId });
           if (escaped > 0) log(stale.taskId, `killed ${escaped} process${escaped === 1 ? '' : 'es'} the interrupted attempt's agent left running`);
         }
       }

@@ -377,6 +377,50 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       expect(other.listReleased().map((r) => r.taskId)).toEqual(['B']);
       expectProjectionMatchesStore(other);
     });
+
+    it('an agent still at work after its owner died keeps its WIP slot and scope until it ends or its task is claimed again', () => {
+      const owner = open({ identity: fakeProcess(100, alive) });
+      const a = claim(owner, 'A', { leaseMs: 600_000, footprint: fp('A', { fileScope: ['src/a.ts'] }) });
+      owner.heartbeat({ taskId: 'A', token: a.token, agentPid: 4321 });
+      alive.add(4321);
+      alive.delete(100);
+      const other = open({ identity: fakeProcess(200, alive) });
+      // Released (its attempt is unfinished), but its agent works on: a new run must not start a full WIP beside it.
+      const wait = other.tryClaim(claimArgs('C', { admit: admitWip, wipLimit: 1 }));
+      expect(wait).toMatchObject({ kind: 'wait', reason: { kind: 'wip', running: 1 } });
+      expect(other.getTask('A')).toMatchObject({ status: 'pending', reason: 'owner_lost', claim: null });
+      // Its scope is still taken: the admission sees its footprint.
+      const seen: string[][] = [];
+      other.tryClaim(claimArgs('D', { admit: (x) => (seen.push(x.running.flatMap((r) => r.fileScope)), { admit: false, reason: { kind: 'wip', running: 1, limit: 1 } }) }));
+      expect(seen).toEqual([['src/a.ts']]);
+      // The task's own next attempt (its adopter) takes it over through a normal claim.
+      const mine = other.tryClaim(claimArgs('A', { admit: admitWip, wipLimit: 1 }));
+      expect(mine).toMatchObject({ kind: 'claimed', attempt: 2 });
+      other.finish({ taskId: 'A', token: (mine as { token: string }).token, outcome: { status: 'completed' } });
+      expect(other.tryClaim(claimArgs('C', { admit: admitWip, wipLimit: 1 }))).toMatchObject({ kind: 'claimed' });
+    });
+
+    it('an orphaned agent that ended gives its slot back; a pid of another boot or host never holds one', () => {
+      const owner = open({ identity: fakeProcess(100, alive) });
+      const a = claim(owner, 'A', { leaseMs: 600_000 });
+      owner.heartbeat({ taskId: 'A', token: a.token, agentPid: 4321 });
+      const b = claim(owner, 'B', { leaseMs: 600_000 });
+      owner.heartbeat({ taskId: 'B', token: b.token, agentPid: 4322 });
+      alive.add(4321).add(4322);
+      alive.delete(100);
+      const other = open({ identity: fakeProcess(200, alive) });
+      expect(other.tryClaim(claimArgs('C', { admit: admitWip, wipLimit: 2 }))).toMatchObject({ kind: 'wait', reason: { running: 2 } });
+      alive.delete(4321);
+      const parkable = other.tryClaim(claimArgs('C', { admit: admitWip, wipLimit: 2 }));
+      expect(parkable).toMatchObject({ kind: 'claimed' });
+      // The same pids seen from a process of another boot are not checkable: they hold nothing.
+      const c = parkable as { token: string; fence: number };
+      expect(other.setParked({ taskId: 'C', token: c.token, fence: c.fence, parked: true, wipLimit: 2 })).toBe('ok');
+      expect(other.setParked({ taskId: 'C', token: c.token, fence: c.fence, parked: false, wipLimit: 1 })).toBe('wait');
+      const rebooted = open({ identity: fakeProcess(300, alive, { bootId: 'boot-2' }) });
+      expect(rebooted.tryClaim(claimArgs('D', { admit: admitWip, wipLimit: 2 }))).toMatchObject({ kind: 'claimed' });
+      expectProjectionMatchesStore(other);
+    });
   });
 
   describe('attempt progress (durable stages)', () => {

@@ -372,6 +372,7 @@ export class TaskStore {
         .map((r) => toRecord(r).claim)
         .filter((c): c is TaskClaim => c !== null)
         .map((c): RunningTask => ({ ...c.footprint, startedAt: c.claimedAt, ...(c.parked ? { parked: true } : {}) }));
+      running.push(...this.orphanAgents(tx).filter((o) => o.taskId !== taskId));
       const reservations = this.listWaiterRows()
         .filter((w) => w.reserved_at !== null)
         .map((w): ExclusiveReservation => ({ taskId: w.task_id, since: w.reserved_at as number }));
@@ -516,7 +517,9 @@ export class TaskStore {
       const claim = JSON.parse(row.claim) as ClaimJson;
       if ((claim.parked === true) === parked) return 'ok';
       if (!parked) {
-        const busy = this.listClaimRows().filter((r) => r.task_id !== taskId && !toRecord(r).claim?.parked).length;
+        const busy =
+          this.listClaimRows().filter((r) => r.task_id !== taskId && !toRecord(r).claim?.parked).length +
+          this.orphanAgents(tx).filter((o) => o.taskId !== taskId && !o.parked).length;
         if (busy >= wipLimit) return 'wait';
       }
       const next: ClaimJson = { ...claim };
@@ -1126,10 +1129,12 @@ export class TaskStore {
       }
       const verdict = this.judge(claim.owner, claim.heartbeatAt, claim.leaseMs, now);
       if (!verdict.stale) continue;
+      // An agent still at work keeps the claim's footprint (not its token) until it ends: see orphanAgents.
+      const keep = claim.agent !== null && this.isLocalAndAlive(claim.agent);
       const changes = this
         .sql(
-          `UPDATE tasks SET status = 'pending', reason = 'owner_lost', updated_at = ?, claim = NULL, claim_token = NULL,
-             fence = NULL, heartbeat_at = NULL, agent = NULL
+          `UPDATE tasks SET status = 'pending', reason = 'owner_lost', updated_at = ?, claim = ${keep ? 'claim' : 'NULL'}, claim_token = NULL,
+             fence = NULL, heartbeat_at = NULL, agent = ${keep ? 'agent' : 'NULL'}
            WHERE task_id = ? AND claim_token = ? AND heartbeat_at = ? AND status = 'in-progress'`,
         )
         // The heartbeat judged too: on PostgreSQL a heartbeat is not held back by the write lock, and one that landed
@@ -1240,6 +1245,34 @@ export class TaskStore {
 
   private readRow(taskId: string): TaskRow | undefined {
     return this.sql('SELECT * FROM tasks WHERE task_id = ?').get(taskId) as TaskRow | undefined;
+  }
+
+  /** A process of this host and boot that is still the very one (pid and start time): the only kind we can check. */
+  private isLocalAndAlive(p: ProcessIdentity): boolean {
+    return p.host === this.me.host && p.bootId === this.me.bootId && this.identity.isAlive(p);
+  }
+
+  /**
+   * The agents of attempts released from a dead owner that are still at work on this host: the agent runs on under its
+   * keeper until the task's next attempt adopts it (agent-adoption.ts), or until it ends. Each keeps its WIP slot, file
+   * scope and exclusivity meanwhile, or a new run would start a full WIP of agents beside them (and on their files).
+   * Those found ended give their footprint back here. Runs inside a write transaction.
+   */
+  private orphanAgents(tx: Tx): RunningTask[] {
+    const rows = this.sql(
+      "SELECT * FROM tasks WHERE status = 'pending' AND reason = 'owner_lost' AND claim IS NOT NULL AND agent IS NOT NULL ORDER BY task_id",
+    ).all() as TaskRow[];
+    const out: RunningTask[] = [];
+    for (const row of rows) {
+      const claim = JSON.parse(row.claim as string) as ClaimJson;
+      if (this.isLocalAndAlive(JSON.parse(row.agent as string) as ProcessIdentity)) {
+        out.push({ ...claim.footprint, startedAt: claim.claimedAt, ...(claim.parked ? { parked: true } : {}) });
+        continue;
+      }
+      this.sql(`UPDATE tasks SET claim = NULL, agent = NULL WHERE task_id = ? AND status = 'pending' AND reason = 'owner_lost'`).run(row.task_id);
+      tx.changed = true;
+    }
+    return out;
   }
 
   private listClaimRows(): TaskRow[] {
