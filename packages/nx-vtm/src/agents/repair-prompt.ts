@@ -20,6 +20,7 @@ export const REPAIRABLE_REASONS = [
   'merge_conflict',
   'integration_check_failed',
   'no_changes',
+  'changed_during_verification',
 ] as const;
 export type RepairKind = (typeof REPAIRABLE_REASONS)[number];
 
@@ -73,6 +74,8 @@ const WHAT_TO_DO: Record<RepairKind, (task: Task) => string> = {
     'Your work passes its tests on its own, but the tests fail once it is merged with the integration branch\'s new commits (output and commits below): other work landed meanwhile. The worktree now holds those commits merged into yours (not committed yet): fix your work so that the tests pass on top of them, without committing or aborting the merge.',
   no_changes: () =>
     'Your run ended without changing any file, so nothing can be verified or integrated. Do the task: make the changes it asks for.',
+  changed_during_verification: () =>
+    'Running the verification tests changed committed files (listed below, with the changes they made), so the tests did not judge your work as it is. The worktree is back to your work as saved. Make the tests (and whatever they start) leave the repository\'s files unchanged: write temporary output to a temporary directory, never to source files.',
 };
 
 export interface BuildRepairPromptInput {

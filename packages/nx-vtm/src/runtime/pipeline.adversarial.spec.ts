@@ -83,6 +83,28 @@ describe('a verdict nobody can fool', () => {
     expect(repo.git(['diff', '--name-only', 'HEAD~1', 'HEAD'])).toBe('src/a.js\ntests/a.test.js');
   }, 30_000);
 
+  it('never accepts a pass of tests that rewrote committed files (worktree): blocked, nothing merged, the worktree back to the saved commit', async () => {
+    const before = repo.git(['rev-parse', 'main']);
+    const r = await run('REWRITE--T01', buildOptions({ '*': { testWrites: 'src/a.js' } }, {}, { repairTurns: 0 }));
+    expect(r.outcome).toMatchObject({ status: 'blocked', reason: 'changed_during_verification', changed_paths: ['src/a.js'] });
+    expect(String(r.outcome.error)).toMatch(/1 of its committed files changed while its tests ran \(src\/a\.js\): the tests did not judge the saved commit [0-9a-f]{8}, so it was not merged/);
+    expect(repo.git(['rev-parse', 'main'])).toBe(before);
+    const wt = path.join(repo.root, String(r.outcome.worktree));
+    expect(fs.readFileSync(path.join(wt, 'src/a.js'), 'utf8')).not.toContain('written by a test');
+    expect(repo.git(['status', '--porcelain', '--untracked-files=no'], wt)).toBe('');
+  }, 30_000);
+
+  it('gives tests that rewrote committed files back to the agent, with the changes they made; the repaired work completes', async () => {
+    const plan = { '*': { testWrites: 'src/a.js', repairs: { '1': { testWrites: '' } } } };
+    const r = await run('REWRITE--T02', buildOptions(plan, {}, { repairTurns: 1 }));
+    expect(r.outcome).toMatchObject({ status: 'completed', files_modified: ['src/a.js', 'tests/a.test.js'] });
+    expect(agentStarts()).toEqual(['REWRITE--T02', 'REWRITE--T02']);
+    const prompt = fs.readFileSync(path.join(repo.root, '.vtm/results/REWRITE--T02/turn-2/prompt.md'), 'utf8');
+    expect(prompt).toContain('Running the verification tests changed committed files');
+    expect(prompt).toContain('+written by a test');
+    expect(repo.git(['show', 'main:src/a.js'])).not.toContain('written by a test');
+  }, 60_000);
+
   it.each([
     ['a new branch', ['checkout', '-q', '-b', 'side']],
     ['a detached HEAD', ['checkout', '-q', '--detach']],

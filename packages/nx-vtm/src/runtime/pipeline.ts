@@ -419,6 +419,24 @@ async function checkTaskBranch({
   };
 }
 
+/**
+ * Committed files that differ from the saved commit in the worktree (changed, deleted, or replaced), with their diff
+ * as evidence. Untracked files are not counted. An unreadable status counts as no change: the merge queue's own
+ * checks still stand between the worktree and the integration branch.
+ */
+async function findRewrittenFiles(cwd: string): Promise<{ paths: string[]; diff: string }> {
+  const status = await gitOk({ cwd, args: ['status', '--porcelain=v1', '-z', '--untracked-files=no', '--no-renames'] });
+  if (!status.ok) return { paths: [], diff: '' };
+  const paths = status.value
+    .split('\0')
+    .filter((e) => e.length > 3)
+    .map((e) => e.slice(3))
+    .sort();
+  if (paths.length === 0) return { paths, diff: '' };
+  const diff = await gitOk({ cwd, args: ['diff', '--no-ext-diff', '--stat', '--patch', 'HEAD', '--'] });
+  return { paths, diff: diff.ok ? diff.value : '' };
+}
+
 /** Run one attempt of a task through its stages. Never throws for expected failures. */
 export async function runTaskPipeline(input: PipelineInput): Promise<PipelineResult> {
   if (input.options.isolation === 'none') return runSharedCheckoutStages(input);
@@ -772,8 +790,24 @@ async function runTurn({
       // Moved by the task's own tests: that is the agent's code to fix.
       return notAccepted('branch_moved', message, { files_modified: audit.files }, () => (still.ok ? { kind: 'branch_moved', summary: message, details: message, paths: [] } : movedEvidence(still)));
     }
+    // The tests must have judged the saved commit: a committed file they (or a process they started) rewrote means
+    // they passed on other content. The worktree is the task's own, so the writer is the task's code: its agent fixes
+    // it. New untracked files (reports, caches) change nothing committed; they are left out of the merge.
+    const rewritten = await findRewrittenFiles(cwd);
+    if (rewritten.paths.length > 0) {
+      const { paths: changed, diff } = rewritten;
+      const message = `Task ${id}: ${changed.length} of its committed files changed while its tests ran (${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ', ...' : ''}): the tests did not judge the saved commit ${sha.slice(0, 8)}, so it was not merged. The tests, or a process they started, wrote them; make the tests leave the repository's files as they are, then re-run ${id}`;
+      // Back to the saved commit: a repair turn starts from the work as committed, not from what the tests left.
+      await runGit({ cwd, args: ['reset', '--hard', '--quiet'] });
+      return notAccepted('changed_during_verification', message, { files_modified: audit.files, changed_paths: changed }, () => ({
+        kind: 'changed_during_verification',
+        summary: message,
+        details: trimEvidence(diff || message),
+        paths: changed,
+      }));
+    }
     const leftovers = await gitOk({ cwd, args: ['status', '--porcelain', '--untracked-files=all'] });
-    if (leftovers.ok && leftovers.value.trim()) log(`files changed in the worktree after the save (e.g. by the tests) are not part of the task's commit and are not merged`);
+    if (leftovers.ok && leftovers.value.trim()) log(`new files in the worktree after the save (e.g. written by the tests) are not part of the task's commit and are not merged`);
     if (!advance('verified', { verification: verified.verification ?? null })) return lostClaim(id, 'verified');
     done = stageIndex('verified');
   }

@@ -72,7 +72,7 @@ export function getRemediation(taskId: string, reason: string | null, record?: T
     verification_failed: `The task's tests failed (see ${dir}/verify.log).${kept} Fix the implementation or the tests, ${rerun}.`,
     missing_tests: `test_verification files do not exist after the agent ran.${kept} Have the task write them or fix their paths in the manifest, ${rerun}.`,
     merge_conflict: `Merging vtm/${taskId} conflicted (see conflicted_paths); the branch is kept. Merge it by hand (git merge vtm/${taskId}, resolve, commit), ${rerun}: a branch merged by hand is recorded completed without calling the agent.`,
-    changed_during_verification: `isolation "none": the task's files changed while its tests ran (see changed_paths), so the tests did not judge its saved commit; nothing was committed. Find who wrote them (another agent, a process, the tests), ${rerun}.`,
+    changed_during_verification: `the task's files changed while its tests ran (see changed_paths), so the tests did not judge its saved commit; nothing was merged. In a worktree the writer is the task's own tests or what they start (with isolation "none", possibly another agent or a process): make them leave the repository's files as they are, ${rerun}.`,
     no_changes: `The agent reported success but changed no file (see ${dir}/ and its transcript). If the task needs no change, set agent.allowNoChanges for it; otherwise improve the task's description, ${rerun}.`,
     missing_context: `Add the missing related documents (BLOCKED::MISSING-CONTEXT) or fix their paths in the manifest, ${rerun}.`,
     empty_ac: 'Add acceptance criteria to the task in the manifest (BLOCKED::EMPTY-AC).',
