@@ -17,6 +17,8 @@
  *   testWrites    a workspace-relative path each test file writes when it runs (a test with side effects)
  *   git           git argv lists run after writing, e.g. [["checkout","-q","-b","side"],["add","-A"],["commit","-qm","x"]]
  *   lingerWrite   { "path", "afterMs" }: a detached process the agent leaves behind writes this file later
+ *   rootWrites    workspace-relative paths also written under $VTM_WORKSPACE_ROOT (the main checkout, not the worktree
+ *                 the agent runs in), as a command agent that takes that variable for its working place would
  *   noAcs         report no acceptance criteria at all (neither completed nor remaining)
  *   files         { "<path>": "<content>" } written verbatim after the scope and test files (realistic code and tests)
  *   removeFiles   workspace-relative paths deleted after writing (e.g. a repair that undoes an out-of-scope file)
@@ -87,6 +89,7 @@ process.stdin.on('end', async () => {
     write(t, `const test = require('node:test');\nconst assert = require('node:assert');\n${sideEffect}test(${JSON.stringify(`${task.task_id} works`)}, () => { ${assertion}; });\n`);
   }
   for (const [rel, text] of Object.entries(step.files || {})) write(rel, text);
+  for (const rel of step.rootWrites || []) write(path.join(process.env.VTM_WORKSPACE_ROOT, rel), `written in the main checkout by ${task.task_id}\n`);
   if (step.outOfScope) write(step.outOfScope, 'outside the scope\n');
   for (const rel of step.removeFiles || []) fs.rmSync(rel, { force: true });
   for (const argv of step.git || []) require('node:child_process').execFileSync('git', argv, { stdio: 'ignore' });

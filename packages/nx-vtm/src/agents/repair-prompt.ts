@@ -21,6 +21,7 @@ export const REPAIRABLE_REASONS = [
   'integration_check_failed',
   'no_changes',
   'changed_during_verification',
+  'wrote_outside_worktree',
 ] as const;
 export type RepairKind = (typeof REPAIRABLE_REASONS)[number];
 
@@ -74,6 +75,8 @@ const WHAT_TO_DO: Record<RepairKind, (task: Task) => string> = {
     'Your work passes its tests on its own, but the tests fail once it is merged with the integration branch\'s new commits (output and commits below): other work landed meanwhile. The worktree now holds those commits merged into yours (not committed yet): fix your work so that the tests pass on top of them, without committing or aborting the merge.',
   no_changes: () =>
     'Your run ended without changing any file, so nothing can be verified or integrated. Do the task: make the changes it asks for.',
+  wrote_outside_worktree: () =>
+    'You wrote files of this task in the main checkout instead of your working directory (listed below, with what you wrote); they were moved out of there and are not part of your work. Do the work in your working directory (the current directory when you started): write every file relative to it, never under another checkout.',
   changed_during_verification: () =>
     'Running the verification tests changed committed files (listed below, with the changes they made), so the tests did not judge your work as it is. The worktree is back to your work as saved. Make the tests (and whatever they start) leave the repository\'s files unchanged: write temporary output to a temporary directory, never to source files.',
 };

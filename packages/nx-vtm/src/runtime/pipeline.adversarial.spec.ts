@@ -105,6 +105,49 @@ describe('a verdict nobody can fool', () => {
     expect(repo.git(['show', 'main:src/a.js'])).not.toContain('written by a test');
   }, 60_000);
 
+  it('takes files of its scope an agent wrote in the main checkout back out of it: kept under a ref, the turn not accepted, other paths left', async () => {
+    const lines: string[] = [];
+    const plan = { '*': { rootWrites: ['src/a.js', 'tests/a.test.js', 'NOTES.md'] } };
+    const before = repo.git(['rev-parse', 'main']);
+    const r = await run('STRAY--T01', buildOptions(plan, {}, { repairTurns: 0 }), { extra: { log: (l: string) => lines.push(l) } });
+    expect(r.outcome).toMatchObject({ status: 'blocked', reason: 'wrote_outside_worktree', stray_paths: ['src/a.js', 'tests/a.test.js'] });
+    expect(String(r.outcome.error)).toMatch(/its agent wrote 2 files of its scope in the main checkout .* instead of its worktree .*\(src\/a\.js, tests\/a\.test\.js\): they are not the task's work, and were moved out of the main checkout \(kept as refs\/vtm\/attempts\/STRAY--T01\/main-checkout-\d+\)/);
+    const ref = String(r.outcome.stray_ref);
+    expect(repo.git(['show', `${ref}:src/a.js`])).toBe('written in the main checkout by STRAY--T01');
+    expect(repo.git(['rev-parse', 'main'])).toBe(before);
+    // Out of the main checkout; what is not the task's stays, named in the log.
+    expect(fs.existsSync(path.join(repo.root, 'src/a.js'))).toBe(false);
+    expect(repo.git(['status', '--porcelain', '--untracked-files=all'])).toBe('?? NOTES.md');
+    expect(lines).toContain("1 path outside the task's scope changed in the main checkout while its agent ran (NOTES.md): not the task's, left as they are (a merge refuses a dirty main checkout)");
+  }, 30_000);
+
+  it('puts main back when an agent points it at its own commit (git update-ref from its worktree); the work goes through the queue as usual', async () => {
+    const lines: string[] = [];
+    const before = repo.git(['rev-parse', 'main']);
+    const plan = { '*': { git: [['add', '-A'], ['commit', '-qm', 'straight to main'], ['update-ref', 'refs/heads/main', 'HEAD']] } };
+    const r = await run('BYPASS--T01', buildOptions(plan, {}, { repairTurns: 0 }), { extra: { log: (l: string) => lines.push(l) } });
+    expect(r.outcome).toMatchObject({ status: 'completed', files_modified: ['src/a.js', 'tests/a.test.js'] });
+    expect(lines.some((l) => /^main had been moved to [0-9a-f]{8} without its checkout \(that commit is on vtm\/BYPASS--T01: the agent working there moved it/.test(l))).toBe(true);
+    // main moved only through the merge queue: a merge commit on top of where it was.
+    expect(repo.git(['rev-parse', 'main^1'])).toBe(before);
+    expect(repo.git(['log', '-1', '--format=%s', 'main'])).toMatch(/^Merge vtm\/BYPASS--T01/);
+    expect(repo.git(['status', '--porcelain', '--untracked-files=all'])).toBe('');
+  }, 30_000);
+
+  it('restores a tracked file an agent changed in the main checkout, and gives the turn back to the agent, which then completes', async () => {
+    fs.mkdirSync(path.join(repo.root, 'src'), { recursive: true });
+    fs.writeFileSync(path.join(repo.root, 'src/a.js'), 'module.exports = 1;\n');
+    repo.git(['add', '-A']);
+    repo.git(['commit', '-qm', 'a.js']);
+    const plan = { '*': { rootWrites: ['src/a.js'], repairs: { '1': { rootWrites: [] } } } };
+    const r = await run('STRAY--T02', buildOptions(plan, {}, { repairTurns: 1 }));
+    expect(r.outcome).toMatchObject({ status: 'completed', files_modified: ['src/a.js', 'tests/a.test.js'] });
+    expect(agentStarts()).toEqual(['STRAY--T02', 'STRAY--T02']);
+    expect(fs.readFileSync(path.join(repo.root, '.vtm/results/STRAY--T02/turn-2/prompt.md'), 'utf8')).toContain('+written in the main checkout by STRAY--T02');
+    expect(repo.git(['status', '--porcelain', '--untracked-files=all'])).toBe('');
+    expect(repo.git(['show', 'main:src/a.js'])).not.toContain('written in the main checkout');
+  }, 60_000);
+
   it.each([
     ['a new branch', ['checkout', '-q', '-b', 'side']],
     ['a detached HEAD', ['checkout', '-q', '--detach']],

@@ -43,6 +43,7 @@ import { failpoint } from './failpoint';
 import { readHostId } from '../state/process-identity';
 import { runSharedCheckoutStages } from './shared-checkout';
 import { recordAgentRun, settleInterruptedAgent } from './agent-adoption';
+import { readCheckoutChanges, settleCheckout } from './stray-writes';
 
 export const RESULTS_DIR = '.vtm/results';
 
@@ -420,6 +421,47 @@ async function checkTaskBranch({
 }
 
 /**
+ * The files of the task's scope that its agent wrote in the main checkout (changed there since `before`), saved under
+ * a ref and taken out of the checkout; the other new changes there are only named in the log. Undefined when there is
+ * nothing of the task's (or no `before`: an adopted agent's run, or an attempt recorded before this check existed).
+ */
+async function settleStrayWrites({
+  input,
+  before,
+  cwd,
+  ignorePaths,
+}: {
+  input: PipelineInput;
+  before: readonly string[] | null;
+  cwd: string;
+  ignorePaths: readonly string[];
+}): Promise<{ message: string; paths: string[]; ref?: string; diff: string } | undefined> {
+  if (!before) return undefined;
+  const { workspaceRoot: root, task, log } = input;
+  const id = task.task_id;
+  const settled = await settleCheckout({ root, taskId: id, before: new Set(before), scope: [...task.file_scope, ...task.test_verification], ignorePaths });
+  if (!settled) return undefined;
+  const { notice, inScope, elsewhere, taken } = settled;
+  if (notice) log(notice);
+  const list = (paths: readonly string[]) => `${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ', ...' : ''}`;
+  if (elsewhere.length > 0) {
+    log(`${elsewhere.length} path${elsewhere.length === 1 ? '' : 's'} outside the task's scope changed in the main checkout while its agent ran (${list(elsewhere)}): not the task's, left as they are (a merge refuses a dirty main checkout)`);
+  }
+  if (inScope.length === 0) return undefined;
+  const what = `Task ${id}: its agent wrote ${inScope.length} file${inScope.length === 1 ? '' : 's'} of its scope in the main checkout ${root} instead of its worktree ${cwd} (${list(inScope)})`;
+  if (!taken?.ok) {
+    return { paths: inScope, diff: '', message: `${what}, and they could not be taken out of the main checkout (${taken?.error.message ?? 'no result'}); move them out yourself (git status there), then re-run ${id}` };
+  }
+  const shown = await gitOk({ cwd: root, args: ['show', '--format=', '--stat', '--patch', '--no-ext-diff', taken.value.sha] });
+  return {
+    paths: inScope,
+    ref: taken.value.ref,
+    diff: shown.ok ? shown.value : '',
+    message: `${what}: they are not the task's work, and were moved out of the main checkout (kept as ${taken.value.ref}). Agents must write in their working directory; VTM_WORKSPACE_ROOT names the main checkout, not the place to work. Re-run ${id}`,
+  };
+}
+
+/**
  * Committed files that differ from the saved commit in the worktree (changed, deleted, or replaced), with their diff
  * as evidence. Untracked files are not counted. An unreadable status counts as no change: the merge queue's own
  * checks still stand between the worktree and the integration branch.
@@ -687,6 +729,9 @@ async function runTurn({
 
   // 1. Where the agent works, 2. the agent.
   if (done < stageIndex('agent')) {
+    // What is already changed in the main checkout, so that what the agent writes there is told apart (stray-writes.ts).
+    // Read beside the worktree's preparation: off the path from a free slot to a working agent.
+    const checkoutRead = readCheckoutChanges(workspaceRoot, ignorePaths).catch(() => undefined);
     let cwd: string;
     if (adopt) {
       cwd = data.cwd as string; // where the adopted agent works
@@ -703,6 +748,7 @@ async function runTurn({
       if (!ready.ok) return { outcome: blocked('worktree_failed', ready.message, { result_dir: resultDir, worktree: relative(workspaceRoot, cwd) }), summary: ready.message };
     }
     const repair = turn > 1 ? (data.repair as RepairState) : undefined;
+    const checkoutBefore = await checkoutRead;
     const agent = await runStageAgent({
       input,
       config: resolved,
@@ -719,9 +765,14 @@ async function runTurn({
         : undefined,
       adopt,
     });
-    if (agent.status !== 'completed') return agentNotCompleted({ task, agent, extra: { result_dir: resultDir, worktree: relative(workspaceRoot, cwd) } });
+    const checkout_before = checkoutBefore ? [...checkoutBefore] : null;
+    if (agent.status !== 'completed') {
+      const strays = await settleStrayWrites({ input, before: checkout_before, cwd, ignorePaths });
+      if (strays) log(strays.message);
+      return agentNotCompleted({ task, agent, extra: { result_dir: resultDir, worktree: relative(workspaceRoot, cwd), ...(strays ? { stray_paths: strays.paths, stray_ref: strays.ref ?? null } : {}) } });
+    }
     // The agent's finished run is paid for: recorded before anything else happens, so no crash repeats it.
-    if (!advance('agent', { agent })) return lostClaim(id, 'agent');
+    if (!advance('agent', { agent, checkout_before })) return lostClaim(id, 'agent');
     done = stageIndex('agent');
   }
 
@@ -738,6 +789,16 @@ async function runTurn({
 
   // 3. Save the work as a commit on vtm/<id> (the repository's commit hooks run: they are the user's gate).
   if (done < stageIndex('saved')) {
+    // Files of its scope the agent wrote in the main checkout instead: not its work, and in the way of every merge.
+    const strays = await settleStrayWrites({ input, before: (data.checkout_before as string[] | null | undefined) ?? null, cwd, ignorePaths });
+    if (strays) {
+      return notAccepted('wrote_outside_worktree', strays.message, { stray_paths: strays.paths, stray_ref: strays.ref ?? null }, () => ({
+        kind: 'wrote_outside_worktree',
+        summary: strays.message,
+        details: trimEvidence(strays.diff || strays.message),
+        paths: strays.paths,
+      }));
+    }
     const before = await checkTaskBranch({ cwd, taskId: id, baseSha, pendingMerge: turn > 1 });
     if (!before.ok) return notAccepted('branch_moved', before.message, {}, () => movedEvidence(before));
     const commit = await commitTaskWork({ worktree: cwd, taskId: id, title: task.title, acceptanceCriteria: task.acceptance_criteria, linkDirs, baseSha });
@@ -839,6 +900,7 @@ async function runTurn({
     const merged = await integrateTaskBranch({
       repoRoot: workspaceRoot,
       taskId: id,
+      onNotice: log,
       title: task.title,
       strategy: options.integration,
       integrationBranch,

@@ -34,6 +34,7 @@ export const KNOWN_REASONS = [
   'no_changes',
   'integration_check_failed',
   'changed_during_verification',
+  'wrote_outside_worktree',
 ] as const;
 export type KnownReason = (typeof KNOWN_REASONS)[number];
 

@@ -163,6 +163,37 @@ describe('integrateTaskBranch', () => {
     expect(fs.readFileSync(path.join(repo.root, 'README.md'), 'utf8')).toBe('my unsaved edit\n');
   });
 
+  it('puts back an integration branch an agent moved without its checkout (git update-ref), then merges as usual', async () => {
+    const wt = await taskWithWork('T1', { 'src/a.ts': 'a\n' });
+    const junk = await taskWithWork('T2', { 'src/junk.ts': 'unaudited\n' });
+    const head = repo.git(['rev-parse', 'HEAD']);
+    const moved = repo.git(['rev-parse', 'vtm/T2']);
+    // What an agent can do from its worktree: move main to its own commit; main's checkout is left behind.
+    repo.git(['update-ref', 'refs/heads/main', moved], junk.path);
+    const notices: string[] = [];
+    const r = await integrateTaskBranch({ repoRoot: repo.root, taskId: 'T1', title: 'Add a', strategy: 'merge', lock: countingLock().lock, onNotice: (m) => notices.push(m) });
+    expect(r.ok && r.value.status).toBe('merged');
+    expect(repo.git(['rev-parse', 'HEAD^1'])).toBe(head);
+    expect(repo.git(['ls-tree', '-r', '--name-only', 'HEAD'])).not.toContain('src/junk.ts');
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(
+      new RegExp(`^main had been moved to ${moved.slice(0, 8)} without its checkout \\(that commit is on vtm/T2: the agent working there moved it, e\\.g\\. with git update-ref\\); put back to ${head.slice(0, 8)}, where the checkout is, and ${moved.slice(0, 8)} kept as refs/vtm/moved/main-\\d+`),
+    );
+    expect(repo.git(['for-each-ref', '--format=%(objectname)', 'refs/vtm/moved/'])).toBe(moved);
+    expect(mainStatus()).toBe('');
+    expect(fs.existsSync(wt.path)).toBe(true);
+  });
+
+  it("leaves the user's own moves of the integration branch alone: a soft reset stays, and the merge refuses the dirty checkout", async () => {
+    await taskWithWork('T1', { 'src/a.ts': 'a\n' });
+    const head = repo.commit({ 'README.md': 'my commit\n' }, 'mine');
+    repo.git(['reset', '--soft', 'HEAD~1']);
+    const r = await integrateTaskBranch({ repoRoot: repo.root, taskId: 'T1', strategy: 'merge', lock: countingLock().lock });
+    expect(!r.ok && r.error.reason).toBe('dirty_worktree');
+    expect(repo.git(['rev-parse', 'HEAD'])).toBe(repo.git(['rev-parse', `${head}~1`]));
+    expect(repo.git(['for-each-ref', 'refs/vtm/moved/'])).toBe('');
+  });
+
   it('leaves the branch for a pull request with the branch strategy', async () => {
     await taskWithWork('T1', { 'src/a.ts': 'a\n' });
     const head = repo.git(['rev-parse', 'HEAD']);

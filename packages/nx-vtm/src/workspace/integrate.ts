@@ -263,6 +263,8 @@ export interface IntegrateTaskBranchOptions {
   remote?: string;
   /** Merge-and-push rounds before giving up on a remote that keeps moving. Default 5. */
   pushAttempts?: number;
+  /** Told what was repaired on the way (an integration branch moved under its checkout, put back). */
+  onNotice?: (message: string) => void;
 }
 
 /**
@@ -285,6 +287,7 @@ export async function integrateTaskBranch({
   testMerged,
   remote,
   pushAttempts = 5,
+  onNotice,
 }: IntegrateTaskBranchOptions): Promise<Result<IntegrationOutcome, IntegrationProblem>> {
   const fail = (p: Omit<IntegrationProblem, 'taskId'>) => err<IntegrationProblem>({ taskId, ...p });
   const gitFailed = (e: GitError, what: string) => fail({ reason: 'git_failed', message: `Task ${taskId}: ${what}: ${e.message}`, cause: e });
@@ -308,7 +311,7 @@ export async function integrateTaskBranch({
     return ok({ status: 'branch_left', sha: tip.value, branch });
   }
 
-  const merge = () => mergeLocked({ repoRoot, taskId, title, branch, integrationBranch, ignorePaths, linkDirs, sha, guard, testMerged });
+  const merge = () => mergeLocked({ repoRoot, taskId, title, branch, integrationBranch, ignorePaths, linkDirs, sha, guard, testMerged, onNotice });
   try {
     return await lock.withLock(INTEGRATION_LOCK, () => (remote ? mergeAndPush({ repoRoot, taskId, branch, integrationBranch, remote, attempts: pushAttempts, merge }) : merge()));
   } catch (e) {
@@ -389,6 +392,7 @@ async function mergeLocked({
   sha,
   guard,
   testMerged,
+  onNotice,
 }: {
   repoRoot: string;
   taskId: string;
@@ -400,6 +404,7 @@ async function mergeLocked({
   sha?: string;
   guard?: () => string | undefined;
   testMerged?: IntegrateTaskBranchOptions['testMerged'];
+  onNotice?: (message: string) => void;
 }): Promise<Result<IntegrationOutcome, IntegrationProblem>> {
   const fail = (p: Omit<IntegrationProblem, 'taskId'>) => err<IntegrationProblem>({ taskId, ...p });
   const gitFailed = (e: GitError, what: string) => fail({ reason: 'git_failed', message: `Task ${taskId}: ${what}: ${e.message}`, cause: e });
@@ -431,8 +436,17 @@ async function mergeLocked({
       });
     }
   }
-  const state = await isWorkingTreeClean({ cwd: repoRoot, ignorePaths });
+  let state = await isWorkingTreeClean({ cwd: repoRoot, ignorePaths });
   if (!state.ok) return gitFailed(state.error, 'cannot read the status of the main checkout');
+  if (!state.value.clean) {
+    // Asked only when the checkout looks dirty: a branch moved under it looks exactly so.
+    const restored = await restoreBranchMovedUnderCheckout({ repoRoot, branch: into });
+    if (restored) {
+      onNotice?.(restored);
+      state = await isWorkingTreeClean({ cwd: repoRoot, ignorePaths });
+      if (!state.ok) return gitFailed(state.error, 'cannot read the status of the main checkout');
+    }
+  }
   if (!state.value.clean) {
     return fail({
       reason: 'dirty_worktree',
@@ -522,6 +536,48 @@ async function mergeLocked({
     message: `Task ${taskId}: git merge of ${branch} into ${into} failed (exit ${merged.code}): ${firstLines(merged.stderr || merged.stdout) || 'no output'}`,
     cause: new GitError({ cwd: repoRoot, args: mergeArgs, code: merged.code, stderr: merged.stderr }),
   });
+}
+
+/**
+ * The integration branch moved without its checkout, and is put back. An agent's worktree shares the repository's
+ * refs: `git branch -f` and `git push .` refuse to move a branch checked out elsewhere, but `git update-ref` does not,
+ * so an agent (or a script it ran) can point the integration branch at its own unaudited commit. The main checkout's
+ * index and files then still hold the commit before, and the checkout looks dirty with the reverse of the new
+ * commits; merging on top would take them in. Recognised by the index being exactly the tree of an earlier value of
+ * the branch in its reflog (and not of its current one); then the branch is moved back to that value
+ * (compare-and-set) and the commit it pointed at is kept under `refs/vtm/moved/<branch>-<time>`. Anything else that
+ * leaves the checkout dirty, a move backwards included (`git reset --soft`), is not touched. Returns what was done, or
+ * undefined.
+ */
+export async function restoreBranchMovedUnderCheckout({ repoRoot, branch }: { repoRoot: string; branch: string }): Promise<string | undefined> {
+  const ref = `refs/heads/${branch}`;
+  const current = await getHeadSha({ cwd: repoRoot, ref });
+  if (!current.ok) return undefined;
+  const indexIs = async (commit: string) => (await runGit({ cwd: repoRoot, args: ['diff-index', '--cached', '--quiet', commit, '--'] })).code === 0;
+  if (await indexIs(current.value)) return undefined;
+  // The last few values of the branch, newest first (an agent may have moved it more than once).
+  const log = await runGit({ cwd: repoRoot, args: ['log', '-g', '--format=%H', '-n', '6', ref, '--'] });
+  if (log.code !== 0) return undefined;
+  const earlier = [...new Set(log.stdout.split('\n').filter(Boolean))].filter((c) => c !== current.value);
+  let before: string | undefined;
+  for (const c of earlier) {
+    if (await indexIs(c)) {
+      before = c;
+      break;
+    }
+  }
+  if (!before) return undefined;
+  // Moved back (`git reset --soft`: the user's own undo, with the changes kept staged): theirs, left alone.
+  const backwards = await isAncestor({ cwd: repoRoot, ancestor: current.value, descendant: before });
+  if (!backwards.ok || backwards.value) return undefined;
+  const keep = `refs/vtm/moved/${branch}-${Date.now()}`;
+  if (!(await gitOk({ cwd: repoRoot, args: ['update-ref', keep, current.value] })).ok) return undefined;
+  const back = await gitOk({ cwd: repoRoot, args: ['update-ref', '-m', `nx-vtm: put back (moved without its checkout to ${current.value.slice(0, 8)})`, ref, before, current.value] });
+  if (!back.ok) return undefined;
+  const on = await runGit({ cwd: repoRoot, args: ['for-each-ref', '--format=%(refname:short)', '--contains', current.value, 'refs/heads/vtm/'] });
+  const branches = on.code === 0 ? on.stdout.split('\n').filter(Boolean) : [];
+  const whose = branches.length > 0 ? ` (that commit is on ${branches.slice(0, 3).join(', ')}: the agent working there moved it, e.g. with git update-ref)` : '';
+  return `${branch} had been moved to ${current.value.slice(0, 8)} without its checkout${whose}; put back to ${before.slice(0, 8)}, where the checkout is, and ${current.value.slice(0, 8)} kept as ${keep}. Only the merge queue moves ${branch} during a run`;
 }
 
 /**
