@@ -7,7 +7,8 @@
  * folder), with a timeout that is reported as a warning: gemini's and opencode's `--version` take 12-17 s on a loaded
  * machine, which says nothing about whether they can run.
  */
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import writeFileAtomic from 'write-file-atomic';
 import Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -125,10 +126,8 @@ export function createCachedPort(port: EnvironmentPort, { runDir, cacheFile }: {
             if (file && diskKey && out.kind === 'ok') {
               try {
                 mkdirSync(dirname(file), { recursive: true });
-                // Temp file + rename: a reader in another executor never sees half a file.
-                const tmp = `${file}.${process.pid}.tmp`;
-                writeFileSync(tmp, JSON.stringify({ ...stored(), [diskKey]: out }));
-                renameSync(tmp, file);
+                // Temp file + rename: a reader in another executor never sees half a file. A cache: no fsync.
+                writeFileAtomic.sync(file, JSON.stringify({ ...stored(), [diskKey]: out }), { fsync: false });
               } catch {
                 // a cache only: the next process probes again
               }

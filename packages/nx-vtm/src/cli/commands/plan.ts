@@ -9,6 +9,7 @@
  * VTM_RESULT_FILE (where it may write its answer), VTM_WORKSPACE_ROOT; the answer is a JSON object with a `tasks`
  * array, in the result file or as the last JSON line of stdout.
  */
+import writeFileAtomicLib from 'write-file-atomic';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getManifestPatterns } from '../../config/plugin-options';
@@ -25,9 +26,7 @@ import { readCliWorkspace } from '../workspace';
 /** Writes `content` to `file` through a temporary file in the same folder and a rename: readers never see half. */
 function writeFileAtomic(file: string, content: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, content);
-  fs.renameSync(tmp, file);
+  writeFileAtomicLib.sync(file, content);
 }
 
 export async function runPlanCommand({ args, cwd, io }: { args: readonly string[]; cwd: string; io: CliIo }): Promise<ExitCode> {
