@@ -94,6 +94,15 @@ describe('a verdict nobody can fool', () => {
     expect(repo.git(['status', '--porcelain', '--untracked-files=no'], wt)).toBe('');
   }, 30_000);
 
+  it('never moves main on a pass of checks that rewrote committed files of the merged result', async () => {
+    const before = repo.git(['rev-parse', 'main']);
+    const rewrite = [process.execPath, '-e', "require('node:fs').writeFileSync('README.md', 'rewritten by the check\\n')"];
+    const r = await run('CHECKW--T01', buildOptions({}, { integrationCheck: { command: rewrite } }, { repairTurns: 0 }));
+    expect(r.outcome).toMatchObject({ status: 'blocked', reason: 'integration_check_failed' });
+    expect(String(r.outcome.error)).toMatch(/the checks on the merged result with main changed 1 committed file while they ran \(README\.md\), so they did not judge the merged commit; main was not moved/);
+    expect(repo.git(['rev-parse', 'main'])).toBe(before);
+  }, 30_000);
+
   it('gives tests that rewrote committed files back to the agent, with the changes they made; the repaired work completes', async () => {
     const plan = { '*': { testWrites: 'src/a.js', repairs: { '1': { testWrites: '' } } } };
     const r = await run('REWRITE--T02', buildOptions(plan, {}, { repairTurns: 1 }));

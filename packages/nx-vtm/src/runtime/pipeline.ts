@@ -1047,6 +1047,16 @@ function buildMergedCheck({ input, dir }: { input: PipelineInput; dir: string })
       }
       ran = true;
     }
+    // As for the task's own verification: a pass on files the checks rewrote is no verdict on the merged commit.
+    const rewritten = ran ? await findRewrittenFiles(cwd) : { paths: [], diff: '' };
+    if (rewritten.paths.length > 0) {
+      const shown = `${rewritten.paths.slice(0, 5).join(', ')}${rewritten.paths.length > 5 ? ', ...' : ''}`;
+      return {
+        ok: false,
+        message: `Task ${id}: the checks on the merged result with ${input.integrationBranch} changed ${rewritten.paths.length} committed file${rewritten.paths.length === 1 ? '' : 's'} while they ran (${shown}), so they did not judge the merged commit; ${input.integrationBranch} was not moved. Make the tests leave the repository's files as they are`,
+        details: trimEvidence(rewritten.diff),
+      };
+    }
     return { ok: true, ran };
   };
 }
