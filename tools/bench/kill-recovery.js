@@ -16,6 +16,8 @@
  *   npm run bench:kill -- --rounds 25 --kills 2
  *   npm run bench:kill -- --isolation none   (the agents share the user's checkout; commits replayed onto main)
  *   --window-ms N: random kills land within N ms of the executor's start (default 4000)
+ *   --sleep-ms N: each agent works N ms (default 300); long enough, the agents of a killed run still work when the
+ *   next run starts, and the WIP limit must count them
  */
 const { spawn } = require('node:child_process');
 const path = require('node:path');
@@ -29,7 +31,7 @@ const isolation = process.argv.includes('--isolation') ? process.argv[process.ar
 if (!['worktree', 'none'].includes(isolation)) throw new Error(`--isolation: "worktree" or "none", not ${JSON.stringify(isolation)}`);
 require('../lib/pack-plugin').packPlugin('kill-pack');
 require('../ts-register');
-const { createAgentWorkspace, task } = require('../../e2e/support/vtm.ts');
+const { createAgentWorkspace, getIntervals, getMaxConcurrency, task } = require('../../e2e/support/vtm.ts');
 
 const SLICE = ['run-many', '-t', 'implement', '--projects=slice-1.1', '--outputStyle=stream', '--skip-nx-cache'];
 const letters = ['A', 'B', 'C', 'D', 'E', 'F'];
@@ -40,7 +42,8 @@ const landedOnMain = (ws, id) =>
   isolation === 'none'
     ? ws.git(['log', '--first-parent', '--format=%B%x00', 'main']).split('\0').filter((m) => m.includes(`VTM-Task: ${id}\n`)).length
     : ws.git(['log', '--first-parent', '--format=%s', 'main']).split('\n').filter((m) => m.startsWith(`Merge vtm/${id}:`)).length;
-const PLAN = { '*': { sleepMs: 300 } };
+// --sleep-ms: longer agents outlive the killed run into the next one (orphans working beside it: the WIP limit).
+const PLAN = { '*': { sleepMs: arg('--sleep-ms', 300) } };
 
 const makeWorkspace = () =>
   createAgentWorkspace({
@@ -102,7 +105,7 @@ const treeOf = (ws) => ws.git(['rev-parse', 'main^{tree}']);
   const referenceTree = treeOf(reference);
   reference.remove();
 
-  const totals = { kills: 0, atPoints: 0, random: 0, noKill: 0, invocations: 0, completed: 0, cut: 0, adopted: 0, finishedAgain: 0, unfinished: 0, doubleMerged: 0, treeEqual: 0 };
+  const totals = { maxAtOnce: 0, kills: 0, atPoints: 0, random: 0, noKill: 0, invocations: 0, completed: 0, cut: 0, adopted: 0, finishedAgain: 0, unfinished: 0, doubleMerged: 0, treeEqual: 0 };
   let pointCursor = 0;
   for (let round = 0; round < rounds; round++) {
     const ws = makeWorkspace();
@@ -145,6 +148,9 @@ const treeOf = (ws) => ws.git(['rev-parse', 'main^{tree}']);
     const cut = starts.length - completed - finishedAgain;
     const doubleMerged = ids.filter((id) => landedOnMain(ws, id) > 1).length;
     const equal = treeOf(ws) === referenceTree;
+    // Agents at work at once over the whole round, the killed runs' orphans included (WIP limit 3).
+    const atOnce = getMaxConcurrency(getIntervals(events));
+    totals.maxAtOnce = Math.max(totals.maxAtOnce, atOnce);
     totals.invocations += starts.length;
     totals.completed += completed;
     totals.cut += cut;
@@ -152,9 +158,9 @@ const treeOf = (ws) => ws.git(['rev-parse', 'main^{tree}']);
     totals.unfinished += ids.length - completed;
     totals.doubleMerged += doubleMerged;
     if (equal) totals.treeEqual++;
-    const ok = last.code === 0 && completed === ids.length && finishedAgain === 0 && doubleMerged === 0 && equal;
+    const ok = last.code === 0 && completed === ids.length && finishedAgain === 0 && doubleMerged === 0 && equal && atOnce <= 3;
     console.log(
-      `round ${String(round).padStart(2)}: kills ${kills.map((k) => k.what).join(', ') || '(none)'}; agent runs ${starts.length} (${cut} cut by a kill, ${adopted} adopted), finished agents again ${finishedAgain}, completed ${completed}/${ids.length}, merged twice ${doubleMerged}, tree ${equal ? 'equal' : 'DIFFERENT'} ${ok ? 'OK' : 'FAILED'}`,
+      `round ${String(round).padStart(2)}: kills ${kills.map((k) => k.what).join(', ') || '(none)'}; agent runs ${starts.length} (${cut} cut by a kill, ${adopted} adopted), finished agents again ${finishedAgain}, completed ${completed}/${ids.length}, merged twice ${doubleMerged}, at once ${atOnce}, tree ${equal ? 'equal' : 'DIFFERENT'} ${ok ? 'OK' : 'FAILED'}`,
     );
     if (!ok) {
       console.log(last.output.split('\n').filter((l) => /BLOCK|rror|fatal|lock|fail|worktree|claim/i.test(l)).slice(0, 20).join('\n'));
@@ -173,5 +179,6 @@ const treeOf = (ws) => ws.git(['rev-parse', 'main^{tree}']);
   console.log(`| tasks unfinished after the final re-run | ${totals.unfinished} | 0 |`);
   console.log(`| tasks merged twice | ${totals.doubleMerged} | 0 |`);
   console.log(`| final tree equal to an uninterrupted run's | ${totals.treeEqual}/${rounds} | ${rounds}/${rounds} |`);
-  process.exitCode = totals.finishedAgain === 0 && totals.unfinished === 0 && totals.doubleMerged === 0 && totals.treeEqual === rounds ? 0 : 1;
+  console.log(`| agents at work at once, most in any round (killed runs' orphans included) | ${totals.maxAtOnce} | ≤ 3 (the WIP limit) |`);
+  process.exitCode = totals.maxAtOnce <= 3 && totals.finishedAgain === 0 && totals.unfinished === 0 && totals.doubleMerged === 0 && totals.treeEqual === rounds ? 0 : 1;
 })();

@@ -53,8 +53,9 @@ every dependency completed, nothing else blocking them; High risk first), blocke
 the oldest task in progress, progress per slice, and whether the task state belongs to the current manifest.
 
 Flags: WARN::WIP-OVERLOAD (more tasks in progress than wipLimit), WARN::STALE-IN-PROGRESS (in progress for more
-than 2 days), WARN::STALE-CLAIM (its process is gone), WARN::HIGH-RISK-WITHOUT-TESTS (a completed High-risk task
-without its test_verification files), WARN::INCOMPLETE-ACS (completed, but acs_completed lacks criteria),
+than 2 days), WARN::STALE-CLAIM (its process is gone), WARN::ORPHANED-AGENT (an agent still at work after its run
+stopped; it holds a WIP slot), WARN::HIGH-RISK-WITHOUT-TESTS (a completed High-risk task without its
+test_verification files), WARN::INCOMPLETE-ACS (completed, but acs_completed lacks criteria),
 WARN::CHANGED-SINCE-COMPLETED, WARN::MANIFEST-HASH-MISMATCH, WARN::STATE-NOT-IN-MANIFEST.
 
 Reads only: never creates or changes the task state.

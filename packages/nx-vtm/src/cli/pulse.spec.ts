@@ -153,6 +153,17 @@ describe('buildProgressPulse: in progress', () => {
     expect(p.flags.map((f) => f.code)).toEqual(['WARN::STALE-CLAIM::C']);
     expect(p.slice).toBe('Slice 1.1');
   });
+
+  it('flags an agent still at work after the run that started it stopped (it holds a WIP slot)', () => {
+    const p = buildProgressPulse(input({ tasks: [task('D')], records: [], claims: [], orphans: [{ taskId: 'D', agent: { host: 'h1', pid: 4321 }, runId: 'R0' }] }));
+    expect(p.flags).toEqual([
+      {
+        code: 'WARN::ORPHANED-AGENT::D',
+        task_id: 'D',
+        message: "D: the run that started its agent (pid 4321) stopped, but the agent is still at work and holds a WIP slot; the task's next run takes over its work (`nx run D:implement`), or stop it: `kill -- -4321`",
+      },
+    ]);
+  });
 });
 
 describe('buildProgressPulse: next eligible and blockers', () => {

@@ -40,11 +40,20 @@ export interface PulseClaim {
   verdict: OwnerVerdict;
 }
 
+/** An agent still at work after the run that started it stopped (`TaskStore.listOrphanedAgents`). */
+export interface PulseOrphan {
+  taskId: string;
+  agent: { host: string; pid: number };
+  runId: string;
+}
+
 export interface PulseInput {
   /** Every task of every manifest, in manifest order. */
   tasks: readonly PulseTask[];
   records: readonly TaskRecord[];
   claims: readonly PulseClaim[];
+  /** Default none. */
+  orphans?: readonly PulseOrphan[];
   waiting: readonly Pick<WaitingTask, 'taskId' | 'reason'>[];
   /** Hash of the manifests now. */
   manifestHash: string;
@@ -201,6 +210,13 @@ export function buildProgressPulse(input: PulseInput): ProgressPulse {
     }
   }
   inProgress.sort((a, b) => (b.age_ms ?? -1) - (a.age_ms ?? -1));
+  for (const o of input.orphans ?? []) {
+    flags.push({
+      code: `WARN::ORPHANED-AGENT::${o.taskId}`,
+      task_id: o.taskId,
+      message: `${o.taskId}: the run that started its agent (pid ${o.agent.pid}) stopped, but the agent is still at work and holds a WIP slot; the task's next run takes over its work (\`nx run ${o.taskId}:implement\`), or stop it: \`kill -- -${o.agent.pid}\``,
+    });
+  }
   if (inProgress.length > wipLimit) {
     flags.push({
       code: 'WARN::WIP-OVERLOAD',

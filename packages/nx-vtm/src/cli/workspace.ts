@@ -11,6 +11,7 @@ import { findManifestFiles, findPluginOptions, loadRunContext, PLUGIN_NAME, type
 import { buildImportedRecords, readStateFile } from '../state/state-file';
 import type { TaskRecord } from '../state/task-record';
 import { openTaskStore, type RunningClaim, type TaskStore, type WaitingTask } from '../state/task-store';
+import type { PulseOrphan } from './pulse';
 
 /** The store's database (the store's own default; the command line never moves it). */
 export const STATE_DB = path.join('.vtm', 'state.db');
@@ -80,6 +81,8 @@ export interface TaskStateView {
   source: 'store' | 'state-file' | 'none';
   records: TaskRecord[];
   claims: RunningClaim[];
+  /** Agents still at work whose run was stopped (their task released, their slot held). */
+  orphans: PulseOrphan[];
   waiting: WaitingTask[];
   manifestHash: string | null;
 }
@@ -115,6 +118,7 @@ export function readTaskStateView(ws: CliWorkspace, { now }: { now: number }): R
         source: 'store',
         records: store.listTasks(),
         claims: store.getRunningClaims(),
+        orphans: store.listOrphanedAgents(),
         waiting: store.waitingSummary(),
         manifestHash: store.getManifestHash(),
       });
@@ -123,12 +127,13 @@ export function readTaskStateView(ws: CliWorkspace, { now }: { now: number }): R
     }
   }
   const read = readStateFile(path.resolve(ws.root, ws.options.stateFile));
-  if (read === undefined) return ok({ source: 'none', records: [], claims: [], waiting: [], manifestHash: null });
+  if (read === undefined) return ok({ source: 'none', records: [], claims: [], orphans: [], waiting: [], manifestHash: null });
   if (!read.ok) return err(`${read.error}; fix or delete it (the next run then starts every task afresh)`);
   return ok({
     source: 'state-file',
     records: buildImportedRecords({ file: read.value, now }),
     claims: [],
+    orphans: [],
     waiting: [],
     manifestHash: read.value.manifest_hash ?? null,
   });

@@ -389,6 +389,7 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       const wait = other.tryClaim(claimArgs('C', { admit: admitWip, wipLimit: 1 }));
       expect(wait).toMatchObject({ kind: 'wait', reason: { kind: 'wip', running: 1 } });
       expect(other.getTask('A')).toMatchObject({ status: 'pending', reason: 'owner_lost', claim: null });
+      expect(other.listOrphanedAgents()).toMatchObject([{ taskId: 'A', agent: { pid: 4321 } }]);
       // Its scope is still taken: the admission sees its footprint.
       const seen: string[][] = [];
       other.tryClaim(claimArgs('D', { admit: (x) => (seen.push(x.running.flatMap((r) => r.fileScope)), { admit: false, reason: { kind: 'wip', running: 1, limit: 1 } }) }));
@@ -396,6 +397,7 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       // The task's own next attempt (its adopter) takes it over through a normal claim.
       const mine = other.tryClaim(claimArgs('A', { admit: admitWip, wipLimit: 1 }));
       expect(mine).toMatchObject({ kind: 'claimed', attempt: 2 });
+      expect(other.listOrphanedAgents()).toEqual([]);
       other.finish({ taskId: 'A', token: (mine as { token: string }).token, outcome: { status: 'completed' } });
       expect(other.tryClaim(claimArgs('C', { admit: admitWip, wipLimit: 1 }))).toMatchObject({ kind: 'claimed' });
     });

@@ -1253,19 +1253,30 @@ export class TaskStore {
   }
 
   /**
+   * The agents still at work on this host whose owner died (see `orphanAgents`), for status: read only, nothing is
+   * cleared here.
+   */
+  listOrphanedAgents(): { taskId: string; agent: ProcessIdentity; runId: string; claimedAt: number }[] {
+    return this.readOrphanRows().flatMap(({ row, claim, agent }) => (this.isLocalAndAlive(agent) ? [{ taskId: row.task_id, agent, runId: claim.runId, claimedAt: claim.claimedAt }] : []));
+  }
+
+  private readOrphanRows(): { row: TaskRow; claim: ClaimJson; agent: ProcessIdentity }[] {
+    const rows = this.sql(
+      "SELECT * FROM tasks WHERE status = 'pending' AND reason = 'owner_lost' AND claim IS NOT NULL AND agent IS NOT NULL ORDER BY task_id",
+    ).all() as TaskRow[];
+    return rows.map((row) => ({ row, claim: JSON.parse(row.claim as string) as ClaimJson, agent: JSON.parse(row.agent as string) as ProcessIdentity }));
+  }
+
+  /**
    * The agents of attempts released from a dead owner that are still at work on this host: the agent runs on under its
    * keeper until the task's next attempt adopts it (agent-adoption.ts), or until it ends. Each keeps its WIP slot, file
    * scope and exclusivity meanwhile, or a new run would start a full WIP of agents beside them (and on their files).
    * Those found ended give their footprint back here. Runs inside a write transaction.
    */
   private orphanAgents(tx: Tx): RunningTask[] {
-    const rows = this.sql(
-      "SELECT * FROM tasks WHERE status = 'pending' AND reason = 'owner_lost' AND claim IS NOT NULL AND agent IS NOT NULL ORDER BY task_id",
-    ).all() as TaskRow[];
     const out: RunningTask[] = [];
-    for (const row of rows) {
-      const claim = JSON.parse(row.claim as string) as ClaimJson;
-      if (this.isLocalAndAlive(JSON.parse(row.agent as string) as ProcessIdentity)) {
+    for (const { row, claim, agent } of this.readOrphanRows()) {
+      if (this.isLocalAndAlive(agent)) {
         out.push({ ...claim.footprint, startedAt: claim.claimedAt, ...(claim.parked ? { parked: true } : {}) });
         continue;
       }

@@ -37,6 +37,7 @@ export async function runStatusCommand({ args, cwd, io }: { args: readonly strin
     tasks: [...ctx.value.tasks.values()],
     records: state.value.records,
     claims: state.value.claims,
+    orphans: state.value.orphans,
     waiting: state.value.waiting,
     manifestHash: ctx.value.manifestHash,
     storedManifestHash: state.value.manifestHash,
