@@ -32,7 +32,7 @@ import { createTaskWorktree, getTaskBranch, removeStaleLocksIn, removeTaskWorktr
 import { auditScope, buildTaskChanges, collectCommittedChanges, formatScopeViolation, type ScopeAudit } from '../workspace/audit';
 import { runVerification, type VerificationResult } from '../workspace/verify';
 import { commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
-import { gitOk, getHeadSha, isAncestor, runGit } from '../workspace/git';
+import { gitOk, getHeadSha, isAncestor, parsePorcelainStatus, runGit } from '../workspace/git';
 import { commitWorkingTree, saveRef } from '../workspace/work-commit';
 import { createSqliteLock } from '../workspace/sqlite-lock';
 import { fetchBranch, pushBranch, syncFromRemote, trackingRef } from '../workspace/remote';
@@ -469,10 +469,8 @@ async function settleStrayWrites({
 async function findRewrittenFiles(cwd: string): Promise<{ paths: string[]; diff: string }> {
   const status = await gitOk({ cwd, args: ['status', '--porcelain=v1', '-z', '--untracked-files=no', '--no-renames'] });
   if (!status.ok) return { paths: [], diff: '' };
-  const paths = status.value
-    .split('\0')
-    .filter((e) => e.length > 3)
-    .map((e) => e.slice(3))
+  const paths = parsePorcelainStatus(status.value)
+    .map((e) => e.path)
     .sort();
   if (paths.length === 0) return { paths, diff: '' };
   const diff = await gitOk({ cwd, args: ['diff', '--no-ext-diff', '--stat', '--patch', 'HEAD', '--'] });
