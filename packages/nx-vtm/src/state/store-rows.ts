@@ -103,6 +103,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   rev INTEGER
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks(status);
+-- The released tasks (pending, owner_lost) are looked up on every claim: without it, a scan of every pending task.
+CREATE INDEX IF NOT EXISTS tasks_by_status_reason ON tasks(status, reason);
 CREATE TABLE IF NOT EXISTS waiters (
   task_id TEXT PRIMARY KEY,
   run_id TEXT NOT NULL,

@@ -101,6 +101,7 @@ CREATE TABLE IF NOT EXISTS ${schema}.tasks (
   rev BIGINT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON ${schema}.tasks(status);
+CREATE INDEX IF NOT EXISTS tasks_by_status_reason ON ${schema}.tasks(status, reason);
 CREATE INDEX IF NOT EXISTS tasks_by_rev ON ${schema}.tasks(rev);
 -- Every machine's events, in commit order (each machine also keeps its own .vtm/events.jsonl).
 CREATE TABLE IF NOT EXISTS ${schema}.events (id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, line TEXT NOT NULL);
