@@ -32,7 +32,7 @@ import { createTaskWorktree, getTaskBranch, removeStaleLocksIn, removeTaskWorktr
 import { auditScope, buildTaskChanges, collectCommittedChanges, formatScopeViolation, type ScopeAudit } from '../workspace/audit';
 import { runVerification, type VerificationResult } from '../workspace/verify';
 import { commitTaskWork, integrateTaskBranch } from '../workspace/integrate';
-import { gitOk, getHeadSha, isAncestor, parsePorcelainStatus, runGit } from '../workspace/git';
+import { gitOk, getHeadSha, isAncestor, parsePorcelainStatus, runGit, summarisePaths } from '../workspace/git';
 import { commitWorkingTree, saveRef } from '../workspace/work-commit';
 import { createSqliteLock } from '../workspace/sqlite-lock';
 import { fetchBranch, pushBranch, syncFromRemote, trackingRef } from '../workspace/remote';
@@ -443,12 +443,11 @@ async function settleStrayWrites({
   if (!settled) return undefined;
   const { notice, inScope, elsewhere, taken } = settled;
   if (notice) log(notice);
-  const list = (paths: readonly string[]) => `${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ', ...' : ''}`;
   if (elsewhere.length > 0) {
-    log(`${elsewhere.length} path${elsewhere.length === 1 ? '' : 's'} outside the task's scope changed in the main checkout while its agent ran (${list(elsewhere)}): not the task's, left as they are (a merge refuses a dirty main checkout)`);
+    log(`${elsewhere.length} path${elsewhere.length === 1 ? '' : 's'} outside the task's scope changed in the main checkout while its agent ran (${summarisePaths(elsewhere)}): not the task's, left as they are (a merge refuses a dirty main checkout)`);
   }
   if (inScope.length === 0) return undefined;
-  const what = `Task ${id}: its agent wrote ${inScope.length} file${inScope.length === 1 ? '' : 's'} of its scope in the main checkout ${root} instead of its worktree ${cwd} (${list(inScope)})`;
+  const what = `Task ${id}: its agent wrote ${inScope.length} file${inScope.length === 1 ? '' : 's'} of its scope in the main checkout ${root} instead of its worktree ${cwd} (${summarisePaths(inScope)})`;
   if (!taken?.ok) {
     return { paths: inScope, diff: '', message: `${what}, and they could not be taken out of the main checkout (${taken?.error.message ?? 'no result'}); move them out yourself (git status there), then re-run ${id}` };
   }
@@ -855,7 +854,7 @@ async function runTurn({
     const rewritten = await findRewrittenFiles(cwd);
     if (rewritten.paths.length > 0) {
       const { paths: changed, diff } = rewritten;
-      const message = `Task ${id}: ${changed.length} of its committed files changed while its tests ran (${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ', ...' : ''}): the tests did not judge the saved commit ${sha.slice(0, 8)}, so it was not merged. The tests, or a process they started, wrote them; make the tests leave the repository's files as they are, then re-run ${id}`;
+      const message = `Task ${id}: ${changed.length} of its committed files changed while its tests ran (${summarisePaths(changed)}): the tests did not judge the saved commit ${sha.slice(0, 8)}, so it was not merged. The tests, or a process they started, wrote them; make the tests leave the repository's files as they are, then re-run ${id}`;
       // Back to the saved commit: a repair turn starts from the work as committed, not from what the tests left.
       await runGit({ cwd, args: ['reset', '--hard', '--quiet'] });
       return notAccepted('changed_during_verification', message, { files_modified: audit.files, changed_paths: changed }, () => ({
@@ -1048,10 +1047,9 @@ function buildMergedCheck({ input, dir }: { input: PipelineInput; dir: string })
     // As for the task's own verification: a pass on files the checks rewrote is no verdict on the merged commit.
     const rewritten = ran ? await findRewrittenFiles(cwd) : { paths: [], diff: '' };
     if (rewritten.paths.length > 0) {
-      const shown = `${rewritten.paths.slice(0, 5).join(', ')}${rewritten.paths.length > 5 ? ', ...' : ''}`;
       return {
         ok: false,
-        message: `Task ${id}: the checks on the merged result with ${input.integrationBranch} changed ${rewritten.paths.length} committed file${rewritten.paths.length === 1 ? '' : 's'} while they ran (${shown}), so they did not judge the merged commit; ${input.integrationBranch} was not moved. Make the tests leave the repository's files as they are`,
+        message: `Task ${id}: the checks on the merged result with ${input.integrationBranch} changed ${rewritten.paths.length} committed file${rewritten.paths.length === 1 ? '' : 's'} while they ran (${summarisePaths(rewritten.paths)}), so they did not judge the merged commit; ${input.integrationBranch} was not moved. Make the tests leave the repository's files as they are`,
         details: trimEvidence(rewritten.diff),
       };
     }
