@@ -421,6 +421,8 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       expect(other.setParked({ taskId: 'C', token: c.token, fence: c.fence, parked: false, wipLimit: 1 })).toBe('wait');
       const rebooted = open({ identity: fakeProcess(300, alive, { bootId: 'boot-2' }) });
       expect(rebooted.tryClaim(claimArgs('D', { admit: admitWip, wipLimit: 2 }))).toMatchObject({ kind: 'claimed' });
+      // ... nor does it clear them: B's agent still holds its slot for the processes of its own boot.
+      expect(other.listOrphanedAgents().map((o) => o.taskId)).toEqual(['B']);
       expectProjectionMatchesStore(other);
     });
   });

@@ -1247,9 +1247,14 @@ export class TaskStore {
     return this.sql('SELECT * FROM tasks WHERE task_id = ?').get(taskId) as TaskRow | undefined;
   }
 
-  /** A process of this host and boot that is still the very one (pid and start time): the only kind we can check. */
+  /** A process of this host and boot: the only kind whose liveness this process can check. */
+  private isLocal(p: ProcessIdentity): boolean {
+    return p.host === this.me.host && p.bootId === this.me.bootId;
+  }
+
+  /** A process of this host and boot that is still the very one (pid and start time). */
   private isLocalAndAlive(p: ProcessIdentity): boolean {
-    return p.host === this.me.host && p.bootId === this.me.bootId && this.identity.isAlive(p);
+    return this.isLocal(p) && this.identity.isAlive(p);
   }
 
   /**
@@ -1271,12 +1276,14 @@ export class TaskStore {
    * The agents of attempts released from a dead owner that are still at work on this host: the agent runs on under its
    * keeper until the task's next attempt adopts it (agent-adoption.ts), or until it ends. Each keeps its WIP slot, file
    * scope and exclusivity meanwhile, or a new run would start a full WIP of agents beside them (and on their files).
-   * Those found ended give their footprint back here. Runs inside a write transaction.
+   * Those found ended give their footprint back here; another machine's (a shared coordinator) are neither counted nor
+   * cleared from here, since only their own host can tell whether they still run. Runs inside a write transaction.
    */
   private orphanAgents(tx: Tx): RunningTask[] {
     const out: RunningTask[] = [];
     for (const { row, claim, agent } of this.readOrphanRows()) {
-      if (this.isLocalAndAlive(agent)) {
+      if (!this.isLocal(agent)) continue;
+      if (this.identity.isAlive(agent)) {
         out.push({ ...claim.footprint, startedAt: claim.claimedAt, ...(claim.parked ? { parked: true } : {}) });
         continue;
       }
