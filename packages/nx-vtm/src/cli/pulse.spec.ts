@@ -155,7 +155,7 @@ describe('buildProgressPulse: in progress', () => {
   });
 
   it('flags an agent still at work after the run that started it stopped (it holds a WIP slot)', () => {
-    const p = buildProgressPulse(input({ tasks: [task('D')], records: [], claims: [], orphans: [{ taskId: 'D', agent: { host: 'h1', pid: 4321 }, runId: 'R0' }] }));
+    const p = buildProgressPulse(input({ tasks: [task('D')], records: [], claims: [], orphans: [{ taskId: 'D', agent: { host: 'h1', pid: 4321 }, runId: 'R0', claimedAt: NOW }] }));
     expect(p.flags).toEqual([
       {
         code: 'WARN::ORPHANED-AGENT::D',

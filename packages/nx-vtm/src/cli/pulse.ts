@@ -45,6 +45,8 @@ export interface PulseOrphan {
   taskId: string;
   agent: { host: string; pid: number };
   runId: string;
+  /** Epoch ms its run claimed the task. */
+  claimedAt: number;
 }
 
 export interface PulseInput {

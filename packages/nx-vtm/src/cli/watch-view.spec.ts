@@ -39,4 +39,20 @@ describe('watch view: the merge queue', () => {
     ]);
     expect(formatWatchView(view)).toContain('Running (1 of 1 slots; 1 in the merge queue, holding no slot):');
   });
+
+  it('shows an agent still at work after its run stopped among the running, holding a slot', () => {
+    const view = buildWatchView({
+      titles: new Map([['A', 'task a'], ['B', 'task b']]),
+      records: [],
+      claims: [claim('B', false)],
+      orphans: [{ taskId: 'A', agent: { pid: 4321, host: 'box' }, runId: 'OLD', claimedAt: NOW - 9_000 }],
+      waiting: [],
+      events: [],
+      wipLimit: 3,
+      now: NOW,
+    });
+    const text = formatWatchView(view);
+    expect(text).toContain('Running (2 of 3 slots):');
+    expect(text).toContain("  A  agent working, its run stopped  9s  (agent pid 4321 holds its slot; the task's next run takes over its work)");
+  });
 });

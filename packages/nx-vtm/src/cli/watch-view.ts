@@ -26,7 +26,8 @@ export interface WatchView {
   counts: Record<TaskStatus, number>;
   /** The latest run in the event log. */
   run: { runId: string; startedAt: string; ended: boolean; status: string | null } | null;
-  running: { taskId: string; title: string; phase: string; parked: boolean; elapsedMs: number; pid: number; host: string; runId: string; stale: boolean }[];
+  /** `orphan`: an agent still at work whose run stopped (its task released; it holds its slot); `pid` is the agent's. */
+  running: { taskId: string; title: string; phase: string; parked: boolean; elapsedMs: number; pid: number; host: string; runId: string; stale: boolean; orphan?: boolean }[];
   waiting: { taskId: string; title: string; why: string; waitedMs: number }[];
   /** Latest final outcomes, newest first. */
   recent: { taskId: string; status: TaskStatus; reason: string | null; minutes: number | null; at: number }[];
@@ -40,6 +41,7 @@ export function buildWatchView({
   titles,
   records,
   claims,
+  orphans = [],
   waiting,
   events,
   wipLimit,
@@ -49,6 +51,8 @@ export function buildWatchView({
   titles: ReadonlyMap<string, string>;
   records: readonly TaskRecord[];
   claims: readonly RunningClaim[];
+  /** Agents still at work whose run stopped (`TaskStore.listOrphanedAgents`). */
+  orphans?: readonly { taskId: string; agent: { pid: number; host: string }; runId: string; claimedAt: number }[];
   waiting: readonly WaitingTask[];
   events: readonly VtmEvent[];
   wipLimit: number;
@@ -85,6 +89,20 @@ export function buildWatchView({
         stale: c.verdict.stale,
       };
     })
+    .concat(
+      orphans.map((o) => ({
+        taskId: o.taskId,
+        title: titles.get(o.taskId) ?? '',
+        phase: 'agent working, its run stopped',
+        parked: false,
+        elapsedMs: Math.max(0, now - o.claimedAt),
+        pid: o.agent.pid,
+        host: o.agent.host,
+        runId: o.runId,
+        stale: false,
+        orphan: true,
+      })),
+    )
     .sort((a, b) => b.elapsedMs - a.elapsedMs || a.taskId.localeCompare(b.taskId));
 
   const waitingView = waiting
@@ -145,7 +163,11 @@ export function formatWatchView(v: WatchView): string {
   lines.push(`Running (${v.running.length - queued} of ${v.wipLimit} slots${queued ? `; ${queued} in the merge queue, holding no slot` : ''}):`);
   if (v.running.length === 0) lines.push('  none');
   for (const r of v.running) {
-    const owner = r.stale ? `process ${r.pid} on ${r.host} is gone; the next run reclaims it` : `pid ${r.pid} on ${r.host}`;
+    const owner = r.orphan
+      ? `agent pid ${r.pid} holds its slot; the task's next run takes over its work`
+      : r.stale
+        ? `process ${r.pid} on ${r.host} is gone; the next run reclaims it`
+        : `pid ${r.pid} on ${r.host}`;
     lines.push(`  ${r.taskId}  ${r.phase}  ${formatElapsed(r.elapsedMs)}  (${owner})`);
   }
   lines.push(`Waiting (${v.waiting.length}):`);

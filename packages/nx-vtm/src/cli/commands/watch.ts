@@ -56,7 +56,7 @@ export async function runWatchCommand({ args, cwd, io }: { args: readonly string
     const { events } = readEventLog(eventsFile);
     return {
       ok: true,
-      view: buildWatchView({ titles, records: state.value.records, claims: state.value.claims, waiting: state.value.waiting, events, wipLimit: ws.value.options.wipLimit, now }),
+      view: buildWatchView({ titles, records: state.value.records, claims: state.value.claims, orphans: state.value.orphans, waiting: state.value.waiting, events, wipLimit: ws.value.options.wipLimit, now }),
     };
   };
   const render = (v: WatchView) => (values.json ? JSON.stringify(v) : formatWatchView(v));
