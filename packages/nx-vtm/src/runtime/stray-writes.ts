@@ -16,20 +16,18 @@
 import { join } from 'node:path';
 import { ok, type Result } from '../manifest/problems';
 import { isPathInScope } from '../manifest/paths';
-import { getCurrentBranch, gitOk, isRuntimePath, parsePorcelainStatus, type GitError } from '../workspace/git';
+import { getCurrentBranch, gitOk, isWorkingTreeClean, type GitError } from '../workspace/git';
 import { INTEGRATION_LOCK, restoreBranchMovedUnderCheckout } from '../workspace/integrate';
 import { createSqliteLock } from '../workspace/sqlite-lock';
 import { commitPaths, saveRef } from '../workspace/work-commit';
 
 /**
- * The main checkout's changed paths outside the run-time paths (tracked changes, deletions, untracked files), or
- * undefined when git cannot say. Read without git's optional index refresh, which would take `index.lock` from under
- * a merge running in the same checkout.
+ * The main checkout's changed paths outside the run-time paths (the dirty check merges make), or undefined when git
+ * cannot say. Read without the optional index refresh: a merge may be running in the same checkout.
  */
 export async function readCheckoutChanges(root: string, ignorePaths: readonly string[]): Promise<Set<string> | undefined> {
-  const r = await gitOk({ cwd: root, args: ['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames'] });
-  if (!r.ok) return undefined;
-  return new Set(parsePorcelainStatus(r.value).map((e) => e.path).filter((p) => !isRuntimePath(p, ignorePaths)));
+  const r = await isWorkingTreeClean({ cwd: root, ignorePaths, noOptionalLocks: true });
+  return r.ok ? new Set(r.value.dirtyPaths) : undefined;
 }
 
 /** The paths changed since `before`, split by whether they lie in the task's scope. Pure. */

@@ -181,9 +181,13 @@ export function parsePorcelainStatus(out: string): StatusEntry[] {
   return entries;
 }
 
-/** Every uncommitted change in `cwd`: staged, unstaged and untracked (each untracked file listed). */
-export async function getStatusEntries({ cwd }: { cwd: string }): Promise<Result<StatusEntry[], GitError>> {
-  const r = await gitOk({ cwd, args: ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--ignore-submodules=none'] });
+/**
+ * Every uncommitted change in `cwd`: staged, unstaged and untracked (each untracked file listed). `noOptionalLocks`:
+ * without git's optional index refresh, which would take `index.lock` from under a merge running in the same checkout.
+ */
+export async function getStatusEntries({ cwd, noOptionalLocks = false }: { cwd: string; noOptionalLocks?: boolean }): Promise<Result<StatusEntry[], GitError>> {
+  const args = ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--ignore-submodules=none'];
+  const r = await gitOk({ cwd, args: noOptionalLocks ? ['--no-optional-locks', ...args] : args });
   return r.ok ? ok(parsePorcelainStatus(r.value)) : r;
 }
 
@@ -268,11 +272,14 @@ export function isRuntimePath(path: string, ignorePaths: readonly string[]): boo
 export async function isWorkingTreeClean({
   cwd,
   ignorePaths = ['.vtm/'],
+  noOptionalLocks = false,
 }: {
   cwd: string;
   ignorePaths?: readonly string[];
+  /** See `getStatusEntries`. */
+  noOptionalLocks?: boolean;
 }): Promise<Result<WorkingTreeState, GitError>> {
-  const r = await getStatusEntries({ cwd });
+  const r = await getStatusEntries({ cwd, noOptionalLocks });
   if (!r.ok) return r;
   const dirty = new Set<string>();
   for (const e of r.value) {
