@@ -281,29 +281,85 @@ describe('installSignalCleanup', () => {
   }, 20_000);
 });
 
+describe('one agent keeper per process', () => {
+  const underKeeper = (script: string, name: string, options: Partial<RunProcessOptions> = {}) => {
+    const spawned: Array<{ pid: number; keeperPid?: number }> = [];
+    const result = runProcess({
+      argv: [node, '-e', script],
+      cwd: dir,
+      env: process.env,
+      killGraceMs: 300,
+      keeper: { exitFile: join(dir, `${name}-exit.json`) },
+      transcriptFile: join(dir, `${name}.log`),
+      onSpawn: (pid, keeperPid) => spawned.push({ pid, keeperPid }),
+      ...options,
+    });
+    return { result, spawned };
+  };
+
+  it('runs agents side by side and one after another, each in its own process group, and stops one alone', async () => {
+    const abort = new AbortController();
+    const a = underKeeper(`console.log('a'); setTimeout(() => {}, 1500)`, 'side-a');
+    const b = underKeeper(`console.log('b'); setInterval(() => {}, 1000)`, 'side-b', { signal: abort.signal });
+    for (let i = 0; i < 200 && (a.spawned.length === 0 || b.spawned.length === 0); i++) await new Promise((r) => setTimeout(r, 10));
+    const [sa, sb] = [a.spawned[0], b.spawned[0]];
+    expect(sa.keeperPid).toBeGreaterThan(0);
+    expect(sb.keeperPid).toBe(sa.keeperPid);
+    expect(sa.pid).not.toBe(sb.pid);
+    expect(sa.pid).not.toBe(sa.keeperPid);
+    abort.abort();
+    expect(await b.result).toMatchObject({ aborted: true, signal: 'SIGTERM', pid: sb.pid });
+    expect(isRunning(sa.pid)).toBe(true);
+    expect(await a.result).toMatchObject({ exitCode: 0, aborted: false, pid: sa.pid });
+    expect(readKeeperRecord(join(dir, 'side-a-exit.json'))).toMatchObject({ exit_code: 0, orphaned: false });
+    expect(readKeeperRecord(join(dir, 'side-b-exit.json'))).toMatchObject({ signal: 'SIGTERM' });
+    expect(readFileSync(join(dir, 'side-a.log'), 'utf8')).toBe('a\n');
+    // The next agent is the same keeper's.
+    const c = underKeeper(`console.log('c')`, 'after');
+    expect(await c.result).toMatchObject({ exitCode: 0 });
+    expect(c.spawned[0].keeperPid).toBe(sa.keeperPid);
+    expect(isRunning(sa.keeperPid!)).toBe(true);
+  }, 20_000);
+
+  it('ends the runs of a keeper that is lost, naming it, and stops their agents (nothing would record their ends)', async () => {
+    const a = underKeeper(`console.log('a'); setInterval(() => {}, 1000)`, 'lost');
+    for (let i = 0; i < 200 && a.spawned.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const { pid, keeperPid } = a.spawned[0];
+    process.kill(keeperPid!, 'SIGKILL');
+    const r = await a.result;
+    expect(r).toMatchObject({ exitCode: null, signal: 'SIGKILL', pid });
+    expect(r.transcriptError).toMatch(new RegExp(`the agent keeper \\(pid ${keeperPid}\\) was killed \\(SIGKILL\\)`));
+    expect(isGroupAlive(pid)).toBe(false);
+    // The next agent gets a new keeper.
+    const next = underKeeper(`console.log('next')`, 'lost-next');
+    expect(await next.result).toMatchObject({ exitCode: 0 });
+    expect(next.spawned[0].keeperPid).not.toBe(keeperPid);
+  }, 20_000);
+});
+
 describe('the agent keeper: an agent outlives the process that started it, and is adopted', () => {
   const TS_REGISTER = join(__dirname, '..', '..', '..', '..', 'tools', 'ts-register.js');
   let n = 0;
   /** Starts `agent` under the keeper from a separate owner process, and SIGKILLs that owner once the agent talked. */
-  async function orphan(agent: string, timeoutMs?: number): Promise<{ keeper: number; runDir: string }> {
+  async function orphan(agent: string, timeoutMs?: number): Promise<{ agent: number; keeper: number; runDir: string }> {
     const runDir = join(dir, `orphan-${++n}`);
     mkdirSync(runDir);
     const owner = spawn(node, ['-r', TS_REGISTER, join(__dirname, '__fixtures__', 'keeper-owner.ts'), runDir, agent, ...(timeoutMs ? [String(timeoutMs)] : [])], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    const keeper = await new Promise<number>((resolve, reject) => {
+    const pids = await new Promise<{ agent: number; keeper: number }>((resolve, reject) => {
       let buf = '';
       owner.stdout.on('data', (d: Buffer) => {
         buf += d.toString();
         const nl = buf.indexOf('\n');
-        if (nl >= 0) resolve((JSON.parse(buf.slice(0, nl)) as { keeper: number }).keeper);
+        if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)) as { agent: number; keeper: number });
       });
       owner.on('exit', (code) => reject(new Error(`keeper-owner exited early (${code})`)));
     });
     const dead = new Promise((resolve) => owner.on('exit', resolve));
     owner.kill('SIGKILL'); // no handler runs: the agent is orphaned, as by an OOM kill or a SIGKILLed executor
     await dead;
-    return { keeper, runDir };
+    return { ...pids, runDir };
   }
   const files = (runDir: string) => ({
     exitFile: join(runDir, 'agent-exit.json'),
@@ -323,40 +379,44 @@ describe('the agent keeper: an agent outlives the process that started it, and i
         process.exitCode = 3;
       }, 800);
     `;
-    const { keeper, runDir } = await orphan(agent);
-    expect(isRunning(keeper)).toBe(true);
+    const { agent: pid, keeper, runDir } = await orphan(agent);
+    expect(isRunning(pid)).toBe(true);
     const out: string[] = [];
     const err: string[] = [];
-    const r = await adoptProcess({ pid: keeper, isKeeperAlive: () => isRunning(keeper), ...files(runDir), onStdoutLine: (l) => out.push(l), onStderrLine: (l) => err.push(l), killGraceMs: 300 });
-    expect(r).toMatchObject({ exitCode: 3, signal: null, timedOut: false, aborted: false, pid: keeper, escapedKilled: 1 });
+    const r = await adoptProcess({ pid, isAlive: () => isRunning(pid) || isRunning(keeper), ...files(runDir), onStdoutLine: (l) => out.push(l), onStderrLine: (l) => err.push(l), killGraceMs: 300 });
+    expect(r).toMatchObject({ exitCode: 3, signal: null, timedOut: false, aborted: false, pid, escapedKilled: 1 });
     expect(out.map((l) => JSON.parse(l).type)).toEqual(['start', 'work', 'work', 'work']);
     expect(err).toEqual(['a warning']);
     expect(readKeeperRecord(files(runDir).exitFile)).toMatchObject({ exit_code: 3, orphaned: true });
     const daemon = (JSON.parse(out[1]) as { daemon: number }).daemon;
     expect(isRunning(daemon)).toBe(false);
-    expect(isGroupAlive(keeper)).toBe(false);
+    expect(isGroupAlive(pid)).toBe(false);
+    // Orphaned, with its last agent ended: the keeper is gone too.
+    for (let i = 0; i < 100 && isRunning(keeper); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(isRunning(keeper)).toBe(false);
   }, 20_000);
 
   it('keeps the total time limit itself once orphaned, and records the end as timed out', async () => {
-    const { keeper, runDir } = await orphan(`console.log('{}'); setInterval(() => {}, 1000);`, 1500);
-    const r = await adoptProcess({ pid: keeper, isKeeperAlive: () => isRunning(keeper), ...files(runDir), killGraceMs: 300 });
+    const { agent: pid, keeper, runDir } = await orphan(`console.log('{}'); setInterval(() => {}, 1000);`, 1500);
+    const r = await adoptProcess({ pid, isAlive: () => isRunning(pid) || isRunning(keeper), ...files(runDir), killGraceMs: 300 });
     expect(r).toMatchObject({ exitCode: null, signal: 'SIGTERM', timedOut: true });
   }, 20_000);
 
   it('has nothing to adopt when the keeper died without recording the end (it was killed itself)', async () => {
-    const { keeper, runDir } = await orphan(`console.log('{}'); setInterval(() => {}, 1000);`);
-    process.kill(-keeper, 'SIGKILL');
-    const r = await adoptProcess({ pid: keeper, isKeeperAlive: () => isRunning(keeper), ...files(runDir), pollMs: 20 });
+    const { agent: pid, keeper, runDir } = await orphan(`console.log('{}'); setInterval(() => {}, 1000);`);
+    process.kill(keeper, 'SIGKILL');
+    process.kill(-pid, 'SIGKILL');
+    const r = await adoptProcess({ pid, isAlive: () => isRunning(pid) || isRunning(keeper), ...files(runDir), pollMs: 20 });
     expect(r).toBeUndefined();
     expect(existsSync(files(runDir).exitFile)).toBe(false);
   }, 20_000);
 
   it('stops the adopted agent when the adopter aborts', async () => {
-    const { keeper, runDir } = await orphan(`console.log('{}'); setInterval(() => {}, 1000);`);
+    const { agent: pid, keeper, runDir } = await orphan(`console.log('{}'); setInterval(() => {}, 1000);`);
     const abort = new AbortController();
-    const adopted = adoptProcess({ pid: keeper, isKeeperAlive: () => isRunning(keeper), ...files(runDir), signal: abort.signal, killGraceMs: 300 });
+    const adopted = adoptProcess({ pid, isAlive: () => isRunning(pid) || isRunning(keeper), ...files(runDir), signal: abort.signal, killGraceMs: 300 });
     setTimeout(() => abort.abort(), 200);
     expect(await adopted).toMatchObject({ aborted: true, signal: 'SIGTERM' });
-    expect(isGroupAlive(keeper)).toBe(false);
+    expect(isGroupAlive(pid)).toBe(false);
   }, 20_000);
 });

@@ -19,9 +19,11 @@
  * - Expected failures are results: a missing binary is `spawnError: { code: 'ENOENT' }`, not an exception.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 
 export interface RunProcessOptions {
@@ -52,8 +54,11 @@ export interface RunProcessOptions {
   maxLineChars?: number;
   /** Aborting kills the group (the caller's way to stop a run). */
   signal?: AbortSignal;
-  /** Called once the child has started, with its pid (= its process group id), e.g. to record it for reclaim. */
-  onSpawn?: (pid: number) => void;
+  /**
+   * Called once the child has started, with its pid (= its process group id), e.g. to record it for reclaim; under
+   * the keeper, with the keeper's pid too (it records the child's end).
+   */
+  onSpawn?: (pid: number, keeperPid?: number) => void;
   /**
    * The start of this run's process tag (see the module comment), e.g. `agentProcessTag(taskId, runId)`: a later
    * process can then find the run's processes by it (`killTaggedProcesses(prefix, { prefix: true })`) after this one
@@ -61,9 +66,10 @@ export interface RunProcessOptions {
    */
   tagPrefix?: string;
   /**
-   * Start the program under the agent keeper (agent-keeper.js; not on Windows): it survives this process, writes the
-   * transcript files itself and records how the program ended in `exitFile`, so that a later process can adopt a
-   * run whose starter died (`adoptProcess`) instead of paying for it again. Nothing else changes for the caller.
+   * Start the program under this process's agent keeper (agent-keeper.js; not on Windows): it survives this process,
+   * writes the transcript files itself and records how the program ended in `exitFile`, so that a later process can
+   * adopt a run whose starter died (`adoptProcess`) instead of paying for it again. Nothing else changes for the
+   * caller: the program still leads its own process group, and `pid` is its pid.
    */
   keeper?: { exitFile: string };
 }
@@ -165,13 +171,15 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
   const childEnv = { ...env, PWD: cwd, [PROCESS_TAG_ENV]: tag };
   if (keeper) rmSync(keeper.exitFile, { force: true });
   return new Promise<ProcessResult>((resolve, reject) => {
-    let child: ChildProcess;
+    let child: ChildProcess | KeeperRunHandle;
+    let keeperPid: number | undefined;
     try {
       if (keeper) {
         // Under the keeper, which starts the program and writes the transcript files (they must outlive this process
-        // too); it gets the program on its stdin and holds the group.
-        child = takeKeeper();
-        child.stdin!.write(`${JSON.stringify({ exitFile: keeper.exitFile, transcriptFile, stderrFile, timeoutMs, killGraceMs, argv, cwd, env: childEnv, stdin })}\n`);
+        // too); the program's pid comes with the handle's 'spawn' event.
+        const channel = takeKeeper();
+        keeperPid = channel.pid;
+        child = channel.start({ exitFile: keeper.exitFile, transcriptFile, stderrFile, timeoutMs, killGraceMs, argv, cwd, env: childEnv, stdin });
       } else {
         child = spawn(argv[0], argv.slice(1), {
           cwd,
@@ -194,7 +202,8 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
       });
       return;
     }
-    const pid = child.pid;
+    // Under the keeper, known once it started the program.
+    let pid = child.pid;
     if (pid !== undefined) liveGroups.add(pid);
     liveTags.add(tag);
 
@@ -231,12 +240,15 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
     const stdoutLines = new LineSplitter(guard(onStdoutLine), maxLineChars);
     const stderrLines = new LineSplitter(guard(onStderrLine), maxLineChars);
 
-    /** SIGTERM the group now, SIGKILL it after the grace period. Idempotent. */
+    /** SIGTERM the group now (or once it started), SIGKILL it after the grace period. Idempotent. */
     const terminate = () => {
-      if (terminating || pid === undefined) return;
+      if (terminating) return;
       terminating = true;
-      killGroup(pid, 'SIGTERM');
-      later(killGraceMs, () => killGroup(pid, 'SIGKILL'));
+      if (pid !== undefined) signalGroup(pid);
+    };
+    const signalGroup = (group: number) => {
+      killGroup(group, 'SIGTERM');
+      later(killGraceMs, () => killGroup(group, 'SIGKILL'));
     };
 
     if (timeoutMs !== undefined && timeoutMs > 0) {
@@ -280,23 +292,22 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
       stderrLines.push(chunk);
     });
 
-    if (keeper) {
-      // Its stdin stays open until the run ends: its end tells the keeper this process is gone.
-      child.stdin?.on('error', () => undefined);
-    } else if (stdin !== undefined && child.stdin) {
+    if (!(child instanceof KeeperRunHandle) && stdin !== undefined && child.stdin) {
       // EPIPE / ERR_STREAM_DESTROYED: the child exited or closed stdin without reading it all. Its exit status says
       // what happened; the write error adds nothing.
       child.stdin.on('error', () => undefined);
       child.stdin.end(stdin);
     }
 
-    // A spare keeper has started already.
-    if (keeper && pid !== undefined) queueMicrotask(() => onSpawn?.(pid));
-    else {
-      child.on('spawn', () => {
-        if (pid !== undefined) onSpawn?.(pid);
-      });
-    }
+    child.on('spawn', (started?: number) => {
+      if (keeper && started !== undefined) {
+        pid = started;
+        liveGroups.add(pid);
+        // Stopped before it started.
+        if (terminating) signalGroup(pid);
+      }
+      if (pid !== undefined) onSpawn?.(pid, keeperPid);
+    });
 
     child.on('error', (e: NodeJS.ErrnoException) => {
       // Only spawn failures reach here: we never use child.kill (groups are killed with process.kill).
@@ -345,13 +356,8 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
       stdoutLines.end();
       stderrLines.end();
       await Promise.all([closeLog(transcript), stderrLog !== transcript ? closeLog(stderrLog) : undefined]);
-      if (keeper && pid !== undefined) {
-        child.stdin?.destroy();
-        // What only the keeper knows: the program could not be started, or its transcript could not be written.
-        const end = readKeeperRecord(keeper.exitFile);
-        if (end?.spawn_error) spawnError = describeSpawnError(end.spawn_error, cwd);
-        if (end?.transcript_error) transcriptError ??= end.transcript_error;
-      }
+      // What only the keeper knows: the transcript could not be written, or the keeper was lost.
+      if (child instanceof KeeperRunHandle && child.transcriptError) transcriptError ??= child.transcriptError;
       if (callbackError !== undefined) {
         reject(callbackError);
         return;
@@ -367,8 +373,6 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
         stderrTail: stderrTail.value(),
         pid,
       };
-      // The keeper could not start the program: as if it had been started directly.
-      if (keeper && spawnError) Object.assign(result, { exitCode: null, signal: null, pid: undefined });
       if (spawnError) result.spawnError = spawnError;
       if (leftoversKilled) result.leftoversKilled = true;
       if (escaped.length > 0) result.escapedKilled = escaped.length;
@@ -384,38 +388,144 @@ function describeSpawnError(error: { code: string; message: string }, cwd: strin
 }
 
 /**
- * The keeper started ahead for this process's next program under the keeper: Node's start-up (~50-70 ms here) then
- * happens while the previous agent works, not between a free slot and the next agent. Idle, it keeps nothing alive
- * and exits when this process does (its stdin ends).
+ * The agent keeper of this process (agent-keeper.js): started on first use and shared by every agent this process
+ * runs, so Node's start-up (~60 ms of CPU) is paid once per process, not per agent. It keeps this process alive only
+ * while one of its agents runs. Gone (it crashed, or was killed), the next agent starts a new one.
  */
-let spareKeeper: ChildProcess | undefined;
+let keeperChannel: KeeperChannel | undefined;
 
-function startKeeper(): ChildProcess {
-  const child = spawn(process.execPath, [KEEPER_SCRIPT], { cwd: tmpdir(), env: process.env, detached: true, windowsHide: true, stdio: ['pipe', 'pipe', 'pipe'] });
-  child.on('error', () => undefined); // reported through its missing pid when taken
-  return child;
+/** Frame kinds of the keeper's output (see agent-keeper.js). */
+const FRAME = { OUT: 1, ERR: 2, SPAWN: 3, EXIT: 4, END: 5 } as const;
+
+/** What runProcess sees of one agent under the keeper: a child process whose pid comes with its 'spawn' event. */
+class KeeperRunHandle extends EventEmitter {
+  readonly stdout = new PassThrough();
+  readonly stderr = new PassThrough();
+  pid: number | undefined;
+  exited = false;
+  ended = false;
+  /** What the keeper reported at the end: its transcript could not be written; or the keeper itself was lost. */
+  transcriptError: string | undefined;
 }
 
-function setIdle(child: ChildProcess, idle: boolean): void {
-  for (const handle of [child, child.stdin, child.stdout, child.stderr] as Array<{ ref?: () => void; unref?: () => void } | null>) {
-    if (idle) handle?.unref?.();
-    else handle?.ref?.();
+/** The keeper's spec of one agent (agent-keeper.js), without the id the channel adds. */
+interface KeeperSpec {
+  exitFile: string;
+  transcriptFile?: string;
+  stderrFile?: string;
+  timeoutMs?: number;
+  killGraceMs: number;
+  argv: readonly string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  stdin?: string;
+}
+
+class KeeperChannel {
+  readonly child: ChildProcess;
+  private readonly runs = new Map<number, KeeperRunHandle>();
+  private nextId = 0;
+  private buffered: Buffer = Buffer.alloc(0);
+  private stderrTail = '';
+  private lost = false;
+
+  constructor() {
+    this.child = spawn(process.execPath, [KEEPER_SCRIPT], { cwd: tmpdir(), env: process.env, detached: true, windowsHide: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    if (this.child.pid === undefined) throw Object.assign(new Error(`could not start the agent keeper (${process.execPath} ${KEEPER_SCRIPT})`), { code: 'EKEEPER' });
+    this.child.on('error', () => this.onLost('could not be started'));
+    this.child.stdin!.on('error', () => undefined); // it died: its 'exit' says so
+    this.child.stdout!.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.child.stderr!.on('data', (chunk: Buffer) => (this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-2000)));
+    this.child.on('exit', (code, signal) => this.onLost(signal ? `was killed (${signal})` : `exited (${code})`));
+    this.setIdle(true);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  start(spec: KeeperSpec): KeeperRunHandle {
+    const id = ++this.nextId;
+    const handle = new KeeperRunHandle();
+    this.runs.set(id, handle);
+    if (this.runs.size === 1) this.setIdle(false);
+    this.child.stdin!.write(`${JSON.stringify({ id, ...spec })}\n`);
+    return handle;
+  }
+
+  private onData(chunk: Buffer): void {
+    let data = this.buffered.length > 0 ? Buffer.concat([this.buffered, chunk]) : chunk;
+    while (data.length >= 9) {
+      const length = data.readUInt32BE(5);
+      if (data.length < 9 + length) break;
+      this.onFrame(data.readUInt8(0), data.readUInt32BE(1), data.subarray(9, 9 + length));
+      data = data.subarray(9 + length);
+    }
+    // A copy: the rest must not pin the (possibly large) chunk it is a view of.
+    this.buffered = Buffer.from(data);
+  }
+
+  private onFrame(kind: number, id: number, payload: Buffer): void {
+    const handle = this.runs.get(id);
+    if (!handle) return;
+    if (kind === FRAME.OUT) handle.stdout.write(payload);
+    else if (kind === FRAME.ERR) handle.stderr.write(payload);
+    else if (kind === FRAME.SPAWN) {
+      handle.pid = (JSON.parse(payload.toString('utf8')) as { pid: number }).pid;
+      handle.emit('spawn', handle.pid);
+    } else if (kind === FRAME.EXIT) {
+      const { code, signal } = JSON.parse(payload.toString('utf8')) as { code: number | null; signal: NodeJS.Signals | null };
+      handle.exited = true;
+      handle.emit('exit', code, signal);
+    } else if (kind === FRAME.END) {
+      const end = JSON.parse(payload.toString('utf8')) as { spawn_error?: { code: string; message: string }; transcript_error?: string };
+      handle.transcriptError = end.transcript_error;
+      if (end.spawn_error) handle.emit('error', Object.assign(new Error(end.spawn_error.message), { code: end.spawn_error.code }));
+      this.finish(id, handle);
+    }
+  }
+
+  private finish(id: number, handle: KeeperRunHandle): void {
+    handle.ended = true;
+    this.runs.delete(id);
+    if (this.runs.size === 0 && !this.lost) this.setIdle(true);
+    handle.stdout.end();
+    handle.stderr.end();
+    // After the streams' last 'data' events.
+    setImmediate(() => handle.emit('close'));
+  }
+
+  /**
+   * The keeper is gone: nothing records its agents' ends any more, so they are stopped (as an orchestrator that
+   * exits stops its agents), and their runs end with the reason.
+   */
+  private onLost(how: string): void {
+    if (this.lost) return;
+    this.lost = true;
+    if (keeperChannel === this) keeperChannel = undefined;
+    const why = `the agent keeper (pid ${this.child.pid}) ${how}${this.stderrTail.trim() ? `: ${this.stderrTail.trim().split('\n').pop()}` : ''}`;
+    for (const [id, handle] of [...this.runs]) {
+      handle.transcriptError = why;
+      if (handle.pid !== undefined) killGroup(handle.pid, 'SIGKILL');
+      if (handle.pid === undefined) handle.emit('error', Object.assign(new Error(why), { code: 'EKEEPER' }));
+      else if (!handle.exited) handle.emit('exit', null, 'SIGKILL');
+      this.finish(id, handle);
+    }
+  }
+
+  /** Idle, it keeps nothing alive; its stdin ends when this process exits, and it exits then. */
+  private setIdle(idle: boolean): void {
+    for (const h of [this.child, this.child.stdin, this.child.stdout, this.child.stderr] as Array<{ ref?: () => void; unref?: () => void } | null>) {
+      if (idle) h?.unref?.();
+      else h?.ref?.();
+    }
   }
 }
 
-/** The spare keeper (a fresh one when there is none, or it died), and starts the next spare. */
-function takeKeeper(): ChildProcess {
-  let child = spareKeeper;
-  spareKeeper = undefined;
-  if (child === undefined || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) child = startKeeper();
-  else setIdle(child, false);
-  setImmediate(() => {
-    if (spareKeeper !== undefined || shuttingDown) return;
-    spareKeeper = startKeeper();
-    setIdle(spareKeeper, true);
-  });
-  if (child.pid === undefined) throw Object.assign(new Error(`could not start the agent keeper (${process.execPath} ${KEEPER_SCRIPT})`), { code: 'EKEEPER' });
-  return child;
+/** This process's keeper (started now when there is none, or it is gone). */
+function takeKeeper(): KeeperChannel {
+  keeperChannel ??= new KeeperChannel();
+  return keeperChannel;
 }
 
 /** How the keeper recorded the end of its program (agent-keeper.js). */
@@ -442,10 +552,13 @@ export function readKeeperRecord(file: string): KeeperRecord | undefined {
 }
 
 export interface AdoptProcessOptions {
-  /** The keeper's pid (= its process group id). */
+  /** The program's pid (= its process group id). */
   pid: number;
-  /** Whether the keeper is still the very process that was started (not a reused pid). */
-  isKeeperAlive: () => boolean;
+  /**
+   * Whether the program, or the keeper that records its end, still runs (the very processes, not reused pids): while
+   * either does, its record may still come.
+   */
+  isAlive: () => boolean;
   /** The files the keeper was started with (see `RunProcessOptions.keeper`, `transcriptFile`, `stderrFile`). */
   exitFile: string;
   transcriptFile?: string;
@@ -468,7 +581,7 @@ export interface AdoptProcessOptions {
  * program's end is unknown. Processes its program left outside its group are killed, as `runProcess` does.
  */
 export async function adoptProcess(options: AdoptProcessOptions): Promise<ProcessResult | undefined> {
-  const { pid, isKeeperAlive, exitFile, signal, killGraceMs = DEFAULT_KILL_GRACE_MS, pollMs = 200 } = options;
+  const { pid, isAlive, exitFile, signal, killGraceMs = DEFAULT_KILL_GRACE_MS, pollMs = 200 } = options;
   const started = performance.now();
   let aborted = false;
   liveGroups.add(pid);
@@ -487,7 +600,7 @@ export async function adoptProcess(options: AdoptProcessOptions): Promise<Proces
       end = readKeeperRecord(exitFile);
       if (end !== undefined) break;
       // Read once more after seeing it dead: it may have written the record just before exiting.
-      if (!isKeeperAlive()) {
+      if (!isAlive()) {
         end = readKeeperRecord(exitFile);
         break;
       }

@@ -54,10 +54,10 @@ export interface RunAgentInput {
   /** Aborting stops the agent (kills its process group) and any backoff wait. */
   signal?: AbortSignal;
   /**
-   * Called with the pid (= process group id: the agent keeper's) of each started agent and what a later process needs
-   * to adopt it (`adopt`), e.g. to record both for a run that outlives this process.
+   * Called with the pid (= process group id) of each started agent, what a later process needs to adopt it (`adopt`)
+   * and the pid of the keeper that records its end, e.g. to record them for a run that outlives this process.
    */
-  onSpawn?: (pid: number, run: AgentProcessRun) => void;
+  onSpawn?: (pid: number, run: AgentProcessRun, keeperPid?: number) => void;
   /**
    * An agent a dead process started (under the keeper) and that is still running or has ended since: its end and
    * transcript are taken as this run's first attempt instead of running the agent again. Ignored for another adapter.
@@ -84,10 +84,11 @@ export interface AgentProcessRun {
 }
 
 export interface AgentAdoption {
+  /** The agent's pid (= its process group id). */
   pid: number;
   run: AgentProcessRun;
-  /** Whether the keeper is still the very process that was started (not a reused pid). */
-  isKeeperAlive: () => boolean;
+  /** Whether the agent, or the keeper that records its end, still runs (the very processes, not reused pids). */
+  isAlive: () => boolean;
 }
 
 /** The world as `runAgent` sees it. */
@@ -312,7 +313,7 @@ async function attemptOnce(
   };
 
   const adopted = adopt
-    ? await deps.adoptProcess({ pid: adopt.pid, isKeeperAlive: adopt.isKeeperAlive, exitFile: adopt.run.exitFile, transcriptFile: adopt.run.transcriptFile, stderrFile: adopt.run.stderrFile, signal: input.signal, ...lines })
+    ? await deps.adoptProcess({ pid: adopt.pid, isAlive: adopt.isAlive, exitFile: adopt.run.exitFile, transcriptFile: adopt.run.transcriptFile, stderrFile: adopt.run.stderrFile, signal: input.signal, ...lines })
     : undefined;
   // Nothing to adopt (its keeper was killed before recording the end): the attempt is run again, from a clean transcript.
   if (adopt && !adopted) {
@@ -330,7 +331,7 @@ async function attemptOnce(
       transcriptFile: run.transcriptFile,
       stderrFile: run.stderrFile,
       signal: input.signal,
-      onSpawn: (pid) => input.onSpawn?.(pid, run),
+      onSpawn: (pid, keeperPid) => input.onSpawn?.(pid, run, keeperPid),
       tagPrefix: input.processTag,
       keeper: { exitFile: run.exitFile },
       ...lines,

@@ -11,7 +11,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A stand-in keeper: a process leading its own group, as runProcess starts it. */
+/** A stand-in agent (or keeper): a process leading its own group, as the keeper starts it. */
 function startKeeper(): number {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
   child.unref();
@@ -21,8 +21,8 @@ const waitDead = async (pid: number) => {
   for (let i = 0; i < 100 && isProcessRunning(pid); i++) await new Promise((r) => setTimeout(r, 20));
 };
 /** Records `pid` as the running agent of a starter that has died since (a different start time: not this process). */
-function recordOrphan(pid: number, turn = 1): void {
-  recordAgentRun({ dir, taskId: 'AD--T01', runId: 'run-1', turn, pid, run: run() });
+function recordOrphan(pid: number, turn = 1, keeperPid?: number): void {
+  recordAgentRun({ dir, taskId: 'AD--T01', runId: 'run-1', turn, pid, keeperPid, run: run() });
   const record = JSON.parse(readFileSync(join(dir, 'agent-run.json'), 'utf8'));
   writeFileSync(join(dir, 'agent-run.json'), JSON.stringify({ ...record, owner: { ...record.owner, startTime: '1' } }));
 }
@@ -40,7 +40,7 @@ describe('settleInterruptedAgent', () => {
     recordOrphan(pid);
     const { adoption, lines } = settle();
     expect(adoption).toMatchObject({ pid, run: run() });
-    expect(adoption!.isKeeperAlive()).toBe(true);
+    expect(adoption!.isAlive()).toBe(true);
     expect(lines).toEqual([]);
     process.kill(-pid, 'SIGKILL');
   });
@@ -49,11 +49,11 @@ describe('settleInterruptedAgent', () => {
     recordOrphan(process.pid);
     // The record names this process with another start time: a reused pid, not the keeper.
     const record = JSON.parse(readFileSync(join(dir, 'agent-run.json'), 'utf8'));
-    writeFileSync(join(dir, 'agent-run.json'), JSON.stringify({ ...record, keeper: { ...record.keeper, startTime: '1' } }));
+    writeFileSync(join(dir, 'agent-run.json'), JSON.stringify({ ...record, agent: { ...record.agent, startTime: '1' }, keeper: { ...record.keeper, startTime: '1' } }));
     expect(settle().adoption).toBeUndefined();
     writeFileSync(run().exitFile, '{"exit_code":0}\n');
     const { adoption } = settle();
-    expect(adoption?.isKeeperAlive()).toBe(false);
+    expect(adoption?.isAlive()).toBe(false);
     expect(isProcessRunning(process.pid)).toBe(true); // the reused pid was left alone
   });
 
@@ -85,6 +85,38 @@ describe('settleInterruptedAgent', () => {
     expect(settle({ adoptable: false }).adoption).toBeUndefined();
     expect(isProcessRunning(pid)).toBe(true);
     process.kill(-pid, 'SIGKILL');
+  });
+
+  it('waits for the end of an agent that ended while its keeper still runs (the keeper has yet to record it)', () => {
+    const keeper = startKeeper();
+    recordOrphan(999_999_999, 1, keeper);
+    const { adoption } = settle();
+    expect(adoption).toMatchObject({ pid: 999_999_999 });
+    expect(adoption!.isAlive()).toBe(true);
+    process.kill(-keeper, 'SIGKILL');
+  });
+
+  it("stops the agent's own group, not its keeper's, which serves other agents too", async () => {
+    const [agent, keeper] = [startKeeper(), startKeeper()];
+    recordOrphan(agent, 1, keeper);
+    const { lines } = settle({ adoptable: false });
+    await waitDead(agent);
+    expect(isProcessRunning(agent)).toBe(false);
+    expect(isProcessRunning(keeper)).toBe(true);
+    expect(lines).toEqual([`stopped the agent an earlier attempt left running (pid ${agent}): this attempt starts over`]);
+    process.kill(-keeper, 'SIGKILL');
+  });
+
+  it("reads a record written while each agent had its own keeper (it names only the keeper, whose group held the agent)", async () => {
+    const pid = startKeeper();
+    recordOrphan(pid);
+    const record = JSON.parse(readFileSync(join(dir, 'agent-run.json'), 'utf8'));
+    delete record.agent;
+    writeFileSync(join(dir, 'agent-run.json'), JSON.stringify(record));
+    expect(settle().adoption).toMatchObject({ pid });
+    settle({ adoptable: false });
+    await waitDead(pid);
+    expect(isProcessRunning(pid)).toBe(false);
   });
 
   it('has nothing to settle without a record, or with a damaged one', () => {

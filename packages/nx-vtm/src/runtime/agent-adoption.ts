@@ -21,7 +21,12 @@ interface AgentRunRecord {
   /** The repair turn the agent ran for (1 for the task's first run). */
   turn: number;
   host: string;
-  /** The keeper's identity: a reused pid is not it. */
+  /** The agent's identity (it leads its process group): a reused pid is not it. */
+  agent?: ProcessIdentity;
+  /**
+   * The identity of the keeper that records the agent's end (shared by the agents of its orchestrator). Records written
+   * while each agent had its own keeper name only this one, whose process group held the agent.
+   */
   keeper: ProcessIdentity;
   /** The process that started it: only an agent whose starter is gone is adopted. */
   owner: ProcessIdentity;
@@ -30,13 +35,31 @@ interface AgentRunRecord {
 }
 
 /** Writes the record of an agent that just started (atomically: a reader sees the previous record or this one). */
-export function recordAgentRun({ dir, taskId, runId, turn, pid, run }: { dir: string; taskId: string; runId: string; turn: number; pid: number; run: AgentProcessRun }): void {
+export function recordAgentRun({
+  dir,
+  taskId,
+  runId,
+  turn,
+  pid,
+  keeperPid,
+  run,
+}: {
+  dir: string;
+  taskId: string;
+  runId: string;
+  turn: number;
+  pid: number;
+  /** Undefined when the agent runs without a keeper (Windows): it is then its own recorder. */
+  keeperPid?: number;
+  run: AgentProcessRun;
+}): void {
   const record: AgentRunRecord = {
     task_id: taskId,
     run_id: runId,
     turn,
     host: readHostId(),
-    keeper: readProcessIdentity(pid),
+    agent: readProcessIdentity(pid),
+    keeper: readProcessIdentity(keeperPid ?? pid),
     owner: readProcessIdentity(),
     run,
     started_at: new Date().toISOString(),
@@ -81,23 +104,26 @@ export function settleInterruptedAgent({
   const record = readRecord(dir);
   // Another machine's agent (shared coordinator): its pid means nothing here.
   if (!record || record.host !== readHostId()) return undefined;
-  const isKeeperAlive = () => isSameProcess(record.keeper);
-  const alive = isKeeperAlive();
+  const agent = record.agent ?? record.keeper;
+  const agentAlive = isSameProcess(agent);
+  // While the agent or its keeper runs, its end may still be recorded.
+  const isAlive = () => isSameProcess(agent) || isSameProcess(record.keeper);
+  const alive = agentAlive || isSameProcess(record.keeper);
   // An agent whose starter still lives is that process's own run, already seen to its end (e.g. an attempt that
   // waited out a rate limit and runs its agent again): never taken for an interrupted one.
   const orphaned = record.owner === undefined || !isSameProcess(record.owner);
   if (adoptable && orphaned && record.turn === turn && adapters.includes(record.run.adapter) && (alive || existsSync(record.run.exitFile))) {
-    return { pid: record.keeper.pid, run: record.run, isKeeperAlive };
+    return { pid: agent.pid, run: record.run, isAlive };
   }
-  if (alive) {
-    stopAgentRun({ pid: record.keeper.pid, taskId, runId: record.run_id });
-    log(`stopped the agent an earlier attempt left running (pid ${record.keeper.pid}): this attempt starts over`);
+  if (agentAlive) {
+    stopAgentRun({ pid: agent.pid, taskId, runId: record.run_id });
+    log(`stopped the agent an earlier attempt left running (pid ${agent.pid}): this attempt starts over`);
   }
   return undefined;
 }
 
 /**
- * Stops a run's agent for a task: its keeper's process group, when `pid` is given (callers pass it only after checking
+ * Stops a run's agent for a task: its process group, when `pid` is given (callers pass it only after checking
  * it is still the very process), and what it left running outside the group, found by its tag. Returns how many
  * tagged processes were killed.
  */

@@ -266,7 +266,7 @@ export async function runStageAgent({
   const { config: c } = config;
   const id = input.task.task_id;
   if (adopt) {
-    input.log(`the agent of the interrupted attempt (pid ${adopt.pid}) ${adopt.isKeeperAlive() ? 'is still running: waiting for it' : 'has finished'}; its run is taken over, not repeated`);
+    input.log(`the agent of the interrupted attempt (pid ${adopt.pid}) ${adopt.isAlive() ? 'is still running: waiting for it' : 'has finished'}; its run is taken over, not repeated`);
     setTimeout(noteCheckoutDone, AGENT_STARTUP_GRACE_MS).unref();
     // Recorded with the claim like a started agent: if this process dies too, the next one adopts it the same way.
     input.onAgentSpawn?.(adopt.pid);
@@ -283,9 +283,9 @@ export async function runStageAgent({
     resultDir: dir,
     workspaceRoot: input.workspaceRoot,
     signal: input.signal,
-    onSpawn: (pid, run) => {
+    onSpawn: (pid, run, keeperPid) => {
       try {
-        recordAgentRun({ dir: getResultPaths(input.workspaceRoot, id).dir, taskId: id, runId: input.runId, turn: repair?.turn ?? 1, pid, run });
+        recordAgentRun({ dir: getResultPaths(input.workspaceRoot, id).dir, taskId: id, runId: input.runId, turn: repair?.turn ?? 1, pid, keeperPid, run });
       } catch (e) {
         input.log(`could not record the agent's run for a later adoption (${(e as Error).message}); if this process dies, the agent is run again`);
       }
