@@ -10,7 +10,9 @@
  *   does not reach the keeper, so the keeper outlives every stop to record the end);
  * - passes its stdout and stderr through to the orchestrator, and appends them to the transcript files itself, so
  *   the full output is on disk whoever reads it;
- * - records how it ended in `exitFile` (exit code or signal, timestamps, its process tag), atomically;
+ * - records in `exitFile`, atomically, that it runs (its pid: written before the orchestrator hears of it, so an
+ *   orchestrator killed in between still leaves a way to it), then how it ended (exit code or signal, timestamps, its
+ *   process tag);
  * - once orphaned (its stdin ended, or its stdout pipe broke), keeps the agent's total time limit itself, and when
  *   the agent ends kills what is left of its process group after the record is written.
  * It ignores SIGTERM/SIGINT/SIGHUP, and exits once it is orphaned and its last agent has ended.
@@ -113,6 +115,7 @@ function start(spec) {
     if (child.pid === undefined) end(run, { spawn_error: { code: e.code ?? 'UNKNOWN', message: e.message } });
   });
   if (child.pid === undefined) return;
+  writeRecord(spec, { running: true, pid: child.pid, start_time: readStartTime(child.pid), started_at: new Date(run.startedAt).toISOString(), tag: spec.env?.NX_VTM_PROCESS_TAG ?? null });
   send(KIND.SPAWN, run.id, { pid: child.pid });
   if (child.stdin) {
     // The program may exit without reading it all: its exit status says what happened.
@@ -175,28 +178,46 @@ function signalGroup(run, signal) {
   }
 }
 
+/**
+ * Linux: the process's start time (field 22 of /proc/<pid>/stat, counted after the command name's last ")"), with its
+ * pid the identity a later process checks it by (state/process-identity.ts); null elsewhere.
+ */
+function readStartTime(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Replaces the run's record at once (readers see the previous one or this one). */
+function writeRecord(spec, entry) {
+  const temp = `${spec.exitFile}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(temp, `${JSON.stringify(entry)}\n`);
+    fs.renameSync(temp, spec.exitFile);
+  } catch {
+    // Nowhere to record it: an orchestrator still alive sees the exit status; an adopter finds no end record and
+    // runs the agent again.
+  }
+}
+
 function end(run, how) {
   if (run.ended) return;
   run.ended = true;
   if (run.timer) clearTimeout(run.timer);
   const { spec } = run;
-  const entry = {
+  writeRecord(spec, {
     ...how,
+    ...(run.child?.pid !== undefined ? { pid: run.child.pid } : {}),
     timed_out: run.timedOut,
     orphaned,
     started_at: new Date(run.startedAt).toISOString(),
     ended_at: new Date().toISOString(),
     tag: spec.env?.NX_VTM_PROCESS_TAG ?? null,
     ...(run.transcriptError ? { transcript_error: run.transcriptError } : {}),
-  };
-  const temp = `${spec.exitFile}.${process.pid}.tmp`;
-  try {
-    fs.writeFileSync(temp, `${JSON.stringify(entry)}\n`);
-    fs.renameSync(temp, spec.exitFile);
-  } catch {
-    // Nowhere to record it: an orchestrator still alive sees the exit status below; an adopter finds no record and
-    // runs the agent again.
-  }
+  });
   for (const fd of new Set([run.transcript, run.stderrLog])) if (fd !== undefined) fs.closeSync(fd);
   // Nobody will clean up after an orphaned agent: end what is left of its group.
   if (orphaned) signalGroup(run, 'SIGKILL');

@@ -14,6 +14,7 @@ import {
   PROCESS_TAG_ENV,
   readForkCount,
   readKeeperRecord,
+  readKeeperStart,
   runProcess,
   type RunProcessOptions,
 } from './process-runner';
@@ -321,6 +322,26 @@ describe('one agent keeper per process', () => {
     expect(isRunning(sa.keeperPid!)).toBe(true);
   }, 20_000);
 
+  it("records the program's start (pid and start time) before this process hears of it, and its end after", async () => {
+    const seen: Array<ReturnType<typeof readKeeperStart>> = [];
+    const exitFile = join(dir, 'start-exit.json');
+    const abort = new AbortController();
+    const a = underKeeper(`console.log('a'); setInterval(() => {}, 1000)`, 'start', {
+      signal: abort.signal,
+      onKeeperStart: () => seen.push(readKeeperStart(exitFile)),
+      onSpawn: (pid) => {
+        seen.push(readKeeperStart(exitFile));
+        expect(readKeeperRecord(exitFile)).toBeUndefined(); // running: no end yet
+        setTimeout(() => abort.abort(), 50);
+        void pid;
+      },
+    });
+    const r = await a.result;
+    expect(seen[0]).toBeUndefined();
+    expect(seen[1]).toEqual({ pid: r.pid, startTime: expect.stringMatching(/^\d+$/) });
+    expect(readKeeperRecord(exitFile)).toMatchObject({ pid: r.pid, signal: 'SIGTERM' });
+  }, 20_000);
+
   it('ends the runs of a keeper that is lost, naming it, and stops their agents (nothing would record their ends)', async () => {
     const a = underKeeper(`console.log('a'); setInterval(() => {}, 1000)`, 'lost');
     for (let i = 0; i < 200 && a.spawned.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
@@ -396,6 +417,12 @@ describe('the agent keeper: an agent outlives the process that started it, and i
     expect(isRunning(keeper)).toBe(false);
   }, 20_000);
 
+  it("adopts an agent whose starter died before it heard the agent's pid: the keeper's record of the start names it", async () => {
+    const { agent: pid, keeper, runDir } = await orphan(`console.log('{}'); setTimeout(() => process.exit(4), 600);`);
+    const r = await adoptProcess({ pid: undefined, isAlive: () => isRunning(keeper), ...files(runDir), pollMs: 20, killGraceMs: 300 });
+    expect(r).toMatchObject({ exitCode: 4, pid });
+  }, 20_000);
+
   it('keeps the total time limit itself once orphaned, and records the end as timed out', async () => {
     const { agent: pid, keeper, runDir } = await orphan(`console.log('{}'); setInterval(() => {}, 1000);`, 1500);
     const r = await adoptProcess({ pid, isAlive: () => isRunning(pid) || isRunning(keeper), ...files(runDir), killGraceMs: 300 });
@@ -408,7 +435,9 @@ describe('the agent keeper: an agent outlives the process that started it, and i
     process.kill(-pid, 'SIGKILL');
     const r = await adoptProcess({ pid, isAlive: () => isRunning(pid) || isRunning(keeper), ...files(runDir), pollMs: 20 });
     expect(r).toBeUndefined();
-    expect(existsSync(files(runDir).exitFile)).toBe(false);
+    // Only the record of its start.
+    expect(readKeeperRecord(files(runDir).exitFile)).toBeUndefined();
+    expect(readKeeperStart(files(runDir).exitFile)).toMatchObject({ pid });
   }, 20_000);
 
   it('stops the adopted agent when the adopter aborts', async () => {

@@ -60,6 +60,12 @@ export interface RunProcessOptions {
    */
   onSpawn?: (pid: number, keeperPid?: number) => void;
   /**
+   * Under the keeper: called with its pid just before it is asked to start the program, whose pid comes later
+   * (`onSpawn`). A process that dies in between leaves the program running: what this records lets a later process
+   * find it (the keeper's record of the start names it).
+   */
+  onKeeperStart?: (keeperPid: number) => void;
+  /**
    * The start of this run's process tag (see the module comment), e.g. `agentProcessTag(taskId, runId)`: a later
    * process can then find the run's processes by it (`killTaggedProcesses(prefix, { prefix: true })`) after this one
    * died. A unique suffix is added.
@@ -179,6 +185,7 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
         // too); the program's pid comes with the handle's 'spawn' event.
         const channel = takeKeeper();
         keeperPid = channel.pid;
+        options.onKeeperStart?.(keeperPid);
         child = channel.start({ exitFile: keeper.exitFile, transcriptFile, stderrFile, timeoutMs, killGraceMs, argv, cwd, env: childEnv, stdin });
       } else {
         child = spawn(argv[0], argv.slice(1), {
@@ -522,6 +529,19 @@ class KeeperChannel {
   }
 }
 
+/**
+ * Starts this process's keeper ahead of its first agent (not on Windows, where agents run without one). Idle, it keeps
+ * nothing alive. Never throws: a keeper that cannot start is reported by the first agent's run.
+ */
+export function startAgentKeeper(): void {
+  if (process.platform === 'win32' || shuttingDown) return;
+  try {
+    takeKeeper();
+  } catch {
+    // reported when an agent needs it
+  }
+}
+
 /** This process's keeper (started now when there is none, or it is gone). */
 function takeKeeper(): KeeperChannel {
   keeperChannel ??= new KeeperChannel();
@@ -530,6 +550,8 @@ function takeKeeper(): KeeperChannel {
 
 /** How the keeper recorded the end of its program (agent-keeper.js). */
 export interface KeeperRecord {
+  /** The program's pid. */
+  pid?: number;
   exit_code?: number | null;
   signal?: NodeJS.Signals | null;
   spawn_error?: { code: string; message: string };
@@ -542,18 +564,40 @@ export interface KeeperRecord {
   transcript_error?: string;
 }
 
-/** The keeper's record, or undefined when there is none (yet) or it cannot be read. */
-export function readKeeperRecord(file: string): KeeperRecord | undefined {
+/**
+ * What the keeper wrote in `file`: `running` with the program's pid from its start (before the orchestrator heard of
+ * it), then the end. Undefined when there is nothing (yet) or it cannot be read.
+ */
+function readKeeperFile(file: string): (KeeperRecord & { running?: boolean }) | undefined {
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as KeeperRecord;
+    return JSON.parse(readFileSync(file, 'utf8')) as KeeperRecord & { running?: boolean };
   } catch {
     return undefined;
   }
 }
 
+/** The keeper's record of how its program ended, or undefined when there is none (yet) or it cannot be read. */
+export function readKeeperRecord(file: string): KeeperRecord | undefined {
+  const record = readKeeperFile(file);
+  return record?.running ? undefined : record;
+}
+
+/**
+ * The program the keeper started with this `exitFile`, once it started (running or ended): its pid, and on Linux its
+ * start time (with the pid, the identity a reused pid does not have).
+ */
+export function readKeeperStart(file: string): { pid: number; startTime: string | null } | undefined {
+  const record = readKeeperFile(file) as (KeeperRecord & { start_time?: string | null }) | undefined;
+  const pid = record?.pid;
+  return typeof pid === 'number' && pid > 0 ? { pid, startTime: typeof record!.start_time === 'string' ? record!.start_time : null } : undefined;
+}
+
 export interface AdoptProcessOptions {
-  /** The program's pid (= its process group id). */
-  pid: number;
+  /**
+   * The program's pid (= its process group id); undefined when its starter died before it heard of it: it is then
+   * read from the keeper's record of the start.
+   */
+  pid: number | undefined;
   /**
    * Whether the program, or the keeper that records its end, still runs (the very processes, not reused pids): while
    * either does, its record may still come.
@@ -581,14 +625,24 @@ export interface AdoptProcessOptions {
  * program's end is unknown. Processes its program left outside its group are killed, as `runProcess` does.
  */
 export async function adoptProcess(options: AdoptProcessOptions): Promise<ProcessResult | undefined> {
-  const { pid, isAlive, exitFile, signal, killGraceMs = DEFAULT_KILL_GRACE_MS, pollMs = 200 } = options;
+  const { isAlive, exitFile, signal, killGraceMs = DEFAULT_KILL_GRACE_MS, pollMs = 200 } = options;
+  let pid = options.pid;
   const started = performance.now();
   let aborted = false;
-  liveGroups.add(pid);
+  const stop = (group: number) => {
+    killGroup(group, 'SIGTERM');
+    setTimeout(() => killGroup(group, 'SIGKILL'), killGraceMs).unref();
+  };
+  const learn = (found: number | undefined) => {
+    if (pid !== undefined || found === undefined) return;
+    pid = found;
+    liveGroups.add(pid);
+    if (aborted) stop(pid);
+  };
+  if (pid !== undefined) liveGroups.add(pid);
   const onAbort = () => {
     aborted = true;
-    killGroup(pid, 'SIGTERM');
-    setTimeout(() => killGroup(pid, 'SIGKILL'), killGraceMs).unref();
+    if (pid !== undefined) stop(pid);
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   const shutdownListener = () => onAbort();
@@ -597,6 +651,7 @@ export async function adoptProcess(options: AdoptProcessOptions): Promise<Proces
   try {
     if (signal?.aborted) onAbort();
     for (;;) {
+      learn(readKeeperStart(exitFile)?.pid);
       end = readKeeperRecord(exitFile);
       if (end !== undefined) break;
       // Read once more after seeing it dead: it may have written the record just before exiting.
@@ -610,8 +665,8 @@ export async function adoptProcess(options: AdoptProcessOptions): Promise<Proces
     signal?.removeEventListener('abort', onAbort);
     shutdownListeners.delete(shutdownListener);
   }
-  if (end === undefined) {
-    liveGroups.delete(pid);
+  if (end === undefined || pid === undefined) {
+    if (pid !== undefined) liveGroups.delete(pid);
     return undefined;
   }
   await waitForGroupDeath(pid, killGraceMs + CLOSE_FALLBACK_MS);

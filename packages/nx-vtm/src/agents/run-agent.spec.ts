@@ -121,7 +121,7 @@ describe('runAgent (scripted process runner)', () => {
       return { exitCode: 0, signal: null, timedOut: false, stalled: false, aborted: false, durationMs: 9000, stdoutTail: '', stderrTail: '', pid: 4242 };
     };
     const run = { adapter: 'claude', attempt: 2, exitFile: '/res/agent-exit.attempt-2.json', transcriptFile: '/res/transcript.attempt-2.jsonl', stderrFile: '/res/stderr.attempt-2.log' };
-    const outcome = await runAgent(input(cfg({ adapter: 'claude' }), { adopt: { pid: 4242, run, isAlive: () => true } }), deps);
+    const outcome = await runAgent(input(cfg({ adapter: 'claude' }), { adopt: { pid: 4242, keeperPid: 4241, run, isAlive: () => true } }), deps);
     expect(outcome).toMatchObject({ status: 'completed', attempts: 2, costUsd: 0.7, adopted: true, durationMs: 9000 });
     expect(adopted).toEqual(['/res/agent-exit.attempt-2.json']);
     expect(calls).toHaveLength(0);
@@ -133,7 +133,7 @@ describe('runAgent (scripted process runner)', () => {
     const spawned: Array<{ pid: number; attempt: number; exitFile: string }> = [];
     const run = { adapter: 'claude', attempt: 1, exitFile: '/res/agent-exit.json', transcriptFile: '/res/transcript.jsonl', stderrFile: '/res/stderr.log' };
     const outcome = await runAgent(
-      input(cfg({ adapter: 'claude' }), { adopt: { pid: 4242, run, isAlive: () => false }, onSpawn: (pid: number, r: { attempt: number; exitFile: string }) => spawned.push({ pid, attempt: r.attempt, exitFile: r.exitFile }) }),
+      input(cfg({ adapter: 'claude' }), { adopt: { pid: 4242, keeperPid: 4241, run, isAlive: () => false }, onSpawn: (pid: number, r: { attempt: number; exitFile: string }) => spawned.push({ pid, attempt: r.attempt, exitFile: r.exitFile }) }),
       deps,
     );
     expect(outcome).toMatchObject({ status: 'completed', attempts: 1 });
@@ -151,7 +151,7 @@ describe('runAgent (scripted process runner)', () => {
       return undefined;
     };
     const run = { adapter: 'codex', attempt: 1, exitFile: '/res/agent-exit.json', transcriptFile: '/res/transcript.jsonl' };
-    await runAgent(input(cfg({ adapter: 'claude' }), { adopt: { pid: 4242, run, isAlive: () => true } }), deps);
+    await runAgent(input(cfg({ adapter: 'claude' }), { adopt: { pid: 4242, keeperPid: 4241, run, isAlive: () => true } }), deps);
     expect(asked).toBe(false);
     expect(calls).toHaveLength(1);
   });

@@ -58,6 +58,8 @@ export interface RunAgentInput {
    * and the pid of the keeper that records its end, e.g. to record them for a run that outlives this process.
    */
   onSpawn?: (pid: number, run: AgentProcessRun, keeperPid?: number) => void;
+  /** Called just before the keeper is asked to start an agent (see `RunProcessOptions.onKeeperStart`). */
+  onKeeperStart?: (run: AgentProcessRun, keeperPid: number) => void;
   /**
    * An agent a dead process started (under the keeper) and that is still running or has ended since: its end and
    * transcript are taken as this run's first attempt instead of running the agent again. Ignored for another adapter.
@@ -84,8 +86,10 @@ export interface AgentProcessRun {
 }
 
 export interface AgentAdoption {
-  /** The agent's pid (= its process group id). */
-  pid: number;
+  /** The agent's pid (= its process group id); undefined until its keeper's record of the start names it. */
+  pid: number | undefined;
+  /** The keeper that records its end. */
+  keeperPid: number;
   run: AgentProcessRun;
   /** Whether the agent, or the keeper that records its end, still runs (the very processes, not reused pids). */
   isAlive: () => boolean;
@@ -332,6 +336,7 @@ async function attemptOnce(
       stderrFile: run.stderrFile,
       signal: input.signal,
       onSpawn: (pid, keeperPid) => input.onSpawn?.(pid, run, keeperPid),
+      onKeeperStart: (keeperPid) => input.onKeeperStart?.(run, keeperPid),
       tagPrefix: input.processTag,
       keeper: { exitFile: run.exitFile },
       ...lines,

@@ -119,6 +119,28 @@ describe('settleInterruptedAgent', () => {
     expect(isProcessRunning(pid)).toBe(false);
   });
 
+  it("finds an agent its starter never heard of through the keeper's record of its start, and stops it by it", async () => {
+    const [agent, keeper] = [startKeeper(), startKeeper()];
+    recordAgentRun({ dir, taskId: 'AD--T01', runId: 'run-1', turn: 1, pid: undefined, keeperPid: keeper, run: run() });
+    const record = JSON.parse(readFileSync(join(dir, 'agent-run.json'), 'utf8'));
+    expect(record.agent).toBeNull();
+    writeFileSync(join(dir, 'agent-run.json'), JSON.stringify({ ...record, owner: { ...record.owner, startTime: '1' } }));
+    // Not started yet: adopted while the keeper runs (it may still start it), with no pid to stop.
+    expect(settle().adoption).toMatchObject({ pid: undefined, keeperPid: keeper });
+    const startTime = readFileSync(`/proc/${agent}/stat`, 'utf8').split(') ')[1].split(' ')[19];
+    writeFileSync(run().exitFile, JSON.stringify({ running: true, pid: agent, start_time: startTime }));
+    expect(settle().adoption).toMatchObject({ pid: agent, keeperPid: keeper });
+    // A reused pid (another start time) is not it.
+    writeFileSync(run().exitFile, JSON.stringify({ running: true, pid: agent, start_time: '1' }));
+    expect(settle({ adoptable: false }).lines).toEqual([]);
+    expect(isProcessRunning(agent)).toBe(true);
+    writeFileSync(run().exitFile, JSON.stringify({ running: true, pid: agent, start_time: startTime }));
+    expect(settle({ adoptable: false }).lines).toEqual([`stopped the agent an earlier attempt left running (pid ${agent}): this attempt starts over`]);
+    await waitDead(agent);
+    expect(isProcessRunning(agent)).toBe(false);
+    process.kill(-keeper, 'SIGKILL');
+  });
+
   it('has nothing to settle without a record, or with a damaged one', () => {
     expect(settle().adoption).toBeUndefined();
     writeFileSync(join(dir, 'agent-run.json'), '{"keeper":');

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import { agentProcessTag, killProcessGroup, killTaggedProcesses } from '../agents/process-runner';
+import { agentProcessTag, killProcessGroup, killTaggedProcesses, readKeeperStart } from '../agents/process-runner';
 import type { AgentAdoption, AgentProcessRun } from '../agents/run-agent';
 import { isSameProcess, readHostId, readProcessIdentity } from '../state/process-identity';
 import type { ProcessIdentity } from '../state/task-record';
@@ -21,8 +21,11 @@ interface AgentRunRecord {
   /** The repair turn the agent ran for (1 for the task's first run). */
   turn: number;
   host: string;
-  /** The agent's identity (it leads its process group): a reused pid is not it. */
-  agent?: ProcessIdentity;
+  /**
+   * The agent's identity (it leads its process group): a reused pid is not it. Null while its keeper has been asked to
+   * start it and its pid has not come back: the keeper's record of the start (`run.exitFile`) names it then.
+   */
+  agent?: ProcessIdentity | null;
   /**
    * The identity of the keeper that records the agent's end (shared by the agents of its orchestrator). Records written
    * while each agent had its own keeper name only this one, whose process group held the agent.
@@ -48,7 +51,8 @@ export function recordAgentRun({
   taskId: string;
   runId: string;
   turn: number;
-  pid: number;
+  /** Undefined while the keeper has yet to start it (see `agent`). */
+  pid: number | undefined;
   /** Undefined when the agent runs without a keeper (Windows): it is then its own recorder. */
   keeperPid?: number;
   run: AgentProcessRun;
@@ -58,8 +62,8 @@ export function recordAgentRun({
     run_id: runId,
     turn,
     host: readHostId(),
-    agent: readProcessIdentity(pid),
-    keeper: readProcessIdentity(keeperPid ?? pid),
+    agent: pid === undefined ? null : readProcessIdentity(pid),
+    keeper: readProcessIdentity((keeperPid ?? pid)!),
     owner: readProcessIdentity(),
     run,
     started_at: new Date().toISOString(),
@@ -104,22 +108,34 @@ export function settleInterruptedAgent({
   const record = readRecord(dir);
   // Another machine's agent (shared coordinator): its pid means nothing here.
   if (!record || record.host !== readHostId()) return undefined;
-  const agent = record.agent ?? record.keeper;
-  const agentAlive = isSameProcess(agent);
+  const agent = agentOf(record);
+  const agentAlive = agent !== undefined && isSameProcess(agent);
   // While the agent or its keeper runs, its end may still be recorded.
-  const isAlive = () => isSameProcess(agent) || isSameProcess(record.keeper);
+  const isAlive = () => (agent !== undefined && isSameProcess(agent)) || isSameProcess(record.keeper);
   const alive = agentAlive || isSameProcess(record.keeper);
   // An agent whose starter still lives is that process's own run, already seen to its end (e.g. an attempt that
   // waited out a rate limit and runs its agent again): never taken for an interrupted one.
   const orphaned = record.owner === undefined || !isSameProcess(record.owner);
   if (adoptable && orphaned && record.turn === turn && adapters.includes(record.run.adapter) && (alive || existsSync(record.run.exitFile))) {
-    return { pid: agent.pid, run: record.run, isAlive };
+    return { pid: agent?.pid, keeperPid: record.keeper.pid, run: record.run, isAlive };
   }
   if (agentAlive) {
-    stopAgentRun({ pid: agent.pid, taskId, runId: record.run_id });
-    log(`stopped the agent an earlier attempt left running (pid ${agent.pid}): this attempt starts over`);
+    stopAgentRun({ pid: agent!.pid, taskId, runId: record.run_id });
+    log(`stopped the agent an earlier attempt left running (pid ${agent!.pid}): this attempt starts over`);
   }
   return undefined;
+}
+
+/**
+ * The recorded agent. Undefined when its starter died before the agent's pid came back and the keeper has no record
+ * of its start either (it never started it, or was killed first).
+ */
+function agentOf(record: AgentRunRecord): ProcessIdentity | undefined {
+  // Written while each agent had its own keeper: the keeper's group held the agent.
+  if (record.agent === undefined) return record.keeper;
+  if (record.agent !== null) return record.agent;
+  const started = readKeeperStart(record.run.exitFile);
+  return started && { host: record.keeper.host, pid: started.pid, startTime: started.startTime, bootId: record.keeper.bootId };
 }
 
 /**

@@ -169,6 +169,11 @@ export interface PipelineInput {
   signal?: AbortSignal;
   /** Called with the agent's pid (its process group), so a later reclaimer can kill an orphan. */
   onAgentSpawn?: (pid: number) => void;
+  /**
+   * Called with the keeper's pid just before it is asked to start the agent: until the agent's pid comes back, the
+   * keeper stands for it (it holds the agent meanwhile).
+   */
+  onAgentStarting?: (keeperPid: number) => void;
   /** A progress line for the task's output. */
   log: (line: string) => void;
   /**
@@ -266,10 +271,12 @@ export async function runStageAgent({
   const { config: c } = config;
   const id = input.task.task_id;
   if (adopt) {
-    input.log(`the agent of the interrupted attempt (pid ${adopt.pid}) ${adopt.isAlive() ? 'is still running: waiting for it' : 'has finished'}; its run is taken over, not repeated`);
+    input.log(
+      `the agent of the interrupted attempt (${adopt.pid !== undefined ? `pid ${adopt.pid}` : `started by keeper pid ${adopt.keeperPid}`}) ${adopt.isAlive() ? 'is still running: waiting for it' : 'has finished'}; its run is taken over, not repeated`,
+    );
     setTimeout(noteCheckoutDone, AGENT_STARTUP_GRACE_MS).unref();
     // Recorded with the claim like a started agent: if this process dies too, the next one adopts it the same way.
-    input.onAgentSpawn?.(adopt.pid);
+    input.onAgentSpawn?.(adopt.pid ?? adopt.keeperPid);
   } else {
     const what = repair ? ` for repair turn ${repair.turn} of ${repair.maxTurns}${repair.resumeSessionId && repair.previousAdapter === c.adapter ? ' (resuming its session)' : ''}` : '';
     input.log(`agent ${c.adapter}${c.model ? ` (${c.model})` : ''} started${what}${cwd === input.workspaceRoot ? ' in the shared checkout' : ''}`);
@@ -283,6 +290,15 @@ export async function runStageAgent({
     resultDir: dir,
     workspaceRoot: input.workspaceRoot,
     signal: input.signal,
+    // Before the agent starts: a process that dies before its pid comes back still leaves a way to it.
+    onKeeperStart: (run, keeperPid) => {
+      try {
+        recordAgentRun({ dir: getResultPaths(input.workspaceRoot, id).dir, taskId: id, runId: input.runId, turn: repair?.turn ?? 1, pid: undefined, keeperPid, run });
+      } catch {
+        // said by onSpawn's record, which fails the same way
+      }
+      input.onAgentStarting?.(keeperPid);
+    },
     onSpawn: (pid, run, keeperPid) => {
       try {
         recordAgentRun({ dir: getResultPaths(input.workspaceRoot, id).dir, taskId: id, runId: input.runId, turn: repair?.turn ?? 1, pid, keeperPid, run });

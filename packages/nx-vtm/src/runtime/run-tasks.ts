@@ -26,7 +26,7 @@ import { buildFootprint } from '../scheduler/conflicts';
 import { decideAdmission } from '../scheduler/admission';
 import { streamScheduledTasks, type DriverPorts, type DriverTask, type RunControl, type TryStartOutcome } from '../scheduler/driver';
 import { RateLimitGate } from '../agents/rate-limit-gate';
-import { installSignalCleanup } from '../agents/process-runner';
+import { installSignalCleanup, startAgentKeeper } from '../agents/process-runner';
 import { stopAgentRun } from './agent-adoption';
 import { isSameProcess } from '../state/process-identity';
 
@@ -144,6 +144,8 @@ export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<T
       yield* failAll(agents.error);
       return;
     }
+    // Its Node start-up (~60 ms) while the run sets up, not between the first free slot and the first agent.
+    if (due.length > 0) startAgentKeeper();
     const hashCheck = store.checkManifestHash(ctx.manifestHash);
     if (!hashCheck.ok) {
       // Never silently mixed: per-task hashes decide which finished tasks still count; say so once, then move on.
@@ -151,7 +153,7 @@ export async function* runImplementTasks(input: RunTasksInput): AsyncGenerator<T
       store.acceptManifestHash(ctx.manifestHash);
     }
     store.registerTasks({ taskIds: [...ctx.tasks.keys()] });
-    yield* runWithStore({ input, ctx, store, runId, integrationBranch: integration.value, log, outputs, started });
+    yield* runWithStore({ input, ctx, store, runId, integrationBranch: integration.value, log, print, outputs, started });
   } finally {
     store.close();
   }
@@ -164,6 +166,7 @@ async function* runWithStore({
   runId,
   integrationBranch,
   log,
+  print,
   outputs,
   started,
 }: {
@@ -173,6 +176,8 @@ async function* runWithStore({
   runId: string;
   integrationBranch: string;
   log: (taskId: string | undefined, line: string) => void;
+  /** To the terminal only (`log` with no task copies a line into every task's output). */
+  print: (line: string) => void;
   outputs: Map<string, string[]>;
   started: number;
 }): AsyncGenerator<TaskRunResult> {
@@ -319,7 +324,11 @@ async function* runWithStore({
         reserveOnly: opts?.reserveOnly === true,
       });
       for (const stale of claim.released) {
-        log(undefined, `nx-vtm: took over the stale claim of ${stale.taskId} (${stale.cause}; pid ${stale.owner.pid} on ${stale.owner.host})`);
+        // Said in the task's own output when it is in this run; otherwise on the terminal only: copied into every
+        // task's output, as run-wide lines are, a 10,000-task run re-run after a kill held 10,000 such lines per task.
+        const takeover = `nx-vtm: took over the stale claim of ${stale.taskId} (${stale.cause}; pid ${stale.owner.pid} on ${stale.owner.host})`;
+        if (outputs.has(stale.taskId)) log(stale.taskId, takeover);
+        else print(takeover);
         // The pid may have been reused since: only the very agent process the dead owner started counts. It works on
         // under its keeper, keeping its WIP slot and scope in the store until it ends, and the task's next attempt (in
         // this run or a later one) takes over its run: paid once (see agent-adoption.ts, which stops it instead when
@@ -560,6 +569,10 @@ async function runClaimedTask({
             task,
             port: createHandoffSourcePort({ workspaceRoot: ctx.workspaceRoot, resultsDir: RESULTS_DIR, getTask: (id) => ctx.tasks.get(id)?.task, getRecord: (id) => store.getTask(id) }),
           }),
+        onAgentStarting: (keeperPid) => {
+          agentPid = keeperPid;
+          store.heartbeat({ taskId: task.task_id, token, agentPid: keeperPid });
+        },
         onAgentSpawn: (pid) => {
           store.logEvent({ type: 'start', runId, taskId: task.task_id, status: 'in-progress', extra: { agent_pid: pid } });
           agentPid = pid;
