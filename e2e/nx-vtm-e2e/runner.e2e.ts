@@ -260,6 +260,19 @@ describe('concurrency across nx commands (real nx, real agents)', () => {
     expect(ws.read(MANIFEST)).toContain('K_A--T01');
   });
 
+  it("a run killed after the keeper started an agent, before it recorded the agent's pid, is re-run without paying that agent again", () => {
+    const tasks = ['A', 'B'].map((x) => task(`K_${x}--T01`));
+    const ws = make({ tasks });
+    const killed = ws.run(SLICE, { '*': { sleepMs: 1500 } }, { NX_VTM_FAILPOINT: 'agent-spawned@K_A--T01' });
+    expect(killed.output).toContain('failpoint agent-spawned reached for K_A--T01');
+    const again = ws.run(SLICE, { '*': { sleepMs: 100 } });
+    if (again.code !== 0) throw new Error(again.output.slice(-5000));
+    expect(Object.values(ws.state().tasks).every((t) => t.status === 'completed')).toBe(true);
+    const starts = ws.agentEvents().filter((e) => e.event === 'start').map((e) => e.taskId);
+    expect(starts.filter((id) => id === 'K_A--T01')).toHaveLength(1);
+    expect(again.output).toMatch(/the agent of the interrupted attempt \(pid \d+\) (is still running: waiting for it|has finished); its run is taken over, not repeated/);
+  });
+
   it("a command that outlives a killed one leaves the orphaned agents at work, inside the WIP limit; the killed command's re-run takes them over", async () => {
     const left = ['A', 'B', 'C'].map((x) => task(`OL_${x}--T01`, { slice: 'Slice 1.1' }));
     const right = ['A', 'B', 'C'].map((x) => task(`OR_${x}--T01`, { slice: 'Slice 1.2' }));

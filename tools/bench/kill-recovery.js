@@ -36,7 +36,7 @@ const { createAgentWorkspace, getIntervals, getMaxConcurrency, task } = require(
 const SLICE = ['run-many', '-t', 'implement', '--projects=slice-1.1', '--outputStyle=stream', '--skip-nx-cache'];
 const letters = ['A', 'B', 'C', 'D', 'E', 'F'];
 const ids = letters.map((x) => `K_${x}--T01`);
-const POINTS = ['after-worktree', 'after-agent', 'after-saved', 'after-audited', 'after-verified', 'after-integrated', 'after-merge', 'before-finish'];
+const POINTS = ['after-worktree', 'agent-spawned', 'after-agent', 'after-saved', 'after-audited', 'after-verified', 'after-integrated', 'after-merge', 'before-finish'];
 // A task's work lands on main as a merge commit (worktree) or as one commit with a VTM-Task trailer (none).
 const landedOnMain = (ws, id) =>
   isolation === 'none'

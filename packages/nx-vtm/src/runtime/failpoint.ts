@@ -4,8 +4,9 @@
  *
  * `NX_VTM_FAILPOINT` is a comma-separated list of `<point>` or `<point>@<task_id>` (e.g. `after-agent@T-7,after-merge`).
  * Points: `after-<stage>` for every stage of the pipeline (worktree, agent, saved, audited, verified, integrated),
- * `after-merge` (merged, not yet recorded), `after-local-merge` (with `remote`: merged into the local integration
- * branch, not yet pushed) and `before-finish` (outcome written, state not yet). Unset in normal runs:
+ * `agent-spawned` (the keeper started the agent; its pid not yet recorded here), `after-merge` (merged, not yet
+ * recorded), `after-local-merge` (with `remote`: merged into the local integration branch, not yet pushed) and
+ * `before-finish` (outcome written, state not yet). Unset in normal runs:
  * one environment read per point.
  */
 export function failpoint(point: string, taskId: string): void {

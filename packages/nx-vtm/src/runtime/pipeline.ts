@@ -300,6 +300,8 @@ export async function runStageAgent({
       input.onAgentStarting?.(keeperPid);
     },
     onSpawn: (pid, run, keeperPid) => {
+      // Dead here, this process has not recorded the agent's pid: the keeper's record of the start is the way to it.
+      failpoint('agent-spawned', id);
       try {
         recordAgentRun({ dir: getResultPaths(input.workspaceRoot, id).dir, taskId: id, runId: input.runId, turn: repair?.turn ?? 1, pid, keeperPid, run });
       } catch (e) {
