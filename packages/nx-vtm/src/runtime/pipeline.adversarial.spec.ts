@@ -127,7 +127,7 @@ describe('a verdict nobody can fool', () => {
     // Out of the main checkout; what is not the task's stays, named in the log.
     expect(fs.existsSync(path.join(repo.root, 'src/a.js'))).toBe(false);
     expect(repo.git(['status', '--porcelain', '--untracked-files=all'])).toBe('?? NOTES.md');
-    expect(lines).toContain("1 path outside the task's scope changed in the main checkout while its agent ran (NOTES.md): not the task's, left as they are (a merge refuses a dirty main checkout)");
+    expect(lines).toContain("1 path outside the task's scope changed in the main checkout while its agent ran (NOTES.md): not the task's, left as it is (a merge refuses a dirty main checkout)");
   }, 30_000);
 
   it('puts main back when an agent points it at its own commit (git update-ref from its worktree); the work goes through the queue as usual', async () => {
@@ -153,6 +153,7 @@ describe('a verdict nobody can fool', () => {
     expect(r.outcome).toMatchObject({ status: 'completed', files_modified: ['src/a.js', 'tests/a.test.js'] });
     expect(agentStarts()).toEqual(['STRAY--T02', 'STRAY--T02']);
     expect(fs.readFileSync(path.join(repo.root, '.vtm/results/STRAY--T02/turn-2/prompt.md'), 'utf8')).toContain('+written in the main checkout by STRAY--T02');
+    expect(fs.readFileSync(path.join(repo.root, '.vtm/results/STRAY--T02/turn-2/prompt.md'), 'utf8')).toMatch(/wrote 1 file of its scope in the main checkout .*\(src\/a\.js\): it is not the task's work, and was moved out/);
     expect(repo.git(['status', '--porcelain', '--untracked-files=all'])).toBe('');
     expect(repo.git(['show', 'main:src/a.js'])).not.toContain('written in the main checkout');
   }, 60_000);

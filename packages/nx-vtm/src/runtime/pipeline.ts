@@ -462,19 +462,20 @@ async function settleStrayWrites({
   const { notice, inScope, elsewhere, taken } = settled;
   if (notice) log(notice);
   if (elsewhere.length > 0) {
-    log(`${elsewhere.length} path${elsewhere.length === 1 ? '' : 's'} outside the task's scope changed in the main checkout while its agent ran (${summarisePaths(elsewhere)}): not the task's, left as they are (a merge refuses a dirty main checkout)`);
+    log(`${elsewhere.length} path${elsewhere.length === 1 ? '' : 's'} outside the task's scope changed in the main checkout while its agent ran (${summarisePaths(elsewhere)}): not the task's, left as ${elsewhere.length === 1 ? 'it is' : 'they are'} (a merge refuses a dirty main checkout)`);
   }
   if (inScope.length === 0) return undefined;
+  const one = inScope.length === 1;
   const what = `Task ${id}: its agent wrote ${inScope.length} file${inScope.length === 1 ? '' : 's'} of its scope in the main checkout ${root} instead of its worktree ${cwd} (${summarisePaths(inScope)})`;
   if (!taken?.ok) {
-    return { paths: inScope, diff: '', message: `${what}, and they could not be taken out of the main checkout (${taken?.error.message ?? 'no result'}); move them out yourself (git status there), then re-run ${id}` };
+    return { paths: inScope, diff: '', message: `${what}, and ${one ? 'it' : 'they'} could not be taken out of the main checkout (${taken?.error.message ?? 'no result'}); move ${one ? 'it' : 'them'} out yourself (git status there), then re-run ${id}` };
   }
   const shown = await gitOk({ cwd: root, args: ['show', '--format=', '--stat', '--patch', '--no-ext-diff', taken.value.sha] });
   return {
     paths: inScope,
     ref: taken.value.ref,
     diff: shown.ok ? shown.value : '',
-    message: `${what}: they are not the task's work, and were moved out of the main checkout (kept as ${taken.value.ref}). Agents must write in their working directory; VTM_WORKSPACE_ROOT names the main checkout, not the place to work. Re-run ${id}`,
+    message: `${what}: ${one ? 'it is' : 'they are'} not the task's work, and ${one ? 'was' : 'were'} moved out of the main checkout (kept as ${taken.value.ref}). Agents must write in their working directory; VTM_WORKSPACE_ROOT names the main checkout, not the place to work. Re-run ${id}`,
   };
 }
 
