@@ -349,7 +349,7 @@ describe('one agent keeper per process', () => {
     process.kill(keeperPid!, 'SIGKILL');
     const r = await a.result;
     expect(r).toMatchObject({ exitCode: null, signal: 'SIGKILL', pid });
-    expect(r.transcriptError).toMatch(new RegExp(`the agent keeper \\(pid ${keeperPid}\\) was killed \\(SIGKILL\\)`));
+    expect(r.keeperLost).toMatch(new RegExp(`^the agent keeper \\(pid ${keeperPid}\\) was killed \\(SIGKILL\\)$`));
     expect(isGroupAlive(pid)).toBe(false);
     // The next agent gets a new keeper.
     const next = underKeeper(`console.log('next')`, 'lost-next');

@@ -105,6 +105,8 @@ export interface ProcessResult {
   escapedKilled?: number;
   /** Writing the transcript failed (the run itself is unaffected). */
   transcriptError?: string;
+  /** Under the keeper: the keeper was lost (killed, crashed) while the program ran, so the program was stopped. */
+  keeperLost?: string;
 }
 
 const DEFAULT_KILL_GRACE_MS = 5000;
@@ -365,6 +367,7 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
       await Promise.all([closeLog(transcript), stderrLog !== transcript ? closeLog(stderrLog) : undefined]);
       // What only the keeper knows: the transcript could not be written, or the keeper was lost.
       if (child instanceof KeeperRunHandle && child.transcriptError) transcriptError ??= child.transcriptError;
+      const keeperLost = child instanceof KeeperRunHandle ? child.keeperLost : undefined;
       if (callbackError !== undefined) {
         reject(callbackError);
         return;
@@ -384,6 +387,7 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
       if (leftoversKilled) result.leftoversKilled = true;
       if (escaped.length > 0) result.escapedKilled = escaped.length;
       if (transcriptError) result.transcriptError = transcriptError;
+      if (keeperLost) result.keeperLost = keeperLost;
       resolve(result);
     }
   });
@@ -411,8 +415,10 @@ class KeeperRunHandle extends EventEmitter {
   pid: number | undefined;
   exited = false;
   ended = false;
-  /** What the keeper reported at the end: its transcript could not be written; or the keeper itself was lost. */
+  /** What the keeper reported at the end: its transcript could not be written. */
   transcriptError: string | undefined;
+  /** Why the run ended without the keeper's word: the keeper was lost. */
+  keeperLost: string | undefined;
 }
 
 /** The keeper's spec of one agent (agent-keeper.js), without the id the channel adds. */
@@ -512,7 +518,7 @@ class KeeperChannel {
     if (keeperChannel === this) keeperChannel = undefined;
     const why = `the agent keeper (pid ${this.child.pid}) ${how}${this.stderrTail.trim() ? `: ${this.stderrTail.trim().split('\n').pop()}` : ''}`;
     for (const [id, handle] of [...this.runs]) {
-      handle.transcriptError = why;
+      handle.keeperLost = why;
       if (handle.pid !== undefined) killGroup(handle.pid, 'SIGKILL');
       if (handle.pid === undefined) handle.emit('error', Object.assign(new Error(why), { code: 'EKEEPER' }));
       else if (!handle.exited) handle.emit('exit', null, 'SIGKILL');

@@ -112,6 +112,19 @@ describe('runAgent (scripted process runner)', () => {
     expect(await promptWith({ handoffBudgetChars: 0 })).not.toContain('DEP--T01');
   });
 
+  it('fails a run whose keeper was lost (its end unknown) as transient, naming the keeper, even after a result line', async () => {
+    const lost = 'the agent keeper (pid 4321) was killed (SIGKILL)';
+    const { deps, calls } = scriptedDeps([
+      { lines: [claudeResult({})], result: { exitCode: null, signal: 'SIGKILL', keeperLost: lost } },
+      { lines: [claudeResult({})] },
+    ]);
+    const outcome = await runAgent(input(cfg({ adapter: 'claude', retries: 1 })), deps);
+    expect(calls).toHaveLength(2);
+    expect(outcome).toMatchObject({ status: 'completed', attempts: 2 });
+    const once = await runAgent(input(cfg({ adapter: 'claude', retries: 0 })), scriptedDeps([{ result: { exitCode: null, signal: 'SIGKILL', keeperLost: lost } }]).deps);
+    expect(once).toMatchObject({ status: 'failed', transient: true, reason: `task CONTENT_HASH--T01: claude was stopped: ${lost} while it ran` });
+  });
+
   it("adopts a dead process's agent run: its transcript and end make the outcome, and the agent is not started again", async () => {
     const { deps, calls } = scriptedDeps([{ lines: [claudeResult({ total_cost_usd: 0.2 })] }]);
     const adopted: string[] = [];

@@ -358,6 +358,12 @@ async function attemptOnce(
     return { ...base, status: 'failed', reason: `could not start '${bin}': ${r.spawnError.message}`, transient: false };
   }
 
+  if (r.keeperLost && !r.aborted) {
+    // Nothing recorded how it would have ended: its output so far is no verdict. Like a crash of the machine's side,
+    // not the agent's doing: retried.
+    return { durationMs: r.durationMs, exitCode: null, status: 'failed', reason: `${bin} was stopped: ${r.keeperLost} while it ran`, transient: true };
+  }
+
   const outcome = parser.finish({
     exitCode: r.exitCode,
     signal: r.signal,
