@@ -115,7 +115,8 @@ function start(spec) {
     if (child.pid === undefined) end(run, { spawn_error: { code: e.code ?? 'UNKNOWN', message: e.message } });
   });
   if (child.pid === undefined) return;
-  writeRecord(spec, { running: true, pid: child.pid, start_time: readStartTime(child.pid), started_at: new Date(run.startedAt).toISOString(), tag: spec.env?.NX_VTM_PROCESS_TAG ?? null });
+  run.startTime = readStartTime(child.pid);
+  writeRecord(spec, { running: true, pid: child.pid, start_time: run.startTime, started_at: new Date(run.startedAt).toISOString(), tag: spec.env?.NX_VTM_PROCESS_TAG ?? null });
   send(KIND.SPAWN, run.id, { pid: child.pid });
   if (child.stdin) {
     // The program may exit without reading it all: its exit status says what happened.
@@ -210,7 +211,8 @@ function end(run, how) {
   const { spec } = run;
   writeRecord(spec, {
     ...how,
-    ...(run.child?.pid !== undefined ? { pid: run.child.pid } : {}),
+    // Its identity stays in the record: a later process must not take a process that reused the pid for it.
+    ...(run.child?.pid !== undefined ? { pid: run.child.pid, start_time: run.startTime } : {}),
     timed_out: run.timedOut,
     orphaned,
     started_at: new Date(run.startedAt).toISOString(),

@@ -340,6 +340,7 @@ describe('one agent keeper per process', () => {
     expect(seen[0]).toBeUndefined();
     expect(seen[1]).toEqual({ pid: r.pid, startTime: expect.stringMatching(/^\d+$/) });
     expect(readKeeperRecord(exitFile)).toMatchObject({ pid: r.pid, signal: 'SIGTERM' });
+    expect(readKeeperStart(exitFile)).toEqual(seen[1]); // the identity stays with the end
   }, 20_000);
 
   it('ends the runs of a keeper that is lost, naming it, and stops their agents (nothing would record their ends)', async () => {
