@@ -96,6 +96,29 @@ describe('settleInterruptedAgent', () => {
     process.kill(-keeper, 'SIGKILL');
   });
 
+  it('stops waiting for an end its keeper, still serving other agents, has not recorded long after the agent was gone', () => {
+    const keeper = startKeeper();
+    let clock = Date.now();
+    const now = () => clock;
+    recordOrphan(999_999_999, 1, keeper);
+    const gone = settle({ now }).adoption!;
+    expect(gone.isAlive()).toBe(true);
+    clock += 9_000;
+    expect(gone.isAlive()).toBe(true);
+    clock += 2_000;
+    expect(gone.isAlive()).toBe(false);
+    // Asked to start an agent it never recorded (the request was lost with its starter): the same grace, from the ask.
+    recordAgentRun({ dir, taskId: 'AD--T01', runId: 'run-1', turn: 1, pid: undefined, keeperPid: keeper, run: run() });
+    const record = JSON.parse(readFileSync(join(dir, 'agent-run.json'), 'utf8'));
+    writeFileSync(join(dir, 'agent-run.json'), JSON.stringify({ ...record, owner: { ...record.owner, startTime: '1' } }));
+    clock = Date.parse(record.started_at) + 1_000;
+    const unstarted = settle({ now }).adoption!;
+    expect(unstarted.isAlive()).toBe(true);
+    clock += 10_000;
+    expect(unstarted.isAlive()).toBe(false);
+    process.kill(-keeper, 'SIGKILL');
+  });
+
   it("stops the agent's own group, not its keeper's, which serves other agents too", async () => {
     const [agent, keeper] = [startKeeper(), startKeeper()];
     recordOrphan(agent, 1, keeper);

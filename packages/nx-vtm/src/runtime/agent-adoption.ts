@@ -14,6 +14,12 @@ import { isSameProcess, readHostId, readProcessIdentity } from '../state/process
 import type { ProcessIdentity } from '../state/task-record';
 
 const RECORD_FILE = 'agent-run.json';
+/**
+ * How long a keeper that still runs (for its other agents) may take to record an agent's start after it was asked (it
+ * takes milliseconds) or its end after the agent is gone (up to ~1 s: it waits that long for pipes a leftover holds):
+ * past that, the record is not coming (the request never reached it, or the write failed).
+ */
+const KEEPER_RECORD_GRACE_MS = 10_000;
 
 interface AgentRunRecord {
   task_id: string;
@@ -96,6 +102,7 @@ export function settleInterruptedAgent({
   adoptable,
   adapters,
   log,
+  now = Date.now,
 }: {
   dir: string;
   taskId: string;
@@ -104,15 +111,24 @@ export function settleInterruptedAgent({
   /** The adapters this attempt would run (configured, fallback): a run of another is not this attempt's to take. */
   adapters: ReadonlyArray<string | undefined>;
   log: (line: string) => void;
+  now?: () => number;
 }): AgentAdoption | undefined {
   const record = readRecord(dir);
   // Another machine's agent (shared coordinator): its pid means nothing here.
   if (!record || record.host !== readHostId()) return undefined;
-  const agent = agentOf(record);
+  let agent = agentOf(record);
   const agentAlive = agent !== undefined && isSameProcess(agent);
-  // While the agent or its keeper runs, its end may still be recorded.
-  const isAlive = () => (agent !== undefined && isSameProcess(agent)) || isSameProcess(record.keeper);
-  const alive = agentAlive || isSameProcess(record.keeper);
+  let agentGoneAt: number | undefined;
+  // While the agent runs, or its keeper may still record its start or its end.
+  const isAlive = () => {
+    agent ??= agentOf(record);
+    if (agent !== undefined && isSameProcess(agent)) return true;
+    if (!isSameProcess(record.keeper)) return false;
+    if (agent === undefined) return now() - Date.parse(record.started_at) < KEEPER_RECORD_GRACE_MS;
+    agentGoneAt ??= now();
+    return now() - agentGoneAt < KEEPER_RECORD_GRACE_MS;
+  };
+  const alive = isAlive();
   // An agent whose starter still lives is that process's own run, already seen to its end (e.g. an attempt that
   // waited out a rate limit and runs its agent again): never taken for an interrupted one.
   const orphaned = record.owner === undefined || !isSameProcess(record.owner);
