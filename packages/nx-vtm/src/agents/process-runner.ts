@@ -414,7 +414,6 @@ class KeeperRunHandle extends EventEmitter {
   readonly stderr = new PassThrough();
   pid: number | undefined;
   exited = false;
-  ended = false;
   /** What the keeper reported at the end: its transcript could not be written. */
   transcriptError: string | undefined;
   /** Why the run ended without the keeper's word: the keeper was lost. */
@@ -499,7 +498,6 @@ class KeeperChannel {
   }
 
   private finish(id: number, handle: KeeperRunHandle): void {
-    handle.ended = true;
     this.runs.delete(id);
     if (this.runs.size === 0 && !this.lost) this.setIdle(true);
     handle.stdout.end();
@@ -593,7 +591,10 @@ export function readKeeperRecord(file: string): KeeperRecord | undefined {
  * start time (with the pid, the identity a reused pid does not have).
  */
 export function readKeeperStart(file: string): { pid: number; startTime: string | null } | undefined {
-  const record = readKeeperFile(file) as (KeeperRecord & { start_time?: string | null }) | undefined;
+  return startOf(readKeeperFile(file));
+}
+
+function startOf(record: (KeeperRecord & { start_time?: string | null }) | undefined): { pid: number; startTime: string | null } | undefined {
   const pid = record?.pid;
   return typeof pid === 'number' && pid > 0 ? { pid, startTime: typeof record!.start_time === 'string' ? record!.start_time : null } : undefined;
 }
@@ -657,8 +658,9 @@ export async function adoptProcess(options: AdoptProcessOptions): Promise<Proces
   try {
     if (signal?.aborted) onAbort();
     for (;;) {
-      learn(readKeeperStart(exitFile)?.pid);
-      end = readKeeperRecord(exitFile);
+      const seen = readKeeperFile(exitFile);
+      learn(startOf(seen)?.pid);
+      end = seen?.running ? undefined : seen;
       if (end !== undefined) break;
       // Read once more after seeing it dead: it may have written the record just before exiting.
       if (!isAlive()) {

@@ -24,7 +24,7 @@ import type { AgentOutcome } from '../agents/outcome';
 import type { AgentConfig } from '../agents/config';
 import type { DependencyHandoff } from '../agents/handoff';
 import { resolveAgentConfig } from '../agents/routing';
-import { runAgent, type AgentAdoption, type RepairTurnInput } from '../agents/run-agent';
+import { runAgent, type AgentAdoption, type AgentProcessRun, type RepairTurnInput } from '../agents/run-agent';
 import { isRepairable, trimEvidence, type RepairEvidence, type RepairKind } from '../agents/repair-prompt';
 import { getIdentityEnv } from '../workspace/identity';
 import { agentProcessTag, runProcess } from '../agents/process-runner';
@@ -281,6 +281,15 @@ export async function runStageAgent({
     const what = repair ? ` for repair turn ${repair.turn} of ${repair.maxTurns}${repair.resumeSessionId && repair.previousAdapter === c.adapter ? ' (resuming its session)' : ''}` : '';
     input.log(`agent ${c.adapter}${c.model ? ` (${c.model})` : ''} started${what}${cwd === input.workspaceRoot ? ' in the shared checkout' : ''}`);
   }
+  /** The record a later process adopts the agent by (see agent-adoption.ts); failing to write it loses only that. */
+  const recordRun = (pid: number | undefined, keeperPid: number | undefined, run: AgentProcessRun) => {
+    try {
+      recordAgentRun({ dir: getResultPaths(input.workspaceRoot, id).dir, taskId: id, runId: input.runId, turn: repair?.turn ?? 1, pid, keeperPid, run });
+    } catch (e) {
+      // Said once: the record before the start fails the same way as the one after it.
+      if (pid !== undefined) input.log(`could not record the agent's run for a later adoption (${(e as Error).message}); if this process dies, the agent is run again`);
+    }
+  };
   const agent = await runAgent({
     task: input.task,
     config: c,
@@ -292,21 +301,13 @@ export async function runStageAgent({
     signal: input.signal,
     // Before the agent starts: a process that dies before its pid comes back still leaves a way to it.
     onKeeperStart: (run, keeperPid) => {
-      try {
-        recordAgentRun({ dir: getResultPaths(input.workspaceRoot, id).dir, taskId: id, runId: input.runId, turn: repair?.turn ?? 1, pid: undefined, keeperPid, run });
-      } catch {
-        // said by onSpawn's record, which fails the same way
-      }
+      recordRun(undefined, keeperPid, run);
       input.onAgentStarting?.(keeperPid);
     },
     onSpawn: (pid, run, keeperPid) => {
       // Dead here, this process has not recorded the agent's pid: the keeper's record of the start is the way to it.
       failpoint('agent-spawned', id);
-      try {
-        recordAgentRun({ dir: getResultPaths(input.workspaceRoot, id).dir, taskId: id, runId: input.runId, turn: repair?.turn ?? 1, pid, keeperPid, run });
-      } catch (e) {
-        input.log(`could not record the agent's run for a later adoption (${(e as Error).message}); if this process dies, the agent is run again`);
-      }
+      recordRun(pid, keeperPid, run);
       // The clean-ups waiting for this process's next task (see yieldToNextCheckout) go once its agent has started.
       setTimeout(noteCheckoutDone, AGENT_STARTUP_GRACE_MS).unref();
       input.onAgentSpawn?.(pid);
