@@ -154,6 +154,20 @@ describe('buildProgressPulse: in progress', () => {
     expect(p.slice).toBe('Slice 1.1');
   });
 
+  it('names the agent still at work behind a stale claim: the next run takes its work over', () => {
+    const c = record('C', 'in-progress');
+    const stale = { ...claimOf(c, { stale: true, cause: 'owner-dead' }), agent: { host: 'h1', pid: 4321 }, agentAlive: true };
+    const p = buildProgressPulse(input({ tasks: [task('C')], records: [c], claims: [stale] }));
+    expect(p.flags).toEqual([
+      {
+        code: 'WARN::STALE-CLAIM::C',
+        task_id: 'C',
+        message:
+          'C: its owner (pid 42 on h1) is gone, but its agent (pid 4321) is still at work; the next run takes that work over instead of starting the agent again, or run `nx-vtm reset C`',
+      },
+    ]);
+  });
+
   it('flags an agent still at work after the run that started it stopped (it holds a WIP slot)', () => {
     const p = buildProgressPulse(input({ tasks: [task('D')], records: [], claims: [], orphans: [{ taskId: 'D', agent: { host: 'h1', pid: 4321 }, runId: 'R0', claimedAt: NOW }] }));
     expect(p.flags).toEqual([

@@ -38,6 +38,9 @@ export interface PulseClaim {
   claimedAt: number;
   heartbeatAt: number;
   verdict: OwnerVerdict;
+  /** The agent its owner started, and (stale claims only) whether it still runs: `RunningClaim`. */
+  agent?: { host: string; pid: number } | null;
+  agentAlive?: boolean;
 }
 
 /** An agent still at work after the run that started it stopped (`TaskStore.listOrphanedAgents`). */
@@ -200,7 +203,10 @@ export function buildProgressPulse(input: PulseInput): ProgressPulse {
       flags.push({
         code: `WARN::STALE-CLAIM::${id}`,
         task_id: id,
-        message: `${id}: its owner (pid ${claim.owner.pid} on ${claim.owner.host}) ${cause}; the next run takes it over, or run \`nx-vtm reset ${id}\``,
+        message:
+          claim.agentAlive && claim.agent
+            ? `${id}: its owner (pid ${claim.owner.pid} on ${claim.owner.host}) ${cause}, but its agent (pid ${claim.agent.pid}) is still at work; the next run takes that work over instead of starting the agent again, or run \`nx-vtm reset ${id}\``
+            : `${id}: its owner (pid ${claim.owner.pid} on ${claim.owner.host}) ${cause}; the next run takes it over, or run \`nx-vtm reset ${id}\``,
       });
     }
     if (startedMs !== null && now - startedMs > staleAfterMs) {

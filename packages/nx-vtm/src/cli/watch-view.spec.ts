@@ -55,4 +55,15 @@ describe('watch view: the merge queue', () => {
     expect(text).toContain('Running (2 of 3 slots):');
     expect(text).toContain("  A  agent working, its run stopped  9s  (agent pid 4321 holds its slot; the task's next run takes over its work)");
   });
+
+  it('names the agent still at work behind a stale claim, beside the dead run', () => {
+    const stale = { ...claim('A', false), agent: { host: 'box', pid: 4321, startTime: 's', bootId: 'b' }, verdict: { stale: true, cause: 'owner-dead' } } as RunningClaim;
+    const base = { titles: new Map([['A', 'task a']]), records: [], waiting: [], events: [], wipLimit: 3, now: NOW };
+    expect(formatWatchView(buildWatchView({ ...base, claims: [{ ...stale, agentAlive: true }] }))).toContain(
+      '  A  running  5s  (process 42 on box is gone; its agent, pid 4321, is still at work: the next run takes over its work)',
+    );
+    expect(formatWatchView(buildWatchView({ ...base, claims: [{ ...stale, agentAlive: false }] }))).toContain(
+      '  A  running  5s  (process 42 on box is gone; the next run reclaims it)',
+    );
+  });
 });

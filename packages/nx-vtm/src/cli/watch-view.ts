@@ -27,7 +27,20 @@ export interface WatchView {
   /** The latest run in the event log. */
   run: { runId: string; startedAt: string; ended: boolean; status: string | null } | null;
   /** `orphan`: an agent still at work whose run stopped (its task released; it holds its slot); `pid` is the agent's. */
-  running: { taskId: string; title: string; phase: string; parked: boolean; elapsedMs: number; pid: number; host: string; runId: string; stale: boolean; orphan?: boolean }[];
+  running: {
+    taskId: string;
+    title: string;
+    phase: string;
+    parked: boolean;
+    elapsedMs: number;
+    pid: number;
+    host: string;
+    runId: string;
+    stale: boolean;
+    orphan?: boolean;
+    /** A stale claim whose agent still runs: the agent's pid (`pid` is the dead run's). */
+    agentPid?: number;
+  }[];
   waiting: { taskId: string; title: string; why: string; waitedMs: number }[];
   /** Latest final outcomes, newest first. */
   recent: { taskId: string; status: TaskStatus; reason: string | null; minutes: number | null; at: number }[];
@@ -87,6 +100,7 @@ export function buildWatchView({
         runId: c.runId,
         // Its process is gone: the next run reclaims it (status shows WARN::STALE-CLAIM).
         stale: c.verdict.stale,
+        ...(c.verdict.stale && c.agentAlive && c.agent ? { agentPid: c.agent.pid } : {}),
       };
     })
     .concat(
@@ -165,8 +179,10 @@ export function formatWatchView(v: WatchView): string {
   for (const r of v.running) {
     const owner = r.orphan
       ? `agent pid ${r.pid} holds its slot; the task's next run takes over its work`
-      : r.stale
-        ? `process ${r.pid} on ${r.host} is gone; the next run reclaims it`
+      : r.stale && r.agentPid !== undefined
+        ? `process ${r.pid} on ${r.host} is gone; its agent, pid ${r.agentPid}, is still at work: the next run takes over its work`
+        : r.stale
+          ? `process ${r.pid} on ${r.host} is gone; the next run reclaims it`
         : `pid ${r.pid} on ${r.host}`;
     lines.push(`  ${r.taskId}  ${r.phase}  ${formatElapsed(r.elapsedMs)}  (${owner})`);
   }

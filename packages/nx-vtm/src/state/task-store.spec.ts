@@ -915,6 +915,21 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
         ['B', { stale: false }],
       ]);
     });
+    it('getRunningClaims names the agent still at work behind a stale claim, until the next write releases it', () => {
+      const alive = new Set([100, 300, 4321]);
+      const owner = open({ identity: fakeProcess(100, alive) });
+      const a = claim(owner, 'A', { leaseMs: 600_000 });
+      claim(owner, 'B', { leaseMs: 600_000 });
+      owner.heartbeat({ taskId: 'A', token: a.token, agentPid: 4321 });
+      alive.delete(100);
+      const reader = open({ identity: fakeProcess(300, alive) });
+      expect(reader.getRunningClaims().map((c) => [c.taskId, c.verdict.stale, c.agentAlive])).toEqual([
+        ['A', true, true],
+        ['B', true, undefined],
+      ]);
+      alive.delete(4321);
+      expect(reader.getRunningClaims()[0]).toMatchObject({ taskId: 'A', agentAlive: false });
+    });
   });
 
   describe('getChangeVersion (the scheduler skips a full pass on a poll that finds it unchanged)', () => {

@@ -149,6 +149,11 @@ export type ClaimResult =
 export interface RunningClaim extends TaskClaim {
   taskId: string;
   verdict: OwnerVerdict;
+  /**
+   * Stale claims only: whether the agent its dead owner started still runs on this host (the next attempt adopts its
+   * work instead of paying for it again). Absent when the claim is live, names no agent, or the agent is another host's.
+   */
+  agentAlive?: boolean;
 }
 
 export type ManifestHashCheck =
@@ -875,6 +880,11 @@ export class TaskStore {
       const claim = toRecord(row).claim;
       if (!claim) return [];
       const verdict = this.judge(claim.owner, claim.heartbeatAt, claim.leaseMs, now);
+      // Readers show who is still at work in the window before the next write releases the claim: without this, the
+      // only pid on the line is the dead run's, and the agent that holds the slot is not named.
+      if (verdict.stale && claim.agent !== null && this.isLocal(claim.agent)) {
+        return [{ ...claim, taskId: row.task_id, verdict, agentAlive: this.identity.isAlive(claim.agent) }];
+      }
       return [{ ...claim, taskId: row.task_id, verdict }];
     });
   }
