@@ -58,6 +58,19 @@ describe('buildGraph', () => {
     expect(byName['A--T01'].config.tags).toEqual(['vtm:task', 'vtm:risk:low', 'vtm:slice:1.1', 'vtm:phase:1', 'vtm:capability:A']);
     expect(byName['B--T01'].config.tags).toContain('vtm:risk:high');
     expect(byName['C--T01'].config.tags).toEqual(['vtm:task', 'vtm:risk:low']);
+    // The other shapes keep the same order: provisional, then the task's own tags (once each), then blocked.
+    const odd = buildTask('D--T01', { provisional: true, tags: ['team:core', 'vtm:task'] });
+    const g = buildGraph({ manifests: [manifest([odd], 'BLOCKED')] });
+    expect(g.projects.find((p) => p.config.name === 'D--T01')!.config.tags).toEqual([
+      'vtm:task',
+      'vtm:risk:low',
+      'vtm:slice:1.1',
+      'vtm:phase:1',
+      'vtm:capability:D',
+      'vtm:provisional',
+      'team:core',
+      'vtm:blocked',
+    ]);
   });
 
   it('orders implement targets after their project dependencies, which are the depends_on_tasks edges', () => {

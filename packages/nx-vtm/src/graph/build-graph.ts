@@ -106,20 +106,25 @@ const RISK_TAGS: Record<Task['risk'], string> = { High: 'vtm:risk:high', Medium:
 
 /**
  * The Nx project tags of a task's project (what `nx show project` lists and `--projects=tag:...` and
- * `nx-vtm run "tag:..."` select on). `keyOf` may be a cached `getGroupKey`.
+ * `nx-vtm run "tag:..."` select on).
  */
 export function buildTaskTags({
   task,
   manifestStatus,
-  keyOf = getGroupKey,
+  tagOf = (label, word) => `vtm:${word}:${getGroupKey(label, word)}`,
 }: {
   task: Task;
   manifestStatus?: string;
-  keyOf?: (label: string, word: 'slice' | 'phase') => string;
+  /** The slice or phase tag of a label; may be a cached one (a graph of thousands of tasks asks per task). */
+  tagOf?: (label: string, word: 'slice' | 'phase') => string;
 }): string[] {
+  // The usual planned task: one list of its final length (these lists are kept in the graph; see taskTargets).
+  if (task.slice && task.phase && task.capability_id && !task.provisional && task.tags === undefined && manifestStatus !== 'BLOCKED') {
+    return ['vtm:task', RISK_TAGS[task.risk], tagOf(task.slice, 'slice'), tagOf(task.phase, 'phase'), `vtm:capability:${task.capability_id}`];
+  }
   const tags = ['vtm:task', RISK_TAGS[task.risk]];
-  if (task.slice) tags.push(`vtm:slice:${keyOf(task.slice, 'slice')}`);
-  if (task.phase) tags.push(`vtm:phase:${keyOf(task.phase, 'phase')}`);
+  if (task.slice) tags.push(tagOf(task.slice, 'slice'));
+  if (task.phase) tags.push(tagOf(task.phase, 'phase'));
   if (task.capability_id) tags.push(`vtm:capability:${task.capability_id}`);
   if (task.provisional) tags.push('vtm:provisional');
   for (const t of task.tags ?? []) if (!tags.includes(t)) tags.push(t);
@@ -136,6 +141,17 @@ export const getResetEnvName = (taskId: string): string => `NX_VTM_RESET_${taskI
 
 const asInput = (path: string): string =>
   path.endsWith('/') ? `{workspaceRoot}/${path}**/*` : `{workspaceRoot}/${path}`;
+
+/** The cache inputs of the task's related documents that are paths, in field order. */
+function getDocInputs(task: Task): string[] {
+  let out: string[] | undefined;
+  for (const field of DOC_FIELDS) {
+    const refs = task[field];
+    for (let i = 0; i < refs.length; i++) if (!isNamedDocReference(refs[i])) (out ??= []).push(asInput(refs[i]));
+  }
+  return out ?? NO_INPUTS;
+}
+const NO_INPUTS: string[] = [];
 
 /** Related documents that are paths (named references such as "ADR-0002: Title" are resolved at run time). */
 export function getDocPaths(task: Task): string[] {
@@ -159,32 +175,24 @@ const verifyMetadata = () => ({ description: 'Runs test_verification on this che
  */
 export const getTaskCacheKey = (task: Task): string => hashTask(task).slice(0, 16);
 
-function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, hasDeps: boolean) {
-  const taskHash = getTaskCacheKey(task);
+/** `upstream`: the implement target's `dependsOn` entry (`^implement`) when the task has dependencies, built once per graph. */
+function taskTargets(task: Task, taskHash: string, snapshotDir: string, names: GraphTargetNames, upstream: string | undefined) {
   const id = task.task_id;
-  // Lists built by push, not by spreading intermediate arrays: this runs once per task (10,000 times).
-  const implementInputs: TargetConfiguration['inputs'] = [];
-  // No verify target (`verifyTargetName: false`): nothing of it is built.
-  const verifyInputs: NonNullable<TargetConfiguration['inputs']> | null = names.verify === false ? null : [`{workspaceRoot}/${snapshotDir}/${id}.json`];
-  for (const field of DOC_FIELDS) {
-    for (const ref of task[field]) {
-      if (isNamedDocReference(ref)) continue;
-      const input = asInput(ref);
-      implementInputs.push(input);
-      verifyInputs?.push(input);
-    }
-  }
-  implementInputs.push(
-    // Upstream results are part of the key: a dependency implemented again makes its dependents due again.
-    { dependentTasksOutputFiles: '**/*', transitive: true },
-    // `nx-vtm reset` must re-run the task, not have Nx serve the result the user just discarded. The task's reset
-    // count lives in the task store, which inference cannot read (it changes without any workspace file changing);
-    // the preTasksExecution hook sets this variable from the store before Nx hashes the tasks.
-    { env: getResetEnvName(id) },
-    // No npm packages: installing or upgrading a package must not make finished agent work due again (naming
-    // nx-vtm here fails in workspaces whose lock file does not list it).
-    { externalDependencies: [] },
-  );
+  // This runs once per task (10,000 times), and every list it builds is kept in the result: the lists are allocated
+  // at their final length (a list grown by push from empty reserves 16 slots), so the garbage collector copies no
+  // spare room, and no intermediate array is spread.
+  const docs = getDocInputs(task);
+  const implementInputs: NonNullable<TargetConfiguration['inputs']> = new Array(docs.length + 3);
+  for (let i = 0; i < docs.length; i++) implementInputs[i] = docs[i];
+  // Upstream results are part of the key: a dependency implemented again makes its dependents due again.
+  implementInputs[docs.length] = { dependentTasksOutputFiles: '**/*', transitive: true };
+  // `nx-vtm reset` must re-run the task, not have Nx serve the result the user just discarded. The task's reset
+  // count lives in the task store, which inference cannot read (it changes without any workspace file changing);
+  // the preTasksExecution hook sets this variable from the store before Nx hashes the tasks.
+  implementInputs[docs.length + 1] = { env: getResetEnvName(id) };
+  // No npm packages: installing or upgrading a package must not make finished agent work due again (naming
+  // nx-vtm here fails in workspaces whose lock file does not list it).
+  implementInputs[docs.length + 2] = { externalDependencies: [] };
   const implement: TargetConfiguration = {
     executor: IMPLEMENT_EXECUTOR,
     // The task's own hash is an option, so editing one manifest entry changes only that task's cache key. Nothing else
@@ -199,11 +207,18 @@ function taskTargets(task: Task, snapshotDir: string, names: GraphTargetNames, h
   };
   // The project graph's edges (createDependencies, one per depends_on_tasks entry) say which tasks come first; naming
   // them again here would repeat every edge in every project's configuration.
-  if (hasDeps) implement.dependsOn = [`^${names.implement}`];
-  if (names.verify === false || verifyInputs === null) return { [names.implement]: implement };
+  if (upstream !== undefined) implement.dependsOn = [upstream];
+  // No verify target (`verifyTargetName: false`): nothing of it is built.
+  if (names.verify === false) return { [names.implement]: implement };
 
-  for (const entry of task.file_scope) verifyInputs.push(asInput(entry));
-  for (const entry of task.test_verification) verifyInputs.push(asInput(entry));
+  const scope = task.file_scope;
+  const tests = task.test_verification;
+  const verifyInputs: string[] = new Array(1 + docs.length + scope.length + tests.length);
+  let at = 0;
+  verifyInputs[at++] = `{workspaceRoot}/${snapshotDir}/${id}.json`;
+  for (let i = 0; i < docs.length; i++) verifyInputs[at++] = docs[i];
+  for (let i = 0; i < scope.length; i++) verifyInputs[at++] = asInput(scope[i]);
+  for (let i = 0; i < tests.length; i++) verifyInputs[at++] = asInput(tests[i]);
   const verify: TargetConfiguration = {
     executor: VERIFY_EXECUTOR,
     options: { taskHash },
@@ -230,6 +245,16 @@ function aggregateTargets(members: readonly string[], names: GraphTargetNames, w
   return { [names.implement]: target(names.implement, 'Implement'), [names.verify]: target(names.verify, 'Verify') };
 }
 
+/** The list without repeated entries, in order; the list itself when it has none (the usual case: no copy, no Set). */
+function withoutRepeats(list: readonly string[]): readonly string[] {
+  // Pairwise for the usual handful; a long list (a task after hundreds of others) takes the Set.
+  if (list.length > 16) return [...new Set(list)];
+  for (let i = 1; i < list.length; i++) {
+    for (let j = 0; j < i; j++) if (list[i] === list[j]) return [...new Set(list)];
+  }
+  return list;
+}
+
 /** Build every project and edge of the given (already validated) manifests. */
 export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES }: BuildGraphInput): BuiltGraph {
   const projects: GraphProject[] = [];
@@ -249,7 +274,7 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES }: Bu
     }
     return v;
   };
-  const keyOf = (label: string, word: 'slice' | 'phase') => derive(label, word).key;
+  const tagOf = (label: string, word: 'slice' | 'phase') => derive(label, word).tag;
   /** Adds the task to its slice or phase; returns the group's project name (undefined when it has none). */
   const addToGroup = (kind: 'slice' | 'phase', label: string, file: string, taskId: string, index: number, parentFolder: string | undefined) => {
     const { key, name } = derive(label, kind);
@@ -268,14 +293,20 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES }: Bu
     return name;
   };
 
+  const upstream = `^${targetNames.implement}`;
   for (const m of manifests) {
     const snapshotDir = getSnapshotDir(m.file);
+    // Every cache key first, then the projects: hashing serialises each task (megabytes of short-lived strings at
+    // 10,000 tasks), and the young-generation collections that garbage causes are cheap while little else is young;
+    // interleaved with building the projects, each of them also copied the projects built since the last one.
+    const keys = new Array<string>(m.tasks.length);
+    for (let k = 0; k < m.tasks.length; k++) keys[k] = getTaskCacheKey(m.tasks[k]);
     m.tasks.forEach((task, index) => {
-      const tags = buildTaskTags({ task, manifestStatus: m.status, keyOf });
+      const tags = buildTaskTags({ task, manifestStatus: m.status, tagOf });
       const phase = task.phase ? addToGroup('phase', task.phase, m.file, task.task_id, index, undefined) : undefined;
       const slice = task.slice ? addToGroup('slice', task.slice, m.file, task.task_id, index, phase) : undefined;
       const root = getTaskRoot({ taskId: task.task_id, phase, slice });
-      const deps = task.depends_on_tasks.length > 1 ? [...new Set(task.depends_on_tasks)] : task.depends_on_tasks;
+      const deps = withoutRepeats(task.depends_on_tasks);
       projects.push({
         file: m.file,
         root,
@@ -286,7 +317,7 @@ export function buildGraph({ manifests, targetNames = DEFAULT_TARGET_NAMES }: Bu
           projectType: 'library',
           tags,
           metadata: { description: task.title },
-          targets: taskTargets(task, snapshotDir, targetNames, deps.length > 0),
+          targets: taskTargets(task, keys[index], snapshotDir, targetNames, deps.length > 0 ? upstream : undefined),
         },
       });
       for (const dep of deps) edges.push({ source: task.task_id, target: dep, file: m.file });
