@@ -1,7 +1,8 @@
 /**
  * The only I/O of the manifest module: reading manifest files from a workspace and probing paths.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { readUtf8File } from './text-file';
 import { join } from 'node:path';
 import type { Manifest } from './schema';
 import { err, ok, type ManifestProblem, type Result } from './problems';
@@ -77,7 +78,7 @@ export interface LoadedManifest {
 /** A manifest's text, or a problem saying why it cannot be read. */
 function readText(workspaceRoot: string, file: string): Result<string, ManifestProblem[]> {
   try {
-    return ok(readFileSync(join(workspaceRoot, file), 'utf8'));
+    return ok(readUtf8File(join(workspaceRoot, file)));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const message =

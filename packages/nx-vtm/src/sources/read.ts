@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { minimatch } from 'minimatch';
 import { err, ok, type ManifestProblem, type Result } from '../manifest/problems';
+import { readUtf8File } from '../manifest/text-file';
 import type { PathProbe } from '../manifest/rules';
 import type { Manifest } from '../manifest/schema';
 import { buildSourceManifest } from './build-manifest';
@@ -76,7 +77,7 @@ export function readSource({
   const abs = join(workspaceRoot, file);
   let text: string;
   try {
-    text = readFileSync(abs, 'utf8');
+    text = readUtf8File(abs);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const hint =
@@ -105,7 +106,7 @@ export function readSource({
 /** Task ids a source defines (for cross-source dependencies), read leniently. */
 export function readSourceTaskIds({ workspaceRoot, spec, file = spec.path, now = Date.now() }: { workspaceRoot: string; spec: SourceSpec; file?: string; now?: number }): string[] {
   try {
-    const text = readFileSync(join(workspaceRoot, file), 'utf8');
+    const text = readUtf8File(join(workspaceRoot, file));
     const tag = spec.type === 'taskmaster' ? readTaskmasterTag(workspaceRoot, spec) : undefined;
     return parseSourceText({ type: spec.type, text, tag, now }).tasks.map((t) => t.id);
   } catch {
