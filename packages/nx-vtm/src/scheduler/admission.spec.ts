@@ -1,4 +1,4 @@
-import { decideAdmission, formatWaitReason, getWaitKey, orderForDispatch, shouldReserve } from './admission';
+import { createAdmissionCheck, decideAdmission, formatWaitReason, getWaitKey, orderForDispatch, shouldReserve } from './admission';
 import { exclusive, fp, running } from './test-support/footprints';
 import type { AdmissionDecision, ExclusiveReservation, RunningTask, TaskFootprint, WaitReason } from './types';
 
@@ -255,5 +255,46 @@ describe('orderForDispatch', () => {
   it('offers exclusive tasks first, keeping priority order within each group', () => {
     const ready = [fp('A'), exclusive('X1'), fp('B'), exclusive('X2'), fp('C')];
     expect(orderForDispatch(ready).map((t) => t.taskId)).toEqual(['X1', 'X2', 'A', 'B', 'C']);
+  });
+});
+
+describe('createAdmissionCheck', () => {
+  /** mulberry32: the states below are random but the same on every run. */
+  const seeded = (seed: number) => () => {
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+
+  it('decides every candidate as decideAdmission does, reason for reason, on 3,000 random states', () => {
+    const random = seeded(7);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+    const ids = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'];
+    const scopes = [[], ['src/a.ts'], ['src/'], ['src/b/'], ['lib/c.ts'], ['src/b/x.ts', 'lib/']];
+    const footprint = (id: string): TaskFootprint =>
+      fp(id, pick(scopes), { exclusive: random() < 0.25, conflictsWith: random() < 0.2 ? [pick(ids)] : [] });
+    let compared = 0;
+    for (let round = 0; round < 3000; round++) {
+      const shuffled = [...ids].sort(() => random() - 0.5);
+      const runningTasks: RunningTask[] = shuffled.slice(0, Math.floor(random() * 4)).map((id) => ({
+        ...running(footprint(id), Math.floor(random() * 100)),
+        ...(random() < 0.15 ? { parked: true } : {}),
+      }));
+      const reservations: ExclusiveReservation[] = shuffled
+        .filter(() => random() < 0.2)
+        .map((taskId) => ({ taskId, since: Math.floor(random() * 3) * 10 }));
+      const estimatesMs = random() < 0.8 ? new Map(ids.filter(() => random() < 0.9).map((id) => [id, 10 + Math.floor(random() * 100)])) : undefined;
+      const state = { running: runningTasks, reservations, wipLimit: 1 + Math.floor(random() * 3), now: random() < 0.9 ? 50 : undefined, estimatesMs };
+      const check = createAdmissionCheck(state);
+      for (const id of ids) {
+        // Candidates that run or hold a reservation too: their decisions take the slow path, which must agree as well.
+        const candidate = runningTasks.find((t) => t.taskId === id) ?? footprint(id);
+        expect(check(candidate)).toEqual(decideAdmission({ candidate, ...state }));
+        compared++;
+      }
+    }
+    expect(compared).toBe(24_000);
   });
 });

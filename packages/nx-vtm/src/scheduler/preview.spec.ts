@@ -1,4 +1,4 @@
-import { buildPreview, formatPreview, type PreviewableTask } from './preview';
+import { buildPreview, formatPreview, MAX_ADMISSION_WAITS, type PreviewableTask } from './preview';
 
 const task = (id: string, over: Partial<PreviewableTask> = {}): PreviewableTask => ({
   task_id: id,
@@ -38,6 +38,24 @@ describe('buildPreview', () => {
     expect(p.uncertainty.samples).toBe(20);
     expect(p.uncertainty.p10).toBeLessThanOrEqual(p.uncertainty.p50);
     expect(p.uncertainty.p50).toBeLessThanOrEqual(p.uncertainty.p90);
+  });
+
+  it('keeps a task\'s last waits and counts the earlier ones (a backlog of High-risk tasks)', () => {
+    // Eight High-risk tasks run one after another; L waits behind each in turn (its reason changes with each).
+    const highs = Array.from({ length: 8 }, (_, i) => task(`H${i}`, { risk: 'High', est: { minutes: 10 } }));
+    const p = buildPreview({ tasks: [...highs, task('L')], wipLimit: 3, samples: 0 });
+    const l = p.tasks.find((t) => t.taskId === 'L')!;
+    expect(l.start).toBe(80);
+    expect(l.waits).toHaveLength(MAX_ADMISSION_WAITS);
+    expect(l.earlierWaits).toBeGreaterThan(0);
+    expect(l.waits.at(-1)!.text).toBe('High-risk task H7 running');
+    const line = formatPreview({ ...p, excluded: [] }).split('\n').find((x) => / L /.test(x))!;
+    expect(line).toContain(` ${l.earlierWaits} earlier wait${l.earlierWaits === 1 ? '' : 's'}; then `);
+    expect(line.endsWith('; then High-risk task H7 running')).toBe(true);
+    expect(p.tasks.find((t) => t.taskId === 'H0')).toMatchObject({ waits: [], earlierWaits: 0 });
+    // The wait for dependencies stays first.
+    const withDeps = { ...l, waits: [{ kind: 'dependencies' as const, text: 'after A', minute: 5 }, ...l.waits] };
+    expect(formatPreview({ ...p, tasks: [withDeps], excluded: [] })).toContain(`after A; then ${l.earlierWaits} earlier wait`);
   });
 
   it('says why a ready task waits: WIP limit, a held file scope, a High-risk task running alone', () => {

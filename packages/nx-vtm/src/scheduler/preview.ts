@@ -35,12 +35,48 @@ export interface PreviewTask {
   end: number;
   /** In-plan dependencies. */
   dependsOn: string[];
-  /** Why it starts when it does, in the order the waits happened; empty when it starts at once. */
+  /**
+   * Why it starts when it does, in the order the waits happened; empty when it starts at once. Its dependencies first,
+   * then at most the last `MAX_ADMISSION_WAITS` admission waits (a task behind a long run of High-risk tasks changes
+   * reason with each of them: hundreds of entries at 10,000 tasks).
+   */
   waits: PreviewWait[];
+  /** Admission waits before those listed, left out (0 when all are listed). */
+  earlierWaits: number;
   /** On the longest estimated dependency chain. */
   critical: boolean;
   /** 0 = highest critical-path priority. */
   priorityRank: number;
+}
+
+/** How many of a task's latest admission waits the plan keeps (after the wait for its dependencies). */
+export const MAX_ADMISSION_WAITS = 4;
+
+/**
+ * Whether two refusals say the same thing (`formatWaitReason` would give the same text), without building the texts:
+ * the simulation refuses waiting tasks on every pass, 15 million times for a 10,000-task plan.
+ */
+function sameReason(a: WaitReason, b: WaitReason): boolean {
+  if (a.kind !== b.kind) return false;
+  switch (a.kind) {
+    case 'scope': {
+      const o = b as typeof a;
+      return a.heldEntry === o.heldEntry && a.heldBy === o.heldBy;
+    }
+    case 'wip':
+      return a.running === (b as typeof a).running && a.limit === (b as typeof a).limit;
+    case 'exclusive-running':
+    case 'declared-conflict':
+      return a.heldBy === (b as typeof a).heldBy;
+    case 'needs-exclusive': {
+      const o = (b as typeof a).running;
+      return a.running.length === o.length && a.running.every((id, i) => id === o[i]);
+    }
+    case 'reserved':
+      return a.by === (b as typeof a).by;
+    case 'rate-limited':
+      return a.until === (b as typeof a).until;
+  }
 }
 
 /** Tasks of the selection that no run can start, with the reason. */
@@ -117,18 +153,25 @@ export function buildPreview({
   const instance = buildSimInstance({ tasks: inPlan, actualMinutes: estimates });
   const priorities = buildPriorities({ tasks: inPlan, estimates });
 
-  const waitsSeen = new Map<string, PreviewWait[]>();
+  // Per task: its latest waits (the reason kept for comparing, its text built once) and how many older ones fell off.
+  const waitsSeen = new Map<string, { waits: (PreviewWait & { reason: WaitReason })[]; dropped: number }>();
   const schedule = simulateListSchedule(instance, {
     wipLimit,
     order: priorities.order,
     onWait: ({ taskId, minute, reason }) => {
-      const list = waitsSeen.get(taskId) ?? [];
-      const text = formatWaitReason(reason).replace(/^waiting: /, '');
+      let seen = waitsSeen.get(taskId);
+      if (seen === undefined) waitsSeen.set(taskId, (seen = { waits: [], dropped: 0 }));
       // The same reason seen again on a later pass: keep one entry, at its last minute.
-      const last = list[list.length - 1];
-      if (last && last.text === text) last.minute = minute;
-      else list.push({ kind: reason.kind, text, minute });
-      waitsSeen.set(taskId, list);
+      const last = seen.waits[seen.waits.length - 1];
+      if (last && sameReason(last.reason, reason)) {
+        last.minute = minute;
+        return;
+      }
+      seen.waits.push({ kind: reason.kind, text: formatWaitReason(reason).replace(/^waiting: /, ''), minute, reason });
+      if (seen.waits.length > MAX_ADMISSION_WAITS) {
+        seen.waits.shift();
+        seen.dropped++;
+      }
     },
   });
   const runOf = new Map(schedule.runs.map((r) => [r.taskId, r]));
@@ -146,6 +189,7 @@ export function buildPreview({
   }
   const critical = new Set(criticalPath);
 
+  const simTaskOf = new Map(instance.tasks.map((x) => [x.taskId, x]));
   const previewTasks: PreviewTask[] = inPlan.map((t) => {
     const run = runOf.get(t.task_id)!;
     const depsEnd = Math.max(0, ...t.depends_on_tasks.map((d) => runOf.get(d)!.end));
@@ -154,17 +198,19 @@ export function buildPreview({
       const last = t.depends_on_tasks.filter((d) => Math.abs(runOf.get(d)!.end - depsEnd) < 1e-6);
       waits.push({ kind: 'dependencies', text: `after ${[...new Set(last)].join(', ')}`, minute: depsEnd });
     }
-    waits.push(...(waitsSeen.get(t.task_id) ?? []).filter((w) => w.minute < run.start));
+    const seen = waitsSeen.get(t.task_id);
+    for (const { kind, text, minute } of seen?.waits ?? []) if (minute < run.start) waits.push({ kind, text, minute });
     return {
       taskId: t.task_id,
       title: t.title ?? '',
       risk: t.risk,
-      exclusive: instance.tasks.find((x) => x.taskId === t.task_id)!.exclusive,
+      exclusive: simTaskOf.get(t.task_id)!.exclusive,
       estimateMinutes: estimates.get(t.task_id)!,
       start: run.start,
       end: run.end,
       dependsOn: [...new Set(t.depends_on_tasks)],
       waits,
+      earlierWaits: seen?.dropped ?? 0,
       critical: critical.has(t.task_id),
       priorityRank: priorities.byId.get(t.task_id)!.rank,
     };
@@ -215,7 +261,13 @@ export function formatPreview(p: Preview): string {
     for (const t of p.tasks) {
       const mark = t.critical ? '*' : '';
       const risk = `${t.risk}${t.exclusive ? ' !' : ''}`.padEnd(7);
-      const waits = t.waits.length === 0 ? '-' : t.waits.map((w) => w.text).join('; then ');
+      let waits = t.waits.length === 0 ? '-' : t.waits.map((w) => w.text).join('; then ');
+      if (t.earlierWaits > 0) {
+        // After the dependencies (always shown), say how many admission waits came before the last ones listed.
+        const deps = t.waits[0]?.kind === 'dependencies' ? t.waits[0].text : undefined;
+        const rest = (deps ? t.waits.slice(1) : t.waits).map((w) => w.text).join('; then ');
+        waits = `${deps ? `${deps}; then ` : ''}${t.earlierWaits} earlier wait${t.earlierWaits === 1 ? '' : 's'}; then ${rest}`;
+      }
       lines.push(`  ${fmt(t.start).padStart(6)} ${fmt(t.end).padStart(6)} ${fmt(t.estimateMinutes).padStart(6)}  ${`${t.taskId}${mark}`.padEnd(idWidth + 1)} ${risk} ${waits}`);
     }
     lines.push('');
