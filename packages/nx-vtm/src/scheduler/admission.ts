@@ -3,6 +3,9 @@
  *
  * One pure function decides, and both the driver (as a local pre-check over its own tasks) and the cross-process task
  * store (inside its write transaction, over the claims of every process) call it, so the rules cannot drift apart.
+ * `createAdmissionCheck` is the same rules with what does not depend on the candidate worked out once, for the
+ * simulation's passes over thousands of candidates; admission.spec.ts compares the two on random states, so a change
+ * to one rule that is not made in both fails there.
  *
  * Rules are checked in this order, so the reason shown is the one that will still hold when the others clear:
  *  1. an exclusive task is running: nothing else starts (`exclusive-running`);
