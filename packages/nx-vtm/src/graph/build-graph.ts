@@ -142,16 +142,12 @@ export const getResetEnvName = (taskId: string): string => `NX_VTM_RESET_${taskI
 const asInput = (path: string): string =>
   path.endsWith('/') ? `{workspaceRoot}/${path}**/*` : `{workspaceRoot}/${path}`;
 
-/** The cache inputs of the task's related documents that are paths, in field order. */
+/** The cache inputs of the task's related documents that are paths, in field order (a fresh list, rewritten in place). */
 function getDocInputs(task: Task): string[] {
-  let out: string[] | undefined;
-  for (const field of DOC_FIELDS) {
-    const refs = task[field];
-    for (let i = 0; i < refs.length; i++) if (!isNamedDocReference(refs[i])) (out ??= []).push(asInput(refs[i]));
-  }
-  return out ?? NO_INPUTS;
+  const paths = getDocPaths(task);
+  for (let i = 0; i < paths.length; i++) paths[i] = asInput(paths[i]);
+  return paths;
 }
-const NO_INPUTS: string[] = [];
 
 /** Related documents that are paths (named references such as "ADR-0002: Title" are resolved at run time). */
 export function getDocPaths(task: Task): string[] {

@@ -115,7 +115,8 @@ export function createAdmissionCheck({
   // Every waiting High-risk task past the threshold holds one: hundreds in a large backlog, asked about per candidate.
   const reserved = new Set(reservations.map((r) => r.taskId));
   const runningIds = new Set(running.map((r) => r.taskId));
-  const oldest = reservations.length === 0 ? undefined : [...reservations].sort(compareReservations)[0];
+  let oldest: ExclusiveReservation | undefined;
+  for (const r of reservations) if (oldest === undefined || compareReservations(r, oldest) < 0) oldest = r;
   let busy = 0;
   for (const r of running) if (!r.parked) busy++;
   // canBackfill's "last running task's estimated end", or undefined when no candidate can backfill.
