@@ -261,13 +261,10 @@ export function formatPreview(p: Preview): string {
     for (const t of p.tasks) {
       const mark = t.critical ? '*' : '';
       const risk = `${t.risk}${t.exclusive ? ' !' : ''}`.padEnd(7);
-      let waits = t.waits.length === 0 ? '-' : t.waits.map((w) => w.text).join('; then ');
-      if (t.earlierWaits > 0) {
-        // After the dependencies (always shown), say how many admission waits came before the last ones listed.
-        const deps = t.waits[0]?.kind === 'dependencies' ? t.waits[0].text : undefined;
-        const rest = (deps ? t.waits.slice(1) : t.waits).map((w) => w.text).join('; then ');
-        waits = `${deps ? `${deps}; then ` : ''}${t.earlierWaits} earlier wait${t.earlierWaits === 1 ? '' : 's'}; then ${rest}`;
-      }
+      const texts = t.waits.map((w) => w.text);
+      // After the dependencies (always shown), how many admission waits came before the last ones listed.
+      if (t.earlierWaits > 0) texts.splice(t.waits[0]?.kind === 'dependencies' ? 1 : 0, 0, `${t.earlierWaits} earlier wait${t.earlierWaits === 1 ? '' : 's'}`);
+      const waits = texts.length === 0 ? '-' : texts.join('; then ');
       lines.push(`  ${fmt(t.start).padStart(6)} ${fmt(t.end).padStart(6)} ${fmt(t.estimateMinutes).padStart(6)}  ${`${t.taskId}${mark}`.padEnd(idWidth + 1)} ${risk} ${waits}`);
     }
     lines.push('');
